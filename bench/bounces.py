@@ -1,0 +1,209 @@
+"""Benchmark the bounce classifier against the labelled corpus in ../shared/bounce-corpus.
+
+Prints accuracy on ``category`` and ``category7``, per-category recall and precision, the
+precision of ``nonexistent_address``, and emails per second; when Debian's ``libsisimai-perl``
+is installed, times Sisimai over the same files in the same run and prints the speed ratio.
+
+Usage:
+    python bench/bounces.py [--misses] [--repeat N] [--no-sisimai]
+
+The corpus is read from ``$GATEWAY_SHARED/bounce-corpus`` (default: ``../shared`` next to the
+project root). A label row is matched to a report by (file, recipient); a row whose recipient
+was not found counts as a miss. A report with no recipient matches the ARF placeholder address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway.bounce import BounceReport, parse_bounce
+from gateway.core.model import Category
+
+PLACEHOLDER = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
+MISSING = "(missing)"
+
+
+def shared_dir() -> Path:
+    """Return the shared folder: ``$GATEWAY_SHARED`` or ``../shared`` beside the project."""
+    env = os.environ.get("GATEWAY_SHARED")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / ".." / "shared"
+
+
+def corpus_dir() -> Path:
+    """Return the labelled bounce corpus folder."""
+    return shared_dir() / "bounce-corpus"
+
+
+def load_labels(corpus: Path) -> list[dict[str, str]]:
+    """Read ``labels.jsonl`` (one row per recipient per file)."""
+    with (corpus / "labels.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@dataclass
+class Score:
+    """Outcome of matching every label row with the parser's reports."""
+
+    rows: int = 0
+    correct: int = 0
+    correct7: int = 0
+    truth: Counter[str] = field(default_factory=Counter)
+    predicted: Counter[str] = field(default_factory=Counter)
+    hits: Counter[str] = field(default_factory=Counter)
+    misses: list[tuple[dict[str, str], BounceReport | None]] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.rows if self.rows else 0.0
+
+    @property
+    def accuracy7(self) -> float:
+        return self.correct7 / self.rows if self.rows else 0.0
+
+    def precision(self, category: str) -> float:
+        return self.hits[category] / self.predicted[category] if self.predicted[category] else 1.0
+
+    def recall(self, category: str) -> float:
+        return self.hits[category] / self.truth[category] if self.truth[category] else 1.0
+
+
+def score(corpus: Path, labels: list[dict[str, str]]) -> Score:
+    """Parse every labelled file once and match its reports with the label rows."""
+    by_file: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in labels:
+        by_file[row["file"]].append(row)
+    result = Score()
+    for name, rows in by_file.items():
+        reports = parse_bounce((corpus / name).read_bytes())
+        pool: dict[str, list[BounceReport]] = defaultdict(list)
+        for report in reports:
+            pool[report.recipient or PLACEHOLDER].append(report)
+        for row in sorted(rows, key=lambda r: int(r.get("rcpt_index") or 0)):
+            candidates = pool.get(row["recipient"], [])
+            report = candidates.pop(0) if candidates else None
+            got = report.category.value if report and report.category else MISSING
+            want = row["category"]
+            result.rows += 1
+            result.truth[want] += 1
+            result.predicted[got] += 1
+            if got == want:
+                result.correct += 1
+                result.hits[want] += 1
+            else:
+                result.misses.append((row, report))
+            if got != MISSING and Category(got).category7 == row["category7"]:
+                result.correct7 += 1
+    return result
+
+
+def all_files(corpus: Path) -> list[Path]:
+    """Return the originals and the CRLF copies."""
+    emails = corpus / "emails"
+    return sorted(emails.glob("*.eml")) + sorted((emails / "crlf").glob("*.eml"))
+
+
+def time_ours(files: list[Path], repeat: int) -> float:
+    """Return the best emails/s over ``repeat`` passes (bytes read before timing)."""
+    blobs = [path.read_bytes() for path in files]
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for blob in blobs:
+            parse_bounce(blob)
+        best = min(best, time.perf_counter() - start)
+    return len(blobs) / best
+
+
+_PERL = r"""
+use strict; use warnings; use Sisimai; use Time::HiRes qw(time);
+my $t0 = time; my $n = 0;
+for my $f (@ARGV) { my $v = Sisimai->make($f); $n++; }
+printf "%d %.6f\n", $n, time - $t0;
+"""
+
+
+def time_sisimai(files: list[Path]) -> float | None:
+    """Return Sisimai's emails/s over the same files, or ``None`` when it is not installed."""
+    perl = shutil.which("perl")
+    if perl is None:
+        return None
+    probe = subprocess.run([perl, "-MSisimai", "-e1"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".pl", delete=False) as handle:
+        handle.write(_PERL)
+        script = handle.name
+    try:
+        # The script times the batch itself, so perl and module start-up are excluded.
+        out = subprocess.run(
+            [perl, script, *map(str, files)], capture_output=True, text=True, check=True
+        )
+    finally:
+        Path(script).unlink(missing_ok=True)
+    count, seconds = out.stdout.split()
+    return int(count) / float(seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--misses", action="store_true", help="list mismatching rows")
+    parser.add_argument("--repeat", type=int, default=3, help="timing passes (best is kept)")
+    parser.add_argument("--no-sisimai", action="store_true", help="skip timing Sisimai")
+    args = parser.parse_args(argv)
+    corpus = corpus_dir()
+    if not (corpus / "labels.jsonl").exists():
+        print(f"corpus not found at {corpus}; set GATEWAY_SHARED", file=sys.stderr)
+        return 2
+    result = score(corpus, load_labels(corpus))
+    print(f"rows: {result.rows} (originals and crlf copies)")
+    print(f"accuracy (category):  {result.accuracy:.4f}")
+    print(f"accuracy (category7): {result.accuracy7:.4f}")
+    print(f"nonexistent_address precision: {result.precision('nonexistent_address'):.4f}")
+    print()
+    print(f"{'category':<22}{'rows':>6}{'recall':>9}{'predicted':>11}{'precision':>11}")
+    for cat in [c.value for c in Category] + [MISSING]:
+        if not result.truth[cat] and not result.predicted[cat]:
+            continue
+        print(
+            f"{cat:<22}{result.truth[cat]:>6}{result.recall(cat):>9.3f}"
+            f"{result.predicted[cat]:>11}{result.precision(cat):>11.3f}"
+        )
+    files = all_files(corpus)
+    ours = time_ours(files, max(1, args.repeat))
+    print()
+    print(f"ours: {ours:,.0f} emails/s over {len(files)} files (best of {args.repeat})")
+    if args.no_sisimai:
+        print("sisimai: skipped (--no-sisimai)")
+    else:
+        theirs = time_sisimai(files)
+        if theirs is None:
+            print("sisimai: not installed (apt-get install libsisimai-perl); skipped")
+        else:
+            print(f"sisimai: {theirs:,.0f} emails/s; ratio ours/sisimai = {ours / theirs:.2f}")
+    if args.misses:
+        print()
+        for row, report in result.misses:
+            got = report.category.value if report and report.category else MISSING
+            print(f"{row['file']} {row['recipient']} want={row['category']} got={got}")
+            print(f"    reason={row['sisimai_reason']} status={row['status']}")
+            if report is not None:
+                print(f"    ours status={report.status} diag={report.diagnostic[:160]!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

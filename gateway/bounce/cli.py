@@ -1,0 +1,102 @@
+"""Command-line classification of saved bounce files: one JSON object per report per line.
+
+Owns: :func:`classify_files`, the body of ``gateway bounce classify FILE...`` (the composition
+root wires the sub-command), and a ``python -m gateway.bounce.cli`` entry point for ad-hoc use.
+Does not own: parsing or classification (``parse``, ``classify``). This is the package's only
+I/O, and it is confined to reading the files it is given and writing to the stream it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from gateway.bounce.classify import Rules, load_rules
+from gateway.bounce.parse import parse_bounce
+
+# Fields every line carries, in a stable order (file first, for grep and sort).
+_FIELDS = (
+    "recipient",
+    "category",
+    "status",
+    "diagnostic",
+    "kind",
+    "action",
+    "reply_code",
+    "remote_mta",
+    "feedback_type",
+    "provider_hint",
+)
+
+
+def classify_files(paths: Sequence[str], out: TextIO, rules: Rules | None = None) -> int:
+    """Classify each file and print one JSON object per report per line to ``out``.
+
+    A file that yields no report prints one line with ``recipient`` and ``category`` null and
+    ``kind`` ``"none"``. A file that cannot be read prints one line with ``kind``
+    ``"unparseable"`` and an ``error``; the others are still processed.
+
+    Args:
+        paths: file paths, printed back exactly as given.
+        out: the text stream to write JSON lines to.
+        rules: a rules table (``load_rules``); the packaged one when ``None``.
+
+    Returns:
+        0 when every file was read, 1 when at least one could not be.
+    """
+    status = 0
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            status = 1
+            line = _empty(path, "unparseable")
+            line["error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            continue
+        reports = parse_bounce(raw, rules)
+        if not reports:
+            out.write(json.dumps(_empty(path, "none"), ensure_ascii=False) + "\n")
+            continue
+        for report in reports:
+            data = report.to_json_dict()
+            line = {"file": path, **{key: data[key] for key in _FIELDS}}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return status
+
+
+def _empty(path: str, kind: str) -> dict[str, object]:
+    line: dict[str, object] = dict.fromkeys(("file", *_FIELDS))
+    line["file"] = path
+    line["kind"] = kind
+    line["diagnostic"] = ""
+    return line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m gateway.bounce.cli [--rules FILE] FILE...``.
+
+    Args:
+        argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.bounce.cli",
+        description="Classify saved bounce, complaint and auto-reply messages (JSON lines).",
+    )
+    parser.add_argument("files", nargs="+", help="message files (.eml, one message or mbox)")
+    parser.add_argument("--rules", help="a local rules file evaluated before the packaged one")
+    args = parser.parse_args(argv)
+    try:
+        rules = load_rules(args.rules) if args.rules else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return classify_files(args.files, sys.stdout, rules)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

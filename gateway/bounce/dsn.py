@@ -1,0 +1,186 @@
+"""RFC 3464 delivery status fields: the machine-readable half of a DSN.
+
+Owns: reading the ``message/delivery-status`` body (RFC 3464 §2.1) into per-recipient records —
+Final-Recipient, Original-Recipient, Action, Status, Remote-MTA, Diagnostic-Code — including the
+sloppy variants real MTAs send: fields without the blank line between recipients, DSN fields
+pasted into a text/plain body, lower-case field names, ``<>`` around addresses. Does not own: the
+human-readable notification text (``freetext``) or classification (``classify``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.bounce.decode import collapse_ws
+
+# RFC 3464 §2.3 per-recipient fields we use; anything else is ignored.
+_RECIPIENT_FIELDS = frozenset(
+    {
+        "final-recipient",
+        "original-recipient",
+        "x-actual-recipient",
+        "action",
+        "status",
+        "remote-mta",
+        "diagnostic-code",
+        "x-postfix-sender",
+    }
+)
+_FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})\s*:\s?(.*)$")
+# An RFC 3463 code, not part of a dotted IP address or a version number.
+_STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_REPLY_STATUS = re.compile(r"\b[245]\d\d[ \-'#]{1,3}([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
+_MAX_RECIPIENTS = 500
+
+
+@dataclass(slots=True)
+class DsnRecord:
+    """The fields given for one recipient in a delivery-status body."""
+
+    recipient: str | None = None
+    original: str | None = None
+    action: str | None = None
+    status: str | None = None
+    status_comment: str = ""
+    remote_mta: str | None = None
+    diagnostic_type: str | None = None
+    diagnostic: str = ""
+
+
+def address_of(value: str) -> str | None:
+    """Return the address from an RFC 3464 §2.3.2 ``address-type; address`` value, lower-cased.
+
+    Args:
+        value: e.g. ``rfc822; <Kijitora@Example.JP>``.
+    """
+    _, sep, rest = value.partition(";")
+    addr = (rest if sep else value).strip().strip("<>\"' ").strip()
+    if "<" in addr and ">" in addr:
+        addr = addr[addr.index("<") + 1 : addr.index(">")]
+    addr = addr.split()[0] if addr.split() else ""
+    return addr.lower() or None
+
+
+def status_of(value: str) -> str | None:
+    """Return the RFC 3463 enhanced status code in ``value``, or ``None``.
+
+    A code that follows an SMTP reply code (``550 5.7.1``, ``550-'5.7.1``) is the remote
+    server's own and wins over one a relay put in front of it (RFC 3463 §2, RFC 2034 §4).
+
+    Args:
+        value: a Status field value or any diagnostic text.
+    """
+    match = _REPLY_STATUS.search(value[:4000]) or _STATUS.search(value[:4000])
+    return ".".join(match.groups()) if match else None
+
+
+def parse_fields(text: str) -> list[DsnRecord]:
+    """Read per-recipient DSN records from delivery-status text (RFC 3464 §2.2-§2.3).
+
+    Records are separated by blank lines or, when an MTA omits them, by a second
+    Final-Recipient. A record without any recipient field is dropped.
+
+    Args:
+        text: the decoded body of a message/delivery-status part, or text that embeds one.
+    """
+    records: list[DsnRecord] = []
+    current = DsnRecord()
+    seen_recipient_field = False
+    for name, value in _unfold(text):
+        if name is None:
+            if seen_recipient_field:
+                records.append(current)
+                current = DsnRecord()
+                seen_recipient_field = False
+            continue
+        if name not in _RECIPIENT_FIELDS:
+            continue
+        # A second Final-Recipient or Original-Recipient starts the next recipient when an MTA
+        # leaves out the blank line between recipients (RFC 3464 §2.1).
+        starts_new = (name == "final-recipient" and current.recipient is not None) or (
+            name == "original-recipient" and current.original is not None
+        )
+        if starts_new:
+            records.append(current)
+            current = DsnRecord()
+        seen_recipient_field = True
+        _apply(current, name, value)
+        if len(records) >= _MAX_RECIPIENTS:
+            break
+    if seen_recipient_field:
+        records.append(current)
+    out = []
+    for rec in records:
+        if rec.original is not None and not _plausible(rec.recipient):
+            # e.g. "Final-Recipient: rfc822; @smtp.example.net:user@server" (a source route).
+            rec.recipient = rec.original
+        if rec.recipient is not None:
+            out.append(rec)
+    return out
+
+
+def _plausible(addr: str | None) -> bool:
+    if not addr or addr.startswith("@") or addr.count("@") != 1:
+        return False
+    return "." in addr.rpartition("@")[2]
+
+
+def _apply(rec: DsnRecord, name: str, value: str) -> None:
+    if name == "final-recipient":
+        rec.recipient = address_of(value)
+    elif name == "original-recipient":
+        rec.original = address_of(value)
+    elif name == "x-actual-recipient" and rec.recipient is None:
+        rec.recipient = address_of(value)
+    elif name == "action":
+        action = value.strip().split(" ")[0].lower().strip("();")
+        rec.action = action if action in _ACTIONS else None
+    elif name == "status":
+        rec.status = status_of(value)
+        # "Status: 5.2.1 (mailbox disabled, not accepting messages)": the reporting MTA's words.
+        if "(" in value:
+            rec.status_comment = collapse_ws(value[value.index("(") :], 200)
+    elif name == "remote-mta":
+        host = address_of(value)
+        rec.remote_mta = host.strip("[]") if host else None
+    elif name == "diagnostic-code":
+        kind, sep, rest = value.partition(";")
+        if sep and len(kind) < 20:
+            rec.diagnostic_type = kind.strip().upper()
+            rec.diagnostic = collapse_ws(rest)
+        else:
+            rec.diagnostic = collapse_ws(value)
+
+
+def _unfold(text: str) -> list[tuple[str | None, str]]:
+    """Yield (field name, unfolded value) pairs; ``(None, "")`` marks a blank line."""
+    out: list[tuple[str | None, str]] = []
+    for raw_line in text.replace("\r\n", "\n").split("\n")[:5000]:
+        line = raw_line.rstrip()
+        if not line.strip():
+            out.append((None, ""))
+            continue
+        if line[0] in " \t":
+            if out and out[-1][0] is not None:
+                name, value = out[-1]
+                if len(value) < 4000:
+                    out[-1] = (name, value + " " + line.strip())
+            continue
+        match = _FIELD_LINE.match(line)
+        if match:
+            out.append((match.group(1).lower(), match.group(2).strip()))
+    return out
+
+
+def has_fields(text: str) -> bool:
+    """Return True when ``text`` carries DSN per-recipient fields (used for text bodies).
+
+    Args:
+        text: decoded text of any part.
+    """
+    lowered = text.lower()
+    return "final-recipient:" in lowered or (
+        "original-recipient:" in lowered and "action:" in lowered
+    )

@@ -1,0 +1,170 @@
+"""The recipient checklist: syntax → typo → domain (MX/A) → suppression → quota.
+
+Owns: the order of the checks and the reply each refusal gets, shared by the SMTP intake
+(``RCPT TO``), ``gateway check`` and the admin API's address check. Does not own: the
+SMTP session (``smtp_in``), DNS transport (``dns``) or persistence (``store``); it reaches
+them through the ``Resolver`` and ``Store`` ports.
+
+Addresses are canonicalised once (lower-cased local part and IDNA domain) and every later
+lookup keys on that form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from email_validator import EmailNotValidError, validate_email
+
+from gateway.core import replies
+from gateway.core.addresses import typo_suggestion
+from gateway.core.errors import DnsPermanent, DnsTemporary, StoreError
+
+if TYPE_CHECKING:
+    from gateway.core.model import Tenant
+    from gateway.core.ports import Clock, Resolver, Store
+    from gateway.core.replies import Reply
+
+MAX_ADDRESS_LENGTH = 320  # RFC 5321 §4.5.3.1: 64 local + @ + 255 domain
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The checklist's answer for one address.
+
+    ``reply`` is ``None`` when the address would be accepted; ``reason`` is the machine code
+    of the refusal (``invalid``, ``typo``, ``no_such_domain``, ``null_mx``, ``dns_tempfail``,
+    ``suppressed``, ``quota``); ``warning`` carries a non-fatal note (a typo in warn mode).
+    """
+
+    address: str
+    reply: Reply | None = None
+    reason: str = ""
+    suggestion: str | None = None
+    warning: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.reply is None
+
+
+def canonical(address: str) -> str | None:
+    """The canonical form of an address, or ``None`` when it is not a valid address.
+
+    email-validator with ``check_deliverability=False``: its own DNS check would query the
+    machine's resolver; ours runs through the ``Resolver`` port.
+    """
+    if not address or len(address) > MAX_ADDRESS_LENGTH:
+        return None
+    if any(c in address for c in "\r\n\x00"):
+        return None
+    try:
+        result = validate_email(
+            address, check_deliverability=False, allow_smtputf8=True, allow_quoted_local=False
+        )
+    except EmailNotValidError:
+        return None
+    domain = (result.ascii_domain or result.domain).lower()
+    return f"{result.local_part.lower()}@{domain}"
+
+
+def syntax_verdict(address: str) -> Verdict:
+    """Only the syntax and typo steps (no I/O)."""
+    norm = canonical(address)
+    if norm is None:
+        return Verdict(address, replies.RECIPIENT_SYNTAX, "invalid")
+    return Verdict(norm)
+
+
+class RecipientChecker:
+    """Runs the checklist for a tenant's recipient.
+
+    Args:
+        resolver: DNS for the domain check (answers are cached by the resolver).
+        store: suppressions and quota counts.
+        clock: the time for suppression expiry and quota windows.
+        typo_mode: ``reject`` (553 naming the likely address), ``warn`` (log only) or ``off``.
+    """
+
+    def __init__(self, resolver: Resolver, store: Store, clock: Clock, typo_mode: str) -> None:
+        self.resolver = resolver
+        self.store = store
+        self.clock = clock
+        self.typo_mode = typo_mode
+
+    async def check(self, address: str, tenant: Tenant | None) -> Verdict:
+        """Run every check in order and return the first refusal (or acceptance)."""
+        norm = canonical(address)
+        if norm is None:
+            return Verdict(address, replies.RECIPIENT_SYNTAX, "invalid")
+        local, _, domain = norm.rpartition("@")
+        warning = ""
+        suggestion = typo_suggestion(domain)
+        if suggestion is not None and self.typo_mode != "off":
+            likely = f"{local}@{suggestion}"
+            if self.typo_mode == "reject":
+                reply = replies.RECIPIENT_TYPO.with_text(
+                    f"The recipient domain looks misspelt: did you mean {likely}?"
+                )
+                return Verdict(norm, reply, "typo", likely)
+            warning = f"domain looks misspelt; did you mean {likely}?"
+        refusal = await self._domain(norm, domain)
+        if refusal is not None:
+            return refusal
+        if tenant is not None:
+            refusal = await self._suppression(norm, tenant.name)
+            if refusal is None:
+                refusal = await self._quota(norm, tenant)
+            if refusal is not None:
+                return refusal
+        return Verdict(norm, warning=warning, suggestion=suggestion)
+
+    async def _domain(self, norm: str, domain: str) -> Verdict | None:
+        try:
+            answer = await self.resolver.mx(domain)
+        except DnsPermanent:
+            return Verdict(norm, replies.NO_SUCH_DOMAIN, "no_such_domain")
+        except DnsTemporary:
+            return Verdict(norm, replies.DNS_TEMPFAIL, "dns_tempfail")
+        if answer.null:
+            return Verdict(norm, replies.NULL_MX, "null_mx")
+        return None
+
+    async def _suppression(self, norm: str, tenant: str) -> Verdict | None:
+        now = self.clock.now()
+        try:
+            found = await self.store.find_suppression(tenant, norm, now)
+        except StoreError:
+            return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
+        if found is None:
+            return None
+        since = found.since.strftime("%Y-%m-%d")
+        text = f"The recipient is on the suppression list ({found.reason.value}) since {since}"
+        return Verdict(norm, replies.SUPPRESSED.with_text(text), "suppressed")
+
+    async def _quota(self, norm: str, tenant: Tenant) -> Verdict | None:
+        now = self.clock.now()
+        for limit, window, name in (
+            (tenant.hourly_quota, timedelta(hours=1), "hourly"),
+            (tenant.daily_quota, timedelta(days=1), "daily"),
+        ):
+            if not limit:
+                continue
+            try:
+                used = await self.store.count_accepted(tenant.name, now - window)
+            except StoreError:
+                return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
+            if used >= limit:
+                resets = _window_reset(now, window)
+                text = (
+                    f"The tenant's {name} quota of {limit} recipients is exhausted;"
+                    f" it frees up gradually, fully by {resets:%Y-%m-%d %H:%M} UTC"
+                )
+                return Verdict(norm, replies.QUOTA_EXHAUSTED.with_text(text), "quota")
+        return None
+
+
+def _window_reset(now: datetime, window: timedelta) -> datetime:
+    """A sliding window is fully free again one window from now at the latest."""
+    return (now + window).replace(second=0, microsecond=0)

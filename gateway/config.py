@@ -1,0 +1,406 @@
+"""Configuration: one TOML file plus ``GATEWAY__SECTION__KEY`` environment overrides.
+
+Owns: the schema (frozen, slotted dataclasses, one per section), parsing of durations,
+sizes and addresses, and error messages that name the dotted key at fault. Does not own:
+what components do with their section; each receives its own section, never a global.
+
+Environment overrides are written in TOML syntax, e.g.
+``GATEWAY__SMTP__TRUSTED_NETWORKS='["127.0.0.0/8"]'`` or ``GATEWAY__RELAY__MX_PORT=2525``;
+a bare word that is not valid TOML is taken as a string (``GATEWAY__SMTP__HOSTNAME=mx1``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from gateway.core.errors import ConfigError
+
+ENV_PREFIX = "GATEWAY__"
+DEFAULT_PATH = "config/gateway.toml"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+# --- value parsers: each takes (key, raw) and returns the typed value or raises ConfigError --
+
+
+def _duration(key: str, raw: object) -> timedelta:
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return timedelta(seconds=raw)
+    if isinstance(raw, str) and (m := _DURATION.match(raw)):
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ConfigError(key, f'expected a duration such as "30s", "5m", "5d", got {raw!r}')
+
+
+def _durations(key: str, raw: object) -> tuple[timedelta, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(key, f"expected a non-empty list of durations, got {raw!r}")
+    values = tuple(_duration(key, item) for item in raw)
+    if any(v <= timedelta(0) for v in values):
+        raise ConfigError(key, "every interval must be positive")
+    return values
+
+
+def _size(key: str, raw: object) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    if isinstance(raw, str) and (m := _SIZE.match(raw)):
+        return int(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()]
+    raise ConfigError(key, f"expected a positive size such as 25MiB, got {raw!r}")
+
+
+def _int(key: str, raw: object) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    raise ConfigError(key, f"expected an integer, got {raw!r}")
+
+
+def _positive_int(key: str, raw: object) -> int:
+    value = _int(key, raw)
+    if value <= 0:
+        raise ConfigError(key, f"expected a positive integer, got {value}")
+    return value
+
+
+def _optional_positive_int(key: str, raw: object) -> int | None:
+    if raw in (0, None, ""):
+        return None
+    return _positive_int(key, raw)
+
+
+def _port(key: str, raw: object) -> int:
+    value = _int(key, raw)
+    if not 0 <= value <= 65535:
+        raise ConfigError(key, f"port out of range: {value}")
+    return value
+
+
+def _bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    raise ConfigError(key, f"expected true or false, got {raw!r}")
+
+
+def _str(key: str, raw: object) -> str:
+    if isinstance(raw, str):
+        if any(c in raw for c in "\r\n\x00"):
+            raise ConfigError(key, "must not contain CR, LF or NUL")
+        return raw
+    raise ConfigError(key, f"expected a string, got {raw!r}")
+
+
+def _strs(key: str, raw: object) -> tuple[str, ...]:
+    if isinstance(raw, list):
+        return tuple(_str(key, item) for item in raw)
+    raise ConfigError(key, f"expected a list of strings, got {raw!r}")
+
+
+def parse_hostport(key: str, raw: object, default_port: int | None = None) -> HostPort:
+    """Parse ``host:port``, ``[v6]:port`` or (with a default port) a bare host."""
+    text = _str(key, raw).strip()
+    m = re.match(r"^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$", text) or re.match(
+        r"^([^:\s]+)(?::(\d+))?$", text
+    )
+    if not m or (m.group(2) is None and default_port is None):
+        raise ConfigError(key, f'expected "host:port", got {raw!r}')
+    port = int(m.group(2)) if m.group(2) is not None else default_port
+    assert port is not None
+    return HostPort(m.group(1), _port(key, port))
+
+
+def _hostport(key: str, raw: object) -> HostPort:
+    return parse_hostport(key, raw)
+
+
+def _optional_hostport(key: str, raw: object) -> HostPort | None:
+    return None if raw == "" else parse_hostport(key, raw)
+
+
+def _networks(key: str, raw: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _strs(key, raw))
+    except ValueError as exc:
+        raise ConfigError(key, f"not a CIDR network: {exc}") from None
+
+
+def _nameservers(key: str, raw: object) -> tuple[HostPort, ...]:
+    servers = []
+    for item in _strs(key, raw):
+        hp = parse_hostport(key, item, default_port=53)
+        try:
+            ipaddress.ip_address(hp.host)
+        except ValueError:
+            raise ConfigError(key, f"nameservers must be IP addresses, got {item!r}") from None
+        servers.append(hp)
+    return tuple(servers)
+
+
+def _choice(*options: str) -> Callable[[str, object], str]:
+    def parse(key: str, raw: object) -> str:
+        value = _str(key, raw)
+        if value not in options:
+            raise ConfigError(key, f"expected one of {', '.join(options)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def _rate_limits(key: str, raw: object) -> tuple[tuple[str, float], ...]:
+    if not isinstance(raw, dict):
+        raise ConfigError(key, f"expected a table of provider = messages per second, got {raw!r}")
+    out = []
+    for name, value in raw.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{key}.{name}", f"expected a positive rate, got {value!r}")
+        out.append((str(name).lower(), float(value)))
+    return tuple(out)
+
+
+def _opt(parse: Callable[[str, object], Any], default: Any) -> Any:
+    return field(default=default, metadata={"parse": parse})
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    listen: HostPort = _opt(_hostport, HostPort("127.0.0.1", 2525))
+    hostname: str = _opt(_str, "")
+    trusted_networks: tuple[Any, ...] = _opt(_networks, ())
+    default_tenant: str = _opt(_str, "default")
+    max_message_size: int = _opt(_size, 25 * 1024 * 1024)
+    max_recipients: int = _opt(_positive_int, 100)
+    tls_cert: str = _opt(_str, "")
+    tls_key: str = _opt(_str, "")
+    auth_max_failures: int = _opt(_positive_int, 3)
+    auth_failure_window: timedelta = _opt(_duration, timedelta(minutes=15))
+    typo_check: str = _opt(_choice("reject", "warn", "off"), "reject")
+    duplicate_window: timedelta = _opt(_duration, timedelta(hours=24))
+    max_line_length: int = _opt(_positive_int, 4096)
+    command_timeout: timedelta = _opt(_duration, timedelta(minutes=5))
+    max_sessions: int = _opt(_positive_int, 200)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    path: str = _opt(_str, "var/gateway.db")
+    url: str = _opt(_str, "")
+    busy_timeout: timedelta = _opt(_duration, timedelta(seconds=5))
+    retain_content: timedelta = _opt(_duration, timedelta(days=7))
+    retain_events: timedelta = _opt(_duration, timedelta(days=180))
+
+
+@dataclass(frozen=True, slots=True)
+class DnsConfig:
+    nameservers: tuple[HostPort, ...] = _opt(_nameservers, ())
+    timeout: timedelta = _opt(_duration, timedelta(seconds=5))
+    cache_size: int = _opt(_positive_int, 10000)
+    negative_ttl: timedelta = _opt(_duration, timedelta(minutes=5))
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    mx_port: int = _opt(_port, 25)
+    smarthost: HostPort | None = _opt(_optional_hostport, None)
+    smarthost_user: str = _opt(_str, "")
+    smarthost_password: str = _opt(_str, "")
+    retry_intervals: tuple[timedelta, ...] = _opt(
+        _durations,
+        tuple(timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 120, 240)),
+    )
+    max_queue_lifetime: timedelta = _opt(_duration, timedelta(days=5))
+    tls: str = _opt(_choice("opportunistic", "required", "off"), "opportunistic")
+    tls_verify: bool = _opt(_bool, False)
+    helo_name: str = _opt(_str, "")
+    concurrency: int = _opt(_positive_int, 100)
+    per_destination_concurrency: int = _opt(_positive_int, 10)
+    max_messages_per_connection: int = _opt(_positive_int, 100)
+    idle_timeout: timedelta = _opt(_duration, timedelta(seconds=10))
+    connect_timeout: timedelta = _opt(_duration, timedelta(seconds=30))
+    command_timeout: timedelta = _opt(_duration, timedelta(minutes=5))
+    data_timeout: timedelta = _opt(_duration, timedelta(minutes=10))
+    rate_limits: tuple[tuple[str, float], ...] = _opt(_rate_limits, ())
+    lease: timedelta = _opt(_duration, timedelta(minutes=15))
+    node_id: str = _opt(_str, "")
+    shutdown_grace: timedelta = _opt(_duration, timedelta(seconds=30))
+    batch_size: int = _opt(_positive_int, 200)
+
+
+@dataclass(frozen=True, slots=True)
+class BounceConfig:
+    domain: str = _opt(_str, "bounces.localhost")
+    secret: str = _opt(_str, "")
+    previous_secret: str = _opt(_str, "")
+    token_lifetime: timedelta = _opt(_duration, timedelta(days=30))
+    listen: HostPort | None = _opt(_optional_hostport, None)
+    local_rules: str = _opt(_str, "")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    failure_threshold: int = _opt(_positive_int, 3)
+    failure_window: timedelta = _opt(_duration, timedelta(days=30))
+    mailbox_full_suppression: timedelta = _opt(_duration, timedelta(days=7))
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    listen: HostPort | None = _opt(_optional_hostport, HostPort("127.0.0.1", 8025))
+    tokens: tuple[str, ...] = _opt(_strs, ())
+    read_only_tokens: tuple[str, ...] = _opt(_strs, ())
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = _opt(_choice("debug", "info", "warning", "error"), "info")
+    format: str = _opt(_choice("json", "text"), "json")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    bounce: BounceConfig = field(default_factory=BounceConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str = ""
+
+    @property
+    def helo_name(self) -> str:
+        return self.relay.helo_name or self.smtp.hostname
+
+
+_SECTIONS: dict[str, type] = {f.name: f.type for f in fields(Config) if f.name != "source"}
+_SECTION_TYPES = {
+    "smtp": SmtpConfig,
+    "store": StoreConfig,
+    "dns": DnsConfig,
+    "relay": RelayConfig,
+    "bounce": BounceConfig,
+    "policy": PolicyConfig,
+    "admin": AdminConfig,
+    "log": LogConfig,
+}
+
+
+def _build_section(name: str, cls: type, raw: object) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(name, "expected a table")
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{name}.{key}"
+        if key not in known:
+            raise ConfigError(dotted, "unknown key")
+        values[key] = known[key].metadata["parse"](dotted, value)
+    return cls(**values)
+
+
+def _env_value(text: str) -> object:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load the TOML file, apply environment overrides, validate, and freeze.
+
+    Args:
+        path: the TOML file; ``None`` means ``$GATEWAY_CONFIG`` or ``config/gateway.toml``.
+        env: the environment to read overrides from (defaults to ``os.environ``).
+
+    Raises:
+        ConfigError: naming the dotted key at fault (or ``config`` for an unreadable file).
+    """
+    env = os.environ if env is None else env
+    path = Path(path or env.get("GATEWAY_CONFIG") or DEFAULT_PATH)
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(name, "environment overrides take the form GATEWAY__SECTION__KEY")
+        section, key = parts
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(section, "expected a table")
+        raw[section][key] = _env_value(value)
+    return from_dict(raw, source=str(path))
+
+
+def from_dict(raw: Mapping[str, Any], source: str = "") -> Config:
+    """Validate a parsed mapping into a ``Config`` (see ``load``)."""
+    sections = {}
+    for name, value in raw.items():
+        if name not in _SECTION_TYPES:
+            raise ConfigError(name, "unknown section")
+        sections[name] = _build_section(name, _SECTION_TYPES[name], value)
+    config = Config(**sections, source=source)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    if not config.smtp.hostname:
+        # No getfqdn(): that is a DNS query. The kernel's name is what we can know locally.
+        object.__setattr__(config.smtp, "hostname", socket.gethostname())
+    if len(config.bounce.secret) < 16:
+        raise ConfigError("bounce.secret", "must be set, at least 16 characters (an HMAC key)")
+    if bool(config.smtp.tls_cert) != bool(config.smtp.tls_key):
+        raise ConfigError("smtp.tls_key", "smtp.tls_cert and smtp.tls_key go together")
+    for key in ("tls_cert", "tls_key"):
+        value = getattr(config.smtp, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"smtp.{key}", f"file not found: {value}")
+    if config.store.url and not config.store.url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("store.url", "expected a postgresql:// URL")
+    if bool(config.relay.smarthost_user) != bool(config.relay.smarthost_password):
+        raise ConfigError("relay.smarthost_password", "smarthost user and password go together")
+    if "@" in config.bounce.domain or not config.bounce.domain:
+        raise ConfigError("bounce.domain", "expected a domain name")

@@ -1,0 +1,185 @@
+"""The ports adapters implement: ``Store``, ``Resolver``, ``Clock``.
+
+Owns: the contracts between the pure core and the world. A fake implements a port for a
+unit test; a contract suite runs every real adapter against the same expectations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from gateway.core.model import (
+    Category,
+    Delivery,
+    Event,
+    NewMessage,
+    Status,
+    Suppression,
+    SuppressionReason,
+    Tenant,
+)
+from gateway.core.replies import Reply
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Wall-clock time in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class MxHost:
+    preference: int
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class MxAnswer:
+    """The MX set of a domain. ``null`` is RFC 7505's "accepts no mail"; ``implicit`` means
+    there was no MX and the domain's own A/AAAA stands in (RFC 5321 §5.1)."""
+
+    hosts: tuple[MxHost, ...] = ()
+    null: bool = False
+    implicit: bool = False
+
+
+class Resolver(Protocol):
+    """DNS for intake checks and routing. Raises ``DnsTemporary`` or ``DnsPermanent``."""
+
+    async def mx(self, domain: str) -> MxAnswer: ...
+
+    async def addresses(self, host: str) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    """What ``Store.enqueue`` committed: recipients queued and those that were duplicates of
+    the same Message-ID from the same tenant within the window (answered 250, not queued)."""
+
+    queue_id: str
+    queued: tuple[str, ...]
+    duplicates: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one attempt for one recipient, ready to record.
+
+    ``status`` is the new state; ``due_at`` the next attempt (deferred only).
+    """
+
+    recipient_id: int
+    status: Status
+    event: Event
+    due_at: datetime | None = None
+    category: Category | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientView:
+    """One recipient row with its message's envelope, for support and the API."""
+
+    recipient_id: int
+    queue_id: str
+    tenant: str
+    address: str
+    status: Status
+    attempts: int
+    due_at: datetime | None
+    updated_at: datetime
+    category: Category | None
+    last_reply: str
+    subject: str
+    mail_from: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    counts: dict[str, int] = field(default_factory=dict)
+    oldest_deferred: datetime | None = None
+
+
+class Store(Protocol):
+    """Durable state: messages, recipients, events, tenants, credentials, suppressions."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    # tenants and credentials
+    async def ensure_tenant(self, tenant: Tenant) -> None: ...
+
+    async def get_tenant(self, name: str) -> Tenant | None: ...
+
+    async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None: ...
+
+    async def get_credentials(self, username: str) -> tuple[str, str] | None: ...
+
+    # intake
+    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult: ...
+
+    async def record_event(self, event: Event) -> int: ...
+
+    async def count_accepted(self, tenant: str, since: datetime) -> int: ...
+
+    # suppressions
+    async def find_suppression(
+        self, tenant: str, address: str, now: datetime
+    ) -> Suppression | None: ...
+
+    async def add_suppression(self, suppression: Suppression) -> None: ...
+
+    async def remove_suppression(self, tenant: str | None, address: str) -> int: ...
+
+    async def list_suppressions(
+        self, tenant: str | None, reason: SuppressionReason | None, limit: int, after: str
+    ) -> list[Suppression]: ...
+
+    # relay
+    async def claim_due(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> list[Delivery]: ...
+
+    async def next_due(self) -> datetime | None: ...
+
+    async def load_content(self, queue_id: str) -> bytes | None: ...
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]: ...
+
+    async def release_claims(self, owner: str) -> int: ...
+
+    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int: ...
+
+    # history
+    async def events_for(self, address: str, tenant: str | None, limit: int) -> list[Event]: ...
+
+    async def recipients_of(self, queue_id: str) -> list[RecipientView]: ...
+
+    async def failure_streak(self, tenant: str, address: str, since: datetime) -> list[Event]: ...
+
+    async def queue_summary(self) -> QueueSummary: ...
+
+
+__all__ = [
+    "Clock",
+    "EnqueueResult",
+    "MxAnswer",
+    "MxHost",
+    "Outcome",
+    "QueueSummary",
+    "RecipientView",
+    "Reply",
+    "Resolver",
+    "Store",
+    "SystemClock",
+]

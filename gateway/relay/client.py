@@ -1,0 +1,628 @@
+"""The outbound SMTP transaction: one message to one host, over aiosmtplib, with a pool.
+
+Owns: connecting (per-phase timeouts), EHLO/HELO, STARTTLS policy, AUTH for a smarthost,
+MAIL/RCPT/DATA with the right ESMTP parameters, dot-stuffing, partitioning recipients
+into accepted/deferred/bounced, connection reuse, and the translation of every aiosmtplib
+and socket error into ``TransientRelayError`` / ``PermanentRelayError`` with a ``Reply``
+and the ``Phase`` it happened in.
+
+Does not own: which host to try (``core.routing``), retries and back-off (the
+scheduler), classification of the replies (``bounce``), or the message bytes: content
+is sent exactly as given, apart from the transparency rules of RFC 5321 §4.5.2.
+
+What a caller gets::
+
+    send() -> TransactionResult       the session worked; every recipient is in exactly
+                                      one of accepted / deferred / bounced
+    send() raises TransientRelayError  the session failed for everyone: try the next MX
+                                      or defer (network errors, timeouts, 4xx greeting,
+                                      EHLO or MAIL, 421 anywhere, malformed replies, TLS
+                                      required but unavailable, a drop after the dot)
+    send() raises PermanentRelayError  5xx greeting, 5xx EHLO and HELO, 5xx MAIL FROM
+
+A 4xx/5xx reply to DATA or after the final dot lands in ``deferred``/``bounced`` for the
+recipients accepted at RCPT, so recipients refused at RCPT keep their own reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import re
+import socket
+import ssl
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from aiosmtplib import (
+    SMTP,
+    SMTPException,
+    SMTPHeloError,
+    SMTPRecipientRefused,
+    SMTPResponseException,
+    SMTPTimeoutError,
+)
+
+from gateway.config import RelayConfig
+from gateway.core.errors import PermanentRelayError, Phase, RelayError, TransientRelayError
+from gateway.core.replies import Reply
+
+log = logging.getLogger(__name__)
+
+# RFC 5321 §2.3.8: a bare CR or LF is not a line ending; we send each as CRLF so that no
+# receiver, however lenient, can find an end-of-data sequence other than ours (SMTP
+# smuggling). Content from intake is already CRLF-normalised, so this is a no-op there.
+_BARE_LINE_ENDING = re.compile(rb"\r\n|\r(?!\n)|(?<!\r)\n")
+_LEADING_DOT = re.compile(rb"(?m)^\.")  # RFC 5321 §4.5.2 transparency
+_QUIT_TIMEOUT = 5.0
+
+# Errors a network step can raise; anything else is a bug and propagates.
+_NET_ERRORS = (SMTPException, OSError, TimeoutError, ValueError, RuntimeError)
+
+_Key = tuple[str, int, str | None, str | None]  # host, port, server name, auth user
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    """The outcome of one SMTP transaction, partitioned by recipient.
+
+    Args:
+        host: the host (name or address) the session was with.
+        accepted: recipient -> the reply after the final dot.
+        deferred: recipient -> a 4xx reply (RCPT, DATA or after the dot).
+        bounced: recipient -> a 5xx reply (RCPT, DATA or after the dot).
+        tls: whether the session ran over TLS.
+    """
+
+    host: str
+    accepted: dict[str, Reply]
+    deferred: dict[str, Reply]
+    bounced: dict[str, Reply]
+    tls: bool
+
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    smtp: SMTP
+    tls: bool
+    messages: int = 0
+    broken: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Destination:
+    idle: deque[_Connection] = field(default_factory=deque)
+    open: int = 0  # idle + in use + being opened; bounded by per_destination_concurrency
+    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+
+class _TlsFailed(Exception):
+    """Opportunistic STARTTLS failed mid-handshake: the connection is gone."""
+
+
+class SmtpClient:
+    """Sends messages to remote SMTP servers, reusing connections per destination.
+
+    Args:
+        config: the ``[relay]`` section: TLS policy, timeouts, pool limits.
+        helo_name: our name in EHLO/HELO (RFC 5321 §4.1.1.1); never looked up.
+        tls_context: a client TLS context to use instead of the one built from
+            ``config.tls_verify`` (for a private CA, or tests).
+
+    Raises:
+        ValueError: ``helo_name`` is empty or has spaces or control characters.
+    """
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        helo_name: str,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if not helo_name or any(c.isspace() or ord(c) < 32 for c in helo_name):
+            msg = f"invalid HELO name: {helo_name!r}"
+            raise ValueError(msg)
+        self._config = config
+        self._helo = helo_name
+        self._connect_timeout = config.connect_timeout.total_seconds()
+        self._command_timeout = config.command_timeout.total_seconds()
+        self._data_timeout = config.data_timeout.total_seconds()
+        self._tls_context = tls_context or _tls_context(verify=config.tls_verify)
+        self._pool: dict[_Key, _Destination] = {}
+        self._closed = False
+
+    # --- public -----------------------------------------------------------------------------
+    async def send(
+        self,
+        host: str,
+        port: int,
+        mail_from: str,
+        recipients: Sequence[str],
+        content: bytes,
+        *,
+        server_name: str | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> TransactionResult:
+        """Deliver ``content`` to ``recipients`` through ``host:port`` in one transaction.
+
+        Args:
+            host: the address (or name) to connect to.
+            port: the TCP port.
+            mail_from: the reverse-path; ``""`` or ``"<>"`` for the null sender.
+            recipients: the forward-paths, at least one.
+            content: the message, headers and body, CRLF line endings.
+            server_name: the MX host name when ``host`` is an address: used for SNI and
+                certificate verification.
+            auth: ``(user, password)`` for a smarthost (RFC 4954); sent only over TLS
+                unless ``relay.tls`` is ``"off"``.
+
+        Raises:
+            TransientRelayError: the session failed for every recipient; retry later.
+            PermanentRelayError: the server refused the whole transaction.
+        """
+        if not recipients:
+            msg = "send() needs at least one recipient"
+            raise ValueError(msg)
+        key: _Key = (host.lower(), port, server_name, auth[0] if auth else None)
+        conn = await self._checkout(key, host)
+        reusable = False
+        try:
+            if conn is not None and not await self._reset(conn):
+                # A pooled connection that died while idle: drop it, keep its slot, and
+                # open one fresh connection in its place.
+                _abort(conn)
+                conn = None
+            if conn is None:
+                conn = await self._open(host, port, server_name, auth)
+            result = await self._transaction(conn, host, mail_from, recipients, content)
+            conn.messages += 1
+            reusable = not conn.broken
+            if reusable and conn.messages >= self._config.max_messages_per_connection:
+                reusable = False
+                await self._quit(conn)
+            return result
+        finally:
+            self._checkin(key, conn, reusable=reusable)
+
+    async def close(self) -> None:
+        """Close every pooled connection (QUIT, bounded in time)."""
+        self._closed = True
+        for dest in self._pool.values():
+            while dest.idle:
+                conn = dest.idle.popleft()
+                _cancel_timer(conn)
+                dest.open -= 1
+                await self._quit(conn)
+            _wake(dest)
+
+    # --- pool -------------------------------------------------------------------------------
+    async def _checkout(self, key: _Key, host: str) -> _Connection | None:
+        """An idle connection, or ``None`` with a slot reserved to open a new one."""
+        dest = self._pool.setdefault(key, _Destination())
+        limit = self._config.per_destination_concurrency
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                while True:
+                    while dest.idle:
+                        conn = dest.idle.pop()  # most recently used: most likely alive
+                        _cancel_timer(conn)
+                        if conn.smtp.is_connected:
+                            return conn
+                        dest.open -= 1
+                        _abort(conn)
+                    if dest.open < limit:
+                        dest.open += 1
+                        return None
+                    waiter = asyncio.get_running_loop().create_future()
+                    dest.waiters.append(waiter)
+                    try:
+                        await waiter
+                    except BaseException:
+                        if waiter.done() and not waiter.cancelled():
+                            _wake(dest)  # we were woken but will not take the slot: pass it on
+                        raise
+                    finally:
+                        with contextlib.suppress(ValueError):
+                            dest.waiters.remove(waiter)
+        except TimeoutError:
+            reply = Reply(451, "4.4.5", f"Too many connections to {host} in use; try later")
+            raise TransientRelayError(reply, Phase.CONNECT, host) from None
+
+    def _checkin(self, key: _Key, conn: _Connection | None, *, reusable: bool) -> None:
+        dest = self._pool[key]
+        if conn is not None and reusable and not self._closed and conn.smtp.is_connected:
+            idle = self._config.idle_timeout.total_seconds()
+            conn.timer = asyncio.get_running_loop().call_later(idle, self._expire, key, conn)
+            dest.idle.append(conn)
+        else:
+            if conn is not None:
+                _abort(conn)
+            dest.open -= 1
+        _wake(dest)
+
+    def _expire(self, key: _Key, conn: _Connection) -> None:
+        dest = self._pool.get(key)
+        if dest is None or conn not in dest.idle:
+            return
+        dest.idle.remove(conn)
+        dest.open -= 1
+        conn.timer = None
+        _abort(conn)
+        _wake(dest)
+
+    async def _reset(self, conn: _Connection) -> bool:
+        """RSET before reusing a connection (RFC 5321 §4.1.1.5); false if it is dead."""
+        try:
+            await conn.smtp.rset(timeout=self._command_timeout)
+        except _NET_ERRORS:
+            return False
+        return True
+
+    async def _quit(self, conn: _Connection) -> None:
+        """QUIT politely (RFC 5321 §4.1.1.10), then close whatever the answer."""
+        try:
+            async with asyncio.timeout(min(self._command_timeout, _QUIT_TIMEOUT)):
+                await conn.smtp.quit()
+        except _NET_ERRORS:
+            pass
+        finally:
+            conn.smtp.close()
+
+    # --- session set-up ---------------------------------------------------------------------
+    async def _open(
+        self, host: str, port: int, server_name: str | None, auth: tuple[str, str] | None
+    ) -> _Connection:
+        try:
+            return await self._session(host, port, server_name, auth, try_tls=True)
+        except _TlsFailed as failed:
+            # Opportunistic TLS (RFC 3207 §4): a failed handshake leaves no usable
+            # connection; deliver in the clear on a new one rather than not at all.
+            log.warning("STARTTLS with %s failed, retrying without TLS: %s", host, failed)
+            return await self._session(host, port, server_name, auth, try_tls=False)
+
+    async def _session(
+        self,
+        host: str,
+        port: int,
+        server_name: str | None,
+        auth: tuple[str, str] | None,
+        *,
+        try_tls: bool,
+    ) -> _Connection:
+        smtp = await self._connect(host, port)
+        try:
+            await self._ehlo(smtp, host)
+            tls = False
+            if try_tls and self._config.tls != "off":
+                tls = await self._starttls(smtp, host, server_name)
+            if auth is not None:
+                await self._auth(smtp, host, auth, tls=tls)
+        except BaseException:
+            smtp.close()
+            raise
+        return _Connection(smtp, tls)
+
+    async def _connect(self, host: str, port: int) -> SMTP:
+        """TCP connect (``connect_timeout``), then the greeting (``command_timeout``)."""
+        where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                sock = await _open_socket(host, port)
+        except TimeoutError:
+            reply = Reply(451, "4.4.1", f"Timed out connecting to {where}")
+            raise TransientRelayError(reply, Phase.CONNECT, host) from None
+        except ConnectionRefusedError:
+            reply = Reply(451, "4.4.1", f"Connection refused by {where}")
+            raise TransientRelayError(reply, Phase.CONNECT, host) from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            reply = _synth(451, "4.4.1", f"Could not connect to {where}: {reason}")
+            raise TransientRelayError(reply, Phase.CONNECT, host) from None
+        smtp = SMTP(local_hostname=self._helo, start_tls=False, timeout=self._command_timeout)
+        try:
+            with _phase(Phase.GREETING, host):
+                await smtp.connect(sock=sock, timeout=self._command_timeout)
+        except BaseException:
+            smtp.close()
+            sock.close()
+            raise
+        return smtp
+
+    async def _ehlo(self, smtp: SMTP, host: str) -> None:
+        with _phase(Phase.EHLO, host):
+            try:
+                await smtp.ehlo(timeout=self._command_timeout)
+            except SMTPHeloError as exc:
+                # RFC 5321 §3.2: a server that refuses EHLO may still speak plain SMTP.
+                if not (500 <= exc.code < 600 and smtp.is_connected):
+                    raise
+                await smtp.helo(timeout=self._command_timeout)
+
+    async def _starttls(self, smtp: SMTP, host: str, server_name: str | None) -> bool:
+        """Upgrade to TLS per ``relay.tls``; true when the session is now encrypted."""
+        required = self._config.tls == "required"
+        if not smtp.supports_extension("starttls"):
+            if required:
+                reply = Reply(451, "4.7.5", f"{host} does not offer STARTTLS and TLS is required")
+                raise TransientRelayError(reply, Phase.STARTTLS, host)
+            return False
+        sni = server_name or (None if _is_ip(host) else host)
+        if sni is None and self._tls_context.check_hostname:
+            # Verification needs a name (RFC 6125 §6); without one, behave as if
+            # STARTTLS were not offered rather than burn the connection.
+            if required:
+                text = f"No server name to verify the certificate of {host} against"
+                raise TransientRelayError(_synth(451, "4.7.5", text), Phase.STARTTLS, host)
+            return False
+        try:
+            await smtp.starttls(
+                server_hostname=sni, tls_context=self._tls_context, timeout=self._command_timeout
+            )
+        except SMTPResponseException as exc:
+            if exc.code == 421 or exc.code < 400 or not smtp.is_connected:
+                raise _failure(exc, Phase.STARTTLS, host) from None
+            # RFC 3207 §4: e.g. "454 TLS not available"; the session itself is fine.
+            if required:
+                text = f"{host} refused STARTTLS: {exc.code} {exc.message}"
+                reply = _synth(451, "4.7.5", text)
+                raise TransientRelayError(reply, Phase.STARTTLS, host) from None
+            return False
+        except (*_NET_ERRORS, ssl.SSLError) as exc:
+            text = f"TLS handshake with {host} failed: {_describe(exc)}"
+            if required:
+                reply = _synth(451, "4.7.5", text)
+                raise TransientRelayError(reply, Phase.STARTTLS, host) from None
+            raise _TlsFailed(text) from None
+        # RFC 3207 §4.2: forget what was learnt in the clear and ask again.
+        await self._ehlo(smtp, host)
+        return True
+
+    async def _auth(self, smtp: SMTP, host: str, auth: tuple[str, str], *, tls: bool) -> None:
+        if not tls and self._config.tls != "off":
+            reply = Reply(451, "4.7.11", f"Refusing to send credentials to {host} without TLS")
+            raise TransientRelayError(reply, Phase.AUTH, host)
+        user, password = auth
+        try:
+            with _phase(Phase.AUTH, host):
+                await smtp.login(user, password, timeout=self._command_timeout)
+        except PermanentRelayError as exc:
+            # Wrong smarthost credentials are our configuration problem, not the
+            # recipients': defer (and alert) instead of bouncing everyone.
+            text = f"{host} refused our credentials: {exc.reply}"
+            reply = _synth(451, "4.7.8", text)
+            raise TransientRelayError(reply, Phase.AUTH, host) from None
+
+    # --- the transaction --------------------------------------------------------------------
+    async def _transaction(
+        self,
+        conn: _Connection,
+        host: str,
+        mail_from: str,
+        recipients: Sequence[str],
+        content: bytes,
+    ) -> TransactionResult:
+        smtp = conn.smtp
+        sender = "" if mail_from in ("", "<>") else mail_from
+        utf8_offered = smtp.supports_extension("smtputf8")
+        if not sender.isascii() and not utf8_offered:
+            # RFC 6531 §3.2: a non-ASCII address needs SMTPUTF8 end to end.
+            reply = Reply(553, "5.6.7", f"{host} does not support SMTPUTF8 for the sender")
+            raise PermanentRelayError(reply, Phase.MAIL, host)
+        options = []
+        if smtp.supports_extension("size"):
+            options.append(f"SIZE={len(content)}")  # RFC 1870 §6
+        if not content.isascii() and smtp.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")  # RFC 6152 §3
+        needs_utf8 = not all(a.isascii() for a in (sender, *recipients)) or _utf8_headers(content)
+        if needs_utf8 and utf8_offered:
+            options.append("SMTPUTF8")  # RFC 6531 §3.4
+        encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+
+        with _phase(Phase.MAIL, host):
+            await smtp.mail(
+                sender, options=options, encoding=encoding, timeout=self._command_timeout
+            )
+
+        deferred: dict[str, Reply] = {}
+        bounced: dict[str, Reply] = {}
+        valid: list[str] = []
+        for rcpt in recipients:
+            if not rcpt.isascii() and not utf8_offered:
+                bounced[rcpt] = Reply(553, "5.6.7", f"{host} does not support SMTPUTF8 addresses")
+                continue
+            with _phase(Phase.RCPT, host):
+                try:
+                    await smtp.rcpt(rcpt, encoding=encoding, timeout=self._command_timeout)
+                except SMTPRecipientRefused as exc:
+                    if exc.code == 421 or not 400 <= exc.code < 600:
+                        raise  # the whole session is over (421) or the reply is nonsense
+                    reply = Reply.parse(exc.code, exc.message)
+                    (deferred if reply.is_transient else bounced)[rcpt] = reply
+                    continue
+                except ValueError:
+                    bounced[rcpt] = Reply(553, "5.1.3", "The recipient address cannot be sent")
+                    continue
+            valid.append(rcpt)
+
+        accepted: dict[str, Reply] = {}
+        if not valid:
+            # Nobody to send to: abort the transaction and keep the connection.
+            if not await self._reset(conn):
+                conn.broken = True
+        else:
+            final = await self._data(conn, host, content)
+            target = accepted if final.is_success else deferred if final.is_transient else bounced
+            target.update(dict.fromkeys(valid, final))
+        return TransactionResult(host, accepted, deferred, bounced, conn.tls)
+
+    async def _data(self, conn: _Connection, host: str, content: bytes) -> Reply:
+        """DATA, the content, the final dot; the server's reply to the dot (or to DATA)."""
+        smtp = conn.smtp
+        with _phase(Phase.DATA, host):
+            response = await smtp.execute_command(b"DATA", timeout=self._command_timeout)
+        if response.code != 354:
+            if response.code == 421 or not 400 <= response.code < 600:
+                raise _failure(
+                    SMTPResponseException(response.code, response.message), Phase.DATA, host
+                )
+            # RFC 5321 §4.1.1.4: no transaction took place; the session goes on.
+            return Reply.parse(response.code, response.message)
+        payload = _data_payload(content)
+        try:
+            with _phase(Phase.DOT, host):
+                # aiosmtplib's data() cannot tell a refused DATA from a refused message,
+                # so we write the stuffed content ourselves and read the one reply.
+                protocol = smtp.protocol
+                if protocol is None:
+                    msg = "Connection lost"
+                    raise ConnectionResetError(msg)
+                protocol.write(payload)
+                response = await protocol.read_response(timeout=self._data_timeout)
+        except RelayError:
+            smtp.close()
+            raise
+        if response.code == 421 or not 200 <= response.code < 600 or 300 <= response.code < 400:
+            smtp.close()
+            raise _failure(SMTPResponseException(response.code, response.message), Phase.DOT, host)
+        return Reply.parse(response.code, response.message)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _phase(phase: Phase, host: str) -> Iterator[None]:
+    """Translate aiosmtplib and socket errors raised inside into ``RelayError``."""
+    try:
+        yield
+    except RelayError:
+        raise
+    except (*_NET_ERRORS, ssl.SSLError) as exc:
+        raise _failure(exc, phase, host) from None
+
+
+def _failure(exc: BaseException, phase: Phase, host: str) -> RelayError:
+    """The ``RelayError`` for an error at ``phase``; replies are synthesised for I/O."""
+    during = phase.value.upper() if phase is not Phase.DOT else "the final dot"
+    if isinstance(exc, SMTPResponseException) and 400 <= exc.code < 600:
+        reply = Reply.parse(exc.code, exc.message)
+        if reply.is_permanent:
+            return PermanentRelayError(reply, phase, host)
+        return TransientRelayError(reply, phase, host)
+    if isinstance(exc, SMTPResponseException):
+        # RFC 3463 X.5.0: a reply we cannot parse, one past aiosmtplib's length limits,
+        # or a code that makes no sense here.
+        text = f"Malformed reply from {host} during {during}: {exc.code} {exc.message[:200]}"
+        return TransientRelayError(_synth(451, "4.5.0", text), phase, host)
+    if isinstance(exc, SMTPTimeoutError | TimeoutError):
+        text = f"Timed out waiting for {host} during {during}"
+        return TransientRelayError(Reply(451, "4.4.2", text), phase, host)
+    if isinstance(exc, ValueError) and phase is Phase.MAIL:
+        reply = Reply(553, "5.1.7", "The sender address cannot be sent over SMTP")
+        return PermanentRelayError(reply, phase, host)
+    if isinstance(exc, OSError | SMTPException) or phase is Phase.DOT:
+        if phase is Phase.DOT:
+            text = f"Connection to {host} lost after the final dot; delivery status unknown"
+        else:
+            text = f"Connection to {host} lost during {during}: {_describe(exc)}"
+        return TransientRelayError(_synth(451, "4.4.2", text), phase, host)
+    text = f"Protocol error with {host} during {during}: {_describe(exc)}"
+    return TransientRelayError(_synth(451, "4.5.0", text), phase, host)
+
+
+def _synth(code: int, enhanced: str, text: str) -> Reply:
+    """A reply of our own about the remote side; remote text folded onto one line."""
+    return Reply(code, enhanced, " ".join(text.split()))
+
+
+def _describe(exc: BaseException) -> str:
+    detail = str(exc).strip()
+    return f"{type(exc).__name__}: {detail}"[:300] if detail else type(exc).__name__
+
+
+def _data_payload(content: bytes) -> bytes:
+    """The DATA stream for ``content``: CRLF line endings, dot-stuffed, terminated."""
+    data = _BARE_LINE_ENDING.sub(b"\r\n", content)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return _LEADING_DOT.sub(b"..", data) + b".\r\n"
+
+
+def _utf8_headers(content: bytes) -> bool:
+    """True when the header section has 8-bit bytes (RFC 6532 headers need SMTPUTF8)."""
+    end = content.find(b"\r\n\r\n")
+    return not (content if end < 0 else content[:end]).isascii()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _open_socket(host: str, port: int) -> socket.socket:
+    """A connected non-blocking socket; tries each address of a name in turn."""
+    loop = asyncio.get_running_loop()
+    if _is_ip(host):
+        infos = [(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, port))]
+    else:
+        found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = [(family, addr) for family, _, _, _, addr in found]
+    error: OSError = OSError(f"no addresses for {host}")
+    for family, addr in infos:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, addr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except BaseException:
+            sock.close()
+            raise
+        else:
+            return sock
+    raise error
+
+
+def _tls_context(*, verify: bool) -> ssl.SSLContext:
+    if verify:
+        return ssl.create_default_context()
+    # RFC 7435 opportunistic security: encrypt even when the certificate cannot be
+    # checked (most MX certificates do not match the MX name).
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _abort(conn: _Connection) -> None:
+    """Close without waiting: send QUIT if we can, then drop the transport."""
+    _cancel_timer(conn)
+    protocol = conn.smtp.protocol
+    if protocol is not None and conn.smtp.is_connected:
+        with contextlib.suppress(*_NET_ERRORS):
+            protocol.write(b"QUIT\r\n")
+    conn.smtp.close()
+
+
+def _cancel_timer(conn: _Connection) -> None:
+    if conn.timer is not None:
+        conn.timer.cancel()
+        conn.timer = None
+
+
+def _wake(dest: _Destination) -> None:
+    while dest.waiters:
+        waiter = dest.waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
+            return
+
+
+__all__ = ["SmtpClient", "TransactionResult"]

@@ -1,0 +1,390 @@
+"""The relay: claim due recipients, deliver them, record what happened.
+
+Owns: the scheduling loop (woken at once by the intake, otherwise sleeping until the next
+due time), grouping claimed recipients into one transaction per message and destination,
+routing (MX order, A fallback, null MX, smarthost), per-destination concurrency and
+per-provider rate limits, and turning each transaction's partitioned result into outcomes.
+Does not own: the SMTP dialogue (``relay.client``), classification (``bounce``), retry
+arithmetic (``core.schedule``/``core.lifecycle``) or the auto-block policy (``outcomes``).
+
+Claims are leases (``relay.lease``): a recipient claimed by a process that dies becomes due
+again when the lease runs out, and at start-up a node releases its own previous leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gateway.core import replies, verp
+from gateway.core.errors import (
+    DnsPermanent,
+    DnsTemporary,
+    PermanentRelayError,
+    Phase,
+    StoreError,
+    TransientRelayError,
+)
+from gateway.core.lifecycle import Result, transition
+from gateway.core.model import Category, Delivery, Event, Status
+from gateway.core.ports import Outcome
+from gateway.core.routing import order_mx, provider_of
+from gateway.logging import log_event
+
+if TYPE_CHECKING:
+    from gateway.config import BounceConfig, RelayConfig
+    from gateway.core.ports import Clock, Resolver, Store
+    from gateway.core.replies import Reply
+    from gateway.outcomes import PolicyApplier
+    from gateway.relay.client import SmtpClient, TransactionResult
+
+log = logging.getLogger("gateway.relay")
+
+Classifier = Callable[[int | None, str | None, str], Category]
+Signer = Callable[[str, bytes], bytes]
+"""``(tenant, content) -> headers to prepend`` (DKIM); empty bytes when no key applies."""
+
+_POLL = 5.0  # seconds: upper bound on sleeping, so other processes' new mail is seen
+_MAX_ADDRESSES = 6  # RFC 5321 §5.1: try a bounded number of addresses per attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One transaction to make: one message, one destination domain, its recipients."""
+
+    queue_id: str
+    domain: str
+    deliveries: tuple[Delivery, ...]
+
+
+class RateLimiter:
+    """Spaces sends per provider to at most ``rate`` per second (config ``relay.rate_limits``)."""
+
+    def __init__(self, limits: Sequence[tuple[str, float]]) -> None:
+        self.intervals = {name: 1.0 / rate for name, rate in limits}
+        self._next: dict[str, float] = {}
+
+    async def wait(self, provider: str) -> None:
+        interval = self.intervals.get(provider)
+        if interval is None:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next.get(provider, now))
+        self._next[provider] = slot + interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class Relay:
+    """Delivers queued recipients (see the module docstring).
+
+    Args:
+        config: the ``[relay]`` section.
+        bounce: the ``[bounce]`` section (return-path domain and key).
+        store: the queue.
+        resolver: DNS.
+        client: the SMTP client (connection pool).
+        clock: time source.
+        policy: applied after each final outcome.
+        classify: the bounce classifier for synchronous replies.
+        node_id: this process's lease owner name.
+        local_names: our own host names; an MX naming one is a mail loop.
+        signer: DKIM signing, per tenant.
+    """
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        bounce: BounceConfig,
+        store: Store,
+        resolver: Resolver,
+        client: SmtpClient,
+        clock: Clock,
+        policy: PolicyApplier,
+        classify: Classifier,
+        node_id: str,
+        local_names: Sequence[str] = (),
+        signer: Signer | None = None,
+    ) -> None:
+        self.config = config
+        self.bounce = bounce
+        self.store = store
+        self.resolver = resolver
+        self.client = client
+        self.clock = clock
+        self.policy = policy
+        self.classify = classify
+        self.node_id = node_id
+        self.local_names = {n.lower().rstrip(".") for n in local_names if n}
+        self.signer = signer
+        self.secret = bounce.secret.encode()
+        self.rate = RateLimiter(config.rate_limits)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._free = config.concurrency
+        self._domains: dict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(config.per_destination_concurrency)
+        )
+        self.running = False
+        self.in_flight = 0
+
+    def wake(self) -> None:
+        """New mail is queued: look for due work now instead of at the next timer."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight deliveries finish (``run`` returns when they have)."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and deliver until ``stop``; then wait for in-flight jobs."""
+        released = await self.store.release_claims(self.node_id)
+        if released:
+            log_event(log, "relay.released_leases", count=released, node=self.node_id)
+        self.running = True
+        try:
+            async with asyncio.TaskGroup() as jobs:
+                while not self._stopping.is_set():
+                    claimed = await self._claim()
+                    if not claimed:
+                        await self._sleep()
+                        continue
+                    for job in _group(claimed, by_domain=self.config.smarthost is None):
+                        await self._slots.acquire()
+                        self._free -= 1
+                        jobs.create_task(self._run_job(job))
+        finally:
+            self.running = False
+            await self.client.close()
+
+    async def _claim(self) -> list[Delivery]:
+        # Claim only as many recipients as there are free slots: nothing waits leased.
+        limit = min(self.config.batch_size, max(self._free, 0))
+        if limit == 0:
+            async with self._slots:  # wait for one slot to free up, then give it back
+                pass
+            return []
+        self._wake.clear()
+        try:
+            return await self.store.claim_due(
+                self.clock.now(), limit, self.node_id, self.config.lease
+            )
+        except StoreError as exc:
+            log_event(log, "relay.claim_failed", logging.ERROR, error=str(exc))
+            return []
+
+    async def _sleep(self) -> None:
+        timeout = _POLL
+        try:
+            due = await self.store.next_due()
+        except StoreError:
+            due = None
+        if due is not None:
+            timeout = min(_POLL, max((due - self.clock.now()).total_seconds(), 0.0))
+        if timeout <= 0:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _run_job(self, job: Job) -> None:
+        self.in_flight += 1
+        try:
+            async with self._domains[job.domain]:
+                await self._deliver(job)
+        except Exception:
+            # A bug must not take the relay down: the lease returns the work to the queue.
+            log.exception("relay.job_crashed", extra={"fields": {"queue_id": job.queue_id}})
+        finally:
+            self.in_flight -= 1
+            self._free += 1
+            self._slots.release()
+
+    # --- one transaction ------------------------------------------------------------------
+
+    async def _deliver(self, job: Job) -> None:
+        content = await self.store.load_content(job.queue_id)
+        if content is None:
+            gone = replies.Reply(554, "5.3.0", "Message content no longer available")
+            await self._record(job, {d.address: gone for d in job.deliveries}, Result.BOUNCED, "")
+            return
+        first = job.deliveries[0]
+        if self.signer is not None:
+            content = self.signer(first.tenant, content) + content
+        return_path = (
+            verp.make_return_path(
+                job.queue_id,
+                [d.recipient_id for d in job.deliveries],
+                self.secret,
+                self.bounce.domain,
+                self.clock.now(),
+            )
+            if first.mail_from
+            else ""
+        )
+        rcpts = [d.address for d in job.deliveries]
+        result, failure = await self._attempt(job.domain, return_path, rcpts, content)
+        if failure is not None:
+            kind = Result.BOUNCED if failure.reply.is_permanent else Result.DEFERRED
+            await self._record(job, dict.fromkeys(rcpts, failure.reply), kind, failure.host)
+            return
+        assert result is not None
+        await self._record(job, result.accepted, Result.ACCEPTED, result.host)
+        await self._record(job, result.deferred, Result.DEFERRED, result.host)
+        await self._record(job, result.bounced, Result.BOUNCED, result.host)
+
+    async def _attempt(
+        self, domain: str, return_path: str, rcpts: list[str], content: bytes
+    ) -> tuple[TransactionResult | None, TransientRelayError | PermanentRelayError | None]:
+        smarthost = self.config.smarthost
+        if smarthost is not None:
+            auth = None
+            if self.config.smarthost_user:
+                auth = (self.config.smarthost_user, self.config.smarthost_password)
+            try:
+                result = await self.client.send(
+                    smarthost.host, smarthost.port, return_path, rcpts, content, auth=auth
+                )
+            except (TransientRelayError, PermanentRelayError) as exc:
+                return None, exc
+            return result, None
+        try:
+            answer = await self.resolver.mx(domain)
+        except DnsPermanent:
+            return None, PermanentRelayError(replies.NO_SUCH_DOMAIN, Phase.RESOLVE, domain)
+        except DnsTemporary:
+            return None, TransientRelayError(replies.DNS_TEMPFAIL, Phase.RESOLVE, domain)
+        if answer.null:
+            return None, PermanentRelayError(replies.NULL_MX, Phase.RESOLVE, domain)
+        last: TransientRelayError | PermanentRelayError = TransientRelayError(
+            replies.CONNECT_FAILED, Phase.CONNECT, domain
+        )
+        tried = 0
+        for host in order_mx(answer):
+            if host.lower().rstrip(".") in self.local_names:
+                # RFC 5321 §5.1: an MX naming ourselves means a loop, not a destination.
+                return None, PermanentRelayError(replies.MAIL_LOOP, Phase.RESOLVE, host)
+            try:
+                addresses = await self.resolver.addresses(host)
+            except (DnsPermanent, DnsTemporary):
+                continue
+            for address in addresses:
+                if tried >= _MAX_ADDRESSES:
+                    return None, last
+                tried += 1
+                await self.rate.wait(provider_of(host))
+                try:
+                    result = await self.client.send(
+                        address,
+                        self.config.mx_port,
+                        return_path,
+                        rcpts,
+                        content,
+                        server_name=host,
+                    )
+                except PermanentRelayError as exc:
+                    return None, exc
+                except TransientRelayError as exc:
+                    last = exc
+                    if exc.phase is Phase.DOT:
+                        # The message may have been delivered: don't send it to another MX
+                        # now, retry later (at-least-once, duplicates kept rare).
+                        return None, exc
+                    continue
+                return result, None
+        return None, last
+
+    async def _record(
+        self, job: Job, replies_by_rcpt: dict[str, Reply], kind: Result, host: str
+    ) -> None:
+        if not replies_by_rcpt:
+            return
+        now = self.clock.now()
+        outcomes: list[tuple[Outcome, Delivery]] = []
+        for delivery in job.deliveries:
+            reply = replies_by_rcpt.get(delivery.address)
+            if reply is None:
+                continue
+            category = None
+            if kind is not Result.ACCEPTED:
+                category = self.classify(reply.code, reply.enhanced or None, reply.text)
+            step = transition(
+                delivery,
+                kind,
+                reply,
+                category,
+                now,
+                self.config.retry_intervals,
+                self.config.max_queue_lifetime,
+            )
+            event = Event(
+                delivery.recipient_id,
+                delivery.tenant,
+                delivery.address,
+                step.event,
+                now,
+                queue_id=delivery.queue_id,
+                category=step.category,
+                reply_code=reply.code,
+                enhanced=reply.enhanced or None,
+                text=reply.text,
+                remote_host=host,
+                reason=step.reason,
+            )
+            outcome = Outcome(delivery.recipient_id, step.status, event, step.due_at, step.category)
+            outcomes.append((outcome, delivery))
+            log_event(
+                log,
+                "relay.attempt",
+                queue_id=delivery.queue_id,
+                rcpt=delivery.address,
+                status=step.status.value,
+                reply=str(reply),
+                host=host,
+                category=step.category.value if step.category else None,
+                attempt=delivery.attempts + 1,
+            )
+        try:
+            recorded = await self.store.record_outcomes([o for o, _ in outcomes], self.node_id)
+        except StoreError as exc:
+            # Not recorded: the lease runs out and the recipients are tried again.
+            log_event(
+                log, "relay.record_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
+            )
+            return
+        for outcome, delivery in outcomes:
+            event_id = recorded.get(outcome.recipient_id)
+            if event_id is None:
+                log_event(
+                    log,
+                    "relay.lease_lost",
+                    logging.WARNING,
+                    queue_id=delivery.queue_id,
+                    rcpt=delivery.address,
+                )
+                continue
+            if outcome.status in (Status.BOUNCED, Status.EXPIRED, Status.SENT):
+                try:
+                    await self.policy.after(
+                        outcome.event, outcome.status, outcome.category, event_id=event_id
+                    )
+                except StoreError as exc:
+                    log_event(log, "relay.policy_failed", logging.ERROR, error=str(exc))
+
+
+def _group(deliveries: Sequence[Delivery], *, by_domain: bool) -> list[Job]:
+    """One job per message and recipient domain (RFC 5321 §5.1 routes by domain); through a
+    smarthost, one job per message."""
+    groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    for d in deliveries:
+        groups[(d.queue_id, d.address.rpartition("@")[2] if by_domain else "")].append(d)
+    return [Job(q, dom, tuple(ds)) for (q, dom), ds in groups.items()]

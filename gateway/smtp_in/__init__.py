@@ -1,0 +1,1 @@
+"""smtp_in adapter."""

@@ -1,0 +1,195 @@
+"""Bounce ingress: mail to ``bounce.domain`` becomes events on the right recipients.
+
+Owns: which addresses at ``bounce.domain`` exist (``b+<token>`` return paths and
+``u+<token>`` unsubscribe addresses, both HMAC-signed), attributing parsed reports to the
+recipients the token names — never to other addresses a report's body mentions — and the
+opt-out on any mail to an unsubscribe address. Does not own: parsing (``bounce``), the
+policy (``outcomes``) or the SMTP session (``smtp_in.handler``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from gateway.bounce import parse_bounce
+from gateway.core import replies, verp
+from gateway.core.errors import StoreError
+from gateway.core.model import Category, Event, EventType, Status, Suppression, SuppressionReason
+from gateway.logging import log_event
+
+if TYPE_CHECKING:
+    from gateway.bounce import BounceReport, Rules
+    from gateway.config import BounceConfig
+    from gateway.core.ports import Clock, RecipientView, Store
+    from gateway.core.replies import Reply
+    from gateway.outcomes import PolicyApplier
+
+log = logging.getLogger("gateway.bounce_sink")
+
+_NOT_FAILURES = frozenset({Category.DELIVERED, Category.AUTO_REPLY})
+
+
+class BounceSink:
+    """Validates bounce addresses and records what arrives at them.
+
+    Args:
+        config: the ``[bounce]`` section (domain, current and previous secret, lifetime).
+        store: where events and suppressions go.
+        policy: the auto-block policy, applied after each failure report.
+        clock: time source.
+        rules: the classifier's rules.
+    """
+
+    def __init__(
+        self,
+        config: BounceConfig,
+        store: Store,
+        policy: PolicyApplier,
+        clock: Clock,
+        rules: Rules,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.rules = rules
+        self.secrets = [s.encode() for s in (config.secret, config.previous_secret) if s]
+
+    def _return_path(self, address: str) -> verp.ReturnPathToken | None:
+        return verp.parse_return_path(
+            address,
+            self.secrets,
+            self.config.domain,
+            self.clock.now(),
+            self.config.token_lifetime,
+        )
+
+    def _unsubscribe(self, address: str) -> tuple[str, str] | None:
+        local, _, domain = address.rpartition("@")
+        if domain.lower() != self.config.domain.lower() or not local.lower().startswith("u+"):
+            return None
+        return verp.parse_unsubscribe_token(local[2:], self.secrets)
+
+    def valid_address(self, address: str) -> bool:
+        """True for a return path or unsubscribe address with a valid, unexpired token."""
+        return self._return_path(address) is not None or self._unsubscribe(address) is not None
+
+    async def receive(self, mail_from: str, recipients: list[str], content: bytes) -> Reply:
+        """Record a report or an opt-out; always ``250`` once accepted (errors are logged)."""
+        try:
+            for address in recipients:
+                opt_out = self._unsubscribe(address)
+                if opt_out is not None:
+                    await self._opt_out(*opt_out)
+                    continue
+                token = self._return_path(address)
+                if token is not None:
+                    await self._report(token, content)
+        except StoreError as exc:
+            log_event(log, "bounce.store_failed", logging.ERROR, error=str(exc))
+            return replies.STORE_FAILED
+        return replies.BOUNCE_RECORDED
+
+    async def _opt_out(self, tenant: str, address: str) -> None:
+        now = self.clock.now()
+        event_id = await self.store.record_event(
+            Event(
+                None,
+                tenant,
+                address,
+                EventType.SUPPRESSED,
+                now,
+                reason=SuppressionReason.OPT_OUT,
+                text="The recipient unsubscribed (mail to the unsubscribe address)",
+            )
+        )
+        await self.store.add_suppression(
+            Suppression(
+                tenant,
+                address,
+                SuppressionReason.OPT_OUT,
+                now,
+                None,
+                event_id,
+                "unsubscribe by e-mail",
+            )
+        )
+        log_event(log, "bounce.opt_out", tenant=tenant, rcpt=address)
+
+    async def _report(self, token: verp.ReturnPathToken, content: bytes) -> None:
+        named = await self._named_recipients(token)
+        if not named:
+            log_event(log, "bounce.no_recipients", logging.WARNING, queue_id=token.queue_id)
+            return
+        reports = parse_bounce(content, self.rules)
+        by_address = {r.address: r for r in named}
+        for report in reports:
+            target = by_address.get(report.recipient or "")
+            if target is None and len(named) == 1:
+                # One recipient per token: the token alone names it, whatever address the
+                # report shows (forwarding and aliases rewrite it).
+                target = named[0]
+            if target is None:
+                log_event(
+                    log, "bounce.unattributed", queue_id=token.queue_id, reported=report.recipient
+                )
+                continue
+            await self._record(target, report)
+
+    async def _named_recipients(self, token: verp.ReturnPathToken) -> list[RecipientView]:
+        rows = await self.store.recipients_of(token.queue_id)
+        if token.recipient_ids:
+            wanted = set(token.recipient_ids)
+            return [r for r in rows if r.recipient_id in wanted]
+        ids = [r.recipient_id for r in rows]
+        # Digest format: the token binds a subset we can no longer list; only accept it when
+        # the digest matches a set we can reconstruct (the whole message's recipients).
+        if verp.recipient_set_digest(ids) == token.recipient_digest:
+            return rows
+        return []
+
+    async def _record(self, target: RecipientView, report: BounceReport) -> None:
+        now = self.clock.now()
+        category = report.category
+        failure = category is not None and category not in _NOT_FAILURES
+        event = Event(
+            target.recipient_id,
+            target.tenant,
+            target.address,
+            EventType.REPORT,
+            now,
+            queue_id=target.queue_id,
+            category=category,
+            reply_code=report.reply_code,
+            enhanced=report.status,
+            text=report.diagnostic[:1000],
+            remote_host=report.remote_mta or "",
+            reason=f"report_{report.kind}",
+            details={
+                k: v
+                for k, v in (
+                    ("feedback_type", report.feedback_type),
+                    ("provider_hint", report.provider_hint),
+                    ("action", report.action),
+                )
+                if v
+            },
+        )
+        status = Status.BOUNCED if failure and report.action != "delayed" else target.status
+        if report.action == "delayed":
+            failure = False  # a delay notice is not a final outcome
+        event_id = await self.store.update_recipient(target.recipient_id, status, event)
+        log_event(
+            log,
+            "bounce.report",
+            queue_id=target.queue_id,
+            rcpt=target.address,
+            category=category,
+            kind=report.kind,
+            status=report.status,
+        )
+        if failure or category is Category.COMPLAINT:
+            await self.policy.after(
+                event, Status.BOUNCED, category, report.feedback_type, event_id=event_id
+            )

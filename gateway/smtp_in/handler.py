@@ -1,0 +1,372 @@
+"""The intake handler: aiosmtpd hooks for EHLO, AUTH, MAIL, RCPT and DATA.
+
+Owns: who may send (AUTH or a trusted network, else only bounces), the per-command
+checklists, the headers we prepend, the durable commit before ``250``, and one structured
+log line per transaction. Does not own: the recipient checks themselves
+(``gateway.checks``), the message store (``Store`` port), bounce parsing (``bounce``) or
+delivery (``relay``, woken through ``on_queued``).
+
+Message content stays the bytes received: we only prepend ``Received:`` (and
+``Message-ID:``/``Date:`` when missing), never parse and regenerate the message.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
+
+from gateway.checks import RecipientChecker, canonical
+from gateway.core import replies
+from gateway.core.errors import StoreError, StoreUnavailable
+from gateway.core.model import Event, EventType, NewMessage, Tenant
+from gateway.logging import log_event
+from gateway.smtp_in import headers
+from gateway.smtp_in.auth import AuthThrottle, verify_async
+from gateway.smtp_in.server import NULL_SENDER
+
+if TYPE_CHECKING:
+    from gateway.config import BounceConfig, SmtpConfig
+    from gateway.core.ports import Clock, Store
+    from gateway.core.replies import Reply
+
+log = logging.getLogger("gateway.smtp_in")
+
+BounceSink = Callable[[str, list[str], bytes], Awaitable["Reply"]]
+"""``(mail_from, bounce_recipients, content) -> reply`` for mail to ``bounce.domain``."""
+
+BounceCheck = Callable[[str], bool]
+"""True when an address at ``bounce.domain`` carries a valid token."""
+
+_SAFE_HELO = re.compile(r"[^A-Za-z0-9.\-\[\]:_]")
+
+
+def new_queue_id() -> str:
+    """Time-ordered, unique, case-sensitive alphanumeric id (20 characters)."""
+    millis = int(time.time() * 1000)
+    return f"{millis:011X}{secrets.token_hex(5)[:9].upper()}"
+
+
+@dataclass(slots=True)
+class Transaction:
+    """What the handler knows about the current mail transaction (one per envelope)."""
+
+    tenant: Tenant | None = None
+    recipients: list[str] = field(default_factory=list)
+    bounce_recipients: list[str] = field(default_factory=list)
+
+
+def _state(envelope: Envelope) -> Transaction:
+    state = getattr(envelope, "gateway", None)
+    if state is None:
+        state = Transaction()
+        envelope.gateway = state  # type: ignore[attr-defined]
+    return state
+
+
+class IntakeHandler:
+    """aiosmtpd handler object (see the module docstring).
+
+    Args:
+        config: the ``[smtp]`` section.
+        bounce: the ``[bounce]`` section (which domain takes bounces without AUTH).
+        store: durable queue.
+        checker: the recipient checklist.
+        clock: time source.
+        on_queued: called after each commit so the relay attempts at once.
+        bounce_check: validates a bounce-domain recipient's token.
+        bounce_sink: receives mail to valid bounce addresses.
+    """
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        bounce: BounceConfig,
+        store: Store,
+        checker: RecipientChecker,
+        clock: Clock,
+        on_queued: Callable[[], None] = lambda: None,
+        bounce_check: BounceCheck | None = None,
+        bounce_sink: BounceSink | None = None,
+    ) -> None:
+        self.config = config
+        self.bounce_domain = bounce.domain.lower()
+        self.store = store
+        self.checker = checker
+        self.clock = clock
+        self.on_queued = on_queued
+        self.bounce_check = bounce_check
+        self.bounce_sink = bounce_sink
+        self.throttle = AuthThrottle(config.auth_max_failures, config.auth_failure_window)
+        self._tenants: dict[str, Tenant] = {}
+
+    # --- who is speaking --------------------------------------------------------------------
+
+    def _trusted(self, session: Session) -> bool:
+        try:
+            ip = ipaddress.ip_address(session.peer[0])
+        except (ValueError, TypeError, IndexError):
+            return False
+        return any(ip in net for net in self.config.trusted_networks)
+
+    async def _tenant(self, name: str) -> Tenant:
+        tenant = self._tenants.get(name)
+        if tenant is None:
+            tenant = await self.store.get_tenant(name) or Tenant(name)
+            self._tenants[name] = tenant
+        return tenant
+
+    def forget_tenant(self, name: str) -> None:
+        """Drop a cached tenant (after its quotas or allowed domains change)."""
+        self._tenants.pop(name, None)
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        return [*responses[:-1], *extra, responses[-1]]
+
+    async def handle_AUTH(
+        self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
+    ) -> str | None:
+        client = str(session.peer[0])
+        now = self.clock.now()
+        if self.throttle.blocked(client, now):
+            await self._hang_up(server, replies.TOO_MANY_AUTH_FAILURES)
+            return None
+        mechanism = args[0].upper()
+        credentials = await self._read_credentials(server, mechanism, args)
+        if credentials is None:
+            return None  # a 501 was already sent
+        username, password = credentials
+        found = await self.store.get_credentials(username)
+        if await verify_async(password, found[1] if found else None) and found:
+            self.throttle.succeed(client)
+            session.authenticated = True
+            session.auth_data = found[0]  # the tenant name; never the secret
+            log_event(log, "smtp.auth_ok", client=client, tenant=found[0])
+            return str(replies.AUTH_OK)
+        limit = self.throttle.fail(client, now)
+        log_event(log, "smtp.auth_failed", logging.WARNING, client=client, user=username[:64])
+        if limit:
+            await self._hang_up(server, replies.TOO_MANY_AUTH_FAILURES)
+            return None
+        return str(replies.AUTH_FAILED)
+
+    async def _read_credentials(
+        self, server: SMTP, mechanism: str, args: list[str]
+    ) -> tuple[str, bytes] | None:
+        if mechanism == "PLAIN":
+            blob = await self._initial_or_challenge(server, args, "")
+            if blob is None:
+                return None
+            parts = blob.split(b"\x00")
+            if len(parts) != 3:
+                await server.push("501 5.5.2 Cannot split the AUTH PLAIN value")
+                return None
+            return parts[1].decode("utf-8", "replace"), parts[2]
+        if mechanism == "LOGIN":
+            user = await self._initial_or_challenge(server, args, "Username:")
+            if user is None:
+                return None
+            password = await server.challenge_auth("Password:")
+            if password is MISSING:
+                return None
+            assert isinstance(password, bytes)
+            return user.decode("utf-8", "replace"), password
+        await server.push("504 5.5.4 Unrecognized authentication type")
+        return None
+
+    @staticmethod
+    async def _initial_or_challenge(server: SMTP, args: list[str], prompt: str) -> bytes | None:
+        if len(args) > 1:
+            try:
+                return base64.b64decode(args[1].encode(), validate=True)
+            except ValueError:
+                await server.push("501 5.5.2 Cannot decode base64")
+                return None
+        answer = await server.challenge_auth(prompt)
+        return None if answer is MISSING else answer  # type: ignore[return-value]
+
+    @staticmethod
+    async def _hang_up(server: SMTP, reply: Reply) -> None:
+        await server.push(str(reply))
+        if server.transport is not None:
+            server.transport.close()
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        state = _state(envelope)
+        if session.authenticated:
+            state.tenant = await self._tenant(str(session.auth_data))
+        elif self._trusted(session):
+            state.tenant = await self._tenant(self.config.default_tenant)
+        # Unauthenticated, untrusted clients may only send to bounce.domain: they are refused
+        # at RCPT (530 5.7.0) for any other recipient, so MAIL itself is accepted.
+        if address != NULL_SENDER:
+            norm = canonical(address)
+            if norm is None:
+                return str(replies.SENDER_SYNTAX)
+            allowed = state.tenant.allowed_sender_domains if state.tenant else ()
+            if allowed and norm.rpartition("@")[2] not in allowed:
+                return str(replies.SENDER_DOMAIN_NOT_ALLOWED)
+            address = norm
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return str(replies.SENDER_OK)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        state = _state(envelope)
+        domain = address.rpartition("@")[2].lower()
+        if domain == self.bounce_domain:
+            return self._bounce_rcpt(envelope, state, address)
+        if state.tenant is None:
+            return str(replies.AUTH_REQUIRED)
+        if state.bounce_recipients:
+            return str(replies.TOO_MANY_RECIPIENTS.with_text("Send bounces in their own message"))
+        if len(state.recipients) >= self.config.max_recipients:
+            return str(replies.TOO_MANY_RECIPIENTS)
+        verdict = await self.checker.check(address, state.tenant)
+        if verdict.reply is not None:
+            await self._record_refusal(state.tenant, verdict.address, verdict.reply, envelope)
+            return str(verdict.reply)
+        if verdict.warning:
+            log_event(
+                log,
+                "smtp.rcpt_warning",
+                logging.WARNING,
+                rcpt=verdict.address,
+                warning=verdict.warning,
+            )
+        if verdict.address not in state.recipients:
+            state.recipients.append(verdict.address)
+        envelope.rcpt_tos.append(verdict.address)
+        return str(replies.RECIPIENT_OK)
+
+    def _bounce_rcpt(self, envelope: Envelope, state: Transaction, address: str) -> str:
+        if state.recipients:
+            return str(replies.TOO_MANY_RECIPIENTS.with_text("Send bounces in their own message"))
+        if self.bounce_check is None or not self.bounce_check(address):
+            log_event(log, "smtp.bounce_token_invalid", logging.WARNING, rcpt=address[:320])
+            return str(replies.BOUNCE_TOKEN_INVALID)
+        state.bounce_recipients.append(address)
+        envelope.rcpt_tos.append(address)
+        return str(replies.BOUNCE_ACCEPTED)
+
+    async def _record_refusal(
+        self, tenant: Tenant, address: str, reply: Reply, envelope: Envelope
+    ) -> None:
+        event = Event(
+            None,
+            tenant.name,
+            address[:320],
+            EventType.REJECTED,
+            self.clock.now(),
+            reply_code=reply.code,
+            enhanced=reply.enhanced,
+            text=reply.text,
+            reason="intake_refused",
+            details={"mail_from": str(envelope.mail_from)[:320]},
+        )
+        try:
+            await self.store.record_event(event)
+        except StoreError:
+            log_event(log, "smtp.refusal_not_recorded", logging.ERROR, rcpt=address)
+        log_event(log, "smtp.rcpt_refused", tenant=tenant.name, rcpt=address, reply=str(reply))
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        state = _state(envelope)
+        raw = envelope.original_content or b""
+        if state.bounce_recipients:
+            return await self._bounce_data(envelope, state, raw)
+        if state.tenant is None or not state.recipients:
+            return str(replies.NO_VALID_RECIPIENTS)
+        head = headers.header_block(raw)
+        from_domain = headers.from_domain(head)
+        if from_domain is None:
+            return str(replies.FROM_SYNTAX)
+        allowed = state.tenant.allowed_sender_domains
+        if allowed and from_domain not in allowed:
+            return str(replies.FROM_DOMAIN_NOT_ALLOWED)
+        queue_id = new_queue_id()
+        now = self.clock.now()
+        prefix = headers.received(
+            helo=_SAFE_HELO.sub("", session.host_name or "unknown")[:255],
+            peer=str(session.peer[0]),
+            by=self.config.hostname,
+            queue_id=queue_id,
+            tls=session.ssl is not None,
+            auth=bool(session.authenticated),
+            recipient=state.recipients[0] if len(state.recipients) == 1 else None,
+            when=format_datetime(now),
+        )
+        message_id = headers.value(head, b"message-id")
+        if message_id is None:
+            message_id = f"<{queue_id}@{self.config.hostname}>"
+            prefix += b"Message-ID: " + message_id.encode() + b"\r\n"
+        if headers.value(head, b"date") is None:
+            prefix += b"Date: " + format_datetime(now).encode() + b"\r\n"
+        message = NewMessage(
+            queue_id=queue_id,
+            tenant=state.tenant.name,
+            mail_from="" if envelope.mail_from == NULL_SENDER else str(envelope.mail_from),
+            recipients=tuple(state.recipients),
+            content=prefix + raw,
+            message_id=message_id[:998],
+            subject=headers.subject(head),
+            received_at=now,
+            client_address=str(session.peer[0]),
+        )
+        try:
+            result = await self.store.enqueue(message, self.config.duplicate_window)
+        except StoreUnavailable as exc:
+            log_event(log, "smtp.queue_failed", logging.ERROR, queue_id=queue_id, error=str(exc))
+            return str(replies.STORE_FULL if exc.full else replies.STORE_FAILED)
+        except StoreError as exc:
+            log_event(log, "smtp.queue_failed", logging.ERROR, queue_id=queue_id, error=str(exc))
+            return str(replies.STORE_FAILED)
+        if result.queued:
+            self.on_queued()
+        log_event(
+            log,
+            "smtp.accepted",
+            queue_id=result.queue_id,
+            tenant=message.tenant,
+            client=message.client_address,
+            mail_from=message.mail_from,
+            size=len(raw),
+            rcpts=len(result.queued),
+            duplicates=len(result.duplicates),
+            tls=session.ssl is not None,
+        )
+        return f"{replies.QUEUED} {result.queue_id}"
+
+    async def _bounce_data(self, envelope: Envelope, state: Transaction, raw: bytes) -> str:
+        if self.bounce_sink is None:
+            return str(replies.BOUNCE_TOKEN_INVALID)
+        mail_from = "" if envelope.mail_from == NULL_SENDER else str(envelope.mail_from)
+        reply = await self.bounce_sink(mail_from, state.bounce_recipients, raw)
+        return str(reply)
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
+        return MISSING

@@ -1,0 +1,164 @@
+"""The SMTP listener: a thin subclass of aiosmtpd's ``SMTP`` and its asyncio server.
+
+Owns: the few replies aiosmtpd hard-codes that a handler hook cannot change, the listener's
+lifetime and the SIGTERM behaviour for new sessions (``421 4.3.2``). Does not own: what a
+command means for the gateway (``smtp_in.handler``).
+
+Each override below exists because aiosmtpd decides before any handler hook runs:
+
+* CR or NUL inside EHLO/HELO/MAIL/RCPT arguments: aiosmtpd only splits lines on LF, so a
+  bare CR (or NUL) would reach the hooks and, worse, a ``Received:`` header. Refused here
+  with ``501 5.5.2`` before anything else looks at it.
+* ``MAIL FROM:<>``: aiosmtpd answers the null reverse-path with a syntax error, but RFC 5321
+  §4.5.5 requires it for bounces, which arrive on this listener for ``bounce.domain``.
+* The DATA/MAIL size errors carry no enhanced status code: rewritten to ``552 5.3.4``.
+* New sessions while shutting down, or beyond ``smtp.max_sessions``: ``421`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import TYPE_CHECKING, Any, AnyStr
+
+from aiosmtpd.smtp import SMTP
+
+from gateway.core import replies
+
+if TYPE_CHECKING:
+    from gateway.config import SmtpConfig
+    from gateway.smtp_in.handler import IntakeHandler
+
+log = logging.getLogger("gateway.smtp_in")
+
+NULL_SENDER = "<>"
+_SIZE_ERRORS = (
+    "552 Error: Too much mail data",
+    "552 Error: message size exceeds fixed maximum message size",
+)
+_TOO_MANY_SESSIONS = replies.Reply(421, "4.7.0", "Too many connections, please try again later")
+
+
+class Listener:
+    """Shared state of one listening socket: open sessions and the shutdown flag."""
+
+    def __init__(self, max_sessions: int) -> None:
+        self.max_sessions = max_sessions
+        self.sessions = 0
+        self.shutting_down = False
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with the overrides listed in the module docstring."""
+
+    def __init__(self, handler: IntakeHandler, listener: Listener, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.listener = listener
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode() if isinstance(status, bytes) else status
+        if text.startswith(_SIZE_ERRORS):
+            text = str(replies.MESSAGE_TOO_BIG)
+        await super().push(text)
+
+    async def _handle_client(self) -> None:
+        listener = self.listener
+        if listener.shutting_down or listener.sessions >= listener.max_sessions:
+            reply = replies.SHUTTING_DOWN if listener.shutting_down else _TOO_MANY_SESSIONS
+            await self.push(str(reply))
+            if self.transport is not None:
+                self.transport.close()
+            return
+        listener.sessions += 1
+        listener.idle.clear()
+        try:
+            await super()._handle_client()
+        finally:
+            listener.sessions -= 1
+            if listener.sessions == 0:
+                listener.idle.set()
+
+    async def _refuse_bad_characters(self, arg: str | None) -> bool:
+        if arg is not None and ("\r" in arg or "\x00" in arg or "\n" in arg):
+            await self.push(str(replies.BAD_CHARACTERS))
+            return True
+        return False
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if not await self._refuse_bad_characters(hostname):
+            await super().smtp_EHLO(hostname)
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        if not await self._refuse_bad_characters(hostname):
+            await super().smtp_HELO(hostname)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if not await self._refuse_bad_characters(arg):
+            await super().smtp_RCPT(arg)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self._refuse_bad_characters(arg):
+            return
+        rest = self._strip_command_keyword("FROM:", arg or "")
+        if rest is None or not rest.strip().startswith("<>"):
+            await super().smtp_MAIL(arg)
+            return
+        # The null reverse-path (RFC 5321 §4.5.5): aiosmtpd cannot parse it, so we record it
+        # as the NULL_SENDER marker. Parameters other than SIZE/BODY are not accepted.
+        if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
+            return
+        assert self.envelope is not None
+        if self.envelope.mail_from:
+            await self.push("503 5.5.1 Error: nested MAIL command")
+            return
+        options = rest.strip()[2:].upper().split()
+        params = self._getparams(options)
+        if params is None or set(params) - {"SIZE", "BODY", "SMTPUTF8"}:
+            await self.push("555 5.5.4 MAIL FROM parameters not recognized or not implemented")
+            return
+        status = await self._call_handler_hook("MAIL", NULL_SENDER, options)
+        await self.push(status)
+
+
+async def start_listener(
+    handler: IntakeHandler,
+    config: SmtpConfig,
+    host: str,
+    port: int,
+    tls_context: ssl.SSLContext | None,
+) -> tuple[asyncio.Server, Listener]:
+    """Start listening; returns the server and its shared ``Listener`` state."""
+    listener = Listener(config.max_sessions)
+
+    def factory() -> GatewaySMTP:
+        return GatewaySMTP(
+            handler,
+            listener,
+            hostname=config.hostname,  # set explicitly: aiosmtpd would call getfqdn()
+            ident="gateway ESMTP",
+            data_size_limit=config.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=tls_context,
+            require_starttls=False,
+            auth_required=False,
+            auth_require_tls=True,
+            timeout=config.command_timeout.total_seconds(),
+            command_call_limit=None,
+        )
+
+    server = await asyncio.get_running_loop().create_server(factory, host=host, port=port)
+    return server, listener
+
+
+def tls_context_from(cert: str, key: str) -> ssl.SSLContext | None:
+    """The server-side TLS context for STARTTLS, or ``None`` when no certificate is set."""
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context

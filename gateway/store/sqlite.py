@@ -1,0 +1,754 @@
+"""The embedded default store: one SQLite file in WAL mode with ``synchronous=FULL``.
+
+Owns: the schema's SQLite dialect, durable commits, group commit of concurrent writes,
+claims with leases, and the translation of ``sqlite3`` errors into ``StoreError``. Does not
+own: what the rows mean (``core``), nor when things are written (intake, relay).
+
+Durability: every write goes through one writer that batches whatever is waiting into one
+transaction, commits it (an fsync with ``synchronous=FULL`` in WAL mode), and only then
+resolves each caller's future. A ``250`` therefore always follows its own fsync, while many
+sessions share one (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from gateway.core.errors import StoreError, StoreUnavailable
+from gateway.core.model import (
+    Category,
+    Delivery,
+    Event,
+    EventType,
+    NewMessage,
+    Status,
+    Suppression,
+    SuppressionReason,
+    Tenant,
+)
+from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], Any]
+
+_MAX_BATCH = 256
+
+
+def ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _translate(exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        full = "full" in text or "disk I/O" in text
+        return StoreUnavailable(f"sqlite: {text}", full=full)
+    return StoreError(f"sqlite: {text}")
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("gateway.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.startswith("sqlite_") and name.endswith(".sql"):
+            found.append((int(name.split("_")[1]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class SqliteStore:
+    """``Store`` on one SQLite file (see the module docstring for durability)."""
+
+    def __init__(self, path: str | Path, busy_timeout: timedelta = timedelta(seconds=5)) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._db: aiosqlite.Connection | None = None
+        self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the file, set durable pragmas, apply migrations, start the writer."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = await aiosqlite.connect(
+                self.path, timeout=self.busy_timeout.total_seconds(), isolation_level=None
+            )
+            await self._db.execute(
+                f"PRAGMA busy_timeout = {int(self.busy_timeout.total_seconds() * 1000)}"
+            )
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            # FULL: the WAL is fsync'd at every commit, so a commit survives power loss.
+            await self._db.execute("PRAGMA synchronous = FULL")
+            await self._db.execute("PRAGMA foreign_keys = ON")
+            await self._migrate()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from None
+        # The writer is owned by this store, started in open() and awaited in close(): it is
+        # the store's own structured lifetime, not a fire-and-forget task.
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def _migrate(self) -> None:
+        assert self._db is not None
+        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        async with self._db.execute("SELECT max(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        current = row[0] if row and row[0] is not None else 0
+        for version, sql in _migrations():
+            if version <= current:
+                continue
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in sql.split(";\n"):
+                    if statement.strip():
+                        await self._db.execute(statement)
+                await self._db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+        if self._writer is not None:
+            await self._writer
+            self._writer = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    # --- the writer: group commit -----------------------------------------------------------
+
+    async def _write(self, work: Work) -> Any:
+        if self._closing or self._writer is None:
+            raise StoreUnavailable("store is closed")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        self._wakeup.set()
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._db is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+                await self._commit_batch(batch)
+            if self._closing and not self._pending:
+                return
+
+    async def _commit_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+        assert self._db is not None
+        # The whole batch runs in the connection's thread as one function: one round trip,
+        # one transaction, one fsync. Each item gets a savepoint so one failure is its own.
+        try:
+            results = await self._in_thread(_run_batch, [work for work, _ in batch])
+        except sqlite3.Error as exc:  # BEGIN or COMMIT failed: nothing of the batch is durable
+            error = _translate(exc)
+            results = [(False, error) for _ in batch]
+        for (_, future), (ok, value) in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` in aiosqlite's connection thread, in one hop.
+
+        aiosqlite's public API costs one thread round trip per statement; a batch of
+        inserts would pay dozens per message. ``_execute`` is the primitive its own methods
+        use, and running plain ``sqlite3`` code there keeps the connection single-threaded.
+        """
+        if self._db is None:
+            raise StoreUnavailable("store is closed")
+        db = self._db
+        return await db._execute(fn, db._conn, *args)  # type: ignore[no-any-return]
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._in_thread(work)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from None
+
+    # --- tenants and credentials ------------------------------------------------------------
+
+    async def ensure_tenant(self, tenant: Tenant) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO tenants (name, allowed_sender_domains, hourly_quota, daily_quota,"
+                " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (
+                    tenant.name,
+                    ",".join(tenant.allowed_sender_domains),
+                    tenant.hourly_quota,
+                    tenant.daily_quota,
+                    datetime.now(UTC).timestamp(),
+                ),
+            )
+
+        await self._write(work)
+
+    async def update_tenant(self, tenant: Tenant) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE tenants SET allowed_sender_domains = ?, hourly_quota = ?, daily_quota = ?"
+                " WHERE name = ?",
+                (
+                    ",".join(tenant.allowed_sender_domains),
+                    tenant.hourly_quota,
+                    tenant.daily_quota,
+                    tenant.name,
+                ),
+            )
+
+        await self._write(work)
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT name, allowed_sender_domains, hourly_quota, daily_quota FROM tenants"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
+        )
+        return None if row is None else _tenant(row)
+
+    async def list_tenants(self) -> list[Tenant]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT name, allowed_sender_domains, hourly_quota, daily_quota FROM tenants"
+                " ORDER BY name"
+            ).fetchall()
+        )
+        return [_tenant(row) for row in rows]
+
+    async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
+                " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
+                (username, tenant, secret_hash, datetime.now(UTC).timestamp()),
+            )
+
+        await self._write(work)
+
+    async def get_credentials(self, username: str) -> tuple[str, str] | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT tenant, secret_hash FROM credentials WHERE username = ?", (username,)
+            ).fetchone()
+        )
+        return None if row is None else (row[0], row[1])
+
+    # --- intake -------------------------------------------------------------------------------
+
+    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
+        """Commit the message, its recipients and their ``queued`` events durably.
+
+        Recipients already sent the same Message-ID by the same tenant within
+        ``duplicate_window`` are recorded as ``duplicate`` events and not queued again.
+        """
+
+        def work(c: sqlite3.Connection) -> EnqueueResult:
+            now = message.received_at.timestamp()
+            queued, duplicates, original = [], [], None
+            for address in message.recipients:
+                previous = None
+                if message.message_id:
+                    previous = c.execute(
+                        "SELECT m.queue_id FROM messages m JOIN recipients r"
+                        " ON r.queue_id = m.queue_id WHERE m.tenant = ? AND m.message_id = ?"
+                        " AND r.address = ? AND m.received_at >= ? LIMIT 1",
+                        (
+                            message.tenant,
+                            message.message_id,
+                            address,
+                            now - duplicate_window.total_seconds(),
+                        ),
+                    ).fetchone()
+                if previous is None:
+                    queued.append(address)
+                else:
+                    duplicates.append((address, previous[0]))
+                    original = original or previous[0]
+            if queued:
+                c.execute(
+                    "INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject, size,"
+                    " received_at, client_address, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message.queue_id,
+                        message.tenant,
+                        message.mail_from,
+                        message.message_id,
+                        message.subject,
+                        len(message.content),
+                        now,
+                        message.client_address,
+                        message.content,
+                    ),
+                )
+            for address in queued:
+                cur = c.execute(
+                    "INSERT INTO recipients (queue_id, tenant, address, status, due_at,"
+                    " updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
+                    (message.queue_id, message.tenant, address, now, now),
+                )
+                _insert_event(
+                    c,
+                    Event(
+                        cur.lastrowid,
+                        message.tenant,
+                        address,
+                        EventType.QUEUED,
+                        message.received_at,
+                        queue_id=message.queue_id,
+                    ),
+                )
+            for address, previous_id in duplicates:
+                _insert_event(
+                    c,
+                    Event(
+                        None,
+                        message.tenant,
+                        address,
+                        EventType.DUPLICATE,
+                        message.received_at,
+                        queue_id=previous_id,
+                        reason="duplicate_message_id",
+                        text=f"Same Message-ID retried within the window; not queued again "
+                        f"(original {previous_id})",
+                    ),
+                )
+            queue_id = message.queue_id if queued else (original or message.queue_id)
+            return EnqueueResult(queue_id, tuple(queued), tuple(a for a, _ in duplicates))
+
+        result: EnqueueResult = await self._write(work)
+        return result
+
+    async def record_event(self, event: Event) -> int:
+        result: int = await self._write(lambda c: _insert_event(c, event))
+        return result
+
+    async def count_accepted(self, tenant: str, since: datetime) -> int:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT count(*) FROM events WHERE tenant = ? AND type = 'queued' AND at >= ?",
+                (tenant, since.timestamp()),
+            ).fetchone()
+        )
+        return int(row[0])
+
+    # --- suppressions -------------------------------------------------------------------------
+
+    async def find_suppression(
+        self, tenant: str, address: str, now: datetime
+    ) -> Suppression | None:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ? AND address = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (tenant, address, now.timestamp()),
+            ).fetchone()
+        )
+        return None if row is None else _suppression(row)
+
+    async def add_suppression(self, suppression: Suppression) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
+                " note) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address) DO UPDATE SET"
+                " reason = excluded.reason, since = excluded.since, expires_at ="
+                " excluded.expires_at, event_id = excluded.event_id, note = excluded.note",
+                (
+                    suppression.tenant,
+                    suppression.address,
+                    suppression.reason.value,
+                    ts(suppression.since),
+                    ts(suppression.expires_at),
+                    suppression.event_id,
+                    suppression.note,
+                ),
+            )
+
+        await self._write(work)
+
+    async def remove_suppression(self, tenant: str | None, address: str) -> int:
+        def work(c: sqlite3.Connection) -> int:
+            if tenant is None:
+                cur = c.execute("DELETE FROM suppressions WHERE address = ?", (address,))
+            else:
+                cur = c.execute(
+                    "DELETE FROM suppressions WHERE tenant = ? AND address = ?", (tenant, address)
+                )
+            return cur.rowcount
+
+        result: int = await self._write(work)
+        return result
+
+    async def list_suppressions(
+        self, tenant: str | None, reason: SuppressionReason | None, limit: int, after: str = ""
+    ) -> list[Suppression]:
+        sql = (
+            "SELECT tenant, address, reason, since, expires_at, event_id, note FROM suppressions"
+            " WHERE (tenant || ' ' || address) > ?"
+        )
+        args: list[Any] = [after]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        if reason is not None:
+            sql += " AND reason = ?"
+            args.append(reason.value)
+        sql += " ORDER BY tenant || ' ' || address LIMIT ?"
+        args.append(limit)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        return [_suppression(row) for row in rows]
+
+    # --- relay ----------------------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` due recipients to ``owner`` until ``now + lease``.
+
+        The lease is the row's ``due_at`` pushed forward: if the owner dies, the row simply
+        becomes due again when the lease runs out.
+        """
+
+        def work(c: sqlite3.Connection) -> list[Delivery]:
+            rows = c.execute(
+                "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
+                " m.received_at, r.first_attempt_at FROM recipients r JOIN messages m"
+                " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
+                " ORDER BY r.due_at LIMIT ?",
+                (now.timestamp(), limit),
+            ).fetchall()
+            until = (now + lease).timestamp()
+            c.executemany(
+                "UPDATE recipients SET due_at = ?, lease_owner = ? WHERE id = ?",
+                [(until, owner, row[0]) for row in rows],
+            )
+            return [
+                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
+                for row in rows
+            ]
+
+        result: list[Delivery] = await self._write(work)
+        return result
+
+    async def next_due(self) -> datetime | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT min(due_at) FROM recipients WHERE due_at IS NOT NULL"
+            ).fetchone()
+        )
+        return dt(row[0])
+
+    async def load_content(self, queue_id: str) -> bytes | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT content FROM messages WHERE queue_id = ?", (queue_id,)
+            ).fetchone()
+        )
+        return None if row is None else row[0]
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
+        """Record attempt results; rows no longer leased to ``owner`` are fenced off.
+
+        Returns:
+            recipient id -> event id for each outcome recorded. An outcome whose row was
+            taken over by another owner (its lease ran out) is left out and not written.
+        """
+
+        def work(c: sqlite3.Connection) -> dict[int, int]:
+            recorded = {}
+            for outcome in outcomes:
+                ev = outcome.event
+                cur = c.execute(
+                    "UPDATE recipients SET status = ?, due_at = ?, lease_owner = NULL,"
+                    " attempts = attempts + ?, first_attempt_at = coalesce(first_attempt_at, ?),"
+                    " updated_at = ?, category = coalesce(?, category), last_reply = ?"
+                    " WHERE id = ? AND lease_owner = ?",
+                    (
+                        outcome.status.value,
+                        ts(outcome.due_at),
+                        1 if ev.type in _ATTEMPT_EVENTS else 0,
+                        ts(ev.at),
+                        ts(ev.at),
+                        outcome.category.value if outcome.category else None,
+                        _reply_text(ev),
+                        outcome.recipient_id,
+                        owner,
+                    ),
+                )
+                if cur.rowcount == 1:
+                    recorded[outcome.recipient_id] = _insert_event(c, ev)
+            return recorded
+
+        result: dict[int, int] = await self._write(work)
+        return result
+
+    async def release_claims(self, owner: str) -> int:
+        """Make every row leased to ``owner`` due now (a restarted node's old leases)."""
+
+        def work(c: sqlite3.Connection) -> int:
+            now = datetime.now(UTC).timestamp()
+            return c.execute(
+                "UPDATE recipients SET due_at = min(due_at, ?), lease_owner = NULL"
+                " WHERE lease_owner = ?",
+                (now, owner),
+            ).rowcount
+
+        result: int = await self._write(work)
+        return result
+
+    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int:
+        """Set a recipient's status outside an attempt (async report, hold); returns the
+        event's id. A final status clears ``due_at`` so the relay leaves the row alone."""
+
+        def work(c: sqlite3.Connection) -> int:
+            c.execute(
+                "UPDATE recipients SET status = ?, updated_at = ?,"
+                " category = coalesce(?, category), last_reply = ?,"
+                " due_at = CASE WHEN ? THEN NULL ELSE due_at END WHERE id = ?",
+                (
+                    status.value,
+                    ts(event.at),
+                    event.category.value if event.category else None,
+                    _reply_text(event),
+                    status.is_final,
+                    recipient_id,
+                ),
+            )
+            return _insert_event(c, event)
+
+        result: int = await self._write(work)
+        return result
+
+    # --- history --------------------------------------------------------------------------------
+
+    async def events_for(self, address: str, tenant: str | None, limit: int) -> list[Event]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE address = ?"
+        args: list[Any] = [address]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        sql += " ORDER BY at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        return [_event(row) for row in rows]
+
+    async def events_of_message(self, queue_id: str) -> list[Event]:
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE queue_id = ? ORDER BY at, id",
+                (queue_id,),
+            ).fetchall()
+        )
+        return [_event(row) for row in rows]
+
+    async def recipients_of(self, queue_id: str) -> list[RecipientView]:
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_RECIPIENT_VIEW} WHERE r.queue_id = ? ORDER BY r.id", (queue_id,)
+            ).fetchall()
+        )
+        return [_recipient_view(row) for row in rows]
+
+    async def recipient(self, recipient_id: int) -> RecipientView | None:
+        row = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_RECIPIENT_VIEW} WHERE r.id = ?", (recipient_id,)
+            ).fetchone()
+        )
+        return None if row is None else _recipient_view(row)
+
+    async def failure_streak(self, tenant: str, address: str, since: datetime) -> list[Event]:
+        """Final outcomes (bounced, expired, sent, reports) for the address, newest first."""
+        rows = await self._read(
+            lambda c: c.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE tenant = ? AND address = ? AND at >= ?"
+                " AND type IN ('bounced', 'expired', 'sent', 'report', 'unsuppressed')"
+                " ORDER BY at DESC, id DESC LIMIT 100",
+                (tenant, address, since.timestamp()),
+            ).fetchall()
+        )
+        return [_event(row) for row in rows]
+
+    async def queue_summary(self) -> QueueSummary:
+        def work(c: sqlite3.Connection) -> QueueSummary:
+            counts = dict(
+                c.execute("SELECT status, count(*) FROM recipients GROUP BY status").fetchall()
+            )
+            oldest = c.execute(
+                "SELECT min(m.received_at) FROM recipients r JOIN messages m"
+                " ON m.queue_id = r.queue_id WHERE r.status = 'deferred'"
+            ).fetchone()[0]
+            return QueueSummary(counts, dt(oldest))
+
+        return await self._read(work)
+
+    async def backup(self, dest: str | Path) -> None:
+        """A consistent copy of the live database (SQLite's online backup API)."""
+        if self._db is None:
+            raise StoreUnavailable("store is closed")
+        target = await aiosqlite.connect(dest)
+        try:
+            await self._db.backup(target)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from None
+        finally:
+            await target.close()
+
+
+# --- the batch runs inside aiosqlite's thread ---------------------------------------------------
+
+
+def _run_batch(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, Any]]:
+    """One transaction for the batch; a savepoint per item so a failing item is undone alone.
+
+    Raises ``sqlite3.Error`` when BEGIN or COMMIT fails: then no item is durable.
+    """
+    results: list[tuple[bool, Any]] = []
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            c.execute("SAVEPOINT item")
+            try:
+                value = work(c)
+            except sqlite3.Error as exc:
+                c.execute("ROLLBACK TO item")
+                c.execute("RELEASE item")
+                results.append((False, _translate(exc)))
+            except Exception as exc:
+                c.execute("ROLLBACK TO item")
+                c.execute("RELEASE item")
+                results.append((False, exc))
+            else:
+                c.execute("RELEASE item")
+                results.append((True, value))
+        c.execute("COMMIT")
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+    return results
+
+
+_SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note"
+_ATTEMPT_EVENTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
+_EVENT_COLUMNS = (
+    "id, recipient_id, queue_id, tenant, address, type, at, category, reply_code,"
+    " enhanced, text, remote_host, reason, details"
+)
+_RECIPIENT_VIEW = (
+    "r.id, r.queue_id, r.tenant, r.address, r.status, r.attempts, r.due_at, r.updated_at,"
+    " r.category, r.last_reply, m.subject, m.mail_from FROM recipients r JOIN messages m"
+    " ON m.queue_id = r.queue_id"
+)
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _reply_text(event: Event) -> str:
+    if event.reply_code is None:
+        return event.text
+    parts = [str(event.reply_code), event.enhanced or "", event.text]
+    return " ".join(p for p in parts if p)
+
+
+def _insert_event(c: sqlite3.Connection, event: Event) -> int:
+    cur = c.execute(
+        "INSERT INTO events (recipient_id, queue_id, tenant, address, type, at, category,"
+        " reply_code, enhanced, text, remote_host, reason, details)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.recipient_id,
+            event.queue_id,
+            event.tenant,
+            event.address,
+            event.type.value,
+            event.at.timestamp(),
+            event.category.value if event.category else None,
+            event.reply_code,
+            event.enhanced,
+            event.text[:2000],
+            event.remote_host[:255],
+            event.reason,
+            json.dumps(event.details),
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _event(row: Sequence[Any]) -> Event:
+    return Event(
+        recipient_id=row[1],
+        queue_id=row[2],
+        tenant=row[3],
+        address=row[4],
+        type=EventType(row[5]),
+        at=_dt(row[6]),
+        category=Category(row[7]) if row[7] else None,
+        reply_code=row[8],
+        enhanced=row[9],
+        text=row[10],
+        remote_host=row[11],
+        reason=row[12],
+        details=json.loads(row[13]),
+        event_id=row[0],
+    )
+
+
+def _tenant(row: Sequence[Any]) -> Tenant:
+    domains = tuple(d for d in row[1].split(",") if d)
+    return Tenant(row[0], domains, row[2], row[3])
+
+
+def _suppression(row: Sequence[Any]) -> Suppression:
+    return Suppression(
+        row[0], row[1], SuppressionReason(row[2]), _dt(row[3]), dt(row[4]), row[5], row[6]
+    )
+
+
+def _recipient_view(row: Sequence[Any]) -> RecipientView:
+    return RecipientView(
+        recipient_id=row[0],
+        queue_id=row[1],
+        tenant=row[2],
+        address=row[3],
+        status=Status(row[4]),
+        attempts=row[5],
+        due_at=dt(row[6]),
+        updated_at=_dt(row[7]),
+        category=Category(row[8]) if row[8] else None,
+        last_reply=row[9],
+        subject=row[10],
+        mail_from=row[11],
+    )

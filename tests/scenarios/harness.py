@@ -1,0 +1,149 @@
+"""An in-process gateway for scenario tests: real SMTP in, real SMTP out, DNS on loopback.
+
+``GatewayHarness`` builds a config around a ``FakeDns`` and a fixed MX port shared by the
+fake MX servers on 127.0.0.2, 127.0.0.3, …, starts the gateway in the test's event loop,
+and offers helpers to send mail and read the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import smtplib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway import config as config_module
+from gateway.app import Gateway, build, run, start_listeners
+from gateway.core.model import Event, Status
+from gateway.core.ports import RecipientView
+from tests.fakes.dns_server import FakeDns
+from tests.fakes.mx import FakeMx, free_port
+
+SECRET = "test-bounce-secret-0123456789"
+HOSTNAME = "gateway.test"
+
+
+def base_config(
+    dns: FakeDns, tmp: Path, mx_port: int, **sections: dict[str, Any]
+) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "smtp": {
+            "listen": "127.0.0.1:0",
+            "hostname": HOSTNAME,
+            "trusted_networks": ["127.0.0.0/8"],
+        },
+        "store": {"path": str(tmp / "gateway.db")},
+        "dns": {"nameservers": [dns.address], "timeout": "2s"},
+        "relay": {
+            "mx_port": mx_port,
+            "retry_intervals": ["1s"],
+            "connect_timeout": "2s",
+            "command_timeout": "3s",
+            "data_timeout": "3s",
+            "idle_timeout": "1s",
+            "shutdown_grace": "3s",
+        },
+        "bounce": {"domain": "bounces.gateway.test", "secret": SECRET},
+        "log": {"level": "warning"},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return raw
+
+
+@dataclass
+class GatewayHarness:
+    dns: FakeDns
+    tmp: Path
+    mx_port: int = field(default_factory=free_port)
+    gw: Gateway | None = None
+    task: asyncio.Task[None] | None = None
+    mxs: list[FakeMx] = field(default_factory=list)
+
+    def mx(self, host: str, domain: str | None = None, pref: int = 10, **kwargs: Any) -> FakeMx:
+        """Start a fake MX on ``host`` (127.0.0.x) and, with ``domain``, publish it in DNS."""
+        fake = FakeMx(host=host, port=self.mx_port, hostname=f"mx-{host}.test", **kwargs).start()
+        self.mxs.append(fake)
+        name = f"mx-{host.replace('.', '-')}.test"
+        self.dns.add_a(name, host)
+        if domain is not None:
+            self.dns.add_mx(domain, pref, name)
+        return fake
+
+    async def start(self, **sections: dict[str, Any]) -> Gateway:
+        raw = base_config(self.dns, self.tmp, self.mx_port, **sections)
+        cfg = config_module.from_dict(raw)
+        self.gw = await build(cfg)
+        await start_listeners(self.gw)
+        self.task = asyncio.get_running_loop().create_task(run(self.gw))
+        return self.gw
+
+    async def stop(self) -> None:
+        if self.gw is not None and self.task is not None:
+            self.gw.shutdown()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(15):
+                    await self.task
+        self.gw = None
+        self.task = None
+
+    def close(self) -> None:
+        for fake in self.mxs:
+            fake.stop()
+
+    @property
+    def port(self) -> int:
+        assert self.gw is not None
+        return self.gw.smtp_port
+
+    def smtp(self, **kwargs: Any) -> smtplib.SMTP:
+        """A blocking smtplib client (run it in a thread via ``send``)."""
+        return smtplib.SMTP(
+            "127.0.0.1", self.port, local_hostname="client.test", timeout=10, **kwargs
+        )
+
+    async def send(
+        self,
+        rcpts: list[str],
+        body: bytes | None = None,
+        sender: str = "app@sender.example",
+        headers: str = "",
+    ) -> dict[str, tuple[int, bytes]]:
+        """Send one message with smtplib in a thread; returns smtplib's refused dict."""
+        content = (
+            body
+            or (
+                f"From: App <{sender}>\r\nTo: {', '.join(rcpts)}\r\nSubject: Invoice 42\r\n"
+                f"{headers}\r\nHello.\r\n"
+            ).encode()
+        )
+
+        def work() -> dict[str, tuple[int, bytes]]:
+            with self.smtp() as client:
+                return client.sendmail(sender, rcpts, content)
+
+        return await asyncio.to_thread(work)
+
+    async def recipients(self, address: str) -> list[RecipientView]:
+        assert self.gw is not None
+        events = await self.gw.store.events_for(address, None, 100)
+        queue_ids = {e.queue_id for e in events if e.queue_id}
+        rows: list[RecipientView] = []
+        for qid in sorted(queue_ids):
+            rows += [r for r in await self.gw.store.recipients_of(qid) if r.address == address]
+        return rows
+
+    async def events(self, address: str) -> list[Event]:
+        assert self.gw is not None
+        return list(reversed(await self.gw.store.events_for(address, None, 100)))
+
+    async def wait_status(self, address: str, status: Status, timeout: float = 10) -> RecipientView:
+        """Poll the store (bounded) until a recipient of ``address`` has ``status``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for row in await self.recipients(address):
+                    if row.status is status:
+                        return row
+                await asyncio.sleep(0.05)
