@@ -12,6 +12,8 @@ Each override below exists because aiosmtpd decides before any handler hook runs
 * ``MAIL FROM:<>``: aiosmtpd answers the null reverse-path with a syntax error, but RFC 5321
   §4.5.5 requires it for bounces, which arrive on this listener for ``bounce.domain``.
 * The DATA/MAIL size errors carry no enhanced status code: rewritten to ``552 5.3.4``.
+* AUTH before STARTTLS: aiosmtpd answers with its own ``538`` sentence; ours is the
+  ``AUTH_NEEDS_TLS`` constant.
 * New sessions while shutting down, or beyond ``smtp.max_sessions``: ``421`` at once.
 """
 
@@ -98,6 +100,19 @@ class GatewaySMTP(SMTP):
     async def smtp_RCPT(self, arg: str | None) -> None:
         if not await self._refuse_bad_characters(arg):
             await super().smtp_RCPT(arg)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        # aiosmtpd refuses AUTH without TLS before any hook runs, with its own sentence.
+        session = self.session
+        if (
+            self._auth_require_tls
+            and not self._tls_protocol
+            and session is not None
+            and session.extended_smtp
+        ):
+            await self.push(str(replies.AUTH_NEEDS_TLS))
+            return
+        await super().smtp_AUTH(arg)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         if await self._refuse_bad_characters(arg):

@@ -147,3 +147,68 @@ class GatewayHarness:
                     if row.status is status:
                         return row
                 await asyncio.sleep(0.05)
+
+    async def raw(self) -> RawClient:
+        """A raw socket session to the gateway, the greeting already read."""
+        client = await RawClient.connect(self.port)
+        greeting = await client.reply()
+        assert greeting.startswith("220 "), greeting
+        return client
+
+    async def queued_count(self) -> int:
+        """How many recipient rows the store holds, whatever their status."""
+        assert self.gw is not None
+        return sum((await self.gw.store.queue_summary()).counts.values())
+
+
+class RawClient:
+    """A raw SMTP client over a loopback socket: bytes out, whole replies in (bounded waits)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int, timeout: float = 5) -> RawClient:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def reply(self, timeout: float = 5) -> str:
+        """One whole reply (all continuation lines), CRLF-joined, without the final CRLF."""
+        lines: list[str] = []
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self.reader.readline()
+                if not line:
+                    raise ConnectionError("connection closed: " + "\r\n".join(lines))
+                text = line.decode("utf-8", "replace").rstrip("\r\n")
+                lines.append(text)
+                if len(text) < 4 or text[3] != "-":
+                    return "\r\n".join(lines)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def command(self, line: bytes | str, timeout: float = 5) -> str:
+        """Send one command line (CRLF appended) and return the reply."""
+        data = line.encode() if isinstance(line, str) else line
+        await self.send(data + b"\r\n")
+        return await self.reply(timeout)
+
+    async def closed(self, timeout: float = 5) -> bool:
+        """True when the server has closed the connection (EOF within ``timeout``)."""
+        async with asyncio.timeout(timeout):
+            return await self.reader.read() == b""
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+    async def __aenter__(self) -> RawClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

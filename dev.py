@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Bootstrap and run the gateway or its tests on a machine that has only python3.
+
+    python3 dev.py serve    # install into .venv, start the gateway (SQLite, example config)
+    python3 dev.py test     # install into .venv (with test extras), lint, run every test
+
+Extra arguments go to the command (``python3 dev.py test -k relay``). The virtual
+environment is made once in ``.venv`` and refreshed when ``pyproject.toml`` changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".installed"
+
+
+def step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install the project (editable) with ``extras`` when needed."""
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == want and (BIN / "python").exists():
+        return
+    if not (BIN / "python").exists():
+        step(f"creating virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    step("installing the gateway and its dependencies (pip)")
+    target = f".[{extras}]" if extras else "."
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+         "-e", target],
+        cwd=ROOT, check=True,
+    )
+    STAMP.write_text(want)
+
+
+def serve(args: list[str]) -> int:
+    ensure_venv("")
+    config = os.environ.get("GATEWAY_CONFIG", "config/gateway.toml")
+    step(f"starting the gateway with {config} (Ctrl-C or SIGTERM to stop)")
+    return subprocess.call([str(BIN / "gateway"), "--config", config, "serve", *args], cwd=ROOT)
+
+
+def test(args: list[str]) -> int:
+    ensure_venv("test")
+    step("ruff check")
+    if subprocess.call([str(BIN / "ruff"), "check", "gateway", "tests", "bench"], cwd=ROOT):
+        return 1
+    step("pytest (the whole suite)")
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+
+
+def main() -> int:
+    commands = {"serve": serve, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 64
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
