@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         "--algorithm", choices=["rsa-sha256", "ed25519-sha256"], default="rsa-sha256"
     )
     keygen.add_argument("--out", default=None, help="where to write the private key (PEM)")
+    keygen.add_argument(
+        "--tenant",
+        default=None,
+        help="also store the key for this tenant: its mail from DOMAIN is signed",
+    )
     return parser
 
 
@@ -77,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gateway.bounce.cli import classify_files
 
             return classify_files(args.files, sys.stdout)
-        if args.command == "dkim":
+        if args.command == "dkim" and args.tenant is None:
             return _dkim_keygen(args)
         config = config_module.load(args.config)
         from gateway.logging import configure

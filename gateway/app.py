@@ -25,6 +25,7 @@ from gateway.logging import log_event
 from gateway.outcomes import PolicyApplier
 from gateway.relay.client import SmtpClient
 from gateway.relay.worker import Relay
+from gateway.signing import DkimSigner
 from gateway.smtp_in.bounce_sink import BounceSink
 from gateway.smtp_in.handler import IntakeHandler
 from gateway.smtp_in.server import Listener, start_listener, tls_context_from
@@ -67,6 +68,8 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
     resolver = DnsResolver(config.dns, clock)
     policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock)
     client = SmtpClient(config.relay, config.helo_name)
+    signer = DkimSigner(store)
+    await signer.refresh(force=True)
     relay = Relay(
         config.relay,
         config.bounce,
@@ -78,6 +81,7 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
         classify=lambda code, enhanced, text: classify_reply(code, enhanced, text, rules),
         node_id=config.relay.node_id or config.smtp.hostname,
         local_names=(config.smtp.hostname, config.helo_name),
+        signer=signer,
     )
     sink = BounceSink(config.bounce, store, policy, clock, rules)
     handler = IntakeHandler(

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.core import replies, verp
 from gateway.core.errors import (
@@ -46,8 +46,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.relay")
 
 Classifier = Callable[[int | None, str | None, str], Category]
-Signer = Callable[[str, bytes], bytes]
-"""``(tenant, content) -> headers to prepend`` (DKIM); empty bytes when no key applies."""
+
+
+class Signer(Protocol):
+    """DKIM: ``signer(tenant, content)`` returns the header to prepend (or ``b""``)."""
+
+    async def refresh(self) -> None: ...
+
+    def __call__(self, tenant: str, content: bytes) -> bytes: ...
+
 
 _POLL = 5.0  # seconds: upper bound on sleeping, so other processes' new mail is seen
 _MAX_ADDRESSES = 6  # RFC 5321 §5.1: try a bounded number of addresses per attempt
@@ -219,6 +226,8 @@ class Relay:
             return
         first = job.deliveries[0]
         if self.signer is not None:
+            await self.signer.refresh()
+            # Signed once per transaction, over the bytes as stored (RFC 6376 §5).
             content = self.signer(first.tenant, content) + content
         return_path = (
             verp.make_return_path(

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
+from gateway import rawmail as headers
 from gateway.checks import RecipientChecker, canonical
 from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import Event, EventType, NewMessage, Tenant
 from gateway.logging import log_event
-from gateway.smtp_in import headers
 from gateway.smtp_in.auth import AuthThrottle, verify_async
 from gateway.smtp_in.server import NULL_SENDER
 
@@ -245,7 +245,9 @@ class IntakeHandler:
         if state.bounce_recipients:
             return str(replies.TOO_MANY_RECIPIENTS.with_text("Send bounces in their own message"))
         if len(state.recipients) >= self.config.max_recipients:
-            return str(replies.TOO_MANY_RECIPIENTS)
+            reply = replies.TOO_MANY_RECIPIENTS
+            await self._record_refusal(state.tenant, canonical(address) or address, reply, envelope)
+            return str(reply)
         verdict = await self.checker.check(address, state.tenant)
         if verdict.reply is not None:
             await self._record_refusal(state.tenant, verdict.address, verdict.reply, envelope)

@@ -264,6 +264,36 @@ class SqliteStore:
         )
         return None if row is None else (row[0], row[1])
 
+    async def set_dkim_key(
+        self, tenant: str, domain: str, selector: str, algorithm: str, private_key_pem: bytes
+    ) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO dkim_keys (tenant, domain, selector, algorithm, private_key_pem,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, domain) DO UPDATE"
+                " SET selector = excluded.selector, algorithm = excluded.algorithm,"
+                " private_key_pem = excluded.private_key_pem, created_at = excluded.created_at",
+                (
+                    tenant,
+                    domain,
+                    selector,
+                    algorithm,
+                    private_key_pem,
+                    datetime.now(UTC).timestamp(),
+                ),
+            )
+
+        await self._write(work)
+
+    async def dkim_keys(self) -> list[tuple[str, str, str, str, bytes]]:
+        """Every DKIM key: (tenant, domain, selector, algorithm, private key PEM)."""
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT tenant, domain, selector, algorithm, private_key_pem FROM dkim_keys"
+            ).fetchall()
+        )
+        return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
     # --- intake -------------------------------------------------------------------------------
 
     async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:

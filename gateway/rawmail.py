@@ -1,9 +1,10 @@
 """Reading a few header fields from raw message bytes, and building the ones we prepend.
 
 Owns: a bounded, read-only scan of the header block (RFC 5322 §2.2: fields, folding) and
-the ``Received:`` line (RFC 5321 §4.4). The message is never parsed into objects and
-regenerated: this Python lacks the fixes for CVE-2023-27043 and CVE-2024-6923, so we only
-read bytes and prepend our own lines, and no CR or LF from the peer ever reaches them.
+the ``Received:`` line (RFC 5321 §4.4), shared by the intake and the relay's DKIM signer.
+The message is never parsed into objects and regenerated: this Python lacks the fixes for
+CVE-2023-27043 and CVE-2024-6923, so we only read bytes and prepend our own lines, and no
+CR or LF from the peer ever reaches them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,60 @@
+"""DKIM signing of outgoing mail with the tenant's key for the ``From:`` domain.
+
+Owns: which key signs which message (tenant + ``From:`` domain), keeping the keys in memory
+(refreshed from the store every minute), and building the header to prepend. Does not own:
+the signature itself (``gateway.dkim``) or when it is applied (``relay``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from gateway.dkim import DkimKey, sign
+from gateway.logging import log_event
+from gateway.rawmail import from_domain, header_block
+
+if TYPE_CHECKING:
+    from gateway.store.sqlite import SqliteStore
+
+log = logging.getLogger("gateway.signing")
+
+_REFRESH_SECONDS = 60.0
+
+
+class DkimSigner:
+    """``signer(tenant, content) -> header bytes`` (empty when no key applies).
+
+    Args:
+        store: where keys live (``gateway dkim keygen --tenant``).
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self._keys: dict[tuple[str, str], DkimKey] = {}
+        self._loaded_at = float("-inf")
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Reload the keys when older than a minute (cheap otherwise)."""
+        if not force and time.monotonic() - self._loaded_at < _REFRESH_SECONDS:
+            return
+        keys = {}
+        for tenant, domain, selector, algorithm, pem in await self.store.dkim_keys():
+            try:
+                keys[(tenant, domain)] = DkimKey(domain, selector, pem, algorithm)
+            except ValueError as exc:
+                log_event(
+                    log, "dkim.bad_key", logging.ERROR, tenant=tenant, domain=domain, error=str(exc)
+                )
+        self._keys = keys
+        self._loaded_at = time.monotonic()
+
+    def __call__(self, tenant: str, content: bytes) -> bytes:
+        if not self._keys:
+            return b""
+        domain = from_domain(header_block(content))
+        key = self._keys.get((tenant, domain or ""))
+        if key is None:
+            return b""
+        return sign(content, key)
