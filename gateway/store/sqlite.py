@@ -36,6 +36,8 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
+from gateway.store.sqlite_admin import AdminQueries
+from gateway.store.sqlite_outbox import OutboxQueries
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], Any]
@@ -69,8 +71,11 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SqliteStore:
-    """``Store`` on one SQLite file (see the module docstring for durability)."""
+class SqliteStore(AdminQueries, OutboxQueries):
+    """``Store`` on one SQLite file (see the module docstring for durability).
+
+    The admin API's queries and the webhook outbox live in mixins of their own modules.
+    """
 
     def __init__(self, path: str | Path, busy_timeout: timedelta = timedelta(seconds=5)) -> None:
         self.path = Path(path)
