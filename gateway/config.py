@@ -282,6 +282,23 @@ class AdminConfig:
     listen: HostPort | None = _opt(_optional_hostport, HostPort("127.0.0.1", 8025))
     tokens: tuple[str, ...] = _opt(_strs, ())
     read_only_tokens: tuple[str, ...] = _opt(_strs, ())
+    max_body_size: int = _opt(_size, 1024 * 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicConfig:
+    listen: HostPort | None = _opt(_optional_hostport, None)
+    base_url: str = _opt(_str, "")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    timeout: timedelta = _opt(_duration, timedelta(seconds=10))
+    retry_intervals: tuple[timedelta, ...] = _opt(
+        _durations, tuple(timedelta(minutes=m) for m in (1, 5, 30, 120, 720))
+    )
+    max_attempts: int = _opt(_positive_int, 20)
+    allow_private_targets: bool = _opt(_bool, False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +316,8 @@ class Config:
     bounce: BounceConfig = field(default_factory=BounceConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    public: PublicConfig = field(default_factory=PublicConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = ""
 
@@ -307,7 +326,6 @@ class Config:
         return self.relay.helo_name or self.smtp.hostname
 
 
-_SECTIONS: dict[str, type] = {f.name: f.type for f in fields(Config) if f.name != "source"}
 _SECTION_TYPES = {
     "smtp": SmtpConfig,
     "store": StoreConfig,
@@ -317,6 +335,8 @@ _SECTION_TYPES = {
     "policy": PolicyConfig,
     "admin": AdminConfig,
     "log": LogConfig,
+    "public": PublicConfig,
+    "webhooks": WebhookConfig,
 }
 
 
