@@ -151,6 +151,7 @@ async def _send_test(args: argparse.Namespace, config: Config, store: object) ->
     rcpt = verdict.address
     domain = rcpt.rpartition("@")[2]
     sender = args.sender or f"postmaster@{config.smtp.hostname}"
+    targets: list[tuple[str, int, str | None]]
     if config.relay.smarthost is not None:
         targets = [(config.relay.smarthost.host, config.relay.smarthost.port, None)]
         _out(f"2. route: smarthost {config.relay.smarthost}")
