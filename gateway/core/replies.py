@@ -77,6 +77,7 @@ AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required: this server is not
 AUTH_NEEDS_TLS = Reply(538, "5.7.11", "Encryption required: issue STARTTLS before AUTH")
 AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
+LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long (RFC 5321 §4.5.3.1.6)")
 BAD_CHARACTERS = Reply(501, "5.5.2", "Syntax error: CR, LF or NUL is not allowed in arguments")
 
 # --- MAIL FROM ---------------------------------------------------------------------------

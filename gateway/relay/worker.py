@@ -215,6 +215,9 @@ class Relay:
             self.in_flight -= 1
             self._free += 1
             self._slots.release()
+            # The job may have scheduled a retry sooner than the loop's current sleep (which
+            # saw this job's rows leased): let the loop look at the next due time again.
+            self._wake.set()
 
     # --- one transaction ------------------------------------------------------------------
 
@@ -244,7 +247,9 @@ class Relay:
         result, failure = await self._attempt(job.domain, return_path, rcpts, content)
         if failure is not None:
             kind = Result.BOUNCED if failure.reply.is_permanent else Result.DEFERRED
-            await self._record(job, dict.fromkeys(rcpts, failure.reply), kind, failure.host)
+            await self._record(
+                job, dict.fromkeys(rcpts, failure.reply), kind, failure.host, failure.phase
+            )
             return
         assert result is not None
         await self._record(job, result.accepted, Result.ACCEPTED, result.host)
@@ -313,7 +318,12 @@ class Relay:
         return None, last
 
     async def _record(
-        self, job: Job, replies_by_rcpt: dict[str, Reply], kind: Result, host: str
+        self,
+        job: Job,
+        replies_by_rcpt: dict[str, Reply],
+        kind: Result,
+        host: str,
+        phase: Phase | None = None,
     ) -> None:
         if not replies_by_rcpt:
             return
@@ -326,6 +336,9 @@ class Relay:
             category = None
             if kind is not Result.ACCEPTED:
                 category = self.classify(reply.code, reply.enhanced or None, reply.text)
+                if phase is Phase.CONNECT:
+                    # No remote server answered: the reply is our own, about the network.
+                    category = Category.RECEIVING_PROBLEM
             step = transition(
                 delivery,
                 kind,
@@ -381,7 +394,8 @@ class Relay:
                     rcpt=delivery.address,
                 )
                 continue
-            if outcome.status in (Status.BOUNCED, Status.EXPIRED, Status.SENT):
+            # A success cannot suppress anything; the policy reads it as history later.
+            if outcome.status in (Status.BOUNCED, Status.EXPIRED):
                 try:
                     await self.policy.after(
                         outcome.event, outcome.status, outcome.category, event_id=event_id

@@ -48,6 +48,9 @@ BounceCheck = Callable[[str], bool]
 """True when an address at ``bounce.domain`` carries a valid token."""
 
 _SAFE_HELO = re.compile(r"[^A-Za-z0-9.\-\[\]:_]")
+# A From: field, including the obsolete form with white space before the colon (RFC 5322
+# §4.5.3) that mail readers still display.
+_FROM_FIELD = re.compile(rb"^from[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 def new_queue_id() -> str:
@@ -305,7 +308,9 @@ class IntakeHandler:
             return str(replies.NO_VALID_RECIPIENTS)
         head = headers.header_block(raw)
         from_domain = headers.from_domain(head)
-        if from_domain is None:
+        # Exactly one From: (RFC 5322 §3.6): with several, a reader may show one we did not
+        # check against the tenant's allowed sender domains.
+        if from_domain is None or len(_FROM_FIELD.findall(head)) != 1:
             return str(replies.FROM_SYNTAX)
         allowed = state.tenant.allowed_sender_domains
         if allowed and from_domain not in allowed:

@@ -12,6 +12,9 @@ Each override below exists because aiosmtpd decides before any handler hook runs
 * ``MAIL FROM:<>``: aiosmtpd answers the null reverse-path with a syntax error, but RFC 5321
   §4.5.5 requires it for bounces, which arrive on this listener for ``bounce.domain``.
 * The DATA/MAIL size errors carry no enhanced status code: rewritten to ``552 5.3.4``.
+* An address aiosmtpd cannot parse gets its own ``553 5.1.3 Error: malformed address``
+  before any hook: at RCPT it goes to the handler instead, whose checklist refuses it with
+  ``RECIPIENT_SYNTAX`` and records the refusal; at MAIL it gets ``SENDER_SYNTAX``.
 * AUTH before STARTTLS: aiosmtpd answers with its own ``538`` sentence; ours is the
   ``AUTH_NEEDS_TLS`` constant.
 * New sessions while shutting down, or beyond ``smtp.max_sessions``: ``421`` at once.
@@ -64,6 +67,8 @@ class GatewaySMTP(SMTP):
         text = status.decode() if isinstance(status, bytes) else status
         if text.startswith(_SIZE_ERRORS):
             text = str(replies.MESSAGE_TOO_BIG)
+        elif text.startswith(("500 Line too long", "500 Command line too long")):
+            text = str(replies.LINE_TOO_LONG)
         await super().push(text)
 
     async def _handle_client(self) -> None:
@@ -97,9 +102,26 @@ class GatewaySMTP(SMTP):
         if not await self._refuse_bad_characters(hostname):
             await super().smtp_HELO(hostname)
 
+    def _unparsable(self, keyword: str, arg: str | None) -> str | None:
+        """The address text when aiosmtpd would refuse it as malformed, else None."""
+        rest = self._strip_command_keyword(keyword, arg or "")
+        if rest is None or not rest.strip() or self._getaddr(rest)[0] is not None:
+            return None
+        text = rest.strip()
+        if text.startswith("<") and ">" in text:
+            text = text[1 : text.index(">")]
+        return text
+
     async def smtp_RCPT(self, arg: str | None) -> None:
-        if not await self._refuse_bad_characters(arg):
+        if await self._refuse_bad_characters(arg):
+            return
+        address = self._unparsable("TO:", arg)
+        if address is None or self.envelope is None or not self.envelope.mail_from:
             await super().smtp_RCPT(arg)
+            return
+        if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
+            return
+        await self.push(await self._call_handler_hook("RCPT", address, []))
 
     async def smtp_AUTH(self, arg: str) -> None:
         # aiosmtpd refuses AUTH without TLS before any hook runs, with its own sentence.
@@ -116,6 +138,10 @@ class GatewaySMTP(SMTP):
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         if await self._refuse_bad_characters(arg):
+            return
+        if self._unparsable("FROM:", arg) is not None and self.session is not None:
+            if not (await self.check_helo_needed() or await self.check_auth_needed("MAIL")):
+                await self.push(str(replies.SENDER_SYNTAX))
             return
         rest = self._strip_command_keyword("FROM:", arg or "")
         if rest is None or not rest.strip().startswith("<>"):

@@ -13,6 +13,7 @@ sessions share one (group commit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -103,8 +104,15 @@ class SqliteStore(AdminQueries, OutboxQueries):
             await self._db.execute("PRAGMA synchronous = FULL")
             await self._db.execute("PRAGMA foreign_keys = ON")
             await self._migrate()
-        except sqlite3.Error as exc:
-            raise _translate(exc) from None
+        except BaseException as exc:
+            # Close what was opened: aiosqlite's worker thread would otherwise outlive us.
+            if self._db is not None:
+                with contextlib.suppress(Exception):
+                    await self._db.close()
+                self._db = None
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc) from None
+            raise
         # The writer is owned by this store, started in open() and awaited in close(): it is
         # the store's own structured lifetime, not a fire-and-forget task.
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -498,7 +506,8 @@ class SqliteStore(AdminQueries, OutboxQueries):
     async def next_due(self) -> datetime | None:
         row = await self._read(
             lambda c: c.execute(
-                "SELECT min(due_at) FROM recipients WHERE due_at IS NOT NULL"
+                "SELECT min(r.due_at) FROM recipients r JOIN messages m"
+                " ON m.queue_id = r.queue_id WHERE r.due_at IS NOT NULL AND m.held = 0"
             ).fetchone()
         )
         return dt(row[0])
@@ -569,12 +578,14 @@ class SqliteStore(AdminQueries, OutboxQueries):
             c.execute(
                 "UPDATE recipients SET status = ?, updated_at = ?,"
                 " category = coalesce(?, category), last_reply = ?,"
-                " due_at = CASE WHEN ? THEN NULL ELSE due_at END WHERE id = ?",
+                " due_at = CASE WHEN ? THEN NULL ELSE due_at END,"
+                " lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END WHERE id = ?",
                 (
                     status.value,
                     ts(event.at),
                     event.category.value if event.category else None,
                     _reply_text(event),
+                    status.is_final,
                     status.is_final,
                     recipient_id,
                 ),

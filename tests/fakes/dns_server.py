@@ -35,6 +35,9 @@ def _key(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
+_BIND_ATTEMPTS = 20
+
+
 class FakeDns:
     """An authoritative DNS server for the names a test declares.
 
@@ -177,13 +180,19 @@ class FakeDns:
                 if out is not None:
                     conn.sendall(struct.pack("!H", len(out)) + out)
 
-        udp = _UdpServer((self.host, 0), Udp)
-        self.port = udp.server_address[1]
-        try:
-            tcp = _TcpServer((self.host, self.port), Tcp)
-        except OSError:
-            udp.server_close()
-            raise
+        # UDP picks a free port; TCP must bind the same number, which another process may
+        # hold: try a bounded number of fresh ports.
+        for attempt in range(_BIND_ATTEMPTS):
+            udp = _UdpServer((self.host, 0), Udp)
+            self.port = udp.server_address[1]
+            try:
+                tcp = _TcpServer((self.host, self.port), Tcp)
+            except OSError:
+                udp.server_close()
+                if attempt == _BIND_ATTEMPTS - 1:
+                    raise
+                continue
+            break
         self._udp, self._tcp = udp, tcp
         for server in (udp, tcp):
             thread = threading.Thread(

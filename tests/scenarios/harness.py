@@ -126,6 +126,50 @@ class GatewayHarness:
 
         return await asyncio.to_thread(work)
 
+    async def deliver(self, address: str, timeout: float = 10) -> str:
+        """Send one message to ``address`` and wait until the first fake MX received it and
+        the recipient is ``sent``; returns the return path (``MAIL FROM``) the MX saw."""
+        mx = self.mxs[0]
+        before = len(mx.messages)
+        refused = await self.send([address])
+        assert refused == {}, refused
+        messages = await mx.wait_for(before + 1, timeout=timeout)
+        await self.wait_status(address, Status.SENT, timeout=timeout)
+        received = messages[before]
+        assert received.rcpt_tos == (address,), received.rcpt_tos
+        return received.mail_from
+
+    async def send_bounce(
+        self,
+        to: str,
+        content: bytes,
+        sender: str = "",
+        source: str = "127.0.0.9",
+    ) -> tuple[int, bytes]:
+        """Mail ``content`` to the bounce address ``to`` the way a remote MTA does: no AUTH,
+        ``MAIL FROM:<sender>`` (null by default), from ``source`` (another loopback address,
+        outside a trusted network of ``127.0.0.1/32``). Returns the reply to RCPT when it
+        is refused, else the reply to the final dot."""
+
+        def work() -> tuple[int, bytes]:
+            with smtplib.SMTP(
+                "127.0.0.1",
+                self.port,
+                local_hostname="mta.remote.test",
+                timeout=10,
+                source_address=(source, 0),
+            ) as client:
+                client.ehlo()
+                code, text = client.mail(sender)
+                if code != 250:
+                    return code, text
+                code, text = client.rcpt(to)
+                if code != 250:
+                    return code, text
+                return client.data(content)
+
+        return await asyncio.to_thread(work)
+
     async def recipients(self, address: str) -> list[RecipientView]:
         assert self.gw is not None
         events = await self.gw.store.events_for(address, None, 100)
@@ -212,3 +256,100 @@ class RawClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def make_dsn(
+    to: str,
+    final_recipient: str,
+    status: str = "5.1.1",
+    action: str = "failed",
+    diagnostic: str = "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown",
+    reporting_mta: str = "mx.remote.test",
+) -> bytes:
+    """An RFC 3464 delivery status notification (multipart/report; report-type=
+    delivery-status) about ``final_recipient``, addressed to the return path ``to``."""
+    diag = diagnostic.format(rcpt=final_recipient)
+    return (
+        f"From: Mail Delivery System <MAILER-DAEMON@{reporting_mta}>\r\n"
+        f"To: {to}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="BOUNDARY"\r\n'
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n"
+        "\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        f"Reporting-MTA: dns; {reporting_mta}\r\n"
+        "\r\n"
+        f"Final-Recipient: rfc822; {final_recipient}\r\n"
+        f"Original-Recipient: rfc822; {final_recipient}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        f"Remote-MTA: dns; {reporting_mta}\r\n"
+        f"Diagnostic-Code: smtp; {diag}\r\n"
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        "From: App <app@sender.example>\r\n"
+        f"To: {final_recipient}\r\n"
+        "Subject: Invoice 42\r\n"
+        "\r\n"
+        "--BOUNDARY--\r\n"
+    ).encode()
+
+
+def make_arf(to: str, original_rcpt: str, feedback_type: str = "abuse") -> bytes:
+    """An RFC 5965 abuse report (multipart/report; report-type=feedback-report)."""
+    return (
+        "From: Feedback Loop <fbl@isp.remote.test>\r\n"
+        f"To: {to}\r\n"
+        "Subject: FW: Invoice 42\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="ARF"\r\n'
+        "\r\n"
+        "--ARF\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n"
+        "\r\n"
+        "This is an email abuse report for an email message received from IP 127.0.0.1.\r\n"
+        "\r\n"
+        "--ARF\r\n"
+        "Content-Type: message/feedback-report\r\n"
+        "\r\n"
+        f"Feedback-Type: {feedback_type}\r\n"
+        "User-Agent: RemoteFBL/1.0\r\n"
+        "Version: 1\r\n"
+        f"Original-Rcpt-To: {original_rcpt}\r\n"
+        "Source-IP: 127.0.0.1\r\n"
+        "Reported-Domain: sender.example\r\n"
+        "\r\n"
+        "--ARF\r\n"
+        "Content-Type: message/rfc822\r\n"
+        "\r\n"
+        "From: App <app@sender.example>\r\n"
+        f"To: {original_rcpt}\r\n"
+        "Subject: Invoice 42\r\n"
+        "\r\n"
+        "Hello.\r\n"
+        "\r\n"
+        "--ARF--\r\n"
+    ).encode()
+
+
+def make_auto_reply(to: str, from_address: str) -> bytes:
+    """An RFC 3834 out-of-office reply from ``from_address``."""
+    return (
+        f"From: {from_address}\r\n"
+        f"To: {to}\r\n"
+        "Subject: Out of office: Invoice 42\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "Precedence: auto_reply\r\n"
+        "\r\n"
+        "I am out of office until Monday with limited access to e-mail.\r\n"
+    ).encode()
