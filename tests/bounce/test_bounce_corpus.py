@@ -135,7 +135,7 @@ def test_dsn_fields_are_reported(corpus: Path) -> None:
 # their recipient is a Sisimai 5.1 artefact ("kijitora@exampl", a local part one digit short)
 # or the anonymiser changed the address in one MIME part but not the other. The benchmark
 # counts them as misses, so the reachable ceiling on DEV is 427/433.
-ACCURACY_FLOOR = 0.965
+ACCURACY_FLOOR = 0.97  # the target; DEV measures 0.972
 NONEXISTENT_PRECISION_FLOOR = 0.99
 
 
