@@ -31,6 +31,7 @@ _FINAL_EVENTS = {
     EventType.SENT: Status.SENT,
     EventType.REPORT: Status.BOUNCED,
 }
+_NOT_FAILURE_REPORTS = frozenset({Category.DELIVERED, Category.AUTO_REPLY, Category.COMPLAINT})
 
 
 class PolicyApplier:
@@ -76,7 +77,15 @@ class PolicyApplier:
             )
         since = now - self.settings.failure_window
         previous = await self.store.failure_streak(event.tenant, event.address, since)
-        history = [_past(e) for e in previous if e.event_id != event_id and _past(e) is not None]
+        # A delivery that a later failure report (an asynchronous bounce) contradicts was not
+        # a success: its ``sent`` event must not end the streak.
+        contradicted = {e.recipient_id for e in (*previous, event) if _is_failure_report(e)}
+        history = [
+            _past(e)
+            for e in previous
+            if e.event_id != event_id
+            and not (e.type is EventType.SENT and e.recipient_id in contradicted)
+        ]
         decision = decide(
             category,
             status,
@@ -121,6 +130,17 @@ class PolicyApplier:
         return suppression
 
 
+def _is_failure_report(event: Event) -> bool:
+    """An asynchronous report saying a delivery finally failed (not a delay notice)."""
+    return (
+        event.type is EventType.REPORT
+        and event.recipient_id is not None
+        and event.category is not None
+        and event.category not in _NOT_FAILURE_REPORTS
+        and event.details.get("action") != "delayed"
+    )
+
+
 def _past(event: Event) -> PastOutcome | None:
     if event.type is EventType.UNSUPPRESSED:
         # An admin's unblock resets the counter: it reads as a success.
@@ -130,4 +150,6 @@ def _past(event: Event) -> PastOutcome | None:
         return None
     if event.type is EventType.REPORT and event.category is Category.DELIVERED:
         status = Status.SENT
+    elif event.type is EventType.REPORT and event.details.get("action") == "delayed":
+        return None  # a delay notice is a deferral, and deferrals never count
     return PastOutcome(event.at, status, event.category)

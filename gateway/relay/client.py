@@ -317,7 +317,9 @@ class SmtpClient:
             reply = Reply(451, "4.4.1", f"Timed out connecting to {where}")
             raise TransientRelayError(reply, Phase.CONNECT, host) from None
         except ConnectionRefusedError:
-            reply = Reply(451, "4.4.1", f"Connection refused by {where}")
+            # Worded so the reply classifier does not read our own words as a remote block
+            # ("connection refused by" is a blocklist phrase in remote replies).
+            reply = Reply(451, "4.4.1", f"Could not connect to {where}: connection refused")
             raise TransientRelayError(reply, Phase.CONNECT, host) from None
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
@@ -527,7 +529,9 @@ def _failure(exc: BaseException, phase: Phase, host: str) -> RelayError:
         if phase is Phase.DOT:
             text = f"Connection to {host} lost after the final dot; delivery status unknown"
         else:
-            text = f"Connection to {host} lost during {during}: {_describe(exc)}"
+            # The exception's type, not its text: "Connection reset by peer" would read as a
+            # remote block to the reply classifier.
+            text = f"Connection to {host} lost during {during} ({type(exc).__name__})"
         return TransientRelayError(_synth(451, "4.4.2", text), phase, host)
     text = f"Protocol error with {host} during {during}: {_describe(exc)}"
     return TransientRelayError(_synth(451, "4.5.0", text), phase, host)

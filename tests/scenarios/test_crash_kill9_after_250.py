@@ -78,7 +78,7 @@ class GatewayProcess:
     async def start(self, timeout: float = 15) -> None:
         self.runs += 1
         out = (self.logdir / f"gateway-{self.runs}.log").open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "--config", str(self.config), "serve"],
             cwd=ROOT,
             env=_env(),

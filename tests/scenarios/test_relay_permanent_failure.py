@@ -44,7 +44,9 @@ async def test_550_user_unknown_bounces_and_suppresses_the_address(
     assert suppression.event_id == bounced[0].event_id
     assert EventType.SUPPRESSED in [e.type for e in await harness.events(ADDRESS)]
     # The other recipient is not suppressed.
-    assert await gw.store.find_suppression("default", "ok@example.com", gw.relay.clock.now()) is None
+    assert (
+        await gw.store.find_suppression("default", "ok@example.com", gw.relay.clock.now()) is None
+    )
 
     # The next message to the address is refused at RCPT, with the reason.
     refused = await harness.send([ADDRESS, "ok2@example.com"])
@@ -62,7 +64,7 @@ async def test_suppressed_address_alone_is_refused_and_nothing_queued(
     harness: GatewayHarness,
 ) -> None:
     harness.mx("127.0.0.2", "example.com")
-    gw = await harness.start()
+    await harness.start()
     await harness.send([ADDRESS])
     await harness.wait_status(ADDRESS, Status.BOUNCED)
 
@@ -78,4 +80,3 @@ async def test_suppressed_address_alone_is_refused_and_nothing_queued(
     rejected = [e for e in await harness.events(ADDRESS) if e.type is EventType.REJECTED]
     assert len(rejected) == 1
     assert rejected[0].enhanced == "5.7.1"
-    assert gw.store is not None
