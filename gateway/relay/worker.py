@@ -18,7 +18,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.core import replies, verp
@@ -306,15 +306,17 @@ class Relay:
                         server_name=host,
                     )
                 except PermanentRelayError as exc:
+                    exc.host = host  # the MX name, not the address: stats group by MX host
                     return None, exc
                 except TransientRelayError as exc:
+                    exc.host = host
                     last = exc
                     if exc.phase is Phase.DOT:
                         # The message may have been delivered: don't send it to another MX
                         # now, retry later (at-least-once, duplicates kept rare).
                         return None, exc
                     continue
-                return result, None
+                return replace(result, host=host), None
         return None, last
 
     async def _record(
