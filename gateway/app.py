@@ -15,13 +15,18 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gateway.admin.app import AdminDeps, build_admin_app, build_public_app, serve_http
 from gateway.bounce import classify_reply, load_rules
 from gateway.checks import RecipientChecker
+from gateway.core.errors import ConfigError
 from gateway.core.model import Tenant
 from gateway.core.policy import PolicySettings
 from gateway.core.ports import Clock, SystemClock
 from gateway.dns import DnsResolver
+from gateway.events import ObservedStore
+from gateway.janitor import run_janitor
 from gateway.logging import log_event
+from gateway.metrics import Metrics, run_gauges
 from gateway.outcomes import PolicyApplier
 from gateway.relay.client import SmtpClient
 from gateway.relay.worker import Relay
@@ -30,10 +35,12 @@ from gateway.smtp_in.bounce_sink import BounceSink
 from gateway.smtp_in.handler import IntakeHandler
 from gateway.smtp_in.server import Listener, start_listener, tls_context_from
 from gateway.store import open_store
+from gateway.webhooks import WebhookDispatcher, WebhookOutbox
 
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.core.ports import Store
+    from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger("gateway.app")
 
@@ -46,9 +53,17 @@ class Gateway:
     store: Store
     relay: Relay
     handler: IntakeHandler
+    metrics: Metrics
+    outbox: WebhookOutbox
+    dispatcher: WebhookDispatcher
+    admin: AdminDeps
+    clock: Clock
     servers: list[asyncio.Server] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    webhooks_stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    admin_port: int | None = None
+    public_port: int | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -57,18 +72,45 @@ class Gateway:
     def shutdown(self) -> None:
         self.stopping.set()
 
+    def readiness(self) -> dict[str, bool]:
+        """``/readyz``: intake listening (and not draining), relay running."""
+        listening = bool(self.servers) and all(s.is_serving() for s in self.servers)
+        draining = any(listener.shutting_down for listener in self.listeners)
+        return {"intake": listening and not draining, "relay": self.relay.running}
+
 
 async def build(config: Config, clock: Clock | None = None) -> Gateway:
-    """Open the store and build every component (nothing listens yet)."""
+    """Open the store and build every component (nothing listens yet).
+
+    Raises:
+        ConfigError: a setting that only shows up while building (admin tokens, rules file).
+    """
     clock = clock or SystemClock()
-    store = open_store(config.store)
-    await store.open()
-    await store.ensure_tenant(Tenant(config.smtp.default_tenant))
-    rules = load_rules(config.bounce.local_rules or None)
+    raw = open_store(config.store)
+    await raw.open()
+    try:
+        return await _build(config, clock, raw)
+    except BaseException:
+        await raw.close()
+        raise
+
+
+async def _build(config: Config, clock: Clock, raw: SqliteStore) -> Gateway:
+    await raw.ensure_tenant(Tenant(config.smtp.default_tenant))
+    try:
+        rules = load_rules(config.bounce.local_rules or None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("bounce.local_rules", str(exc)) from None
+    metrics = Metrics()
+    dispatcher = WebhookDispatcher(config.webhooks, raw, metrics, clock)
+    outbox = WebhookOutbox(raw, metrics=metrics, wake=dispatcher.wake)
+    # Every state change goes through the store: observing it feeds metrics and webhooks
+    # without the protocol adapters knowing about either.
+    store = ObservedStore(raw, [metrics, outbox])
     resolver = DnsResolver(config.dns, clock)
     policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock)
     client = SmtpClient(config.relay, config.helo_name)
-    signer = DkimSigner(store)
+    signer = DkimSigner(raw)
     await signer.refresh(force=True)
     relay = Relay(
         config.relay,
@@ -84,17 +126,30 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
         signer=signer,
     )
     sink = BounceSink(config.bounce, store, policy, clock, rules)
+    checker = RecipientChecker(resolver, store, clock, config.smtp.typo_check)
     handler = IntakeHandler(
         config.smtp,
         config.bounce,
         store,
-        RecipientChecker(resolver, store, clock, config.smtp.typo_check),
+        checker,
         clock,
         on_queued=relay.wake,
         bounce_check=sink.valid_address,
         bounce_sink=sink.receive,
     )
-    return Gateway(config, store, relay, handler)
+    admin = AdminDeps(
+        config=config,
+        store=store,  # type: ignore[arg-type]  # ObservedStore delegates the admin queries
+        checker=checker,
+        clock=clock,
+        readiness=dict,  # replaced below, once the Gateway exists
+        metrics=metrics.exposition,
+        on_queued=relay.wake,
+    )
+    build_admin_app(admin)  # validates admin.tokens now: a bad entry stops start-up
+    gw = Gateway(config, store, relay, handler, metrics, outbox, dispatcher, admin, clock)
+    admin.readiness = gw.readiness
+    return gw
 
 
 async def start_listeners(gw: Gateway) -> None:
@@ -114,12 +169,18 @@ async def start_listeners(gw: Gateway) -> None:
 
 async def run(gw: Gateway) -> None:
     """Run until ``gw.shutdown()``; then drain and close (see the module docstring)."""
-    grace = gw.config.relay.shutdown_grace.total_seconds()
+    cfg = gw.config
+    grace = cfg.relay.shutdown_grace.total_seconds()
     try:
         if not gw.servers:
             await start_listeners(gw)
         async with asyncio.TaskGroup() as tasks:
             relay_task = tasks.create_task(gw.relay.run())
+            _start_http(gw, tasks)
+            tasks.create_task(run_janitor(gw.store, cfg, gw.clock, gw.stopping))  # type: ignore[arg-type]
+            tasks.create_task(run_gauges(gw.store, gw.metrics, gw.stopping))
+            tasks.create_task(gw.outbox.run(gw.webhooks_stopping))
+            tasks.create_task(gw.dispatcher.run(gw.webhooks_stopping))
             await gw.stopping.wait()
             log_event(log, "gateway.stopping")
             for listener in gw.listeners:
@@ -136,6 +197,8 @@ async def run(gw: Gateway) -> None:
                     await asyncio.shield(relay_task)
             except TimeoutError:
                 relay_task.cancel()  # unfinished deliveries stay leased, released at start
+            # Last: outcomes recorded while draining still reach the webhook outbox.
+            gw.webhooks_stopping.set()
     finally:
         for server in gw.servers:
             server.close()
@@ -143,6 +206,40 @@ async def run(gw: Gateway) -> None:
             await gw.store.release_claims(gw.relay.node_id)
         await gw.store.close()
         log_event(log, "gateway.stopped")
+
+
+def _start_http(gw: Gateway, tasks: asyncio.TaskGroup) -> None:
+    """The admin listener (API, support page, /metrics) and the public one-click listener."""
+    cfg = gw.config
+
+    def admin_port(port: int) -> None:
+        gw.admin_port = port
+
+    def public_port(port: int) -> None:
+        gw.public_port = port
+
+    if cfg.admin.listen is not None:
+        app = build_admin_app(gw.admin)
+        tasks.create_task(
+            serve_http(
+                app,
+                cfg.admin.listen.host,
+                cfg.admin.listen.port,
+                gw.stopping,
+                on_listening=admin_port,
+            )
+        )
+    if cfg.public.listen is not None:
+        app = build_public_app(gw.admin)
+        tasks.create_task(
+            serve_http(
+                app,
+                cfg.public.listen.host,
+                cfg.public.listen.port,
+                gw.stopping,
+                on_listening=public_port,
+            )
+        )
 
 
 async def serve(config: Config) -> None:

@@ -135,6 +135,9 @@ class RecipientChecker:
         now = self.clock.now()
         try:
             found = await self.store.find_suppression(tenant, norm, now)
+            if found is None:
+                # An erased address (LGPD) keeps only a hashed suppression.
+                found = await self.store.find_hashed_suppression(tenant, norm, now)
         except StoreError:
             return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
         if found is None:

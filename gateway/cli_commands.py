@@ -22,8 +22,8 @@ from gateway.core.errors import (
 from gateway.core.model import Tenant
 from gateway.core.ports import SystemClock
 from gateway.core.routing import order_mx
+from gateway.credentials import generate_secret, hash_secret
 from gateway.dns import DnsResolver
-from gateway.smtp_in.auth import generate_secret, hash_secret
 from gateway.store import open_store
 
 if TYPE_CHECKING:

@@ -30,8 +30,9 @@ from gateway.checks import RecipientChecker, canonical
 from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import Event, EventType, NewMessage, Tenant
+from gateway.credentials import verify_async
 from gateway.logging import log_event
-from gateway.smtp_in.auth import AuthThrottle, verify_async
+from gateway.smtp_in.auth import AuthThrottle
 from gateway.smtp_in.server import NULL_SENDER
 
 if TYPE_CHECKING:

@@ -1,11 +1,246 @@
 """SQLite queries for the webhook outbox (mixed into ``SqliteStore``).
 
-Owns: durable webhook deliveries (enqueue, claim, mark delivered/failed). Does not own:
-the connection, the writer or the schema (``store.sqlite``).
+Owns: each tenant's webhook endpoint and secret (``tenant_webhooks``; read through the view
+``webhook_endpoints``, which falls back to the admin API's ``tenants.webhook_url``/
+``webhook_secret`` columns of migration 003) and the durable outbox
+(``webhook_outbox``): enqueue, claim with a lease, mark delivered/failed, history. Does not
+own: the connection, the writer or the schema's other tables (``store.sqlite``), nor what is
+sent or when (``gateway.webhooks``).
+
+A claim pushes the row's ``next_at`` forward by the lease, like ``claim_due`` does for
+recipients: a dispatcher that dies mid-POST leaves the row to come back by itself. Delivery
+is therefore at-least-once; the row id travels as ``X-Gateway-Event-Id`` so receivers can
+drop duplicates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import sqlite3
+
+T = TypeVar("T")
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """A tenant's endpoint. ``secret`` signs the payloads: never log it."""
+
+    tenant: str
+    url: str
+    secret: str
+
+    def __repr__(self) -> str:  # keep the secret out of reprs, logs and tracebacks
+        return f"WebhookTarget(tenant={self.tenant!r}, url={self.url!r}, secret=[redacted])"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One payload to deliver: ``id`` is the event id receivers dedupe on."""
+
+    id: str
+    tenant: str
+    type: str
+    body: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedWebhook:
+    """An outbox row leased to a dispatcher, with its tenant's current endpoint.
+
+    ``url``/``secret`` are empty when the tenant's webhook was removed since.
+    """
+
+    id: str
+    tenant: str
+    type: str
+    body: bytes
+    attempts: int
+    url: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"ClaimedWebhook(id={self.id!r}, tenant={self.tenant!r}, url={self.url!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """An outbox row for the delivery history (API)."""
+
+    id: str
+    tenant: str
+    type: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
 
 class OutboxQueries:
     """Webhook outbox queries; relies on ``SqliteStore._read`` and ``._write``."""
+
+    if TYPE_CHECKING:
+
+        async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T: ...
+
+        async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any: ...
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    async def set_webhook(self, tenant: str, url: str, secret: str) -> None:
+        """Create or replace ``tenant``'s endpoint (validate ``url`` before: webhooks.py)."""
+
+        def work(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO tenant_webhooks (tenant, url, secret, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (tenant) DO UPDATE SET url = excluded.url,"
+                " secret = excluded.secret, created_at = excluded.created_at",
+                (tenant, url, secret, datetime.now(UTC).timestamp()),
+            )
+
+        await self._write(work)
+
+    async def get_webhook(self, tenant: str) -> WebhookTarget | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT tenant, url, secret FROM webhook_endpoints WHERE tenant = ?", (tenant,)
+            ).fetchone()
+        )
+        return None if row is None else WebhookTarget(row[0], row[1], row[2])
+
+    async def delete_webhook(self, tenant: str) -> int:
+        result: int = await self._write(
+            lambda c: c.execute("DELETE FROM tenant_webhooks WHERE tenant = ?", (tenant,)).rowcount
+        )
+        return result
+
+    async def webhook_tenants(self) -> frozenset[str]:
+        """The tenants that have an endpoint (the outbox writer skips the others)."""
+        rows = await self._read(
+            lambda c: c.execute("SELECT tenant FROM webhook_endpoints").fetchall()
+        )
+        return frozenset(row[0] for row in rows)
+
+    # --- the outbox -------------------------------------------------------------------------
+
+    async def enqueue_webhook(self, item: OutboxItem) -> None:
+        await self.enqueue_webhooks([item])
+
+    async def enqueue_webhooks(self, items: Sequence[OutboxItem]) -> None:
+        """Write ``items`` in one transaction, due at once; an id already present is kept."""
+
+        def work(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "INSERT INTO webhook_outbox (id, tenant, type, body, created_at, next_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                [
+                    (i.id, i.tenant, i.type, i.body, i.created_at.timestamp(), _ts(i.created_at))
+                    for i in items
+                ],
+            )
+
+        if items:
+            await self._write(work)
+
+    async def claim_webhooks(
+        self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=2)
+    ) -> list[ClaimedWebhook]:
+        """Lease up to ``limit`` due rows until ``now + lease``, oldest due first."""
+
+        def work(c: sqlite3.Connection) -> list[ClaimedWebhook]:
+            rows = c.execute(
+                "SELECT o.id, o.tenant, o.type, o.body, o.attempts, w.url, w.secret"
+                " FROM webhook_outbox o LEFT JOIN webhook_endpoints w ON w.tenant = o.tenant"
+                " WHERE o.state = 'pending' AND o.next_at <= ? ORDER BY o.next_at LIMIT ?",
+                (now.timestamp(), limit),
+            ).fetchall()
+            c.executemany(
+                "UPDATE webhook_outbox SET next_at = ? WHERE id = ?",
+                [((now + lease).timestamp(), row[0]) for row in rows],
+            )
+            return [
+                ClaimedWebhook(r[0], r[1], r[2], bytes(r[3]), r[4], r[5] or "", r[6] or "")
+                for r in rows
+            ]
+
+        result: list[ClaimedWebhook] = await self._write(work)
+        return result
+
+    async def mark_webhook_delivered(self, id: str, at: datetime | None = None) -> None:
+        when = (at or datetime.now(UTC)).timestamp()
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1,"
+                " delivered_at = ?, next_at = NULL, last_error = '' WHERE id = ?",
+                (when, id),
+            )
+        )
+
+    async def mark_webhook_failed(
+        self,
+        id: str,
+        next_at: datetime | None,
+        error: str,
+    ) -> None:
+        """Count a failed attempt; retry at ``next_at``, or give up when it is ``None``."""
+        state = PENDING if next_at is not None else FAILED
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ?,"
+                " last_error = ? WHERE id = ?",
+                (state, _ts(next_at), error[:500], id),
+            )
+        )
+
+    async def webhook_history(self, tenant: str, limit: int = 50) -> list[WebhookRecord]:
+        """The tenant's latest outbox rows, newest first (delivery history for the API)."""
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT id, tenant, type, state, attempts, created_at, next_at, delivered_at,"
+                " last_error FROM webhook_outbox WHERE tenant = ?"
+                " ORDER BY created_at DESC, id DESC LIMIT ?",
+                (tenant, limit),
+            ).fetchall()
+        )
+        return [
+            WebhookRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                datetime.fromtimestamp(r[5], UTC),
+                _dt(r[6]),
+                _dt(r[7]),
+                r[8],
+            )
+            for r in rows
+        ]
+
+    async def webhook_backlog(self) -> tuple[int, datetime | None]:
+        """Pending rows and the creation time of the oldest (for the backlog gauges)."""
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT count(*), min(created_at) FROM webhook_outbox WHERE state = 'pending'"
+            ).fetchone()
+        )
+        return int(row[0]), _dt(row[1])

@@ -1,0 +1,208 @@
+"""The admin listener and the public listener: route tables, auth guard, HTTP serving.
+
+Owns: the explicit route tables (STYLE 14) of the private admin app (JSON API, support
+page, probes, ``/metrics``) and of the public app (RFC 8058 one-click unsubscribe), the
+guard that authenticates every ``/api/v1`` route, the body cap, and running an app under
+uvicorn until the gateway stops. Does not own: the handlers (``api``, ``suppressions``,
+``tenants``, ``pages``, ``public``, ``health``) or building the dependencies
+(``gateway.app``).
+
+Auth per route kind: ``api`` routes need a bearer token (read-only tokens: GET only);
+``page`` routes take the session cookie or a bearer token and answer with a login form or
+a redirect; ``open`` routes (probes, metrics, the OpenAPI document, the public listener)
+need none, which is why the admin listener must stay private (loopback by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.admin import api, health, pages, public, suppressions, tenants
+from gateway.admin.auth import TokenAuth, bearer_token, require
+from gateway.admin.deps import AdminDeps, auth_of
+from gateway.admin.errors import BodyCap, exception_handlers
+from gateway.admin.openapi import openapi_document
+
+__all__ = ["AdminDeps", "admin_routes", "build_admin_app", "build_public_app", "serve_http"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def _openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+#: (path, methods, endpoint, kind); kind is "api", "page" or "open" (module docstring).
+ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
+    ("/api/v1/recipients/{address}", ("GET",), api.get_recipient, "api"),
+    ("/api/v1/messages", ("GET",), api.list_messages, "api"),
+    ("/api/v1/messages/{queue_id}", ("GET",), api.get_message, "api"),
+    ("/api/v1/messages/{queue_id}", ("DELETE",), api.delete_message, "api"),
+    ("/api/v1/messages/{queue_id}/hold", ("POST",), api.hold_message, "api"),
+    ("/api/v1/messages/{queue_id}/release", ("POST",), api.release_message, "api"),
+    ("/api/v1/suppressions", ("GET",), suppressions.list_suppressions, "api"),
+    ("/api/v1/suppressions", ("POST",), suppressions.add_suppression, "api"),
+    ("/api/v1/suppressions/{address}", ("DELETE",), suppressions.delete_suppression, "api"),
+    ("/api/v1/addresses/check", ("POST",), api.check_address, "api"),
+    ("/api/v1/addresses/{address}/data", ("DELETE",), api.erase_address, "api"),
+    ("/api/v1/tenants", ("GET",), tenants.list_tenants, "api"),
+    ("/api/v1/tenants", ("POST",), tenants.create_tenant, "api"),
+    ("/api/v1/tenants/{name}", ("GET",), tenants.get_tenant, "api"),
+    ("/api/v1/tenants/{name}", ("PATCH",), tenants.update_tenant, "api"),
+    ("/api/v1/tenants/{name}/credentials", ("POST",), tenants.rotate_credentials, "api"),
+    ("/api/v1/send-test", ("POST",), api.send_test, "api"),
+    ("/api/v1/stats", ("GET",), api.stats, "api"),
+    ("/api/v1/audit", ("GET",), api.list_audit, "api"),
+    ("/api/openapi.json", ("GET",), _openapi, "open"),
+    ("/healthz", ("GET",), health.healthz, "open"),
+    ("/readyz", ("GET",), health.readyz, "open"),
+    ("/metrics", ("GET",), health.metrics, "open"),
+    ("/", ("GET",), pages.index, "page"),
+    ("/login", ("POST",), pages.login, "page"),
+    ("/logout", ("POST",), pages.logout, "page"),
+    ("/support", ("GET",), pages.support, "page"),
+    ("/support/unblock", ("POST",), pages.unblock_form, "page"),
+    ("/support/suppressions", ("GET",), pages.suppressions_page, "page"),
+)
+
+PUBLIC_ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
+    ("/u/{token}", ("GET",), public.confirm_page, "open"),
+    ("/u/{token}", ("POST",), public.one_click, "open"),
+    ("/healthz", ("GET",), health.healthz, "open"),
+)
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    """Authenticate the bearer token before the handler runs (401/403 otherwise)."""
+
+    async def guarded(request: Request) -> Response:
+        token = bearer_token(request.headers.get("authorization", ""))
+        principal = auth_of(request).authenticate(token) if token is not None else None
+        request.state.principal = require(principal, request.method)
+        return await endpoint(request)
+
+    guarded.__name__ = getattr(endpoint, "__name__", "guarded")
+    guarded.__doc__ = endpoint.__doc__
+    return guarded
+
+
+def admin_routes() -> list[Route]:
+    """The admin app's route table as Starlette routes (API routes wrapped by the guard)."""
+    return [
+        Route(path, _guarded(ep) if kind == "api" else ep, methods=list(methods))
+        for path, methods, ep, kind in ROUTES
+    ]
+
+
+def _app(routes: list[Route], deps: AdminDeps, auth: TokenAuth | None) -> Starlette:
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(BodyCap, limit=deps.config.admin.max_body_size)],
+        exception_handlers=exception_handlers(),
+    )
+    app.state.deps = deps
+    app.state.auth = auth
+    return app
+
+
+def build_admin_app(deps: AdminDeps) -> Starlette:
+    """The private admin app: JSON API, support page, ``/metrics``, probes.
+
+    Raises:
+        ConfigError: a malformed entry in ``admin.tokens`` or ``admin.read_only_tokens``.
+    """
+    auth = TokenAuth(deps.config.admin.tokens, deps.config.admin.read_only_tokens)
+    return _app(admin_routes(), deps, auth)
+
+
+def build_public_app(deps: AdminDeps) -> Starlette:
+    """The public app: only ``/u/{token}`` (RFC 8058) and ``/healthz``; no auth, no cookie."""
+    routes = [Route(path, ep, methods=list(methods)) for path, methods, ep, _ in PUBLIC_ROUTES]
+    app = _app(routes, deps, None)
+    bounce = deps.config.bounce
+    app.state.unsubscribe_secrets = [
+        s.encode() for s in (bounce.secret, bounce.previous_secret) if s
+    ]
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handling: the gateway owns SIGTERM/SIGINT (``gateway.app``)
+    and stops this server through ``should_exit``; uvicorn's ``capture_signals`` would
+    replace the loop's handlers with its own and re-raise the signal afterwards."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so a busy port raises ``OSError`` naming it (uvicorn
+    would call ``sys.exit``) and port 0 can be used."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve_http(
+    app: Starlette,
+    host: str,
+    port: int,
+    stopping: asyncio.Event,
+    *,
+    on_listening: Callable[[int], Any] | None = None,
+    grace: float = 5.0,
+) -> None:
+    """Serve ``app`` on ``host:port`` until ``stopping`` is set, then shut down cleanly.
+
+    Args:
+        app: the Starlette app.
+        host: the address to listen on.
+        port: the port; 0 picks a free one (reported through ``on_listening``).
+        stopping: set by the gateway to stop.
+        on_listening: called with the bound port once the socket listens.
+        grace: seconds open requests get to finish at shutdown.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    sock = _bind(host, port)
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        ws="none",
+        timeout_graceful_shutdown=int(grace),
+    )
+    server = _Server(config)
+    if on_listening is not None:
+        on_listening(sock.getsockname()[1])
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            serving = tasks.create_task(server.serve(sockets=[sock]))
+            waiting = tasks.create_task(stopping.wait())
+            await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            waiting.cancel()
+    finally:
+        sock.close()

@@ -1,0 +1,59 @@
+"""What the admin and public apps are given by the composition root.
+
+Owns: the ``AdminDeps`` record and the accessors handlers use to reach it from a request.
+Does not own: building any of it (``gateway.app``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from gateway.admin.auth import Principal, TokenAuth
+    from gateway.checks import RecipientChecker
+    from gateway.config import Config
+    from gateway.core.ports import Clock
+    from gateway.store.sqlite import SqliteStore
+
+
+@dataclass(slots=True)
+class AdminDeps:
+    """The admin listener's dependencies.
+
+    Args:
+        config: the whole config (``admin``, ``public``, ``smtp``, ``bounce``, ``store``).
+        store: the store (the SQLite adapter, with its admin queries).
+        checker: the intake checklist, for ``POST /api/v1/addresses/check`` and send-test.
+        clock: the time source.
+        readiness: name -> ok of the other components (``intake``, ``relay``); ``/readyz``
+            adds its own store ping.
+        metrics: returns ``(body, content type)`` for ``/metrics``; ``None`` answers 404.
+        on_queued: called after send-test queued a message, to wake the relay.
+    """
+
+    config: Config
+    store: SqliteStore
+    checker: RecipientChecker
+    clock: Clock
+    readiness: Callable[[], dict[str, bool]]
+    metrics: Callable[[], tuple[bytes, str]] | None = None
+    on_queued: Callable[[], None] | None = None
+
+
+def deps_of(request: Request) -> AdminDeps:
+    deps: AdminDeps = request.app.state.deps
+    return deps
+
+
+def auth_of(request: Request) -> TokenAuth:
+    auth: TokenAuth = request.app.state.auth
+    return auth
+
+
+def principal_of(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal

@@ -1,0 +1,174 @@
+"""API errors: one exception type, one JSON shape, and the handlers that translate.
+
+Owns: ``ApiError`` (an HTTP status, a machine code and a sentence), the error body
+``{"error": {"code": ..., "message": ...}}``, the translation of Starlette's own 404/405
+and of anything unexpected into that body, and the request-body cap. Does not own: which
+routes exist (``admin.app``) or who may call them (``admin.auth``).
+
+Tree::
+
+    ApiError                      status, code, message
+    ├── BodyTooLarge              413 body_too_large (raised while reading the body)
+    └── (instances)               400 bad_json, 401 unauthorized, 403 forbidden,
+                                  404 not_found, 409 conflict, 422 invalid_request
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("gateway.admin")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+class ApiError(Exception):
+    """An error the API answers with.
+
+    Args:
+        status: the HTTP status.
+        code: a stable machine code (``snake_case``).
+        message: one human sentence.
+        headers: extra response headers (``WWW-Authenticate``, ``Allow``).
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "body_too_large", f"The request body exceeds {limit} bytes")
+
+
+def invalid(message: str) -> ApiError:
+    """A 422 for a request that parsed but does not make sense."""
+    return ApiError(422, "invalid_request", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (route without that method), as JSON."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = {
+        404: f"No route for {request.url.path}",
+        405: f"Method {request.method} is not allowed on {request.url.path}",
+    }.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("admin.unexpected_error", extra={"path": request.url.path})
+    return error_response(500, "internal_error", "An unexpected error occurred")
+
+
+def exception_handlers() -> dict[Any, Any]:
+    return {
+        ApiError: api_error_handler,
+        HTTPException: http_error_handler,
+        Exception: unexpected_error_handler,
+    }
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is ``{}``.
+
+    Raises:
+        ApiError: 400 ``bad_json`` when the body is not a JSON object; 413 (through the
+            body cap) when it is too large.
+    """
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "The request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "bad_json", "The request body must be a JSON object")
+    return value
+
+
+class BodyCap:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413.
+
+    A declared ``Content-Length`` over the limit is refused before the app runs; a chunked
+    body is counted as it is read and the read raises :class:`BodyTooLarge`, which the
+    exception handlers turn into the same 413.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.limit:
+                    if declared < 0:
+                        response = error_response(400, "bad_request", "Bad Content-Length")
+                    else:
+                        response = error_response(
+                            413, "body_too_large", f"The request body exceeds {self.limit} bytes"
+                        )
+                    await response(scope, receive, send)
+                    return
+        seen = 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, capped, send)

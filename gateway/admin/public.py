@@ -1,0 +1,129 @@
+"""The public listener: RFC 8058 one-click unsubscribe at ``/u/{token}``.
+
+Owns: verifying the signed opt-out token (``core.verp``) and suppressing the token's
+(tenant, address) with reason ``opt_out``. Does not own: making the tokens and the
+``List-Unsubscribe`` headers (``relay``), the admin API (``admin.app``, a private
+listener).
+
+* ``POST /u/{token}`` with the body ``List-Unsubscribe=One-Click`` (RFC 8058 §3.1; sent
+  form-urlencoded or as multipart/form-data) unsubscribes and answers 200.
+* ``GET /u/{token}`` only shows a page with a button that POSTs: link scanners and
+  prefetchers follow GET links, and must never unsubscribe anyone (RFC 8058 §4).
+* A token that does not verify changes nothing: 404. No login, no cookie.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from gateway.admin.deps import deps_of
+from gateway.core import verp
+from gateway.core.model import Event, EventType, Suppression, SuppressionReason
+
+ONE_CLICK = "One-Click"
+
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    text = (
+        '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em}"
+        "button{font-size:1.1em;padding:.5em 1.2em}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(text, status_code=status, headers=_HEADERS)
+
+
+def _mask(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    shown = local[:2] if len(local) > 2 else local[:1]
+    return f"{shown}***@{domain}"
+
+
+def _token(request: Request) -> tuple[str, str] | None:
+    secrets: list[bytes] = request.app.state.unsubscribe_secrets
+    return verp.parse_unsubscribe_token(request.path_params["token"], secrets)
+
+
+def _invalid() -> HTMLResponse:
+    return _page(
+        "Link inválido / Invalid link",
+        "<p>Este link de descadastro não é válido.</p><p>This unsubscribe link is not valid.</p>",
+        404,
+    )
+
+
+async def confirm_page(request: Request) -> HTMLResponse:
+    """``GET /u/{token}``: a confirmation page; never unsubscribes."""
+    found = _token(request)
+    if found is None:
+        return _invalid()
+    _, address = found
+    body = (
+        f"<p>Parar de receber e-mails em <strong>{html.escape(_mask(address))}</strong>?</p>"
+        f"<p>Stop receiving e-mail at <strong>{html.escape(_mask(address))}</strong>?</p>"
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Descadastrar / Unsubscribe</button></form>'
+    )
+    return _page("Descadastro / Unsubscribe", body)
+
+
+def _is_one_click(content_type: str, body: bytes) -> bool:
+    text = body.decode("utf-8", "replace")
+    if content_type.startswith("multipart/form-data"):
+        # RFC 8058 §3.1 allows multipart; one field, so a plain scan suffices.
+        marker = 'name="List-Unsubscribe"'
+        return marker in text and ONE_CLICK in text.split(marker, 1)[1].split("--", 1)[0]
+    values = parse_qs(text, keep_blank_values=True).get("List-Unsubscribe", [])
+    return ONE_CLICK in values
+
+
+async def one_click(request: Request) -> HTMLResponse:
+    """``POST /u/{token}``: unsubscribe the token's (tenant, address)."""
+    found = _token(request)
+    if found is None:
+        return _invalid()
+    body = await request.body()
+    if not _is_one_click(request.headers.get("content-type", ""), body):
+        return _page(
+            "Pedido inválido / Bad request",
+            "<p>Expected the body <code>List-Unsubscribe=One-Click</code> (RFC 8058).</p>",
+            400,
+        )
+    tenant, address = found
+    deps = deps_of(request)
+    now = deps.clock.now()
+    note = "RFC 8058 one-click unsubscribe"
+    event = Event(
+        None,
+        tenant,
+        address,
+        EventType.SUPPRESSED,
+        now,
+        reason=SuppressionReason.OPT_OUT.value,
+        text=f"Suppressed ({SuppressionReason.OPT_OUT.value}): {note}",
+        details={"source": "one_click"},
+    )
+    # An existing permanent suppression (a complaint, say) is the stronger record: keep it.
+    await deps.store.suppress_with_event(
+        Suppression(tenant, address, SuppressionReason.OPT_OUT, now, None, None, note),
+        event,
+        keep_permanent=True,
+    )
+    return _page(
+        "Descadastro confirmado / Unsubscribed",
+        f"<p>{html.escape(_mask(address))} não receberá mais estes e-mails.</p>"
+        f"<p>{html.escape(_mask(address))} will receive no more of these e-mails.</p>",
+    )

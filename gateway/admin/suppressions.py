@@ -1,0 +1,137 @@
+"""JSON handlers for the suppression list: list, manual block, unblock.
+
+Owns: the unblock's rules (a required reason, the actor and time recorded as an
+``unsuppressed`` event that the auto-block policy reads as a counter reset) and the
+manual block (reason ``manual`` with a note, recorded as a ``suppressed`` event). Does not
+own: the queries (``store.sqlite_admin``) or deciding automatic blocks (``core.policy``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.admin import params
+from gateway.admin.api import audit
+from gateway.admin.deps import AdminDeps, deps_of, principal_of
+from gateway.admin.errors import ApiError, invalid, not_found, read_json
+from gateway.admin.views import suppression_json
+from gateway.core.model import Event, EventType, Suppression, SuppressionReason
+
+MAX_REASON = 500
+
+
+async def list_suppressions(request: Request) -> JSONResponse:
+    deps = deps_of(request)
+    q = request.query_params
+    reason = params.enum_of(SuppressionReason, "reason", q.get("reason"))
+    limit = params.limit_of(request)
+    after = params.decode_cursor(q.get("cursor"))
+    if after is not None and not isinstance(after, str):
+        raise invalid("cursor is not one this API returned")
+    rows = await deps.store.list_suppressions(
+        q.get("tenant") or None, reason, limit + 1, after or ""
+    )
+    page = rows[:limit]
+    cursor = None
+    if len(rows) > limit and page:
+        cursor = params.encode_cursor(f"{page[-1].tenant} {page[-1].address}")
+    return JSONResponse({"items": [suppression_json(s) for s in page], "next_cursor": cursor})
+
+
+async def add_suppression(request: Request) -> JSONResponse:
+    """``POST /api/v1/suppressions``: block an address by hand (reason ``manual``)."""
+    deps = deps_of(request)
+    body = await read_json(request)
+    address = params.required_address(body)
+    tenant = params.optional_str(body, "tenant", 200) or deps.config.smtp.default_tenant
+    note = params.optional_str(body, "note", MAX_REASON) or ""
+    expires = params.parse_time("expires", params.optional_str(body, "expires", 64))
+    if await deps.store.get_tenant(tenant) is None:
+        raise not_found(f"No tenant {tenant}")
+    now = deps.clock.now()
+    if expires is not None and expires <= now:
+        raise invalid("expires must be in the future")
+    actor = principal_of(request).actor
+    event = Event(
+        None,
+        tenant,
+        address,
+        EventType.SUPPRESSED,
+        now,
+        reason=SuppressionReason.MANUAL.value,
+        text=f"Blocked by administrator {actor}: {note}"[:2000],
+        details={"actor": actor, "note": note},
+    )
+    stored = await deps.store.suppress_with_event(
+        Suppression(tenant, address, SuppressionReason.MANUAL, now, expires, None, note), event
+    )
+    assert stored is not None  # keep_permanent is off: always written
+    await audit(request, "suppression.add", f"{tenant} {address}", note=note)
+    return JSONResponse(suppression_json(stored[0]), status_code=201)
+
+
+async def delete_suppression(request: Request) -> JSONResponse:
+    """``DELETE /api/v1/suppressions/{address}``: the unblock (``reason`` required)."""
+    deps = deps_of(request)
+    address = params.address_key(request.path_params["address"])
+    body = await read_json(request)
+    reason = params.optional_str(body, "reason", MAX_REASON) or request.query_params.get("reason")
+    if not reason or not reason.strip():
+        raise invalid("reason is required (e.g. a ticket number), in the body or as ?reason=")
+    reason = reason.strip()[:MAX_REASON]
+    tenant = request.query_params.get("tenant") or params.optional_str(body, "tenant", 200)
+    actor = principal_of(request).actor
+    now = deps.clock.now()
+    lifted = await unblock(deps, actor, address, tenant or None, reason)
+    if not lifted:
+        where = f" in tenant {tenant}" if tenant else ""
+        raise ApiError(404, "not_suppressed", f"{address} is not suppressed{where}")
+    await audit(request, "suppression.remove", address, reason=reason, tenants=len(lifted))
+    return JSONResponse(_unblocked(address, actor, now, reason, lifted))
+
+
+async def unblock(
+    deps: AdminDeps, actor: str, address: str, tenant: str | None, reason: str
+) -> list[tuple[Suppression, int]]:
+    """Lift an address's suppressions (one tenant or all), one ``unsuppressed`` event each.
+
+    The event carries the actor and the reason; the auto-block policy reads it as a reset
+    of the failure counter (``outcomes._past``).
+    """
+    now = deps.clock.now()
+
+    def unblock_event(found: Suppression) -> Event:
+        return Event(
+            None,
+            found.tenant,
+            address,
+            EventType.UNSUPPRESSED,
+            now,
+            reason="admin_unblock",
+            text=f"Unblocked by administrator {actor}: {reason}"[:2000],
+            details={"actor": actor, "ticket": reason, "was": found.reason.value},
+        )
+
+    return await deps.store.lift_suppressions(address, tenant, unblock_event)
+
+
+def _unblocked(
+    address: str,
+    actor: str,
+    now: datetime,
+    reason: str,
+    lifted: list[tuple[Suppression, int]],
+) -> dict[str, object]:
+    return {
+        "address": address,
+        "actor": actor,
+        "at": now.isoformat(),
+        "reason": reason,
+        "lifted": [
+            {"tenant": s.tenant, "was": s.reason.value, "since": s.since.isoformat(), "event_id": e}
+            for s, e in lifted
+        ],
+    }

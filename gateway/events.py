@@ -1,0 +1,293 @@
+"""Domain events: what changed, published after the store has committed it.
+
+Owns: the typed events (``MessageAccepted``, ``RecipientChanged``, ``SuppressionAdded``,
+``SuppressionRemoved``), the ``EventSink`` contract, and ``ObservedStore``, a ``Store`` that
+delegates to the real one and, after each successful write, hands the events to the sinks
+(metrics, webhooks). Does not own: what a sink does with them (``metrics``, ``webhooks``),
+nor the writes themselves (``store``).
+
+Why a wrapper: every state change already goes through the ``Store`` port, so observing
+the port sees intake, relay, reports, policy and admin alike without touching the protocol
+adapters. The admin mixin's own writes (``suppress_with_event``, ``lift_suppressions``,
+``set_held``, ``cancel_message``) are wrapped too; ``erase_address`` and the retention
+purges are deliberately not events. Sinks are synchronous and must not block (a counter increment, a
+``put_nowait``); a sink that raises is logged and counted, never allowed to fail the write
+that already committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from gateway.core.model import Event, EventType, Status, Suppression
+from gateway.logging import log_event
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from datetime import timedelta
+
+    from gateway.core.model import Delivery, NewMessage
+    from gateway.core.ports import EnqueueResult, Outcome, RecipientView, Store
+
+log = logging.getLogger("gateway.events")
+T = TypeVar("T")
+
+# Deliveries claimed but not yet recorded, remembered for the latency histograms. A claim
+# whose outcome never comes back (lease lost, crash) would stay forever: cap the memory.
+_CLAIMS_REMEMBERED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAccepted:
+    """``enqueue`` committed a message: ``queued`` recipients queued, ``duplicates`` not."""
+
+    tenant: str
+    queue_id: str
+    queued: int
+    duplicates: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientChanged:
+    """An event row was written for a recipient (or an address, for intake refusals).
+
+    Args:
+        event: the row as written, with ``event_id`` filled in when the store returned it.
+        status: the recipient's new status when the write set one (outcomes, reports).
+        received_at: when the message was accepted, when known (relay outcomes).
+        first_attempt: true when this outcome is the recipient's first delivery attempt.
+    """
+
+    event: Event
+    status: Status | None = None
+    received_at: datetime | None = None
+    first_attempt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionAdded:
+    suppression: Suppression
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionRemoved:
+    """``count`` suppressions lifted for ``address``; ``tenant`` ``None`` means every tenant."""
+
+    tenant: str | None
+    address: str
+    count: int
+    at: datetime
+
+
+DomainEvent = MessageAccepted | RecipientChanged | SuppressionAdded | SuppressionRemoved
+
+
+class EventSink(Protocol):
+    """Receives domain events. ``publish`` runs on the hot path: it must not block or await."""
+
+    def publish(self, event: DomainEvent) -> None: ...
+
+
+class ObservedStore:
+    """A ``Store`` that publishes domain events after each successful write.
+
+    Every method not defined here is the wrapped store's own (``__getattr__``), so admin and
+    outbox queries keep working. A write that raises publishes nothing.
+
+    Args:
+        store: the real store.
+        sinks: where events go, in order.
+    """
+
+    def __init__(self, store: Store, sinks: Iterable[EventSink] = ()) -> None:
+        self.inner = store
+        self.sinks = list(sinks)
+        self.sink_errors = 0
+        self._claims: OrderedDict[int, tuple[datetime, bool]] = OrderedDict()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found on the wrapper itself.
+        return getattr(self.inner, name)
+
+    def add_sink(self, sink: EventSink) -> None:
+        self.sinks.append(sink)
+
+    def _publish(self, events: Iterable[DomainEvent]) -> None:
+        for event in events:
+            for sink in self.sinks:
+                try:
+                    sink.publish(event)
+                except Exception as exc:  # a sink must never fail a committed write
+                    self.sink_errors += 1
+                    log_event(
+                        log,
+                        "events.sink_failed",
+                        logging.ERROR,
+                        sink=type(sink).__name__,
+                        error=repr(exc)[:300],
+                    )
+
+    # --- intake -------------------------------------------------------------------------------
+
+    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
+        result = await self.inner.enqueue(message, duplicate_window)
+        events: list[DomainEvent] = [
+            MessageAccepted(
+                message.tenant,
+                result.queue_id,
+                len(result.queued),
+                len(result.duplicates),
+                message.received_at,
+            )
+        ]
+        events.extend(
+            RecipientChanged(
+                Event(
+                    None,
+                    message.tenant,
+                    address,
+                    EventType.QUEUED,
+                    message.received_at,
+                    queue_id=result.queue_id,
+                ),
+                Status.QUEUED,
+            )
+            for address in result.queued
+        )
+        self._publish(events)
+        return result
+
+    async def record_event(self, event: Event) -> int:
+        event_id = await self.inner.record_event(event)
+        self._publish([RecipientChanged(_with_id(event, event_id))])
+        return event_id
+
+    # --- suppressions ---------------------------------------------------------------------------
+
+    async def add_suppression(self, suppression: Suppression) -> None:
+        await self.inner.add_suppression(suppression)
+        self._publish([SuppressionAdded(suppression)])
+
+    async def remove_suppression(self, tenant: str | None, address: str) -> int:
+        count = await self.inner.remove_suppression(tenant, address)
+        if count:
+            self._publish([SuppressionRemoved(tenant, address, count, datetime.now(UTC))])
+        return count
+
+    # --- relay ----------------------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> list[Delivery]:
+        deliveries = await self.inner.claim_due(now, limit, owner, lease)
+        for delivery in deliveries:
+            self._claims[delivery.recipient_id] = (
+                delivery.received_at,
+                delivery.first_attempt_at is None,
+            )
+            self._claims.move_to_end(delivery.recipient_id)
+        while len(self._claims) > _CLAIMS_REMEMBERED:
+            self._claims.popitem(last=False)
+        return deliveries
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
+        recorded = await self.inner.record_outcomes(outcomes, owner)
+        events: list[DomainEvent] = []
+        for outcome in outcomes:
+            claim = self._claims.pop(outcome.recipient_id, None)
+            event_id = recorded.get(outcome.recipient_id)
+            if event_id is None:
+                continue  # fenced off: another owner holds the row now; nothing changed
+            received_at, first = claim if claim is not None else (None, False)
+            events.append(
+                RecipientChanged(
+                    _with_id(outcome.event, event_id),
+                    outcome.status,
+                    received_at,
+                    first and outcome.event.type in _ATTEMPTS,
+                )
+            )
+        self._publish(events)
+        return recorded
+
+    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int:
+        event_id = await self.inner.update_recipient(recipient_id, status, event)
+        self._publish([RecipientChanged(_with_id(event, event_id), status)])
+        return event_id
+
+    # --- admin writes (``store.sqlite_admin``), which bypass the methods above ------------------
+
+    async def suppress_with_event(
+        self, suppression: Suppression, event: Event, *, keep_permanent: bool = False
+    ) -> tuple[Suppression, int] | None:
+        result: tuple[Suppression, int] | None = await self.inner.suppress_with_event(  # type: ignore[attr-defined]
+            suppression, event, keep_permanent=keep_permanent
+        )
+        if result is not None:
+            stored, event_id = result
+            self._publish(
+                [
+                    SuppressionAdded(stored),
+                    RecipientChanged(_with_id(event, event_id), Status.SUPPRESSED),
+                ]
+            )
+        return result
+
+    async def lift_suppressions(
+        self, address: str, tenant: str | None, make_event: Callable[[Suppression], Event]
+    ) -> list[tuple[Suppression, int]]:
+        built: list[Event] = []
+        lifted: list[tuple[Suppression, int]] = await self.inner.lift_suppressions(  # type: ignore[attr-defined]
+            address, tenant, _capturing(make_event, built)
+        )
+        events: list[DomainEvent] = []
+        for (found, event_id), event in zip(lifted, built, strict=False):
+            events.append(SuppressionRemoved(found.tenant, address, 1, event.at))
+            events.append(RecipientChanged(_with_id(event, event_id)))
+        self._publish(events)
+        return lifted
+
+    async def set_held(
+        self, queue_id: str, held: bool, make_event: Callable[[RecipientView], Event]
+    ) -> int | None:
+        built: list[Event] = []
+        count: int | None = await self.inner.set_held(  # type: ignore[attr-defined]
+            queue_id, held, _capturing(make_event, built)
+        )
+        status = Status.HELD if held else None
+        self._publish([RecipientChanged(event, status) for event in built])
+        return count
+
+    async def cancel_message(
+        self, queue_id: str, make_event: Callable[[RecipientView], Event]
+    ) -> int | None:
+        built: list[Event] = []
+        count: int | None = await self.inner.cancel_message(  # type: ignore[attr-defined]
+            queue_id, _capturing(make_event, built)
+        )
+        self._publish([RecipientChanged(event, Status.EXPIRED) for event in built])
+        return count
+
+
+_ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
+
+
+def _capturing(make: Callable[[T], Event], into: list[Event]) -> Callable[[T], Event]:
+    """``make``, also keeping what it built (it runs in the store's writer, inside the
+    transaction; the list is read only after the write succeeded)."""
+
+    def build(item: T) -> Event:
+        event = make(item)
+        into.append(event)
+        return event
+
+    return build
+
+
+def _with_id(event: Event, event_id: int) -> Event:
+    return event if event.event_id == event_id else replace(event, event_id=event_id)

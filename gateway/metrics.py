@@ -1,0 +1,300 @@
+"""Prometheus metrics: counters and histograms from domain events, gauges from the queue.
+
+Owns: every ``gateway_*`` metric, its labels and buckets, the text exposition served at
+``/metrics``, and the periodic queue-gauge refresh (``run_gauges``). Does not own: what
+happened (``events``), nor the HTTP route (``admin``).
+
+Labels are bounded (STYLE.md convention 8): tenant, event type, category, suppression
+reason, the provider family from the fixed list (``core.routing.provider_of``), an RFC 3463
+enhanced code from our own reply catalogue, a result from a fixed set. Never an address, a
+host name or remote text. Each ``Metrics`` owns its own ``CollectorRegistry``: no global
+state, so every test (and every in-process gateway) starts from zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+from gateway.core.errors import StoreError
+from gateway.core.model import Category, EventType, Status
+from gateway.core.routing import provider_of
+from gateway.events import (
+    DomainEvent,
+    MessageAccepted,
+    RecipientChanged,
+    SuppressionAdded,
+    SuppressionRemoved,
+)
+from gateway.logging import log_event
+
+if TYPE_CHECKING:
+    from gateway.core.ports import Store
+
+log = logging.getLogger("gateway.metrics")
+
+NONE = "none"  # the label value for "no category"
+ALL_TENANTS = "all"  # an unblock without a tenant lifts the address everywhere
+
+# From half a second (a local relay) to the 5-day queue lifetime (RFC 5321 §4.5.4.1).
+LATENCY_BUCKETS = (
+    0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600,
+    86400, 2 * 86400, 5 * 86400,
+)  # fmt: skip
+
+_DELIVERY_EVENTS = {
+    EventType.SENT: "sent",
+    EventType.DEFERRED: "deferred",
+    EventType.BOUNCED: "bounced",
+    EventType.EXPIRED: "expired",
+}
+_NOT_BOUNCES = frozenset({Category.DELIVERED, Category.AUTO_REPLY, Category.COMPLAINT})
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# RFC 5965 §7.3 feedback types, plus the registered extensions; anything else is "other".
+_FEEDBACK_TYPES = frozenset({"abuse", "fraud", "virus", "other", "not-spam", "auth-failure"})
+QUEUE_STATUSES = (Status.QUEUED, Status.DEFERRED, Status.HELD)
+WEBHOOK_RESULTS = ("delivered", "retry", "gave_up", "gone", "refused")
+
+
+class Metrics:
+    """The gateway's metrics, an ``EventSink``.
+
+    Args:
+        registry: where the metrics live; a fresh private one by default.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages_accepted = Counter(
+            "gateway_messages_accepted_total",
+            "Messages accepted (committed before the 250), by tenant.",
+            ["tenant"],
+            registry=r,
+        )
+        self.recipients_accepted = Counter(
+            "gateway_recipients_accepted_total",
+            "Recipients queued at intake, by tenant.",
+            ["tenant"],
+            registry=r,
+        )
+        self.recipients_duplicate = Counter(
+            "gateway_recipients_duplicate_total",
+            "Recipients answered 250 but not queued again (same Message-ID in the window).",
+            ["tenant"],
+            registry=r,
+        )
+        self.recipient_events = Counter(
+            "gateway_recipient_events_total",
+            "Event rows written for recipients, by event type and category.",
+            ["tenant", "event", "category"],
+            registry=r,
+        )
+        self.intake_refusals = Counter(
+            "gateway_intake_refusals_total",
+            "Recipients refused at RCPT, by the reply's RFC 3463 enhanced code.",
+            ["tenant", "code"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "gateway_deliveries_total",
+            "Delivery attempts and expiries, by destination provider, result and category.",
+            ["tenant", "provider", "result", "category"],
+            registry=r,
+        )
+        self.bounces = Counter(
+            "gateway_bounces_total",
+            "Final failures: kind=sync (5xx from the relay) or async (a DSN on the return path).",
+            ["tenant", "category", "kind"],
+            registry=r,
+        )
+        self.sender_config_failures = Counter(
+            "gateway_sender_config_failures_total",
+            "Refusals blaming our own set-up (SPF, DKIM, DMARC, PTR, TLS): alert the operator.",
+            ["tenant", "provider"],
+            registry=r,
+        )
+        self.complaints = Counter(
+            "gateway_complaints_total",
+            "ARF complaints received, by feedback type.",
+            ["tenant", "feedback_type"],
+            registry=r,
+        )
+        self.suppressions_added = Counter(
+            "gateway_suppressions_added_total",
+            "Addresses suppressed, by reason.",
+            ["tenant", "reason"],
+            registry=r,
+        )
+        self.suppressions_removed = Counter(
+            "gateway_suppressions_removed_total",
+            "Suppressions lifted (unblocks); tenant=all when lifted in every tenant.",
+            ["tenant"],
+            registry=r,
+        )
+        self.accept_to_first_attempt = Histogram(
+            "gateway_accept_to_first_attempt_seconds",
+            "Time from the 250 at intake to the recipient's first delivery attempt.",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.accept_to_delivery = Histogram(
+            "gateway_accept_to_delivery_seconds",
+            "Time from the 250 at intake to the destination's 250 (sent).",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_recipients = Gauge(
+            "gateway_queue_recipients",
+            "Recipients waiting, by status (queued, deferred, held).",
+            ["status"],
+            registry=r,
+        )
+        self.queue_oldest_deferred_age = Gauge(
+            "gateway_queue_oldest_deferred_age_seconds",
+            "Age of the oldest message with a deferred recipient (0 when none).",
+            registry=r,
+        )
+        self.queue_refresh_errors = Counter(
+            "gateway_queue_refresh_errors_total",
+            "Queue gauge refreshes that failed (store unavailable).",
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "gateway_webhook_deliveries_total",
+            "Webhook POSTs by result: delivered, retry, gave_up, gone (410), refused (target).",
+            ["tenant", "result"],
+            registry=r,
+        )
+        self.webhook_outbox_pending = Gauge(
+            "gateway_webhook_outbox_pending",
+            "Webhook payloads waiting in the outbox.",
+            registry=r,
+        )
+        self.webhook_outbox_oldest_age = Gauge(
+            "gateway_webhook_outbox_oldest_age_seconds",
+            "Age of the oldest webhook payload still pending (0 when none).",
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "gateway_events_dropped_total",
+            "Domain events a sink could not take (its buffer was full).",
+            ["sink"],
+            registry=r,
+        )
+
+    # --- the sink -------------------------------------------------------------------------------
+
+    def publish(self, event: DomainEvent) -> None:
+        """Count one domain event (``EventSink``)."""
+        match event:
+            case MessageAccepted():
+                if event.queued:
+                    self.messages_accepted.labels(event.tenant).inc()
+                    self.recipients_accepted.labels(event.tenant).inc(event.queued)
+                if event.duplicates:
+                    self.recipients_duplicate.labels(event.tenant).inc(event.duplicates)
+            case RecipientChanged():
+                self._recipient(event)
+            case SuppressionAdded(suppression=s):
+                self.suppressions_added.labels(s.tenant, s.reason.value).inc()
+            case SuppressionRemoved():
+                self.suppressions_removed.labels(event.tenant or ALL_TENANTS).inc(event.count)
+
+    def _recipient(self, change: RecipientChanged) -> None:
+        ev = change.event
+        category = ev.category.value if ev.category else NONE
+        self.recipient_events.labels(ev.tenant, ev.type.value, category).inc()
+        provider = provider_of(ev.remote_host) if ev.remote_host else "other"
+        if ev.type is EventType.REJECTED:
+            code = ev.enhanced if ev.enhanced and _ENHANCED.fullmatch(ev.enhanced) else "other"
+            self.intake_refusals.labels(ev.tenant, code).inc()
+        result = _DELIVERY_EVENTS.get(ev.type)
+        if result is not None:
+            self.deliveries.labels(ev.tenant, provider, result, category).inc()
+        if ev.category is Category.SENDER_CONFIG or ev.details.get("feedback_type") == (
+            "auth-failure"
+        ):
+            # An ARF auth-failure report is the receiver telling us our SPF/DKIM/DMARC fails.
+            self.sender_config_failures.labels(ev.tenant, provider).inc()
+        if ev.type is EventType.BOUNCED:
+            self.bounces.labels(ev.tenant, category, "sync").inc()
+        elif (
+            ev.type is EventType.REPORT
+            and ev.category is not None
+            and ev.category not in _NOT_BOUNCES
+            and ev.details.get("action") != "delayed"
+        ):
+            self.bounces.labels(ev.tenant, category, "async").inc()
+        if ev.type is EventType.REPORT and ev.category is Category.COMPLAINT:
+            feedback = ev.details.get("feedback_type", "other").lower()
+            feedback = feedback if feedback in _FEEDBACK_TYPES else "other"
+            self.complaints.labels(ev.tenant, feedback).inc()
+        if change.received_at is not None:
+            waited = max((ev.at - change.received_at).total_seconds(), 0.0)
+            if change.first_attempt:
+                self.accept_to_first_attempt.labels(provider).observe(waited)
+            if ev.type is EventType.SENT:
+                self.accept_to_delivery.labels(provider).observe(waited)
+
+    # --- webhooks and gauges ----------------------------------------------------------------
+
+    def webhook_result(self, tenant: str, result: str) -> None:
+        """Count one webhook POST outcome (one of ``WEBHOOK_RESULTS``)."""
+        self.webhook_deliveries.labels(tenant, result).inc()
+
+    def dropped(self, sink: str) -> None:
+        self.events_dropped.labels(sink).inc()
+
+    async def refresh_gauges(self, store: Store, now: datetime | None = None) -> None:
+        """Read the queue summary (and the webhook backlog, when the store has one)."""
+        now = now or datetime.now(UTC)
+        summary = await store.queue_summary()
+        for status in QUEUE_STATUSES:
+            self.queue_recipients.labels(status.value).set(summary.counts.get(status.value, 0))
+        oldest = summary.oldest_deferred
+        self.queue_oldest_deferred_age.set(
+            max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
+        )
+        backlog = getattr(store, "webhook_backlog", None)
+        if backlog is not None:
+            pending, oldest_pending = await backlog()
+            self.webhook_outbox_pending.set(pending)
+            self.webhook_outbox_oldest_age.set(
+                max((now - oldest_pending).total_seconds(), 0.0) if oldest_pending else 0.0
+            )
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The Prometheus text format and its content type, for ``GET /metrics``."""
+        # The 0.0.4 text format: what every Prometheus 2.x (Debian's) and 3.x scrapes; our
+        # names are plain ASCII, so the body is the same in both versions.
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+async def run_gauges(
+    store: Store,
+    metrics: Metrics,
+    stopping: asyncio.Event,
+    interval: timedelta = timedelta(seconds=15),
+) -> None:
+    """Refresh the queue gauges every ``interval`` until ``stopping`` is set."""
+    seconds = interval.total_seconds()
+    while not stopping.is_set():
+        try:
+            async with asyncio.timeout(seconds * 2):
+                await metrics.refresh_gauges(store)
+        except (StoreError, TimeoutError) as exc:
+            metrics.queue_refresh_errors.inc()
+            log_event(log, "metrics.refresh_failed", logging.WARNING, error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stopping.wait()

@@ -1,0 +1,889 @@
+"""The shared store for several nodes: one PostgreSQL database through an asyncpg pool.
+
+Owns: the schema's PostgreSQL dialect and its migrations, durable commits, claims with
+leases that survive a node's death, the fencing of stale results, the ``gateway_queue``
+notification that wakes every node's relay, and the translation of asyncpg and OS errors
+into ``StoreError``. Does not own: what the rows mean (``core``), nor when things are
+written (intake, relay). Behaves method by method like ``store.sqlite``.
+
+Durability: ``synchronous_commit = on`` on every connection, so a commit has reached the
+WAL on disk before ``COMMIT`` returns and a ``250`` always follows its own flush. Each
+enqueue is one transaction; PostgreSQL groups concurrent flushes itself.
+
+Several nodes: a claim is ``SELECT … FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` in one
+statement, so two nodes never lease the same row. The lease is the row's ``due_at`` pushed
+forward plus ``lease_owner``: a node that dies leaves rows that fall due again when their
+lease runs out, and ``record_outcomes`` writes only rows still leased to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+from gateway.core.errors import StoreError, StoreUnavailable
+from gateway.core.model import (
+    Category,
+    Delivery,
+    Event,
+    EventType,
+    NewMessage,
+    Status,
+    Suppression,
+    SuppressionReason,
+    Tenant,
+)
+from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
+
+T = TypeVar("T")
+Connection: TypeAlias = asyncpg.Connection
+Work = Callable[[Connection], Awaitable[T]]
+
+#: The channel ``enqueue`` notifies and ``listen`` waits on.
+CHANNEL = "gateway_queue"
+
+# Every node serialises its migrations on this advisory lock (an arbitrary constant:
+# "gwschema" in ASCII), so nodes starting together apply each migration exactly once.
+_MIGRATION_LOCK = 0x6777736368656D61
+_MIGRATION_LOCK_TIMEOUT = "120s"
+
+_CONNECT_TIMEOUT = 5.0  # seconds to open a TCP connection and log in
+_COMMAND_TIMEOUT = 30.0  # seconds any one statement may take before it is cancelled
+_MIN_ACQUIRE_TIMEOUT = 10.0  # waiting for a free pooled connection
+_LISTEN_BACKOFF = (0.1, 5.0)  # first and largest pause between LISTEN reconnections
+_LISTEN_PING = 15.0  # a LISTEN connection is checked this often (a half-open TCP hangs)
+
+
+def ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+# SQLSTATE classes that mean "not now": the server is going away or coming up (57P01-03),
+# out of resources (53), a lock or statement timeout (55P03, 57014), a lost race (40).
+_TRANSIENT_POSTGRES = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+_DISK_FULL = "53100"
+
+
+def _translate(exc: BaseException) -> StoreError:
+    """The ``StoreError`` for an asyncpg or OS error; nothing else leaves this module."""
+    text = f"postgresql: {type(exc).__name__}: {exc}"
+    if isinstance(exc, asyncpg.exceptions.DiskFullError) or (
+        getattr(exc, "sqlstate", None) == _DISK_FULL
+    ):
+        return StoreUnavailable(text, full=True)
+    if isinstance(exc, _TRANSIENT_POSTGRES):
+        return StoreUnavailable(text)
+    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError | OSError | TimeoutError):
+        return StoreUnavailable(text)
+    if isinstance(exc, asyncpg.exceptions.InterfaceError) and "clos" in str(exc):
+        return StoreUnavailable(text)  # the pool or connection went away under us
+    return StoreError(text)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection (or the server) is gone, not just busy."""
+    if isinstance(exc, asyncpg.exceptions.QueryCanceledError):  # class 57, but a timeout
+        return False
+    return isinstance(
+        exc,
+        asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InterfaceError
+        | OSError,
+    )
+
+
+_CAUGHT = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("gateway.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.startswith("postgres_") and name.endswith(".sql"):
+            found.append((int(name.split("_")[1]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class PostgresStore:
+    """``Store`` on a PostgreSQL database shared by every node (see the module docstring).
+
+    Args:
+        url: a ``postgresql://user:password@host:port/database`` URL (``store.url``).
+        busy_timeout: how long a statement waits for a row or table lock before the call
+            fails with ``StoreUnavailable`` (PostgreSQL's ``lock_timeout``); the same knob
+            as SQLite's busy timeout.
+        pool_size: the most connections this node holds open.
+    """
+
+    def __init__(
+        self, url: str, busy_timeout: timedelta = timedelta(seconds=5), pool_size: int = 10
+    ) -> None:
+        self.url = url
+        self.busy_timeout = busy_timeout
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._closed = asyncio.Event()
+        self._acquire_timeout = max(busy_timeout.total_seconds(), _MIN_ACQUIRE_TIMEOUT)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _server_settings(self) -> dict[str, str]:
+        # Startup parameters, not SETs: the pool runs RESET ALL whenever a connection is
+        # released, which returns every setting to the value it had at login.
+        return {
+            "application_name": "gateway",
+            "synchronous_commit": "on",
+            "lock_timeout": f"{max(1, int(self.busy_timeout.total_seconds() * 1000))}ms",
+            # A client that hangs inside a transaction must not hold row locks for ever.
+            "idle_in_transaction_session_timeout": "60s",
+            "timezone": "UTC",
+        }
+
+    async def _init_connection(self, conn: Connection) -> None:
+        """Called by the pool on each new connection: make durability explicit."""
+        await conn.execute("SET synchronous_commit = on")
+        value = await conn.fetchval("SHOW synchronous_commit")
+        if value != "on":  # pragma: no cover - only a server that refuses the SET
+            raise StoreError(f"postgresql: synchronous_commit is {value!r}, need 'on'")
+
+    async def open(self) -> None:
+        """Create the pool, apply migrations under an advisory lock."""
+        self._closed.clear()
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=_CONNECT_TIMEOUT,
+                command_timeout=_COMMAND_TIMEOUT,
+                server_settings=self._server_settings(),
+                init=self._init_connection,
+            )
+        except _CAUGHT as exc:
+            raise _translate(exc) from None
+        except ValueError as exc:  # a malformed URL
+            raise StoreError(f"postgresql: {exc}") from None
+        try:
+            await self._run(self._migrate)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _migrate(self, conn: Connection) -> None:
+        # Runs in one transaction: the lock is held until commit, and a failed migration
+        # leaves the schema as it was (PostgreSQL's DDL is transactional).
+        await conn.execute(f"SET LOCAL lock_timeout = '{_MIGRATION_LOCK_TIMEOUT}'")
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer)")
+        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        for version, sql in _migrations():
+            if version <= current:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_version VALUES ($1)", version)
+
+    async def close(self) -> None:
+        self._closed.set()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), _CONNECT_TIMEOUT)
+            except _CAUGHT:
+                pool.terminate()
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.fetchval("SELECT 1"), transaction=False)
+
+    async def backup(self, dest: str | Path) -> None:
+        """Not in process: PostgreSQL is backed up with its own tools."""
+        raise StoreError(f"use pg_dump (or a base backup) to back up PostgreSQL, not {dest}")
+
+    # --- running work -------------------------------------------------------------------------
+
+    async def _run(self, work: Work[T], *, transaction: bool = True) -> T:
+        """Run ``work`` on a pooled connection (in one transaction unless told otherwise)."""
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable("store is closed")
+        try:
+            async with pool.acquire(timeout=self._acquire_timeout) as conn:
+                if not transaction:
+                    return await work(conn)
+                async with conn.transaction():
+                    return await work(conn)
+        except _CAUGHT as exc:
+            error, lost = _translate(exc), _connection_lost(exc)
+        if lost:
+            # The server may have restarted: every idle connection is dead too. Expire them
+            # so the next calls reconnect instead of failing one stale connection at a time.
+            with contextlib.suppress(*_CAUGHT):
+                await pool.expire_connections()
+        raise error
+
+    # --- tenants and credentials ------------------------------------------------------------
+
+    async def ensure_tenant(self, tenant: Tenant) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO tenants (name, allowed_sender_domains, hourly_quota, daily_quota,"
+                " created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+                tenant.name,
+                ",".join(tenant.allowed_sender_domains),
+                tenant.hourly_quota,
+                tenant.daily_quota,
+                datetime.now(UTC).timestamp(),
+            )
+        )
+
+    async def update_tenant(self, tenant: Tenant) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE tenants SET allowed_sender_domains = $1, hourly_quota = $2,"
+                " daily_quota = $3 WHERE name = $4",
+                ",".join(tenant.allowed_sender_domains),
+                tenant.hourly_quota,
+                tenant.daily_quota,
+                tenant.name,
+            )
+        )
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        row = await self._run(
+            lambda c: c.fetchrow(
+                "SELECT name, allowed_sender_domains, hourly_quota, daily_quota FROM tenants"
+                " WHERE name = $1",
+                name,
+            ),
+            transaction=False,
+        )
+        return None if row is None else _tenant(row)
+
+    async def list_tenants(self) -> list[Tenant]:
+        rows = await self._run(
+            lambda c: c.fetch(
+                "SELECT name, allowed_sender_domains, hourly_quota, daily_quota FROM tenants"
+                ' ORDER BY name COLLATE "C"'
+            ),
+            transaction=False,
+        )
+        return [_tenant(row) for row in rows]
+
+    async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE SET"
+                " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
+                username,
+                tenant,
+                secret_hash,
+                datetime.now(UTC).timestamp(),
+            )
+        )
+
+    async def get_credentials(self, username: str) -> tuple[str, str] | None:
+        row = await self._run(
+            lambda c: c.fetchrow(
+                "SELECT tenant, secret_hash FROM credentials WHERE username = $1", username
+            ),
+            transaction=False,
+        )
+        return None if row is None else (row[0], row[1])
+
+    async def set_dkim_key(
+        self, tenant: str, domain: str, selector: str, algorithm: str, private_key_pem: bytes
+    ) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO dkim_keys (tenant, domain, selector, algorithm, private_key_pem,"
+                " created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, domain)"
+                " DO UPDATE SET selector = excluded.selector, algorithm = excluded.algorithm,"
+                " private_key_pem = excluded.private_key_pem, created_at = excluded.created_at",
+                tenant,
+                domain,
+                selector,
+                algorithm,
+                private_key_pem,
+                datetime.now(UTC).timestamp(),
+            )
+        )
+
+    async def dkim_keys(self) -> list[tuple[str, str, str, str, bytes]]:
+        """Every DKIM key: (tenant, domain, selector, algorithm, private key PEM)."""
+        rows = await self._run(
+            lambda c: c.fetch(
+                "SELECT tenant, domain, selector, algorithm, private_key_pem FROM dkim_keys"
+            ),
+            transaction=False,
+        )
+        return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+    # --- intake -------------------------------------------------------------------------------
+
+    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
+        """Commit the message, its recipients and their ``queued`` events in one transaction,
+        and notify ``gateway_queue`` (delivered to listeners only when it commits).
+
+        Recipients already sent the same Message-ID by the same tenant within
+        ``duplicate_window`` are recorded as ``duplicate`` events and not queued again.
+        """
+
+        async def work(c: Connection) -> EnqueueResult:
+            now = message.received_at.timestamp()
+            previous: dict[str, str] = {}
+            if message.message_id:
+                # Two nodes taking the same retried message at once must not both queue it:
+                # SQLite's single writer serialises this check, here a lock on the key does.
+                await c.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    f"{message.tenant}\n{message.message_id}",
+                )
+                rows = await c.fetch(
+                    "SELECT DISTINCT ON (r.address) r.address, m.queue_id FROM messages m"
+                    " JOIN recipients r ON r.queue_id = m.queue_id WHERE m.tenant = $1"
+                    " AND m.message_id = $2 AND r.address = ANY($3::text[])"
+                    " AND m.received_at >= $4",
+                    message.tenant,
+                    message.message_id,
+                    list(set(message.recipients)),
+                    now - duplicate_window.total_seconds(),
+                )
+                previous = {row[0]: row[1] for row in rows}
+            queued = [a for a in message.recipients if a not in previous]
+            duplicates = [(a, previous[a]) for a in message.recipients if a in previous]
+            events: list[Event] = []
+            if queued:
+                await c.execute(
+                    "INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject,"
+                    " size, received_at, client_address, content)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    message.queue_id,
+                    message.tenant,
+                    message.mail_from,
+                    message.message_id,
+                    message.subject,
+                    len(message.content),
+                    now,
+                    message.client_address,
+                    message.content,
+                )
+                # One statement for every recipient; identities follow the ORDER BY, so
+                # the sorted ids line up with ``queued`` (duplicates in the list included).
+                ids = sorted(
+                    await c.fetchval(
+                        "WITH ins AS (INSERT INTO recipients (queue_id, tenant, address, status,"
+                        " due_at, updated_at) SELECT $1, $2, u.address, 'queued', $3, $3"
+                        " FROM unnest($4::text[]) WITH ORDINALITY AS u(address, n) ORDER BY n"
+                        " RETURNING id) SELECT array_agg(id) FROM ins",
+                        message.queue_id,
+                        message.tenant,
+                        now,
+                        queued,
+                    )
+                )
+                events += [
+                    Event(
+                        rid,
+                        message.tenant,
+                        address,
+                        EventType.QUEUED,
+                        message.received_at,
+                        queue_id=message.queue_id,
+                    )
+                    for rid, address in zip(ids, queued, strict=True)
+                ]
+                await c.execute("SELECT pg_notify($1, '')", CHANNEL)
+            events += [
+                Event(
+                    None,
+                    message.tenant,
+                    address,
+                    EventType.DUPLICATE,
+                    message.received_at,
+                    queue_id=previous_id,
+                    reason="duplicate_message_id",
+                    text=f"Same Message-ID retried within the window; not queued again "
+                    f"(original {previous_id})",
+                )
+                for address, previous_id in duplicates
+            ]
+            await _insert_events(c, events)
+            original = duplicates[0][1] if duplicates else None
+            queue_id = message.queue_id if queued else (original or message.queue_id)
+            return EnqueueResult(queue_id, tuple(queued), tuple(a for a, _ in duplicates))
+
+        return await self._run(work)
+
+    async def record_event(self, event: Event) -> int:
+        return await self._run(lambda c: _insert_event(c, event), transaction=False)
+
+    async def count_accepted(self, tenant: str, since: datetime) -> int:
+        value = await self._run(
+            lambda c: c.fetchval(
+                "SELECT count(*) FROM events WHERE tenant = $1 AND type = 'queued' AND at >= $2",
+                tenant,
+                since.timestamp(),
+            ),
+            transaction=False,
+        )
+        return int(value)
+
+    # --- suppressions -------------------------------------------------------------------------
+
+    async def find_suppression(
+        self, tenant: str, address: str, now: datetime
+    ) -> Suppression | None:
+        row = await self._run(
+            lambda c: c.fetchrow(
+                f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = $1"
+                " AND address = $2 AND (expires_at IS NULL OR expires_at > $3)",
+                tenant,
+                address,
+                now.timestamp(),
+            ),
+            transaction=False,
+        )
+        return None if row is None else _suppression(row)
+
+    async def add_suppression(self, suppression: Suppression) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
+                " note) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, address)"
+                " DO UPDATE SET reason = excluded.reason, since = excluded.since,"
+                " expires_at = excluded.expires_at, event_id = excluded.event_id,"
+                " note = excluded.note",
+                suppression.tenant,
+                suppression.address,
+                suppression.reason.value,
+                ts(suppression.since),
+                ts(suppression.expires_at),
+                suppression.event_id,
+                suppression.note,
+            )
+        )
+
+    async def remove_suppression(self, tenant: str | None, address: str) -> int:
+        async def work(c: Connection) -> int:
+            if tenant is None:
+                status = await c.execute("DELETE FROM suppressions WHERE address = $1", address)
+            else:
+                status = await c.execute(
+                    "DELETE FROM suppressions WHERE tenant = $1 AND address = $2", tenant, address
+                )
+            return _rowcount(status)
+
+        return await self._run(work)
+
+    async def list_suppressions(
+        self, tenant: str | None, reason: SuppressionReason | None, limit: int, after: str = ""
+    ) -> list[Suppression]:
+        # COLLATE "C": byte order, as SQLite compares, whatever the database's locale.
+        key = "(tenant || ' ' || address) COLLATE \"C\""
+        sql = f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE {key} > $1"
+        args: list[Any] = [after]
+        if tenant is not None:
+            args.append(tenant)
+            sql += f" AND tenant = ${len(args)}"
+        if reason is not None:
+            args.append(reason.value)
+            sql += f" AND reason = ${len(args)}"
+        args.append(limit)
+        sql += f" ORDER BY {key} LIMIT ${len(args)}"
+        rows = await self._run(lambda c: c.fetch(sql, *args), transaction=False)
+        return [_suppression(row) for row in rows]
+
+    # --- relay ----------------------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` due recipients to ``owner`` until ``now + lease``.
+
+        The lease is the row's ``due_at`` pushed forward: if the owner dies, the row simply
+        becomes due again when the lease runs out. ``SKIP LOCKED`` lets several nodes claim
+        at once: each takes rows no other claim holds, none waits.
+        """
+        rows = await self._run(
+            lambda c: c.fetch(
+                "WITH due AS (SELECT r.id, r.due_at FROM recipients r JOIN messages m"
+                " ON m.queue_id = r.queue_id WHERE r.due_at <= $1 AND m.held = 0"
+                " ORDER BY r.due_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED)"
+                " UPDATE recipients r SET due_at = $3, lease_owner = $4 FROM due, messages m"
+                " WHERE r.id = due.id AND m.queue_id = r.queue_id"
+                " RETURNING r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
+                " m.received_at, r.first_attempt_at, due.due_at AS was_due",
+                now.timestamp(),
+                limit,
+                (now + lease).timestamp(),
+                owner,
+            ),
+            transaction=False,  # one statement: its own transaction
+        )
+        rows = sorted(rows, key=lambda row: (row["was_due"], row["id"]))
+        return [
+            Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
+            for row in rows
+        ]
+
+    async def next_due(self) -> datetime | None:
+        value = await self._run(
+            lambda c: c.fetchval("SELECT min(due_at) FROM recipients WHERE due_at IS NOT NULL"),
+            transaction=False,
+        )
+        return dt(value)
+
+    async def load_content(self, queue_id: str) -> bytes | None:
+        row = await self._run(
+            lambda c: c.fetchrow("SELECT content FROM messages WHERE queue_id = $1", queue_id),
+            transaction=False,
+        )
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
+        """Record attempt results; rows no longer leased to ``owner`` are fenced off.
+
+        Returns:
+            recipient id -> event id for each outcome recorded. An outcome whose row was
+            taken over by another owner (its lease ran out) is left out and not written.
+        """
+
+        async def work(c: Connection) -> dict[int, int]:
+            recorded = {}
+            for outcome in outcomes:
+                ev = outcome.event
+                status = await c.execute(
+                    "UPDATE recipients SET status = $1, due_at = $2, lease_owner = NULL,"
+                    " attempts = attempts + $3,"
+                    " first_attempt_at = coalesce(first_attempt_at, $4),"
+                    " updated_at = $4, category = coalesce($5, category), last_reply = $6"
+                    " WHERE id = $7 AND lease_owner = $8",
+                    outcome.status.value,
+                    ts(outcome.due_at),
+                    1 if ev.type in _ATTEMPT_EVENTS else 0,
+                    ts(ev.at),
+                    outcome.category.value if outcome.category else None,
+                    _reply_text(ev),
+                    outcome.recipient_id,
+                    owner,
+                )
+                if _rowcount(status) == 1:
+                    recorded[outcome.recipient_id] = await _insert_event(c, ev)
+            return recorded
+
+        return await self._run(work)
+
+    async def release_claims(self, owner: str) -> int:
+        """Make every row leased to ``owner`` due now (a restarted node's old leases)."""
+
+        async def work(c: Connection) -> int:
+            count = _rowcount(
+                await c.execute(
+                    "UPDATE recipients SET due_at = least(due_at, $1), lease_owner = NULL"
+                    " WHERE lease_owner = $2",
+                    datetime.now(UTC).timestamp(),
+                    owner,
+                )
+            )
+            if count:
+                await c.execute("SELECT pg_notify($1, '')", CHANNEL)
+            return count
+
+        return await self._run(work)
+
+    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int:
+        """Set a recipient's status outside an attempt (async report, hold); returns the
+        event's id. A final status clears ``due_at`` so the relay leaves the row alone."""
+
+        async def work(c: Connection) -> int:
+            await c.execute(
+                "UPDATE recipients SET status = $1, updated_at = $2,"
+                " category = coalesce($3, category), last_reply = $4,"
+                " due_at = CASE WHEN $5 THEN NULL ELSE due_at END WHERE id = $6",
+                status.value,
+                ts(event.at),
+                event.category.value if event.category else None,
+                _reply_text(event),
+                status.is_final,
+                recipient_id,
+            )
+            return await _insert_event(c, event)
+
+        return await self._run(work)
+
+    # --- history --------------------------------------------------------------------------------
+
+    async def events_for(self, address: str, tenant: str | None, limit: int) -> list[Event]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE address = $1"
+        args: list[Any] = [address]
+        if tenant is not None:
+            args.append(tenant)
+            sql += f" AND tenant = ${len(args)}"
+        args.append(limit)
+        sql += f" ORDER BY at DESC, id DESC LIMIT ${len(args)}"
+        rows = await self._run(lambda c: c.fetch(sql, *args), transaction=False)
+        return [_event(row) for row in rows]
+
+    async def events_of_message(self, queue_id: str) -> list[Event]:
+        rows = await self._run(
+            lambda c: c.fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE queue_id = $1 ORDER BY at, id",
+                queue_id,
+            ),
+            transaction=False,
+        )
+        return [_event(row) for row in rows]
+
+    async def recipients_of(self, queue_id: str) -> list[RecipientView]:
+        rows = await self._run(
+            lambda c: c.fetch(
+                f"SELECT {_RECIPIENT_VIEW} WHERE r.queue_id = $1 ORDER BY r.id", queue_id
+            ),
+            transaction=False,
+        )
+        return [_recipient_view(row) for row in rows]
+
+    async def recipient(self, recipient_id: int) -> RecipientView | None:
+        row = await self._run(
+            lambda c: c.fetchrow(f"SELECT {_RECIPIENT_VIEW} WHERE r.id = $1", recipient_id),
+            transaction=False,
+        )
+        return None if row is None else _recipient_view(row)
+
+    async def failure_streak(self, tenant: str, address: str, since: datetime) -> list[Event]:
+        """Final outcomes (bounced, expired, sent, reports) for the address, newest first."""
+        rows = await self._run(
+            lambda c: c.fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE tenant = $1 AND address = $2"
+                " AND at >= $3"
+                " AND type IN ('bounced', 'expired', 'sent', 'report', 'unsuppressed')"
+                " ORDER BY at DESC, id DESC LIMIT 100",
+                tenant,
+                address,
+                since.timestamp(),
+            ),
+            transaction=False,
+        )
+        return [_event(row) for row in rows]
+
+    async def queue_summary(self) -> QueueSummary:
+        async def work(c: Connection) -> QueueSummary:
+            rows = await c.fetch("SELECT status, count(*) FROM recipients GROUP BY status")
+            oldest = await c.fetchval(
+                "SELECT min(m.received_at) FROM recipients r JOIN messages m"
+                " ON m.queue_id = r.queue_id WHERE r.status = 'deferred'"
+            )
+            return QueueSummary({row[0]: int(row[1]) for row in rows}, dt(oldest))
+
+        return await self._run(work)
+
+    # --- notifications ----------------------------------------------------------------------
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever any node commits new work (``NOTIFY gateway_queue``).
+
+        Runs until the store is closed or the task is cancelled, on a connection of its own
+        (outside the pool). A lost connection is reopened with a bounded back-off, and
+        ``callback()`` is called once after each reconnection, since notifications sent
+        while it was down are lost.
+        """
+        pause = _LISTEN_BACKOFF[0]
+        reconnecting = False
+        while not self._closed.is_set():
+            try:
+                conn = await asyncpg.connect(
+                    self.url,
+                    timeout=_CONNECT_TIMEOUT,
+                    command_timeout=_COMMAND_TIMEOUT,
+                    server_settings=self._server_settings(),
+                )
+            except (*_CAUGHT, ValueError):
+                await self._pause(pause)
+                pause = min(pause * 2, _LISTEN_BACKOFF[1])
+                continue
+            try:
+                catch_up, reconnecting = reconnecting, True
+                await self._listen_on(conn, callback, catch_up=catch_up)
+                pause = _LISTEN_BACKOFF[0]
+            except _CAUGHT:
+                await self._pause(pause)
+                pause = min(pause * 2, _LISTEN_BACKOFF[1])
+            finally:
+                await _close_quietly(conn)
+
+    async def _listen_on(
+        self, conn: Connection, callback: Callable[[], None], *, catch_up: bool
+    ) -> None:
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(CHANNEL, lambda *_args: callback())
+        if catch_up:
+            callback()
+        closed = asyncio.ensure_future(self._closed.wait())
+        try:
+            while not lost.is_set() and not self._closed.is_set():
+                gone = asyncio.ensure_future(lost.wait())
+                done, _ = await asyncio.wait(
+                    {gone, closed}, timeout=_LISTEN_PING, return_when=asyncio.FIRST_COMPLETED
+                )
+                gone.cancel()
+                if not done:  # quiet for a while: is the connection still there?
+                    await conn.fetchval("SELECT 1", timeout=_CONNECT_TIMEOUT)
+        finally:
+            closed.cancel()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+
+
+async def _close_quietly(conn: Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), _CONNECT_TIMEOUT)
+    except _CAUGHT:
+        conn.terminate()
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+_SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note"
+_ATTEMPT_EVENTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
+_EVENT_COLUMNS = (
+    "id, recipient_id, queue_id, tenant, address, type, at, category, reply_code,"
+    " enhanced, text, remote_host, reason, details"
+)
+_EVENT_INSERT = (
+    "INSERT INTO events (recipient_id, queue_id, tenant, address, type, at, category,"
+    " reply_code, enhanced, text, remote_host, reason, details)"
+)
+_RECIPIENT_VIEW = (
+    "r.id, r.queue_id, r.tenant, r.address, r.status, r.attempts, r.due_at, r.updated_at,"
+    " r.category, r.last_reply, m.subject, m.mail_from FROM recipients r JOIN messages m"
+    " ON m.queue_id = r.queue_id"
+)
+
+
+def _rowcount(status: str) -> int:
+    """The row count from a command tag (``UPDATE 3``, ``DELETE 0``)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _reply_text(event: Event) -> str:
+    if event.reply_code is None:
+        return event.text
+    parts = [str(event.reply_code), event.enhanced or "", event.text]
+    return " ".join(p for p in parts if p)
+
+
+def _event_values(event: Event) -> tuple[Any, ...]:
+    return (
+        event.recipient_id,
+        event.queue_id,
+        event.tenant,
+        event.address,
+        event.type.value,
+        event.at.timestamp(),
+        event.category.value if event.category else None,
+        event.reply_code,
+        event.enhanced,
+        event.text[:2000],
+        event.remote_host[:255],
+        event.reason,
+        json.dumps(event.details),
+    )
+
+
+async def _insert_event(c: Connection, event: Event) -> int:
+    value = await c.fetchval(
+        f"{_EVENT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " RETURNING id",
+        *_event_values(event),
+    )
+    return int(value)
+
+
+async def _insert_events(c: Connection, events: Sequence[Event]) -> None:
+    """Many events in one statement (one round trip, however many recipients)."""
+    if not events:
+        return
+    columns = list(zip(*(_event_values(e) for e in events), strict=True))
+    await c.execute(
+        f"{_EVENT_INSERT} SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[],"
+        " $4::text[], $5::text[], $6::float8[], $7::text[], $8::int[], $9::text[], $10::text[],"
+        " $11::text[], $12::text[], $13::text[])",
+        *(list(column) for column in columns),
+    )
+
+
+def _event(row: Sequence[Any]) -> Event:
+    return Event(
+        recipient_id=row[1],
+        queue_id=row[2],
+        tenant=row[3],
+        address=row[4],
+        type=EventType(row[5]),
+        at=_dt(row[6]),
+        category=Category(row[7]) if row[7] else None,
+        reply_code=row[8],
+        enhanced=row[9],
+        text=row[10],
+        remote_host=row[11],
+        reason=row[12],
+        details=json.loads(row[13]),
+        event_id=row[0],
+    )
+
+
+def _tenant(row: Sequence[Any]) -> Tenant:
+    domains = tuple(d for d in row[1].split(",") if d)
+    return Tenant(row[0], domains, row[2], row[3])
+
+
+def _suppression(row: Sequence[Any]) -> Suppression:
+    return Suppression(
+        row[0], row[1], SuppressionReason(row[2]), _dt(row[3]), dt(row[4]), row[5], row[6]
+    )
+
+
+def _recipient_view(row: Sequence[Any]) -> RecipientView:
+    return RecipientView(
+        recipient_id=row[0],
+        queue_id=row[1],
+        tenant=row[2],
+        address=row[3],
+        status=Status(row[4]),
+        attempts=row[5],
+        due_at=dt(row[6]),
+        updated_at=_dt(row[7]),
+        category=Category(row[8]) if row[8] else None,
+        last_reply=row[9],
+        subject=row[10],
+        mail_from=row[11],
+    )

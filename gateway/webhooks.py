@@ -1,0 +1,483 @@
+"""Signed webhooks: every recipient outcome, POSTed to the tenant's endpoint, at least once.
+
+Owns: which domain events become webhooks and their JSON schema, the signature
+(``X-Gateway-Signature``) and its verification, the SSRF guard on endpoint URLs, the
+``WebhookOutbox`` sink (domain events → durable outbox rows, off the hot path) and the
+``WebhookDispatcher`` (outbox rows → HTTP POSTs with retries). Does not own: the outbox
+tables (``store.sqlite_outbox``), nor where events come from (``events.ObservedStore``).
+
+Flow: ``ObservedStore`` → ``WebhookOutbox.publish`` (a ``put_nowait`` into a bounded
+buffer) → ``WebhookOutbox.run`` writes the rows in one transaction → ``WebhookDispatcher``
+claims due rows, signs and POSTs them, and marks each delivered, retried later (non-2xx,
+network error, timeout; ``WebhookConfig.retry_intervals``, the last one repeating, up to
+``max_attempts``) or given up (``410 Gone``, a refused target, attempts exhausted).
+
+Payload (stable; new keys may be added, none removed)::
+
+    {"id": "<uuid hex, = X-Gateway-Event-Id>", "type": "sent", "tenant": "acme",
+     "recipient": "ana@example.com.br", "queue_id": "...", "event_id": 42,
+     "status": "sent", "category": null, "reason": "...", "reply": "250 2.0.0 ok",
+     "remote_host": "mx.example.com.br", "at": "2024-05-01T12:00:00+00:00"}
+
+Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
+"<t>." + body)>``; the receiver checks it with ``verify_signature`` and drops duplicates by
+``X-Gateway-Event-Id``. The secret is never logged.
+
+Known gap: an event is committed by the store before its outbox row is written here; a
+crash between the two loses that webhook (the event itself is safe in the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import socket
+import uuid
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+import httpx
+
+from gateway.core.errors import GatewayError, StoreError
+from gateway.core.model import Category, EventType, Status, SuppressionReason
+from gateway.core.ports import Clock, SystemClock
+from gateway.events import DomainEvent, RecipientChanged
+from gateway.logging import log_event
+from gateway.store.sqlite_outbox import ClaimedWebhook, OutboxItem
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from gateway.config import WebhookConfig
+    from gateway.metrics import Metrics
+
+log = logging.getLogger("gateway.webhooks")
+
+SIGNATURE_HEADER = "X-Gateway-Signature"
+EVENT_ID_HEADER = "X-Gateway-Event-Id"
+EVENT_TYPE_HEADER = "X-Gateway-Event-Type"
+USER_AGENT = "mail-gateway-webhooks/1"
+
+# Webhook types, named like the statuses (issue 4). ``queued``, ``duplicate``, ``held`` and
+# ``released`` exist but are off by default: ``queued`` doubles the traffic for little news.
+ALL_TYPES = frozenset(
+    {
+        "queued", "sent", "deferred", "bounced", "expired", "rejected", "report", "complaint",
+        "suppressed", "opt_out", "unsuppressed", "duplicate", "held", "released",
+    }
+)  # fmt: skip
+DEFAULT_TYPES = ALL_TYPES - {"queued", "duplicate", "held", "released"}
+
+_STATUS_OF_TYPE = {
+    EventType.REJECTED: Status.REJECTED,
+    EventType.SUPPRESSED: Status.SUPPRESSED,
+    EventType.QUEUED: Status.QUEUED,
+}
+_BUFFER = 10_000  # events waiting for the outbox writer; beyond, they are counted and dropped
+_BATCH = 500
+
+
+class OutboxStore(Protocol):
+    """The outbox queries this module needs (``store.sqlite_outbox.OutboxQueries``)."""
+
+    async def webhook_tenants(self) -> frozenset[str]: ...
+
+    async def enqueue_webhooks(self, items: Sequence[OutboxItem]) -> None: ...
+
+    async def claim_webhooks(
+        self, now: datetime, limit: int, lease: timedelta = ...
+    ) -> list[ClaimedWebhook]: ...
+
+    async def mark_webhook_delivered(self, id: str, at: datetime | None = None) -> None: ...
+
+    async def mark_webhook_failed(self, id: str, next_at: datetime | None, error: str) -> None: ...
+
+
+class WebhookTargetRefused(GatewayError):
+    """The endpoint URL is not one we will POST to (scheme, or a private address)."""
+
+
+# --- event → payload ------------------------------------------------------------------------------
+
+
+def webhook_type(change: RecipientChanged) -> str:
+    """The webhook ``type`` of a recipient event (see ``ALL_TYPES``)."""
+    ev = change.event
+    if ev.type is EventType.REPORT and ev.category is Category.COMPLAINT:
+        return "complaint"
+    if ev.type is EventType.SUPPRESSED and ev.reason == SuppressionReason.OPT_OUT:
+        return "opt_out"
+    return ev.type.value
+
+
+def payload(change: RecipientChanged, event_id: str) -> dict[str, object]:
+    """The JSON object sent for ``change`` (schema in the module docstring)."""
+    ev = change.event
+    status = change.status or _STATUS_OF_TYPE.get(ev.type)
+    reply = " ".join(
+        p for p in (str(ev.reply_code) if ev.reply_code else "", ev.enhanced or "", ev.text) if p
+    )
+    return {
+        "id": event_id,
+        "type": webhook_type(change),
+        "tenant": ev.tenant,
+        "recipient": ev.address,
+        "queue_id": ev.queue_id,
+        "event_id": ev.event_id,
+        "status": status.value if status else None,
+        "category": ev.category.value if ev.category else None,
+        "reason": ev.reason,
+        "reply": reply,
+        "remote_host": ev.remote_host,
+        "at": ev.at.astimezone(UTC).isoformat(),
+    }
+
+
+# --- signatures ---------------------------------------------------------------------------------
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The ``X-Gateway-Signature`` value for ``body`` sent at ``timestamp`` (unix seconds)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: str,
+    header: str,
+    body: bytes,
+    now: datetime,
+    tolerance: timedelta = timedelta(minutes=5),
+) -> bool:
+    """True when ``header`` signs ``body`` with ``secret`` and its time is within tolerance.
+
+    For receivers (and tests). Several ``v1=`` entries are accepted, any one matching, so a
+    sender may sign with an old and a new secret during a rotation. The tolerance bounds
+    replay of a captured request.
+
+    Args:
+        secret: the tenant's webhook secret.
+        header: the ``X-Gateway-Signature`` value.
+        body: the raw request body, exactly as received.
+        now: the receiver's current time.
+        tolerance: how far the signed time may be from ``now``.
+    """
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    if abs(now.timestamp() - timestamp) > tolerance.total_seconds():
+        return False
+    expected = sign(secret, body, timestamp).rpartition("v1=")[2]
+    # Compare every candidate (no early exit) in constant time.
+    return any([hmac.compare_digest(expected, c) for c in candidates])  # noqa: C419
+
+
+# --- the SSRF guard -----------------------------------------------------------------------------
+
+_IPV4ISH = re.compile(r"[0-9a-fA-FxX.]+")
+
+
+def check_target(url: str, *, allow_private: bool) -> None:
+    """Refuse endpoint URLs we must not POST to; resolves nothing.
+
+    Only ``http``/``https``. Unless ``allow_private``, a host that is an IP literal in a
+    private, loopback, link-local, multicast, reserved or unspecified range is refused, as
+    is ``localhost``. Legacy IPv4 spellings (``127.1``, ``2130706433``, ``0x7f.0.0.1``) are
+    read the way the socket layer would read them. A *name* that resolves to a private
+    address is not caught here (no DNS at this layer): an egress firewall covers that.
+
+    Raises:
+        WebhookTargetRefused: with the reason.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise WebhookTargetRefused(f"not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise WebhookTargetRefused("only http and https endpoints are allowed")
+    host = parsed.host
+    if not host:
+        raise WebhookTargetRefused("the URL has no host")
+    if allow_private:
+        return
+    if host == "localhost" or host.endswith(".localhost"):
+        raise WebhookTargetRefused("loopback endpoints are not allowed")
+    ip = _ip_literal(host)
+    if ip is None:
+        return
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    ):
+        raise WebhookTargetRefused(f"private or local address {ip} is not allowed")
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    if _IPV4ISH.fullmatch(host):
+        try:  # inet_aton parses the legacy forms and never resolves
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+# --- domain events → the outbox -----------------------------------------------------------------
+
+
+class WebhookOutbox:
+    """An ``EventSink`` that turns recipient events into outbox rows, off the hot path.
+
+    ``publish`` only appends to a bounded buffer; ``run`` writes the rows of tenants that
+    have an endpoint, one transaction per batch, and wakes the dispatcher.
+
+    Args:
+        store: a store with the outbox queries (``SqliteStore``, or ``ObservedStore`` on it).
+        types: the webhook types to send (``DEFAULT_TYPES``).
+        metrics: counts dropped events, when given.
+        wake: called after rows were written (``WebhookDispatcher.wake``).
+        tenant_cache: how long the set of tenants with an endpoint is reused.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        types: frozenset[str] = DEFAULT_TYPES,
+        metrics: Metrics | None = None,
+        wake: Callable[[], None] | None = None,
+        tenant_cache: timedelta = timedelta(seconds=5),
+    ) -> None:
+        self.store = store
+        self.types = types
+        self.metrics = metrics
+        self.wake = wake
+        self.tenant_cache = tenant_cache
+        self._buffer: deque[RecipientChanged] = deque()
+        self._ready = asyncio.Event()
+        self._tenants: frozenset[str] = frozenset()
+        self._tenants_at: float | None = None
+
+    def publish(self, event: DomainEvent) -> None:
+        if not isinstance(event, RecipientChanged) or webhook_type(event) not in self.types:
+            return
+        if len(self._buffer) >= _BUFFER:
+            if self.metrics is not None:
+                self.metrics.dropped("webhooks")
+            return
+        self._buffer.append(event)
+        self._ready.set()
+
+    def invalidate_tenants(self) -> None:
+        """Forget the cached tenant set (call after ``set_webhook``/``delete_webhook``)."""
+        self._tenants_at = None
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Write buffered events until ``stopping``; what is buffered then is still written."""
+        while True:
+            if not self._buffer:
+                if stopping.is_set():
+                    return
+                # Short: stopping is noticed within 0.1 s, and an idle wake-up costs nothing.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.1):
+                        await self._ready.wait()
+                self._ready.clear()
+                continue
+            batch = [self._buffer.popleft() for _ in range(min(_BATCH, len(self._buffer)))]
+            try:
+                await self.flush(batch)
+            except StoreError as exc:
+                log_event(log, "webhooks.outbox_write_failed", logging.ERROR, error=str(exc))
+                self._buffer.extendleft(reversed(batch))
+                if stopping.is_set():
+                    return  # the store is going away: these are lost, and logged
+                await asyncio.sleep(1)
+
+    async def flush(self, batch: list[RecipientChanged]) -> int:
+        """Write ``batch``'s rows for tenants with an endpoint; returns how many."""
+        tenants = await self._endpoint_tenants()
+        now = datetime.now(UTC)
+        items = []
+        for change in batch:
+            if change.event.tenant not in tenants:
+                continue
+            event_id = uuid.uuid4().hex
+            body = json.dumps(payload(change, event_id), separators=(",", ":")).encode()
+            items.append(OutboxItem(event_id, change.event.tenant, webhook_type(change), body, now))
+        if items:
+            await self.store.enqueue_webhooks(items)
+            if self.wake is not None:
+                self.wake()
+        return len(items)
+
+    async def _endpoint_tenants(self) -> frozenset[str]:
+        loop_now = asyncio.get_running_loop().time()
+        if (
+            self._tenants_at is None
+            or loop_now - self._tenants_at > self.tenant_cache.total_seconds()
+        ):
+            self._tenants = await self.store.webhook_tenants()
+            self._tenants_at = loop_now
+        return self._tenants
+
+
+# --- the outbox → HTTP --------------------------------------------------------------------------
+
+
+class WebhookDispatcher:
+    """POSTs due outbox rows, signed, and records each result (see the module docstring).
+
+    Args:
+        config: the ``[webhooks]`` section.
+        store: a store with the outbox queries.
+        metrics: counts results, when given.
+        clock: time source.
+        batch: rows claimed (and POSTed concurrently) at a time.
+        poll_interval: how often to look for rows that became due without a wake-up.
+        transport: an httpx transport, for tests that cannot use the network.
+    """
+
+    def __init__(
+        self,
+        config: WebhookConfig,
+        store: OutboxStore,
+        metrics: Metrics | None = None,
+        clock: Clock | None = None,
+        batch: int = 20,
+        poll_interval: timedelta = timedelta(seconds=1),
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.clock = clock or SystemClock()
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.transport = transport
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Deliver until ``stopping`` is set; a POST in flight then is finished first."""
+        timeout = self.config.timeout.total_seconds()
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,  # a redirect could lead to a private target
+            trust_env=False,  # no proxies or .netrc from the environment
+            transport=self.transport,
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
+        ) as client:
+            while not stopping.is_set():
+                try:
+                    claimed = await self.store.claim_webhooks(
+                        self.clock.now(), self.batch, self._lease()
+                    )
+                except StoreError as exc:
+                    log_event(log, "webhooks.claim_failed", logging.ERROR, error=str(exc))
+                    claimed = []
+                if claimed:
+                    async with asyncio.TaskGroup() as tasks:
+                        for item in claimed:
+                            tasks.create_task(self.deliver(client, item))
+                    continue
+                # Stopping is noticed within one poll interval; ``wake`` cuts the wait short.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval.total_seconds()):
+                        await self._wakeup.wait()
+                self._wakeup.clear()
+
+    def _lease(self) -> timedelta:
+        # Long enough for the POST (connect + read) and the bookkeeping after it.
+        return self.config.timeout * 2 + timedelta(seconds=30)
+
+    async def deliver(self, client: httpx.AsyncClient, item: ClaimedWebhook) -> str:
+        """POST one row and record the result; returns it (one of ``WEBHOOK_RESULTS``)."""
+        now = self.clock.now()
+        error = ""
+        if not item.url:
+            result, error = "gave_up", "the tenant has no webhook endpoint any more"
+        else:
+            try:
+                check_target(item.url, allow_private=self.config.allow_private_targets)
+            except WebhookTargetRefused as exc:
+                result, error = "refused", str(exc)
+            else:
+                result, error = await self._post(client, item)
+        attempt = item.attempts + 1
+        next_at: datetime | None = None
+        if result == "retry":
+            if attempt >= self.config.max_attempts:
+                result = "gave_up"
+            else:
+                next_at = now + self._backoff(attempt)
+        try:
+            if result == "delivered":
+                await self.store.mark_webhook_delivered(item.id, now)
+            else:
+                await self.store.mark_webhook_failed(item.id, next_at, error)
+        except StoreError as exc:  # the lease runs out and the row is tried again
+            log_event(log, "webhooks.mark_failed", logging.ERROR, id=item.id, error=str(exc))
+        if self.metrics is not None:
+            self.metrics.webhook_result(item.tenant, result)
+        log_event(
+            log,
+            "webhooks.attempt",
+            logging.INFO if result == "delivered" else logging.WARNING,
+            id=item.id,
+            tenant=item.tenant,
+            type=item.type,
+            host=httpx.URL(item.url).host if item.url and result != "refused" else "",
+            result=result,
+            attempt=attempt,
+            error=error,
+            next_at=next_at,
+        )
+        return result
+
+    async def _post(self, client: httpx.AsyncClient, item: ClaimedWebhook) -> tuple[str, str]:
+        timestamp = int(self.clock.now().timestamp())
+        headers = {
+            SIGNATURE_HEADER: sign(item.secret, item.body, timestamp),
+            EVENT_ID_HEADER: item.id,
+            EVENT_TYPE_HEADER: item.type,
+        }
+        try:
+            # httpx's timeout applies per phase; this one bounds the whole exchange.
+            async with asyncio.timeout(self.config.timeout.total_seconds() * 2):
+                response = await client.post(item.url, content=item.body, headers=headers)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            return "retry", f"{type(exc).__name__}: {exc}"[:300]
+        if 200 <= response.status_code < 300:
+            return "delivered", ""
+        if response.status_code == 410:  # the receiver asks us to stop for good
+            return "gone", "410 Gone"
+        return "retry", f"HTTP {response.status_code}"
+
+    def _backoff(self, attempt: int) -> timedelta:
+        intervals = self.config.retry_intervals or (timedelta(minutes=1),)
+        return intervals[min(attempt, len(intervals)) - 1]

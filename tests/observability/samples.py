@@ -1,0 +1,123 @@
+"""Builders shared by the observability tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from gateway.core.model import (
+    Category,
+    Event,
+    EventType,
+    NewMessage,
+    Status,
+    Suppression,
+    SuppressionReason,
+)
+from gateway.core.ports import Outcome, QueueSummary
+from gateway.events import MessageAccepted, RecipientChanged, SuppressionAdded, SuppressionRemoved
+from gateway.metrics import QUEUE_STATUSES, WEBHOOK_RESULTS, Metrics
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+TENANT = "acme"
+
+
+def message(queue_id: str, *recipients: str, at: datetime = T0) -> NewMessage:
+    return NewMessage(
+        queue_id=queue_id,
+        tenant=TENANT,
+        mail_from="billing@acme.example",
+        recipients=recipients,
+        content=b"Subject: invoice\r\n\r\nhello\r\n",
+        message_id=f"<{queue_id}@acme.example>",
+        subject="invoice",
+        received_at=at,
+    )
+
+
+def outcome(
+    recipient_id: int,
+    address: str,
+    kind: EventType,
+    at: datetime,
+    *,
+    host: str = "gmail-smtp-in.l.google.com",
+    category: Category | None = None,
+    code: int = 250,
+    enhanced: str = "2.0.0",
+    queue_id: str = "q1",
+) -> Outcome:
+    status = {
+        EventType.SENT: Status.SENT,
+        EventType.BOUNCED: Status.BOUNCED,
+        EventType.DEFERRED: Status.DEFERRED,
+        EventType.EXPIRED: Status.EXPIRED,
+    }[kind]
+    event = Event(
+        recipient_id,
+        TENANT,
+        address,
+        kind,
+        at,
+        queue_id=queue_id,
+        category=category,
+        reply_code=code,
+        enhanced=enhanced,
+        text="remote says so",
+        remote_host=host,
+        reason=kind.value,
+    )
+    due = at + timedelta(minutes=5) if kind is EventType.DEFERRED else None
+    return Outcome(recipient_id, status, event, due, category)
+
+
+def exercise(metrics: Metrics) -> None:
+    """Give every metric at least one sample (for the dashboard/alert name checks)."""
+    metrics.publish(MessageAccepted(TENANT, "q1", 2, 1, T0))
+    for kind, category, host in [
+        (EventType.SENT, None, "gmail-smtp-in.l.google.com"),
+        (EventType.BOUNCED, Category.SPAM_BLOCKED, "mx.uol.com.br"),
+        (EventType.DEFERRED, Category.SENDER_CONFIG, "mx1.hotmail.com"),
+        (EventType.EXPIRED, Category.RECEIVING_PROBLEM, ""),
+    ]:
+        metrics.publish(
+            RecipientChanged(
+                Event(1, TENANT, "a@b.example", kind, T0 + timedelta(minutes=1),
+                      category=category, remote_host=host),
+                None,
+                T0,
+                first_attempt=True,
+            )
+        )  # fmt: skip
+    metrics.publish(
+        RecipientChanged(
+            Event(None, TENANT, "x@y.example", EventType.REJECTED, T0, enhanced="5.1.1")
+        )
+    )
+    metrics.publish(
+        RecipientChanged(
+            Event(1, TENANT, "a@b.example", EventType.REPORT, T0, category=Category.COMPLAINT,
+                  details={"feedback_type": "abuse"}),
+        )
+    )  # fmt: skip
+    metrics.publish(
+        RecipientChanged(
+            Event(1, TENANT, "a@b.example", EventType.REPORT, T0,
+                  category=Category.NONEXISTENT_ADDRESS),
+        )
+    )  # fmt: skip
+    metrics.publish(
+        SuppressionAdded(Suppression(TENANT, "a@b.example", SuppressionReason.COMPLAINT, T0))
+    )
+    metrics.publish(SuppressionRemoved(None, "a@b.example", 1, T0))
+    for result in WEBHOOK_RESULTS:
+        metrics.webhook_result(TENANT, result)
+    metrics.dropped("webhooks")
+    metrics.queue_refresh_errors.inc()
+    for status in QUEUE_STATUSES:
+        metrics.queue_recipients.labels(status.value).set(1)
+    metrics.queue_oldest_deferred_age.set(60)
+    metrics.webhook_outbox_pending.set(1)
+    metrics.webhook_outbox_oldest_age.set(1)
+
+
+EMPTY_SUMMARY = QueueSummary()
