@@ -10,8 +10,10 @@ environment is made once in ``.venv`` and refreshed when ``pyproject.toml`` chan
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -38,9 +40,18 @@ def ensure_venv(extras: str) -> None:
     step("installing the gateway and its dependencies (pip)")
     target = f".[{extras}]" if extras else "."
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-         "-e", target],
-        cwd=ROOT, check=True,
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-e",
+            target,
+        ],
+        cwd=ROOT,
+        check=True,
     )
     STAMP.write_text(want)
 
@@ -52,10 +63,37 @@ def serve(args: list[str]) -> int:
     return subprocess.call([str(BIN / "gateway"), "--config", config, "serve", *args], cwd=ROOT)
 
 
+def ensure_postgresql() -> None:
+    """Debian's PostgreSQL server binaries, for the store contract suite (tests start their
+    own server in a temporary directory; the system cluster is never created or started)."""
+    if glob.glob("/usr/lib/postgresql/*/bin/pg_ctl") or shutil.which("pg_ctl"):
+        return
+    if not shutil.which("apt-get"):
+        print("warning: no PostgreSQL and no apt-get: PostgreSQL tests will skip", flush=True)
+        return
+    step("installing PostgreSQL server binaries (apt-get install postgresql)")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    conf = Path("/etc/postgresql-common/createcluster.conf")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if os.geteuid() == 0 and not conf.exists():
+        # Keep Debian from creating and starting its own cluster on port 5432.
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text("create_main_cluster = false\n")
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
+        check=True,
+        env=env,
+    )
+
+
 def test(args: list[str]) -> int:
     ensure_venv("test")
+    ensure_postgresql()
     step("ruff check")
-    if subprocess.call([str(BIN / "ruff"), "check", "gateway", "tests", "bench"], cwd=ROOT):
+    if subprocess.call(
+        [str(BIN / "ruff"), "check", "gateway", "tests", "bench", "dev.py"], cwd=ROOT
+    ):
         return 1
     step("pytest (the whole suite)")
     return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)

@@ -35,12 +35,12 @@ from gateway.smtp_in.bounce_sink import BounceSink
 from gateway.smtp_in.handler import IntakeHandler
 from gateway.smtp_in.server import Listener, start_listener, tls_context_from
 from gateway.store import open_store
+from gateway.store.sqlite import SqliteStore
 from gateway.webhooks import WebhookDispatcher, WebhookOutbox
 
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.core.ports import Store
-    from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger("gateway.app")
 
@@ -87,6 +87,14 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
     """
     clock = clock or SystemClock()
     raw = open_store(config.store)
+    if not isinstance(raw, SqliteStore):
+        # The PostgreSQL adapter carries the spine's Store port (and its contract suite),
+        # not yet the admin queries and the webhook outbox that `serve` wires in.
+        raise ConfigError(
+            "store.url",
+            "serving on PostgreSQL is not available yet (the admin API and webhook outbox"
+            " run on SQLite only); use store.path",
+        )
     await raw.open()
     try:
         return await _build(config, clock, raw)

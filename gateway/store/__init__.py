@@ -1,7 +1,7 @@
 """Store adapters behind the ``core.ports.Store`` port.
 
 ``store.path`` selects the embedded SQLite store (the default); ``store.url``
-(``postgresql://``) is reserved for the shared PostgreSQL store.
+(``postgresql://…``) selects the PostgreSQL store shared by several nodes.
 """
 
 from __future__ import annotations
@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import ConfigError
+from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from gateway.config import StoreConfig
 
 
-def open_store(config: StoreConfig) -> SqliteStore:
+def open_store(config: StoreConfig) -> SqliteStore | PostgresStore:
     """The store the config selects (not yet opened)."""
     if config.url:
-        raise ConfigError("store.url", "the PostgreSQL store is not available in this version")
+        if not config.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("store.url", "must be a postgresql:// URL")
+        return PostgresStore(config.url, config.busy_timeout)
     return SqliteStore(config.path, config.busy_timeout)
