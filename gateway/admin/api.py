@@ -8,8 +8,6 @@ Suppressions and tenants have their own modules.
 
 from __future__ import annotations
 
-import secrets
-import time
 from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -27,6 +25,7 @@ from gateway.admin.views import (
     recipient_report,
     recipient_view_json,
 )
+from gateway.core.ids import new_queue_id
 from gateway.core.model import Category, Event, EventType, NewMessage, Status
 from gateway.core.ports import RecipientView
 from gateway.core.routing import provider_of
@@ -34,13 +33,6 @@ from gateway.store.sqlite_admin import AuditEntry, MessageFilter, hashed_address
 
 PROVIDERS = ("gmail", "outlook", "yahoo", "uol", "terra", "other")
 _ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
-
-
-def new_queue_id() -> str:
-    """A time-ordered, unique, case-sensitive alphanumeric id (20 characters), in the
-    intake's format (``smtp_in`` is not importable from here: adapters are independent)."""
-    millis = int(time.time() * 1000)
-    return f"{millis:011X}{secrets.token_hex(5)[:9].upper()}"
 
 
 async def audit(request: Request, action: str, target: str, **detail: Any) -> None:

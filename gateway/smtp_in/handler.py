@@ -16,8 +16,6 @@ import base64
 import ipaddress
 import logging
 import re
-import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -29,6 +27,7 @@ from gateway import rawmail as headers
 from gateway.checks import RecipientChecker, canonical
 from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
+from gateway.core.ids import new_queue_id
 from gateway.core.model import Event, EventType, NewMessage, Tenant
 from gateway.credentials import verify_async
 from gateway.logging import log_event
@@ -52,12 +51,6 @@ _SAFE_HELO = re.compile(r"[^A-Za-z0-9.\-\[\]:_]")
 # A From: field, including the obsolete form with white space before the colon (RFC 5322
 # §4.5.3) that mail readers still display.
 _FROM_FIELD = re.compile(rb"^from[ \t]*:", re.IGNORECASE | re.MULTILINE)
-
-
-def new_queue_id() -> str:
-    """Time-ordered, unique, case-sensitive alphanumeric id (20 characters)."""
-    millis = int(time.time() * 1000)
-    return f"{millis:011X}{secrets.token_hex(5)[:9].upper()}"
 
 
 @dataclass(slots=True)
