@@ -27,8 +27,9 @@ from gateway.events import ObservedStore
 from gateway.janitor import run_janitor
 from gateway.logging import log_event
 from gateway.metrics import Metrics, run_gauges
-from gateway.outcomes import PolicyApplier
+from gateway.outcomes import BounceNotifier, PolicyApplier
 from gateway.relay.client import SmtpClient
+from gateway.relay.shaping import Shaper
 from gateway.relay.worker import Relay
 from gateway.signing import DkimSigner
 from gateway.smtp_in.bounce_sink import BounceSink
@@ -132,7 +133,9 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore) -> Gateway:
         node_id=config.relay.node_id or config.smtp.hostname,
         local_names=(config.smtp.hostname, config.helo_name),
         signer=signer,
+        shaper=Shaper(raw, config.bounce, config.public.base_url),
     )
+    relay.notifier = BounceNotifier(store, config.smtp.hostname, clock, relay.wake)
     sink = BounceSink(config.bounce, store, policy, clock, rules)
     checker = RecipientChecker(resolver, store, clock, config.smtp.typo_check)
     handler = IntakeHandler(

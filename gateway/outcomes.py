@@ -8,19 +8,26 @@ sink. Does not own: the policy itself (``core.policy``, pure) or the store.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from gateway.core.ids import new_queue_id
 from gateway.core.model import (
     Category,
     Event,
     EventType,
+    NewMessage,
     Status,
     Suppression,
 )
+from gateway.core.notice import FailedRecipient, build_notice
 from gateway.core.policy import PastOutcome, PolicySettings, decide, needs_alert
 from gateway.logging import log_event
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+
     from gateway.core.ports import Clock, Store
 
 log = logging.getLogger("gateway.outcomes")
@@ -153,3 +160,73 @@ def _past(event: Event) -> PastOutcome | None:
     elif event.type is EventType.REPORT and event.details.get("action") == "delayed":
         return None  # a delay notice is a deferral, and deferrals never count
     return PastOutcome(event.at, status, event.category)
+
+
+class BounceNotifier:
+    """Queues a classic bounce notice (RFC 3464 DSN) to the envelope sender of a message
+    that finally failed, for tenants that ask for it (``bounce_notice``).
+
+    The notice is an ordinary queued message with a null reverse-path (RFC 5321 §4.5.5), so
+    it can never cause a notice of its own, and it goes through the same durable queue.
+
+    Args:
+        store: the queue.
+        reporting_mta: our host name.
+        clock: time source.
+        on_queued: wakes the relay.
+    """
+
+    def __init__(
+        self, store: Store, reporting_mta: str, clock: Clock, on_queued: Callable[[], None]
+    ) -> None:
+        self.store = store
+        self.reporting_mta = reporting_mta
+        self.clock = clock
+        self.on_queued = on_queued
+
+    async def notify(
+        self,
+        tenant: str,
+        queue_id: str,
+        sender: str,
+        arrival: datetime,
+        failed: Sequence[FailedRecipient],
+    ) -> str | None:
+        """Queue the notice; returns its queue id (``None`` for a null sender)."""
+        if not sender or not failed:
+            return None
+        content = await self.store.load_content(queue_id) or b""
+        now = self.clock.now()
+        notice = build_notice(
+            reporting_mta=self.reporting_mta,
+            sender=sender,
+            queue_id=queue_id,
+            arrival=arrival,
+            now=now,
+            failed=failed,
+            original=content,
+        )
+        notice_id = new_queue_id()
+        await self.store.enqueue(
+            NewMessage(
+                queue_id=notice_id,
+                tenant=tenant,
+                mail_from="",
+                recipients=(sender,),
+                content=notice,
+                message_id=None,
+                subject="Undelivered Mail Returned to Sender",
+                received_at=now,
+            ),
+            timedelta(0),
+        )
+        self.on_queued()
+        log_event(
+            log,
+            "outcomes.bounce_notice",
+            queue_id=queue_id,
+            notice=notice_id,
+            tenant=tenant,
+            failed=len(failed),
+        )
+        return notice_id

@@ -32,6 +32,7 @@ from gateway.core.errors import (
 )
 from gateway.core.lifecycle import Result, transition
 from gateway.core.model import Category, Delivery, Event, Status
+from gateway.core.notice import FailedRecipient
 from gateway.core.ports import Outcome
 from gateway.core.routing import order_mx, provider_of
 from gateway.logging import log_event
@@ -40,8 +41,9 @@ if TYPE_CHECKING:
     from gateway.config import BounceConfig, RelayConfig
     from gateway.core.ports import Clock, Resolver, Store
     from gateway.core.replies import Reply
-    from gateway.outcomes import PolicyApplier
+    from gateway.outcomes import BounceNotifier, PolicyApplier
     from gateway.relay.client import SmtpClient, TransactionResult
+    from gateway.relay.shaping import Shaper
 
 log = logging.getLogger("gateway.relay")
 
@@ -102,6 +104,8 @@ class Relay:
         node_id: this process's lease owner name.
         local_names: our own host names; an MX naming one is a mail loop.
         signer: DKIM signing, per tenant.
+        shaper: per-tenant List-Unsubscribe headers (one transaction per recipient then).
+        notifier: queues a bounce notice to the sender for tenants that want one.
     """
 
     def __init__(
@@ -117,6 +121,8 @@ class Relay:
         node_id: str,
         local_names: Sequence[str] = (),
         signer: Signer | None = None,
+        shaper: Shaper | None = None,
+        notifier: BounceNotifier | None = None,
     ) -> None:
         self.config = config
         self.bounce = bounce
@@ -129,6 +135,8 @@ class Relay:
         self.node_id = node_id
         self.local_names = {n.lower().rstrip(".") for n in local_names if n}
         self.signer = signer
+        self.shaper = shaper
+        self.notifier = notifier
         self.secret = bounce.secret.encode()
         self.rate = RateLimiter(config.rate_limits)
         self._wake = asyncio.Event()
@@ -163,7 +171,12 @@ class Relay:
                     if not claimed:
                         await self._sleep()
                         continue
-                    for job in _group(claimed, by_domain=self.config.smarthost is None):
+                    split = None
+                    if self.shaper is not None:
+                        await self.shaper.refresh()
+                        split = self.shaper.per_recipient
+                    by_domain = self.config.smarthost is None
+                    for job in _group(claimed, by_domain=by_domain, per_recipient=split):
                         await self._slots.acquire()
                         self._free -= 1
                         jobs.create_task(self._run_job(job))
@@ -228,6 +241,9 @@ class Relay:
             await self._record(job, {d.address: gone for d in job.deliveries}, Result.BOUNCED, "")
             return
         first = job.deliveries[0]
+        if self.shaper is not None and len(job.deliveries) == 1:
+            # RFC 8058: prepended before signing, so DKIM covers List-Unsubscribe(-Post).
+            content = self.shaper.headers_for(first.tenant, first.address, content) + content
         if self.signer is not None:
             await self.signer.refresh()
             # Signed once per transaction, over the bytes as stored (RFC 6376 §5).
@@ -385,6 +401,7 @@ class Relay:
                 log, "relay.record_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
             )
             return
+        failed: list[FailedRecipient] = []
         for outcome, delivery in outcomes:
             event_id = recorded.get(outcome.recipient_id)
             if event_id is None:
@@ -404,12 +421,46 @@ class Relay:
                     )
                 except StoreError as exc:
                     log_event(log, "relay.policy_failed", logging.ERROR, error=str(exc))
+                ev = outcome.event
+                failed.append(
+                    FailedRecipient(
+                        delivery.address,
+                        ev.enhanced or f"{str(ev.reply_code or 5)[0]}.0.0",
+                        f"{ev.reply_code or ''} {ev.enhanced or ''} {ev.text}".strip(),
+                        host,
+                        expired=outcome.status is Status.EXPIRED,
+                    )
+                )
+        await self._notify(job, failed)
+
+    async def _notify(self, job: Job, failed: list[FailedRecipient]) -> None:
+        first = job.deliveries[0]
+        if not failed or self.notifier is None or self.shaper is None or not first.mail_from:
+            return
+        if not self.shaper.options(first.tenant).bounce_notice:
+            return
+        try:
+            await self.notifier.notify(
+                first.tenant, job.queue_id, first.mail_from, first.received_at, failed
+            )
+        except StoreError as exc:
+            log_event(
+                log, "relay.notice_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
+            )
 
 
-def _group(deliveries: Sequence[Delivery], *, by_domain: bool) -> list[Job]:
+def _group(
+    deliveries: Sequence[Delivery],
+    *,
+    by_domain: bool,
+    per_recipient: Callable[[str], bool] | None = None,
+) -> list[Job]:
     """One job per message and recipient domain (RFC 5321 §5.1 routes by domain); through a
-    smarthost, one job per message."""
-    groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    smarthost, one job per message; one per recipient for tenants whose headers differ per
+    recipient (``per_recipient``)."""
+    groups: dict[tuple[str, str, int], list[Delivery]] = defaultdict(list)
     for d in deliveries:
-        groups[(d.queue_id, d.address.rpartition("@")[2] if by_domain else "")].append(d)
-    return [Job(q, dom, tuple(ds)) for (q, dom), ds in groups.items()]
+        alone = d.recipient_id if per_recipient is not None and per_recipient(d.tenant) else 0
+        domain = d.address.rpartition("@")[2]
+        groups[(d.queue_id, domain if by_domain else "", alone)].append(d)
+    return [Job(q, dom, tuple(ds)) for (q, dom, _), ds in groups.items()]

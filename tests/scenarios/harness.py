@@ -47,6 +47,8 @@ def base_config(
         },
         "bounce": {"domain": "bounces.gateway.test", "secret": SECRET},
         "log": {"level": "warning"},
+        # port 0: parallel runs (and a gateway on this machine) must not collide on 8025
+        "admin": {"listen": "127.0.0.1:0"},
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
