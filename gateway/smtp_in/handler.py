@@ -371,3 +371,12 @@ class IntakeHandler:
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
         return MISSING
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A bug or an unexpected failure in a hook: a temporary refusal, never internals.
+
+        aiosmtpd would otherwise answer ``500 Error: (ExceptionType) text``; a 4xx makes the
+        client retry, and nothing was queued for this command.
+        """
+        log.error("smtp.unexpected_error", exc_info=error)
+        return str(replies.STORE_FAILED.with_text("Temporary server error; please try again"))
