@@ -11,6 +11,7 @@ lookup keys on that form.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -49,6 +50,7 @@ class Verdict:
         return self.reply is None
 
 
+@functools.lru_cache(maxsize=8192)
 def canonical(address: str) -> str | None:
     """The canonical form of an address, or ``None`` when it is not a valid address.
 

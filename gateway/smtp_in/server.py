@@ -62,6 +62,7 @@ class GatewaySMTP(SMTP):
     def __init__(self, handler: IntakeHandler, listener: Listener, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.listener = listener
+        self._last_getaddr: tuple[str, tuple[str | None, str | None]] | None = None
 
     async def push(self, status: AnyStr) -> None:
         text = status.decode() if isinstance(status, bytes) else status
@@ -101,6 +102,16 @@ class GatewaySMTP(SMTP):
     async def smtp_HELO(self, hostname: str) -> None:
         if not await self._refuse_bad_characters(hostname):
             await super().smtp_HELO(hostname)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # _unparsable() below and aiosmtpd's own smtp_MAIL/smtp_RCPT parse the same text:
+        # remember the last answer so each command parses its address once.
+        cached = self._last_getaddr
+        if cached is not None and cached[0] == arg:
+            return cached[1]
+        result = super()._getaddr(arg)
+        self._last_getaddr = (arg, result)
+        return result
 
     def _unparsable(self, keyword: str, arg: str | None) -> str | None:
         """The address text when aiosmtpd would refuse it as malformed, else None."""

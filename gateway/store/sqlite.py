@@ -323,7 +323,10 @@ class SqliteStore(AdminQueries, OutboxQueries):
                 previous = None
                 if message.message_id:
                     previous = c.execute(
-                        "SELECT m.queue_id FROM messages m JOIN recipients r"
+                        # CROSS JOIN fixes the loop order: find the few messages with this
+                        # Message-ID first, then their recipients. Left to itself, SQLite
+                        # starts from the address and scans every earlier message to it.
+                        "SELECT m.queue_id FROM messages m CROSS JOIN recipients r"
                         " ON r.queue_id = m.queue_id WHERE m.tenant = ? AND m.message_id = ?"
                         " AND r.address = ? AND m.received_at >= ? LIMIT 1",
                         (
