@@ -82,6 +82,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -104,12 +105,22 @@ class SqliteStore(AdminQueries, OutboxQueries):
             await self._db.execute("PRAGMA synchronous = FULL")
             await self._db.execute("PRAGMA foreign_keys = ON")
             await self._migrate()
+            # Reads get a connection (and thread) of their own: in WAL mode they see the
+            # last commit without waiting behind the writer's batch and its fsync.
+            self._reader = await aiosqlite.connect(
+                self.path, timeout=self.busy_timeout.total_seconds(), isolation_level=None
+            )
+            await self._reader.execute(
+                f"PRAGMA busy_timeout = {int(self.busy_timeout.total_seconds() * 1000)}"
+            )
+            await self._reader.execute("PRAGMA query_only = ON")
         except BaseException as exc:
-            # Close what was opened: aiosqlite's worker thread would otherwise outlive us.
-            if self._db is not None:
-                with contextlib.suppress(Exception):
-                    await self._db.close()
-                self._db = None
+            # Close what was opened: aiosqlite's worker threads would otherwise outlive us.
+            for db in (self._reader, self._db):
+                if db is not None:
+                    with contextlib.suppress(Exception):
+                        await db.close()
+            self._db = self._reader = None
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc) from None
             raise
@@ -143,6 +154,9 @@ class SqliteStore(AdminQueries, OutboxQueries):
         if self._writer is not None:
             await self._writer
             self._writer = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -195,14 +209,17 @@ class SqliteStore(AdminQueries, OutboxQueries):
         inserts would pay dozens per message. ``_execute`` is the primitive its own methods
         use, and running plain ``sqlite3`` code there keeps the connection single-threaded.
         """
-        if self._db is None:
+        return await self._on(self._db, fn, *args)
+
+    @staticmethod
+    async def _on(db: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
+        if db is None:
             raise StoreUnavailable("store is closed")
-        db = self._db
         return await db._execute(fn, db._conn, *args)  # type: ignore[no-any-return]
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return await self._in_thread(work)
+            return await self._on(self._reader, work)
         except sqlite3.Error as exc:
             raise _translate(exc) from None
 
