@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -63,6 +64,57 @@ def serve(args: list[str]) -> int:
     return subprocess.call([str(BIN / "gateway"), "--config", config, "serve", *args], cwd=ROOT)
 
 
+_apt_updated: list[bool] = []
+
+
+def _apt(*args: str) -> None:
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if not _apt_updated:
+        subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+        _apt_updated.append(True)
+    subprocess.run([*sudo, "apt-get", *args], check=True, env=env)
+
+
+def ensure_chromium() -> None:
+    """Debian's chromium, for tests/ui (Playwright drives it; never `playwright install`)."""
+    if Path("/usr/bin/chromium").exists() or not shutil.which("apt-get"):
+        return
+    step("installing Debian's chromium (apt-get install chromium)")
+    _apt("install", "-y", "-q", "--no-install-recommends", "chromium")
+
+
+def ensure_promtool() -> None:
+    """promtool only, unpacked from Debian's prometheus package: no service is started."""
+    target = BIN / "promtool"
+    if target.exists() or shutil.which("promtool") or not shutil.which("apt-get"):
+        return
+    step("unpacking promtool from Debian's prometheus package (apt-get download + dpkg -x)")
+    if not _apt_updated:  # `apt-get download` needs the package lists
+        _apt("--version")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["apt-get", "download", "prometheus"], cwd=tmp, check=True)
+        [deb] = glob.glob(f"{tmp}/prometheus_*.deb")
+        subprocess.run(["dpkg-deb", "-x", deb, f"{tmp}/x"], check=True)
+        shutil.copy2(f"{tmp}/x/usr/bin/promtool", target)
+
+
+def ensure_docker_compose() -> None:
+    """The compose file is checked with `docker compose config` (or Debian's docker-compose):
+    the client alone does that; no container engine runs here."""
+    if shutil.which("docker-compose") or not shutil.which("apt-get"):
+        return
+    probe = (
+        subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if shutil.which("docker")
+        else None
+    )
+    if probe is not None and probe.returncode == 0:
+        return
+    step("installing Debian's docker-compose (for `docker-compose config` only)")
+    _apt("install", "-y", "-q", "--no-install-recommends", "docker-compose")
+
+
 def ensure_postgresql() -> None:
     """Debian's PostgreSQL server binaries, for the store contract suite (tests start their
     own server in a temporary directory; the system cluster is never created or started)."""
@@ -72,24 +124,20 @@ def ensure_postgresql() -> None:
         print("warning: no PostgreSQL and no apt-get: PostgreSQL tests will skip", flush=True)
         return
     step("installing PostgreSQL server binaries (apt-get install postgresql)")
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
     conf = Path("/etc/postgresql-common/createcluster.conf")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if os.geteuid() == 0 and not conf.exists():
         # Keep Debian from creating and starting its own cluster on port 5432.
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text("create_main_cluster = false\n")
-    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(
-        [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-        check=True,
-        env=env,
-    )
+    _apt("install", "-y", "-q", "--no-install-recommends", "postgresql")
 
 
 def test(args: list[str]) -> int:
     ensure_venv("test")
     ensure_postgresql()
+    ensure_chromium()
+    ensure_promtool()
+    ensure_docker_compose()
     step("ruff check")
     if subprocess.call(
         [str(BIN / "ruff"), "check", "gateway", "tests", "bench", "dev.py"], cwd=ROOT

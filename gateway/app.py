@@ -116,7 +116,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore) -> Gateway:
     # Every state change goes through the store: observing it feeds metrics and webhooks
     # without the protocol adapters knowing about either.
     store = ObservedStore(raw, [metrics, outbox])
-    resolver = DnsResolver(config.dns, clock)
+    resolver = DnsResolver(config.dns, clock, observe=metrics.observe_dns)
     policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock)
     client = SmtpClient(config.relay, config.helo_name)
     signer = DkimSigner(raw)
@@ -160,6 +160,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore) -> Gateway:
     build_admin_app(admin)  # validates admin.tokens now: a bad entry stops start-up
     gw = Gateway(config, store, relay, handler, metrics, outbox, dispatcher, admin, clock)
     admin.readiness = gw.readiness
+    metrics.track_smtp_sessions(lambda: sum(listener.sessions for listener in gw.listeners))
     return gw
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -63,13 +65,21 @@ class DnsResolver:
         config: the ``[dns]`` section. ``nameservers`` empty means the system's resolver
             configuration (``/etc/resolv.conf``).
         clock: the time source for cache expiry; tests pass a fake clock.
+        observe: called per lookup with (record type, outcome, seconds or None when cached),
+            for metrics.
 
     Raises:
         ConfigError: ``dns.nameservers`` is empty and the system has no resolver
             configuration.
     """
 
-    def __init__(self, config: DnsConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: DnsConfig,
+        clock: Clock | None = None,
+        observe: Callable[[str, str, float | None], None] | None = None,
+    ) -> None:
+        self._observe = observe
         self._config = config
         self._clock: Clock = clock or SystemClock()
         self._timeout = max(config.timeout.total_seconds(), 0.001)
@@ -156,6 +166,10 @@ class DnsResolver:
             raise DnsPermanent(f"{name}: no such domain (NXDOMAIN)")
         raise DnsPermanent(f"{name}: no A or AAAA records")
 
+    def _note(self, rdtype: str, outcome: str, started: float | None) -> None:
+        if self._observe is not None:
+            self._observe(rdtype, outcome, None if started is None else time.monotonic() - started)
+
     def _cached(self, key: tuple[str, str]) -> _Result | None:
         entry = self._cache.get(key)
         if entry is None:
@@ -178,7 +192,9 @@ class DnsResolver:
         key = (name, rdtype)
         cached = self._cached(key)
         if cached is not None:
+            self._note(rdtype, "cached", None)
             return cached
+        started = time.monotonic()
         try:
             qname = dns.name.from_text(name)
         except dns.exception.DNSException as exc:
@@ -191,13 +207,18 @@ class DnsResolver:
                 _Negative.NODATA if isinstance(exc, dns.resolver.NoAnswer) else (_Negative.NXDOMAIN)
             )
             self._store(key, kind, self._config.negative_ttl)
+            self._note(rdtype, "nodata" if kind is _Negative.NODATA else "nxdomain", started)
             return kind
         except (dns.exception.Timeout, TimeoutError):
+            self._note(rdtype, "timeout", started)
             raise DnsTemporary(f"{name} {rdtype}: DNS timeout") from None
         except dns.resolver.NoNameservers:
+            self._note(rdtype, "servfail", started)
             raise DnsTemporary(f"{name} {rdtype}: no nameserver answered (SERVFAIL)") from None
         except dns.exception.DNSException as exc:
+            self._note(rdtype, "error", started)
             raise DnsTemporary(f"{name} {rdtype}: {type(exc).__name__}") from None
+        self._note(rdtype, "answer", started)
         result: _Result
         if rdtype == "MX":
             result = tuple(MxHost(int(rr.preference), _exchange(rr.exchange)) for rr in answer)

@@ -6,9 +6,14 @@ happened (``events``), nor the HTTP route (``admin``).
 
 Labels are bounded (STYLE.md convention 8): tenant, event type, category, suppression
 reason, the provider family from the fixed list (``core.routing.provider_of``), an RFC 3463
-enhanced code from our own reply catalogue, a result from a fixed set. Never an address, a
-host name or remote text. Each ``Metrics`` owns its own ``CollectorRegistry``: no global
-state, so every test (and every in-process gateway) starts from zero.
+enhanced code from our own reply catalogue, a result from a fixed set, a DNS record type and
+outcome from fixed sets. Never an address, a host name or remote text.
+
+Fed three ways: domain events (``publish``), the store read every 15 s (``run_gauges``), and
+hooks the composition root wires in — ``track_smtp_sessions`` (read at scrape time) and
+``observe_dns`` (called by the DNS adapter). Each ``Metrics`` owns its own
+``CollectorRegistry``: no global state, so every test (and every in-process gateway) starts
+from zero.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from gateway.events import (
 from gateway.logging import log_event
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gateway.core.ports import Store
 
 log = logging.getLogger("gateway.metrics")
@@ -61,6 +68,12 @@ _ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _FEEDBACK_TYPES = frozenset({"abuse", "fraud", "virus", "other", "not-spam", "auth-failure"})
 QUEUE_STATUSES = (Status.QUEUED, Status.DEFERRED, Status.HELD)
 WEBHOOK_RESULTS = ("delivered", "retry", "gave_up", "gone", "refused")
+# DNS label values (``observe_dns``): the record types the relay and intake ask for, and what
+# came back. Anything else is folded into "other", so a caller cannot grow the label set.
+DNS_KINDS = ("mx", "a", "aaaa", "txt", "ptr")
+DNS_OUTCOMES = ("answer", "nxdomain", "nodata", "timeout", "servfail", "error", "cached")
+# From a cached answer on loopback (1 ms) to dns.timeout's worst case.
+DNS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
@@ -159,6 +172,31 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.queue_oldest_age = Gauge(
+            "gateway_queue_oldest_age_seconds",
+            "Age (since intake) of the oldest recipient still waiting: queued or deferred,"
+            " held excluded (0 when none).",
+            registry=r,
+        )
+        self.smtp_sessions = Gauge(
+            "gateway_smtp_active_sessions",
+            "SMTP sessions open on the intake and bounce listeners, read at scrape time.",
+            registry=r,
+        )
+        self.smtp_sessions.set(0)
+        self.dns_lookups = Counter(
+            "gateway_dns_lookups_total",
+            "DNS lookups by record type and outcome (cached = answered from our TTL cache).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.dns_duration = Histogram(
+            "gateway_dns_lookup_duration_seconds",
+            "Time a DNS lookup that went to the network took, by record type.",
+            ["kind"],
+            buckets=DNS_BUCKETS,
+            registry=r,
+        )
         self.queue_oldest_deferred_age = Gauge(
             "gateway_queue_oldest_deferred_age_seconds",
             "Age of the oldest message with a deferred recipient (0 when none).",
@@ -255,6 +293,43 @@ class Metrics:
     def dropped(self, sink: str) -> None:
         self.events_dropped.labels(sink).inc()
 
+    def track_smtp_sessions(self, read: Callable[[], int]) -> None:
+        """Read the open SMTP sessions from ``read`` at every scrape.
+
+        Args:
+            read: returns the current count, e.g.
+                ``lambda: sum(listener.sessions for listener in gw.listeners)``. It runs in
+                the scrape, so it must be cheap and must not block; if it raises, the gauge
+                reads 0 rather than failing the whole scrape.
+        """
+
+        def safe() -> float:
+            try:
+                return float(read())
+            except Exception:  # a broken callback must not break /metrics
+                return 0.0
+
+        self.smtp_sessions.set_function(safe)
+
+    def observe_dns(self, kind: str, outcome: str, seconds: float | None = None) -> None:
+        """Count one DNS lookup and, when it went to the network, its duration.
+
+        Called by ``gateway.dns`` (the adapter passes this method in; metrics never imports
+        dns). Values outside ``DNS_KINDS``/``DNS_OUTCOMES`` become ``"other"``.
+
+        Args:
+            kind: the record type, any case (``"MX"``, ``"A"``, ``"AAAA"``…).
+            outcome: one of ``DNS_OUTCOMES``.
+            seconds: wall-clock time of the network lookup; ``None`` (or a cache hit) records
+                no duration.
+        """
+        kind = kind.lower()
+        kind = kind if kind in DNS_KINDS else "other"
+        outcome = outcome if outcome in DNS_OUTCOMES else "other"
+        self.dns_lookups.labels(kind, outcome).inc()
+        if seconds is not None and outcome != "cached":
+            self.dns_duration.labels(kind).observe(max(seconds, 0.0))
+
     async def refresh_gauges(self, store: Store, now: datetime | None = None) -> None:
         """Read the queue summary (and the webhook backlog, when the store has one)."""
         now = now or datetime.now(UTC)
@@ -265,6 +340,10 @@ class Metrics:
         self.queue_oldest_deferred_age.set(
             max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
         )
+        oldest_waiting = getattr(store, "oldest_waiting_recipient", None)
+        if oldest_waiting is not None:
+            waiting = await oldest_waiting()
+            self.queue_oldest_age.set(max((now - waiting).total_seconds(), 0.0) if waiting else 0.0)
         backlog = getattr(store, "webhook_backlog", None)
         if backlog is not None:
             pending, oldest_pending = await backlog()

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.admin import api, health, pages, public, suppressions, tenants
+from gateway.admin import api, deliveries, health, pages, public, suppressions, tenants
 from gateway.admin.auth import TokenAuth, bearer_token, require
 from gateway.admin.deps import AdminDeps, auth_of
 from gateway.admin.errors import BodyCap, exception_handlers
@@ -64,6 +64,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/api/v1/send-test", ("POST",), api.send_test, "api"),
     ("/api/v1/stats", ("GET",), api.stats, "api"),
     ("/api/v1/audit", ("GET",), api.list_audit, "api"),
+    ("/api/v1/webhooks/deliveries", ("GET",), deliveries.list_deliveries, "api"),
     ("/api/openapi.json", ("GET",), _openapi, "open"),
     ("/healthz", ("GET",), health.healthz, "open"),
     ("/readyz", ("GET",), health.readyz, "open"),

@@ -39,6 +39,11 @@ _S = {"type": "string"}
 _I = {"type": "integer"}
 _B = {"type": "boolean"}
 _T = {"type": "string", "format": "date-time"}
+# The webhook ``type`` values (``gateway.webhooks.ALL_TYPES``; a test keeps them equal).
+WEBHOOK_TYPES = [
+    "queued", "sent", "deferred", "bounced", "expired", "rejected", "suppressed", "opt_out",
+    "unsuppressed", "complaint", "report", "duplicate", "held", "released",
+]  # fmt: skip
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": _obj({"code": _S, "message": _S}, ("code", "message"))}, ("error",)),
@@ -300,6 +305,43 @@ SCHEMAS: dict[str, Any] = {
         {"id": _I, "at": _T, "actor": _S, "action": _S, "target": _S, "detail": {"type": "object"}}
     ),
     "AuditPage": _page("AuditEntry"),
+    "WebhookPayload": _obj(
+        {
+            "version": {"const": 1},
+            "id": _S,
+            "type": {"enum": WEBHOOK_TYPES},
+            "tenant": _S,
+            "recipient": _S,
+            "queue_id": _nullable("string"),
+            "message_id": _nullable("string"),
+            "event_id": _nullable("integer"),
+            "status": _nullable("string"),
+            "category": _nullable("string"),
+            "reason": _S,
+            "reply_code": _nullable("integer"),
+            "enhanced_status": _nullable("string"),
+            "diagnostic": _nullable("string"),
+            "reply": _S,
+            "remote_host": _S,
+            "at": _T,
+        },
+        ("version", "id", "type", "tenant", "recipient", "at"),
+    ),
+    "WebhookDelivery": _obj(
+        {
+            "id": _S,
+            "tenant": _S,
+            "type": _S,
+            "state": {"enum": ["pending", "delivered", "failed"]},
+            "attempts": _I,
+            "created_at": _T,
+            "next_attempt_at": _nullable("string"),
+            "delivered_at": _nullable("string"),
+            "last_error": _nullable("string"),
+            "payload": {"oneOf": [_ref("WebhookPayload"), {"type": "null"}]},
+        }
+    ),
+    "WebhookDeliveryPage": _page("WebhookDelivery"),
     "Health": _obj({"status": {"const": "ok"}}),
     "Readiness": _obj(
         {
@@ -514,6 +556,15 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/api/v1/audit": {"get": _op("The audit trail of admin actions", "AuditPage", params=_PAGE)},
+    "/api/v1/webhooks/deliveries": {
+        "get": _op(
+            "Webhook delivery history, newest first: state, attempts, next try, last error,"
+            " payload (cursor-paginated)",
+            "WebhookDeliveryPage",
+            params=[_TENANT, _param("state", enum=["pending", "delivered", "failed"]), *_PAGE],
+            errors=(422,),
+        )
+    },
     "/api/openapi.json": {"get": _op("This document", None, secured=False)},
     "/healthz": {"get": _op("The process is up", "Health", secured=False)},
     "/readyz": {

@@ -44,6 +44,17 @@ _COLOURS = {
     Status.DEFERRED: "amber",
     Status.HELD: "amber",
 }
+# Timeline dots: good news green, waiting amber, final failures red, the rest grey.
+_EVENT_COLOURS = {
+    "sent": "green",
+    "unsuppressed": "green",
+    "released": "green",
+    "queued": "grey",
+    "deferred": "amber",
+    "held": "amber",
+    "duplicate": "grey",
+    "report": "grey",
+}
 
 
 def e(value: object) -> str:
@@ -225,15 +236,17 @@ def _report_html(r: RecipientReport, lang: str, principal: Principal, csrf: str)
     status_line = f"{t['status_' + r.status.value]}" + (f" — {label}" if label else "")
     out = [
         f'<section class="card {colour}" data-status="{e(r.status.value)}">',
+        f'<p class="badge {colour}">{e(status_line)}</p>',
         f"<h2>{e(r.guidance.title)}</h2>",
-        f"<p><strong>{e(status_line)}</strong> · {e(t['since'])} {e(_fmt(r.since))}"
-        f" · <code>{e(r.address)}</code></p>",
-        f"<h3>{e(t['what_to_do'])}</h3><p>{e(r.guidance.what_to_do)}</p>",
+        f'<p class="meta"><code>{e(r.address)}</code> · {e(t["since"])} {e(_fmt(r.since))}</p>',
+        f'<div class="todo"><h3>{e(t["what_to_do"])}</h3><p>{e(r.guidance.what_to_do)}</p></div>',
         "</section>",
-        f"<h3>{e(t['customer_message'])}</h3>",
+        '<section class="message">',
+        f'<h3><label for="customer-message">{e(t["customer_message"])}</label></h3>',
         f'<textarea id="customer-message" readonly>{e(r.guidance.customer_message)}</textarea>',
-        f'<p><button type="button" data-copy="customer-message" data-done="{e(t["copied"])}">'
-        f"{e(t['copy'])}</button></p>",
+        f'<p><button type="button" class="primary" data-copy="customer-message"'
+        f' data-done="{e(t["copied"])}">{e(t["copy"])}</button></p>',
+        "</section>",
     ]
     if r.rejection is not None and r.status is Status.REJECTED:
         out.append(f"<p>{e(t['refusal'])}: <code>{e(reply_text(r.rejection))}</code></p>")
@@ -247,18 +260,22 @@ def _report_html(r: RecipientReport, lang: str, principal: Principal, csrf: str)
         )
         if s.note:
             out.append(f"<p>{e(s.note)}</p>")
-        if cause is not None:
+        if cause is not None and reply_text(cause):
             out.append(f"<p>{e(t['cause'])}: <code>{e(reply_text(cause))}</code></p>")
         if not principal.read_only and csrf:
+            # The Unblock button opens the form that asks for the reason (no JavaScript
+            # needed: <details>); the reason is required by the browser and by the server.
             out.append(
+                f'<details class="unblock"><summary class="button">{e(t["unblock"])}…</summary>'
                 '<form method="post" action="/support/unblock">'
                 f'<input type="hidden" name="csrf" value="{e(csrf)}">'
                 f'<input type="hidden" name="address" value="{e(r.address)}">'
                 f'<input type="hidden" name="tenant" value="{e(s.tenant)}">'
                 f'<input type="hidden" name="lang" value="{e(lang)}">'
-                f'<label>{e(t["unblock_reason"])} <input type="text" name="reason" required'
-                f' maxlength="{MAX_REASON}"></label> '
-                f'<button type="submit">{e(t["unblock"])}</button></form>'
+                f'<label>{e(t["unblock_reason"])}<br><input type="text" name="reason" required'
+                f' maxlength="{MAX_REASON}" autocomplete="off"></label> '
+                f'<button type="submit" class="danger">{e(t["unblock_confirm"])}</button>'
+                "</form></details>"
             )
         out.append("</section>")
     out.append(f"<h3>{e(t['events'])}</h3>")
@@ -269,14 +286,17 @@ def _report_html(r: RecipientReport, lang: str, principal: Principal, csrf: str)
             f"<th>{e(t[k])}</th>" for k in ("time", "type", "category", "reply", "host", "queue")
         )
         rows = "".join(
-            "<tr>"
-            f"<td>{e(_fmt(ev.at))}</td><td>{e(ev.type.value)}</td>"
+            f'<tr class="ev {_EVENT_COLOURS.get(ev.type.value, "red")}">'
+            f'<td>{e(_fmt(ev.at))}</td><td data-type="{e(ev.type.value)}"><span class="dot"></span>'
+            f"{e(t.get('ev_' + ev.type.value, ev.type.value))}</td>"
             f"<td>{e(folded_label(ev.category, lang) or (ev.category or ''))}</td>"
             f"<td>{e(reply_text(ev))}</td><td>{e(ev.remote_host)}</td><td>{e(ev.queue_id)}</td>"
             "</tr>"
             for ev in r.events
         )
-        out.append(f'<table class="events"><tr>{head}</tr>{rows}</table>')
+        out.append(
+            f'<table class="events"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        )
     return "".join(out)
 
 
@@ -348,7 +368,10 @@ async def suppressions_page(request: Request) -> Response:
             f"<td>{e(_fmt(s.since))}</td><td>{e(_fmt(s.expires_at) or t['never'])}</td>"
             f"<td>{e(s.note)}</td></tr>"
         )
-    parts.append(f'<table class="suppressions"><tr>{head}</tr>{"".join(body_rows)}</table>')
+    parts.append(
+        f'<table class="suppressions"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body_rows)}</tbody></table>"
+    )
     if len(rows) > limit:
         last = rows[limit - 1]
         query = dict(q) | {"cursor": params.encode_cursor(f"{last.tenant} {last.address}")}

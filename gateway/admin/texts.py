@@ -32,6 +32,7 @@ _PT = {
     "note": "Nota",
     "unblock": "Desbloquear",
     "unblock_reason": "Motivo do desbloqueio (ex.: nº do chamado)",
+    "unblock_confirm": "Confirmar desbloqueio",
     "events": "Últimos eventos",
     "no_events": "Nenhum evento registrado.",
     "time": "Quando",
@@ -57,6 +58,18 @@ _PT = {
     "supp_complaint": "reclamação (spam)",
     "supp_opt_out": "descadastro",
     "supp_manual": "bloqueio manual",
+    "ev_queued": "na fila",
+    "ev_duplicate": "duplicada",
+    "ev_sent": "entregue",
+    "ev_deferred": "adiada",
+    "ev_bounced": "devolvida",
+    "ev_expired": "expirada",
+    "ev_rejected": "recusada",
+    "ev_report": "relatório recebido",
+    "ev_suppressed": "bloqueado",
+    "ev_unsuppressed": "desbloqueado",
+    "ev_held": "retida",
+    "ev_released": "liberada",
 }
 
 _EN = {
@@ -85,6 +98,7 @@ _EN = {
     "note": "Note",
     "unblock": "Unblock",
     "unblock_reason": "Reason for unblocking (e.g. ticket number)",
+    "unblock_confirm": "Confirm unblock",
     "events": "Latest events",
     "no_events": "No events recorded.",
     "time": "When",
@@ -110,6 +124,18 @@ _EN = {
     "supp_complaint": "complaint (spam)",
     "supp_opt_out": "opt-out",
     "supp_manual": "manual block",
+    "ev_queued": "queued",
+    "ev_duplicate": "duplicate",
+    "ev_sent": "delivered",
+    "ev_deferred": "deferred",
+    "ev_bounced": "bounced",
+    "ev_expired": "expired",
+    "ev_rejected": "refused",
+    "ev_report": "report received",
+    "ev_suppressed": "blocked",
+    "ev_unsuppressed": "unblocked",
+    "ev_held": "held",
+    "ev_released": "released",
 }
 
 _TEXTS = {"pt-BR": _PT, "en": _EN}

@@ -555,6 +555,20 @@ class AdminQueries:
 
     # --- statistics -----------------------------------------------------------------------
 
+    async def oldest_waiting_recipient(self) -> datetime | None:
+        """When the message of the oldest recipient still waiting (queued or deferred) was
+        accepted; ``None`` when nothing waits (the ``gateway_queue_oldest_age_seconds`` gauge).
+
+        Held recipients are left out: an operator parked them on purpose.
+        """
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT min(m.received_at) FROM recipients r JOIN messages m"
+                " ON m.queue_id = r.queue_id WHERE r.status IN ('queued', 'deferred')"
+            ).fetchone()
+        )
+        return None if row is None or row[0] is None else _utc(row[0])
+
     async def event_counts(self, since: datetime) -> list[tuple[str, str, str | None, str, int]]:
         """(tenant, type, category, remote host, count) of the events since ``since``."""
         rows = await self._read(

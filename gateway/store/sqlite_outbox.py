@@ -85,6 +85,7 @@ class WebhookRecord:
     next_at: datetime | None
     delivered_at: datetime | None
     last_error: str
+    body: bytes = b""
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -139,6 +140,25 @@ class OutboxQueries:
             lambda c: c.execute("SELECT tenant FROM webhook_endpoints").fetchall()
         )
         return frozenset(row[0] for row in rows)
+
+    async def webhook_message_ids(self, queue_ids: Sequence[str]) -> dict[str, str]:
+        """queue id → the application's ``Message-ID`` header, for the messages that have one."""
+        if not queue_ids:
+            return {}
+        found: dict[str, str] = {}
+        ids = list(queue_ids)
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            rows = await self._read(
+                lambda c, chunk=chunk, marks=marks: c.execute(
+                    f"SELECT queue_id, message_id FROM messages WHERE queue_id IN ({marks})"
+                    " AND message_id IS NOT NULL",
+                    chunk,
+                ).fetchall()
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
 
     # --- the outbox -------------------------------------------------------------------------
 
@@ -213,14 +233,40 @@ class OutboxQueries:
 
     async def webhook_history(self, tenant: str, limit: int = 50) -> list[WebhookRecord]:
         """The tenant's latest outbox rows, newest first (delivery history for the API)."""
-        rows = await self._read(
-            lambda c: c.execute(
-                "SELECT id, tenant, type, state, attempts, created_at, next_at, delivered_at,"
-                " last_error FROM webhook_outbox WHERE tenant = ?"
-                " ORDER BY created_at DESC, id DESC LIMIT ?",
-                (tenant, limit),
-            ).fetchall()
+        return await self.webhook_deliveries(tenant, None, limit)
+
+    async def webhook_deliveries(
+        self,
+        tenant: str | None,
+        state: str | None,
+        limit: int,
+        before: tuple[float, str] | None = None,
+    ) -> list[WebhookRecord]:
+        """Outbox rows, newest first, with their payloads (``GET /api/v1/webhooks/deliveries``).
+
+        Args:
+            tenant: one tenant, or ``None`` for every tenant.
+            state: ``pending``, ``delivered`` or ``failed``; ``None`` for all.
+            limit: at most this many rows.
+            before: the ``(created_at, id)`` of the last row of the previous page.
+        """
+        sql = (
+            "SELECT id, tenant, type, state, attempts, created_at, next_at, delivered_at,"
+            " last_error, body FROM webhook_outbox WHERE 1 = 1"
         )
+        args: list[Any] = []
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            args.append(tenant)
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        if before is not None:
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            args.extend((before[0], before[0], before[1]))
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
         return [
             WebhookRecord(
                 r[0],
@@ -232,6 +278,7 @@ class OutboxQueries:
                 _dt(r[6]),
                 _dt(r[7]),
                 r[8],
+                bytes(r[9]),
             )
             for r in rows
         ]

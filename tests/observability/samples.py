@@ -116,6 +116,10 @@ def exercise(metrics: Metrics) -> None:
     for status in QUEUE_STATUSES:
         metrics.queue_recipients.labels(status.value).set(1)
     metrics.queue_oldest_deferred_age.set(60)
+    metrics.queue_oldest_age.set(90)
+    metrics.track_smtp_sessions(lambda: 3)
+    metrics.observe_dns("MX", "answer", 0.004)
+    metrics.observe_dns("A", "cached")
     metrics.webhook_outbox_pending.set(1)
     metrics.webhook_outbox_oldest_age.set(1)
 

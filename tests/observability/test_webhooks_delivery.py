@@ -104,15 +104,20 @@ async def test_signed_payload_is_delivered_and_verifies(sqlite_store: SqliteStor
     )
     body = json.loads(request.body)
     assert body == {
+        "version": 1,
         "id": request.headers[EVENT_ID_HEADER.lower()],
         "type": "sent",
         "tenant": TENANT,
         "recipient": "ana@gmail.com",
         "queue_id": "q1",
+        "message_id": "<q1@acme.example>",
         "event_id": event_id,
         "status": "sent",
         "category": None,
         "reason": "sent",
+        "reply_code": 250,
+        "enhanced_status": "2.0.0",
+        "diagnostic": "250 2.0.0 remote says so",
         "reply": "250 2.0.0 remote says so",
         "remote_host": "gmail-smtp-in.l.google.com",
         "at": "2024-05-01T12:00:05+00:00",

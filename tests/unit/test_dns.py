@@ -187,3 +187,24 @@ async def test_cache_is_bounded_least_recently_used_first(fake_dns: FakeDns) -> 
     assert fake_dns.queries("a.test", "A") == 1
     assert fake_dns.queries("b.test", "A") == 2
     assert fake_dns.queries("c.test", "A") == 1
+
+
+async def test_every_lookup_is_reported_to_the_observer(fake_dns: FakeDns) -> None:
+    fake_dns.add_mx("example.com", 10, "mx.example.com")
+    fake_dns.set_servfail("broken.example")
+    seen: list[tuple[str, str, float | None]] = []
+    resolver = DnsResolver(fake_dns.config(), observe=lambda *args: seen.append(args))
+
+    await resolver.mx("example.com")
+    await resolver.mx("example.com")  # cached
+    with pytest.raises(DnsPermanent):
+        await resolver.mx("nowhere.example")
+    with pytest.raises(DnsTemporary):
+        await resolver.mx("broken.example")
+
+    outcomes = [(kind, outcome) for kind, outcome, _ in seen]
+    assert outcomes[:2] == [("MX", "answer"), ("MX", "cached")]
+    assert ("MX", "nxdomain") in outcomes
+    assert ("MX", "servfail") in outcomes
+    assert seen[1][2] is None  # a cache hit has no latency
+    assert seen[0][2] is not None and seen[0][2] >= 0
