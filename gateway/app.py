@@ -36,12 +36,13 @@ from gateway.smtp_in.bounce_sink import BounceSink
 from gateway.smtp_in.handler import IntakeHandler
 from gateway.smtp_in.server import Listener, start_listener, tls_context_from
 from gateway.store import open_store
-from gateway.store.sqlite import SqliteStore
 from gateway.webhooks import WebhookDispatcher, WebhookOutbox
 
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.core.ports import Store
+    from gateway.store.postgres import PostgresStore
+    from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger("gateway.app")
 
@@ -88,14 +89,6 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
     """
     clock = clock or SystemClock()
     raw = open_store(config.store)
-    if not isinstance(raw, SqliteStore):
-        # The PostgreSQL adapter carries the spine's Store port (and its contract suite),
-        # not yet the admin queries and the webhook outbox that `serve` wires in.
-        raise ConfigError(
-            "store.url",
-            "serving on PostgreSQL is not available yet (the admin API and webhook outbox"
-            " run on SQLite only); use store.path",
-        )
     await raw.open()
     try:
         return await _build(config, clock, raw)
@@ -104,7 +97,7 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
         raise
 
 
-async def _build(config: Config, clock: Clock, raw: SqliteStore) -> Gateway:
+async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore) -> Gateway:
     await raw.ensure_tenant(Tenant(config.smtp.default_tenant))
     try:
         rules = load_rules(config.bounce.local_rules or None)
@@ -188,6 +181,9 @@ async def run(gw: Gateway) -> None:
             await start_listeners(gw)
         async with asyncio.TaskGroup() as tasks:
             relay_task = tasks.create_task(gw.relay.run())
+            # PostgreSQL: mail committed by any node wakes this node's relay (NOTIFY).
+            listen = getattr(gw.store, "listen", None)
+            listen_task = tasks.create_task(listen(gw.relay.wake)) if listen else None
             _start_http(gw, tasks)
             tasks.create_task(run_janitor(gw.store, cfg, gw.clock, gw.stopping))  # type: ignore[arg-type]
             tasks.create_task(run_gauges(gw.store, gw.metrics, gw.stopping))
@@ -211,6 +207,8 @@ async def run(gw: Gateway) -> None:
                 relay_task.cancel()  # unfinished deliveries stay leased, released at start
             # Last: outcomes recorded while draining still reach the webhook outbox.
             gw.webhooks_stopping.set()
+            if listen_task is not None:
+                listen_task.cancel()  # runs until cancelled; the store closes after this
     finally:
         for server in gw.servers:
             server.close()

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway.dkim import DkimKey, sign
 from gateway.logging import log_event
 from gateway.rawmail import from_domain, header_block
 
-if TYPE_CHECKING:
-    from gateway.store.sqlite import SqliteStore
+
+class DkimKeyStore(Protocol):
+    async def dkim_keys(self) -> list[tuple[str, str, str, str, bytes]]: ...
+
 
 log = logging.getLogger("gateway.signing")
 
@@ -30,7 +32,7 @@ class DkimSigner:
         store: where keys live (``gateway dkim keygen --tenant``).
     """
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: DkimKeyStore) -> None:
         self.store = store
         self._keys: dict[tuple[str, str], DkimKey] = {}
         self._loaded_at = float("-inf")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -31,10 +31,8 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import (
-    Category,
     Delivery,
     Event,
-    EventType,
     NewMessage,
     Status,
     Suppression,
@@ -42,6 +40,10 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
+from gateway.store import rows
+from gateway.store.postgres_admin import PostgresAdminQueries
+from gateway.store.postgres_outbox import PostgresOutboxQueries
+from gateway.store.rows import dt, ts
 
 T = TypeVar("T")
 Connection: TypeAlias = asyncpg.Connection
@@ -60,14 +62,6 @@ _COMMAND_TIMEOUT = 30.0  # seconds any one statement may take before it is cance
 _MIN_ACQUIRE_TIMEOUT = 10.0  # waiting for a free pooled connection
 _LISTEN_BACKOFF = (0.1, 5.0)  # first and largest pause between LISTEN reconnections
 _LISTEN_PING = 15.0  # a LISTEN connection is checked this often (a half-open TCP hangs)
-
-
-def ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -127,8 +121,11 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class PostgresStore:
+class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
     """``Store`` on a PostgreSQL database shared by every node (see the module docstring).
+
+    The admin API's queries and the webhook outbox live in mixins of their own modules
+    (``postgres_admin``, ``postgres_outbox``), method by method like SQLite's.
 
     Args:
         url: a ``postgresql://user:password@host:port/database`` URL (``store.url``).
@@ -349,93 +346,50 @@ class PostgresStore:
 
         Recipients already sent the same Message-ID by the same tenant within
         ``duplicate_window`` are recorded as ``duplicate`` events and not queued again.
+
+        One statement does it all (``_ENQUEUE``): one round trip without a Message-ID. With
+        one, ``BEGIN`` and an advisory lock on (tenant, Message-ID) go first in the same
+        round trip, so two nodes taking the same retried message at once queue it once
+        (SQLite's single writer serialises this check; here the lock does), then the
+        statement, then ``COMMIT``: three round trips.
         """
+        now = message.received_at.timestamp()
+        args = (
+            message.queue_id,
+            message.tenant,
+            message.mail_from,
+            message.message_id,
+            message.subject,
+            len(message.content),
+            now,
+            message.client_address,
+            message.content,
+            list(message.recipients),
+            now - duplicate_window.total_seconds(),
+            _DUPLICATE_TEXT,
+            CHANNEL,
+        )
 
-        async def work(c: Connection) -> EnqueueResult:
-            now = message.received_at.timestamp()
-            previous: dict[str, str] = {}
-            if message.message_id:
-                # Two nodes taking the same retried message at once must not both queue it:
-                # SQLite's single writer serialises this check, here a lock on the key does.
-                await c.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    f"{message.tenant}\n{message.message_id}",
-                )
-                rows = await c.fetch(
-                    "SELECT DISTINCT ON (r.address) r.address, m.queue_id FROM messages m"
-                    " JOIN recipients r ON r.queue_id = m.queue_id WHERE m.tenant = $1"
-                    " AND m.message_id = $2 AND r.address = ANY($3::text[])"
-                    " AND m.received_at >= $4",
-                    message.tenant,
-                    message.message_id,
-                    list(set(message.recipients)),
-                    now - duplicate_window.total_seconds(),
-                )
-                previous = {row[0]: row[1] for row in rows}
-            queued = [a for a in message.recipients if a not in previous]
-            duplicates = [(a, previous[a]) for a in message.recipients if a in previous]
-            events: list[Event] = []
-            if queued:
-                await c.execute(
-                    "INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject,"
-                    " size, received_at, client_address, content)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    message.queue_id,
-                    message.tenant,
-                    message.mail_from,
-                    message.message_id,
-                    message.subject,
-                    len(message.content),
-                    now,
-                    message.client_address,
-                    message.content,
-                )
-                # One statement for every recipient; identities follow the ORDER BY, so
-                # the sorted ids line up with ``queued`` (duplicates in the list included).
-                ids = sorted(
-                    await c.fetchval(
-                        "WITH ins AS (INSERT INTO recipients (queue_id, tenant, address, status,"
-                        " due_at, updated_at) SELECT $1, $2, u.address, 'queued', $3, $3"
-                        " FROM unnest($4::text[]) WITH ORDINALITY AS u(address, n) ORDER BY n"
-                        " RETURNING id) SELECT array_agg(id) FROM ins",
-                        message.queue_id,
-                        message.tenant,
-                        now,
-                        queued,
-                    )
-                )
-                events += [
-                    Event(
-                        rid,
-                        message.tenant,
-                        address,
-                        EventType.QUEUED,
-                        message.received_at,
-                        queue_id=message.queue_id,
-                    )
-                    for rid, address in zip(ids, queued, strict=True)
-                ]
-                await c.execute("SELECT pg_notify($1, '')", CHANNEL)
-            events += [
-                Event(
-                    None,
-                    message.tenant,
-                    address,
-                    EventType.DUPLICATE,
-                    message.received_at,
-                    queue_id=previous_id,
-                    reason="duplicate_message_id",
-                    text=f"Same Message-ID retried within the window; not queued again "
-                    f"(original {previous_id})",
-                )
-                for address, previous_id in duplicates
-            ]
-            await _insert_events(c, events)
-            original = duplicates[0][1] if duplicates else None
-            queue_id = message.queue_id if queued else (original or message.queue_id)
-            return EnqueueResult(queue_id, tuple(queued), tuple(a for a, _ in duplicates))
+        async def work(c: Connection) -> list[Any]:
+            if not message.message_id:
+                return list(await c.fetch(_ENQUEUE, *args))
+            # The key is an integer computed here, so the simple-protocol text binds nothing.
+            key = _lock_key(f"{message.tenant}\n{message.message_id}")
+            await c.execute(f"BEGIN; SELECT pg_advisory_xact_lock({key})")
+            try:
+                found = list(await c.fetch(_ENQUEUE, *args))
+                await c.execute("COMMIT")
+            except BaseException:
+                await _rollback_quietly(c)
+                raise
+            return found
 
-        return await self._run(work)
+        previous = {row[0]: row[1] for row in await self._run(work, transaction=False)}
+        queued = tuple(a for a in message.recipients if a not in previous)
+        duplicates = tuple(a for a in message.recipients if a in previous)
+        original = previous[duplicates[0]] if duplicates else None
+        queue_id = message.queue_id if queued else (original or message.queue_id)
+        return EnqueueResult(queue_id, queued, duplicates)
 
     async def record_event(self, event: Event) -> int:
         return await self._run(lambda c: _insert_event(c, event), transaction=False)
@@ -551,7 +505,10 @@ class PostgresStore:
 
     async def next_due(self) -> datetime | None:
         value = await self._run(
-            lambda c: c.fetchval("SELECT min(due_at) FROM recipients WHERE due_at IS NOT NULL"),
+            lambda c: c.fetchval(
+                "SELECT min(r.due_at) FROM recipients r JOIN messages m"
+                " ON m.queue_id = r.queue_id WHERE r.due_at IS NOT NULL AND m.held = 0"
+            ),
             transaction=False,
         )
         return dt(value)
@@ -622,7 +579,8 @@ class PostgresStore:
             await c.execute(
                 "UPDATE recipients SET status = $1, updated_at = $2,"
                 " category = coalesce($3, category), last_reply = $4,"
-                " due_at = CASE WHEN $5 THEN NULL ELSE due_at END WHERE id = $6",
+                " due_at = CASE WHEN $5 THEN NULL ELSE due_at END,"
+                " lease_owner = CASE WHEN $5 THEN NULL ELSE lease_owner END WHERE id = $6",
                 status.value,
                 ts(event.at),
                 event.category.value if event.category else None,
@@ -760,6 +718,58 @@ class PostgresStore:
             await asyncio.wait_for(self._closed.wait(), seconds)
 
 
+# --- enqueue in one statement ----------------------------------------------------------------
+
+_DUPLICATE_TEXT = "Same Message-ID retried within the window; not queued again (original "
+
+# $1 queue_id, $2 tenant, $3 mail_from, $4 message_id, $5 subject, $6 size, $7 received_at,
+# $8 client_address, $9 content, $10 recipients, $11 start of the duplicate window,
+# $12 the duplicate event's text before the original's queue id, $13 the channel.
+#
+# prev: recipients already queued under this Message-ID within the window (none without
+# one); want: the others, in order. The message row is written only when some recipient is
+# left; its RETURNING notifies the channel (delivered at commit). Recipient ids follow
+# ``ORDER BY``; the events of the queued recipients come first, in recipient order, then
+# the duplicates', as SQLite writes them. Data-modifying CTEs always run to completion;
+# the statement returns the duplicates (address, original queue id).
+_ENQUEUE = (
+    "WITH prev AS (SELECT DISTINCT ON (r.address) r.address, m.queue_id FROM messages m"
+    " JOIN recipients r ON r.queue_id = m.queue_id WHERE $4::text IS NOT NULL"
+    " AND m.tenant = $2 AND m.message_id = $4 AND r.address = ANY($10::text[])"
+    " AND m.received_at >= $11),"
+    " want AS (SELECT u.address, u.n FROM unnest($10::text[]) WITH ORDINALITY AS u(address, n)"
+    " WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.address = u.address)),"
+    " msg AS (INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject, size,"
+    " received_at, client_address, content) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9"
+    " WHERE EXISTS (SELECT 1 FROM want) RETURNING queue_id, pg_notify($13, '') AS woken),"
+    " rcpt AS (INSERT INTO recipients (queue_id, tenant, address, status, due_at, updated_at)"
+    " SELECT msg.queue_id, $2, w.address, 'queued', $7, $7 FROM msg, want w ORDER BY w.n"
+    " RETURNING id, address),"
+    f" ev AS ({rows.EVENT_INSERT} SELECT e.rid, e.qid, $2, e.address, e.type, $7, NULL,"
+    " NULL, NULL, e.text, '', e.reason, '{}' FROM ("
+    " SELECT 0 AS k, r.id AS n, r.id AS rid, $1::text AS qid, r.address, 'queued' AS type,"
+    " '' AS text, '' AS reason FROM rcpt r"
+    " UNION ALL SELECT 1, u.n, NULL, p.queue_id, u.address, 'duplicate',"
+    " $12::text || p.queue_id || ')', 'duplicate_message_id'"
+    " FROM unnest($10::text[]) WITH ORDINALITY AS u(address, n)"
+    " JOIN prev p ON p.address = u.address) e ORDER BY e.k, e.n)"
+    " SELECT p.address, p.queue_id FROM prev p"
+)
+
+
+def _lock_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for ``text`` (the same on every node)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), signed=True)
+
+
+async def _rollback_quietly(conn: Connection) -> None:
+    """Roll back a transaction begun by hand; a broken connection is the pool's to drop."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    with contextlib.suppress(*_CAUGHT):
+        await conn.execute("ROLLBACK")
+
+
 async def _close_quietly(conn: Connection) -> None:
     try:
         await asyncio.wait_for(conn.close(), _CONNECT_TIMEOUT)
@@ -769,55 +779,24 @@ async def _close_quietly(conn: Connection) -> None:
 
 # --- rows ---------------------------------------------------------------------------------------
 
-_SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note"
-_ATTEMPT_EVENTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
-_EVENT_COLUMNS = (
-    "id, recipient_id, queue_id, tenant, address, type, at, category, reply_code,"
-    " enhanced, text, remote_host, reason, details"
-)
-_EVENT_INSERT = (
-    "INSERT INTO events (recipient_id, queue_id, tenant, address, type, at, category,"
-    " reply_code, enhanced, text, remote_host, reason, details)"
-)
-_RECIPIENT_VIEW = (
-    "r.id, r.queue_id, r.tenant, r.address, r.status, r.attempts, r.due_at, r.updated_at,"
-    " r.category, r.last_reply, m.subject, m.mail_from FROM recipients r JOIN messages m"
-    " ON m.queue_id = r.queue_id"
-)
+# The shared converters under the names this module (and ``postgres_admin``) use.
+_SUPPRESSION_COLUMNS = rows.SUPPRESSION_COLUMNS
+_ATTEMPT_EVENTS = rows.ATTEMPT_EVENTS
+_EVENT_COLUMNS = rows.EVENT_COLUMNS
+_EVENT_INSERT = rows.EVENT_INSERT
+_RECIPIENT_VIEW = rows.RECIPIENT_VIEW
+_dt = rows.utc
+_reply_text = rows.reply_text
+_event_values = rows.event_values
+_event = rows.event_from
+_tenant = rows.tenant_from
+_suppression = rows.suppression_from
+_recipient_view = rows.recipient_view_from
 
 
 def _rowcount(status: str) -> int:
-    """The row count from a command tag (``UPDATE 3``, ``DELETE 0``)."""
+    """The row count from a command tag (``UPDATE 3``, ``DELETE 0``, ``INSERT 0 1``)."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _reply_text(event: Event) -> str:
-    if event.reply_code is None:
-        return event.text
-    parts = [str(event.reply_code), event.enhanced or "", event.text]
-    return " ".join(p for p in parts if p)
-
-
-def _event_values(event: Event) -> tuple[Any, ...]:
-    return (
-        event.recipient_id,
-        event.queue_id,
-        event.tenant,
-        event.address,
-        event.type.value,
-        event.at.timestamp(),
-        event.category.value if event.category else None,
-        event.reply_code,
-        event.enhanced,
-        event.text[:2000],
-        event.remote_host[:255],
-        event.reason,
-        json.dumps(event.details),
-    )
 
 
 async def _insert_event(c: Connection, event: Event) -> int:
@@ -827,63 +806,3 @@ async def _insert_event(c: Connection, event: Event) -> int:
         *_event_values(event),
     )
     return int(value)
-
-
-async def _insert_events(c: Connection, events: Sequence[Event]) -> None:
-    """Many events in one statement (one round trip, however many recipients)."""
-    if not events:
-        return
-    columns = list(zip(*(_event_values(e) for e in events), strict=True))
-    await c.execute(
-        f"{_EVENT_INSERT} SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[],"
-        " $4::text[], $5::text[], $6::float8[], $7::text[], $8::int[], $9::text[], $10::text[],"
-        " $11::text[], $12::text[], $13::text[])",
-        *(list(column) for column in columns),
-    )
-
-
-def _event(row: Sequence[Any]) -> Event:
-    return Event(
-        recipient_id=row[1],
-        queue_id=row[2],
-        tenant=row[3],
-        address=row[4],
-        type=EventType(row[5]),
-        at=_dt(row[6]),
-        category=Category(row[7]) if row[7] else None,
-        reply_code=row[8],
-        enhanced=row[9],
-        text=row[10],
-        remote_host=row[11],
-        reason=row[12],
-        details=json.loads(row[13]),
-        event_id=row[0],
-    )
-
-
-def _tenant(row: Sequence[Any]) -> Tenant:
-    domains = tuple(d for d in row[1].split(",") if d)
-    return Tenant(row[0], domains, row[2], row[3])
-
-
-def _suppression(row: Sequence[Any]) -> Suppression:
-    return Suppression(
-        row[0], row[1], SuppressionReason(row[2]), _dt(row[3]), dt(row[4]), row[5], row[6]
-    )
-
-
-def _recipient_view(row: Sequence[Any]) -> RecipientView:
-    return RecipientView(
-        recipient_id=row[0],
-        queue_id=row[1],
-        tenant=row[2],
-        address=row[3],
-        status=Status(row[4]),
-        attempts=row[5],
-        due_at=dt(row[6]),
-        updated_at=_dt(row[7]),
-        category=Category(row[8]) if row[8] else None,
-        last_reply=row[9],
-        subject=row[10],
-        mail_from=row[11],
-    )

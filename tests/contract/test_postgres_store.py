@@ -14,17 +14,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
 from gateway.core.errors import StoreError, StoreUnavailable
-from gateway.core.model import Status, Tenant
-from gateway.store.postgres import PostgresStore, _translate
+from gateway.core.model import Event, Status, Tenant
+from gateway.store.postgres import PostgresStore, _migrations, _translate
+from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite import _migrations as sqlite_migrations
+from gateway.store.sqlite_outbox import OutboxItem
 from tests.contract import test_store_contract as contract
 from tests.contract.test_store_contract import LEASE, WINDOW, message, now_ms, sent
 from tests.pg.fixtures import PostgresBackend, pg_backend, pg_server
@@ -88,10 +93,10 @@ async def test_migrations_from_several_nodes_at_once_apply_once(
     try:
         async with asyncio.timeout(30):
             await asyncio.gather(*(s.open() for s in stores))
-        assert pg_backend.rows("SELECT version FROM schema_version ORDER BY version") == [
-            (1,),
-            (2,),
-        ]
+        # Each migration exactly once; as many as SQLite's, so both schemas are the same.
+        versions = [(v,) for v, _ in _migrations()]
+        assert versions == [(v,) for v, _ in sqlite_migrations()]
+        assert pg_backend.rows("SELECT version FROM schema_version ORDER BY version") == versions
         await stores[0].ensure_tenant(Tenant("t1"))
         assert await stores[4].get_tenant("t1") == Tenant("t1")
     finally:
@@ -369,3 +374,75 @@ async def test_tenant_updates_dkim_keys_and_message_views(node_a: PostgresStore)
     assert await node_a.load_content("Q1") == message("Q1").content
     assert await node_a.load_content("nope") is None
     assert datetime.now(UTC) - at < timedelta(minutes=1)
+
+
+# --- (5) the same rows as SQLite, and the admin and outbox mixins on several nodes -------------
+
+
+async def test_enqueue_writes_the_same_rows_and_events_as_sqlite(
+    node_a: PostgresStore, tmp_path: Path
+) -> None:
+    """One statement on PostgreSQL, a loop on SQLite: the same results, rows and events."""
+    lite = SqliteStore(tmp_path / "gateway.db")
+    await lite.open()
+    try:
+        t0 = now_ms() - timedelta(hours=2)
+        batches = [
+            message("Q1", ("a@x.example", "b@x.example", "a@x.example"), message_id="<m@x>"),
+            message("Q2", ("b@x.example", "c@x.example", "b@x.example"), message_id="<m@x>"),
+            message("Q3", ("a@x.example",), message_id="<m@x>"),
+            message("Q4", ("a@x.example", "d@x.example")),
+            message("Q5", ("c@x.example",), message_id="<m@x>", tenant="t2"),
+        ]
+        for n, batch in enumerate(batches):
+            msg = dataclasses.replace(batch, received_at=t0 + timedelta(minutes=n))
+            assert await node_a.enqueue(msg, WINDOW) == await lite.enqueue(msg, WINDOW)
+
+        def strip(events: list[Event]) -> list[Event]:
+            return [dataclasses.replace(e, event_id=None, recipient_id=None) for e in events]
+
+        for queue_id in ("Q1", "Q2", "Q3", "Q4", "Q5"):
+            assert strip(await node_a.events_of_message(queue_id)) == strip(
+                await lite.events_of_message(queue_id)
+            )
+            pg_rows = [
+                dataclasses.replace(v, recipient_id=0) for v in await node_a.recipients_of(queue_id)
+            ]
+            lite_rows = [
+                dataclasses.replace(v, recipient_id=0) for v in await lite.recipients_of(queue_id)
+            ]
+            assert pg_rows == lite_rows
+        for address in ("a@x.example", "b@x.example", "c@x.example", "d@x.example"):
+            assert strip(await node_a.events_for(address, None, 100)) == strip(
+                await lite.events_for(address, None, 100)
+            )
+        assert await node_a.load_content("Q1") == await lite.load_content("Q1")
+        assert await node_a.message("Q3") == await lite.message("Q3") is None
+        assert await node_a.message("Q2") == await lite.message("Q2")
+    finally:
+        await lite.close()
+
+
+async def test_two_nodes_claim_disjoint_webhooks_and_a_lapsed_lease_comes_back(
+    node_a: PostgresStore, node_b: PostgresStore
+) -> None:
+    now = now_ms()
+    await node_a.set_webhook("t1", "https://hooks.example/t1", "s3cret")
+    items = [OutboxItem(f"w{i:03d}", "t1", "sent", b"{}", now) for i in range(40)]
+    await node_a.enqueue_webhooks(items)
+    await node_b.enqueue_webhooks(items[:5])  # ids already there are kept, not doubled
+
+    got_a, got_b = await asyncio.gather(
+        node_a.claim_webhooks(now, 30, LEASE), node_b.claim_webhooks(now, 30, LEASE)
+    )
+
+    ids_a, ids_b = {c.id for c in got_a}, {c.id for c in got_b}
+    assert not ids_a & ids_b
+    assert ids_a | ids_b == {i.id for i in items}
+    assert {(c.url, c.secret) for c in got_a + got_b} == {("https://hooks.example/t1", "s3cret")}
+    assert await node_a.claim_webhooks(now, 100, LEASE) == []
+    # node b dies: its rows come back once the lease has run out, to any node
+    back = await node_a.claim_webhooks(now + LEASE, 100, LEASE)
+    assert {c.id for c in back} == ids_a | ids_b
+    assert [c.id for c in back] == sorted(c.id for c in back)  # oldest due first, then id
+    assert await node_a.webhook_backlog() == (40, now)
