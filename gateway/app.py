@@ -104,6 +104,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
     except (OSError, ValueError) as exc:
         raise ConfigError("bounce.local_rules", str(exc)) from None
     metrics = Metrics()
+    servers: list[asyncio.Server] = []  # filled by start_listeners; read for loop detection
     dispatcher = WebhookDispatcher(config.webhooks, raw, metrics, clock)
     outbox = WebhookOutbox(raw, metrics=metrics, wake=dispatcher.wake)
     # Every state change goes through the store: observing it feeds metrics and webhooks
@@ -111,7 +112,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
     store = ObservedStore(raw, [metrics, outbox])
     resolver = DnsResolver(config.dns, clock, observe=metrics.observe_dns)
     policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock)
-    client = SmtpClient(config.relay, config.helo_name)
+    client = SmtpClient(config.relay, config.helo_name, own_names=(config.smtp.hostname,))
     signer = DkimSigner(raw)
     await signer.refresh(force=True)
     relay = Relay(
@@ -127,6 +128,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
         local_names=(config.smtp.hostname, config.helo_name),
         signer=signer,
         shaper=Shaper(raw, config.bounce, config.public.base_url),
+        local_endpoints=lambda: gw_endpoints(servers),
     )
     relay.notifier = BounceNotifier(store, config.smtp.hostname, clock, relay.wake)
     sink = BounceSink(config.bounce, store, policy, clock, rules)
@@ -151,7 +153,9 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
         on_queued=relay.wake,
     )
     build_admin_app(admin)  # validates admin.tokens now: a bad entry stops start-up
-    gw = Gateway(config, store, relay, handler, metrics, outbox, dispatcher, admin, clock)
+    gw = Gateway(
+        config, store, relay, handler, metrics, outbox, dispatcher, admin, clock, servers=servers
+    )
     admin.readiness = gw.readiness
     metrics.track_smtp_sessions(lambda: sum(listener.sessions for listener in gw.listeners))
     return gw
@@ -216,6 +220,11 @@ async def run(gw: Gateway) -> None:
             await gw.store.release_claims(gw.relay.node_id)
         await gw.store.close()
         log_event(log, "gateway.stopped")
+
+
+def gw_endpoints(servers: list[asyncio.Server]) -> list[tuple[str, int]]:
+    """Our SMTP listeners' (address, port): an MX resolving to one of them is a mail loop."""
+    return [sock.getsockname()[:2] for server in servers for sock in server.sockets]
 
 
 def _start_http(gw: Gateway, tasks: asyncio.TaskGroup) -> None:

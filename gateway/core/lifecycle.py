@@ -63,10 +63,17 @@ def transition(
         return Transition(Status.SENT, EventType.SENT, None, Category.DELIVERED, "accepted")
     if result is Result.BOUNCED:
         return Transition(Status.BOUNCED, EventType.BOUNCED, None, category, "permanent_failure")
+    # The lifetime counts from acceptance; but a recipient first tried only after that
+    # deadline (a forward clock jump, or a gateway down that long) has had no chance yet:
+    # its lifetime counts from its first attempt, so the queue does not expire en masse.
+    start = delivery.received_at
+    first = delivery.first_attempt_at or now
+    if first >= start + lifetime:
+        start = first
     due = next_attempt(
         delivery.attempts + 1,
         now,
-        delivery.received_at,
+        start,
         intervals,
         lifetime,
         retry_hint(reply.text),

@@ -18,7 +18,12 @@ What a caller gets::
                                       or defer (network errors, timeouts, 4xx greeting,
                                       EHLO or MAIL, 421 anywhere, malformed replies, TLS
                                       required but unavailable, a drop after the dot)
-    send() raises PermanentRelayError  5xx greeting, 5xx EHLO and HELO, 5xx MAIL FROM
+    send() raises PermanentRelayError  5xx greeting, 5xx EHLO and HELO, 5xx MAIL FROM, or a
+                                      server that greets (or answers EHLO) with our own
+                                      name: a mail loop (``MAIL_LOOP``, 5.4.6)
+
+A 5xx greeting is reported as the server said it (permanent, ``Phase.GREETING``); what it
+means for the recipients is the relay worker's decision (it defers).
 
 A 4xx/5xx reply to DATA or after the final dot lands in ``deferred``/``bounced`` for the
 recipients accepted at RCPT, so recipients refused at RCPT keep their own reply.
@@ -47,6 +52,7 @@ from aiosmtplib import (
 )
 
 from gateway.config import RelayConfig
+from gateway.core import replies
 from gateway.core.errors import PermanentRelayError, Phase, RelayError, TransientRelayError
 from gateway.core.replies import Reply
 
@@ -112,6 +118,8 @@ class SmtpClient:
         helo_name: our name in EHLO/HELO (RFC 5321 §4.1.1.1); never looked up.
         tls_context: a client TLS context to use instead of the one built from
             ``config.tls_verify`` (for a private CA, or tests).
+        own_names: our other host names (``smtp.hostname``); a server greeting us, or
+            answering EHLO, with one of them or with ``helo_name`` is ourselves: a loop.
 
     Raises:
         ValueError: ``helo_name`` is empty or has spaces or control characters.
@@ -123,12 +131,16 @@ class SmtpClient:
         helo_name: str,
         *,
         tls_context: ssl.SSLContext | None = None,
+        own_names: Sequence[str] = (),
     ) -> None:
         if not helo_name or any(c.isspace() or ord(c) < 32 for c in helo_name):
             msg = f"invalid HELO name: {helo_name!r}"
             raise ValueError(msg)
         self._config = config
         self._helo = helo_name
+        self._own_names = frozenset(
+            n.lower().rstrip(".") for n in (helo_name, *own_names) if n and n.strip(".")
+        )
         self._connect_timeout = config.connect_timeout.total_seconds()
         self._command_timeout = config.command_timeout.total_seconds()
         self._data_timeout = config.data_timeout.total_seconds()
@@ -328,22 +340,34 @@ class SmtpClient:
         smtp = SMTP(local_hostname=self._helo, start_tls=False, timeout=self._command_timeout)
         try:
             with _phase(Phase.GREETING, host):
-                await smtp.connect(sock=sock, timeout=self._command_timeout)
+                greeting = await smtp.connect(sock=sock, timeout=self._command_timeout)
+            self._check_loop(greeting.message, Phase.GREETING, host)
         except BaseException:
             smtp.close()
             sock.close()
             raise
         return smtp
 
+    def _check_loop(self, message: str, phase: Phase, host: str) -> None:
+        """RFC 5321 §5.1 and §6.3 (loop detection): a server naming itself with one of our
+        names, in its greeting or its EHLO reply, is this gateway (an MX record, or a name
+        resolving to one of our listeners). Delivering would queue the message again."""
+        words = message.split(None, 1)
+        name = words[0].lower().rstrip(".") if words else ""
+        if name in self._own_names:
+            text = f"{host} greeted us with our own name {name}: mail loop"
+            raise PermanentRelayError(replies.MAIL_LOOP.with_text(text), phase, host)
+
     async def _ehlo(self, smtp: SMTP, host: str) -> None:
         with _phase(Phase.EHLO, host):
             try:
-                await smtp.ehlo(timeout=self._command_timeout)
+                response = await smtp.ehlo(timeout=self._command_timeout)
             except SMTPHeloError as exc:
                 # RFC 5321 §3.2: a server that refuses EHLO may still speak plain SMTP.
                 if not (500 <= exc.code < 600 and smtp.is_connected):
                     raise
-                await smtp.helo(timeout=self._command_timeout)
+                response = await smtp.helo(timeout=self._command_timeout)
+        self._check_loop(response.message, Phase.EHLO, host)
 
     async def _starttls(self, smtp: SMTP, host: str, server_name: str | None) -> bool:
         """Upgrade to TLS per ``relay.tls``; true when the session is now encrypted."""

@@ -9,15 +9,28 @@ arithmetic (``core.schedule``/``core.lifecycle``) or the auto-block policy (``ou
 
 Claims are leases (``relay.lease``): a recipient claimed by a process that dies becomes due
 again when the lease runs out, and at start-up a node releases its own previous leases.
+
+Routing faults and what they mean for the recipients:
+
+* null MX (RFC 7505) → bounced ``5.1.10``, without connecting; NXDOMAIN or no MX and no
+  address → bounced ``5.1.2``; SERVFAIL or a DNS timeout → deferred ``4.4.3``;
+* an MX that is this gateway → bounced ``5.4.6`` (``MAIL_LOOP``), before any message is
+  sent: by name (``local_names``), by address and port (``local_endpoints``: one of our
+  SMTP listeners), or by the server greeting us with our own name (``relay.client``);
+* a ``5xx`` greeting (RFC 5321 §3.1 "no SMTP service here") → the next MX, then deferred:
+  it names no recipient and is as often a rate limit, a blocklist or maintenance on one
+  MX as a refusal of the domain; if it never changes, the recipient expires after
+  ``relay.max_queue_lifetime``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,6 +41,7 @@ from gateway.core.errors import (
     PermanentRelayError,
     Phase,
     StoreError,
+    StoreUnavailable,
     TransientRelayError,
 )
 from gateway.core.lifecycle import Result, transition
@@ -60,6 +74,10 @@ class Signer(Protocol):
 
 _POLL = 5.0  # seconds: upper bound on sleeping, so other processes' new mail is seen
 _MAX_ADDRESSES = 6  # RFC 5321 §5.1: try a bounded number of addresses per attempt
+# While the store fails (disk full, locked): pause between claims instead of spinning, and
+# retry recording an attempt's result a few times before leaving it to the lease.
+_STORE_BACKOFF = 1.0
+_RECORD_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +124,8 @@ class Relay:
         signer: DKIM signing, per tenant.
         shaper: per-tenant List-Unsubscribe headers (one transaction per recipient then).
         notifier: queues a bounce notice to the sender for tenants that want one.
+        local_endpoints: our SMTP listeners' ``(address, port)`` pairs, read at each
+            attempt; an MX address and ``relay.mx_port`` equal to one of them is a loop.
     """
 
     def __init__(
@@ -123,6 +143,7 @@ class Relay:
         signer: Signer | None = None,
         shaper: Shaper | None = None,
         notifier: BounceNotifier | None = None,
+        local_endpoints: Callable[[], Iterable[tuple[str, int]]] | None = None,
     ) -> None:
         self.config = config
         self.bounce = bounce
@@ -137,6 +158,7 @@ class Relay:
         self.signer = signer
         self.shaper = shaper
         self.notifier = notifier
+        self.local_endpoints = local_endpoints
         self.secret = bounce.secret.encode()
         self.rate = RateLimiter(config.rate_limits)
         self._wake = asyncio.Event()
@@ -160,7 +182,7 @@ class Relay:
 
     async def run(self) -> None:
         """Claim and deliver until ``stop``; then wait for in-flight jobs."""
-        released = await self.store.release_claims(self.node_id)
+        released = await self._release_own_claims()
         if released:
             log_event(log, "relay.released_leases", count=released, node=self.node_id)
         self.running = True
@@ -168,6 +190,9 @@ class Relay:
             async with asyncio.TaskGroup() as jobs:
                 while not self._stopping.is_set():
                     claimed = await self._claim()
+                    if claimed is None:
+                        await self._back_off()
+                        continue
                     if not claimed:
                         await self._sleep()
                         continue
@@ -184,7 +209,19 @@ class Relay:
             self.running = False
             await self.client.close()
 
-    async def _claim(self) -> list[Delivery]:
+    async def _release_own_claims(self) -> int:
+        """Our previous process's leases, made due now. A store that fails at start-up (locked,
+        disk full) must not stop the relay, let alone the gateway: retried until it works."""
+        while not self._stopping.is_set():
+            try:
+                return await self.store.release_claims(self.node_id)
+            except StoreError as exc:
+                log_event(log, "relay.release_failed", logging.ERROR, error=str(exc))
+                await self._back_off()
+        return 0
+
+    async def _claim(self) -> list[Delivery] | None:
+        """Due recipients for the free slots; ``None`` when the store failed."""
         # Claim only as many recipients as there are free slots: nothing waits leased.
         limit = min(self.config.batch_size, max(self._free, 0))
         if limit == 0:
@@ -198,7 +235,15 @@ class Relay:
             )
         except StoreError as exc:
             log_event(log, "relay.claim_failed", logging.ERROR, error=str(exc))
-            return []
+            return None
+
+    async def _back_off(self) -> None:
+        """Pause ``_STORE_BACKOFF`` seconds, or until ``stop``."""
+        try:
+            async with asyncio.timeout(_STORE_BACKOFF):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
 
     async def _sleep(self) -> None:
         timeout = _POLL
@@ -235,7 +280,15 @@ class Relay:
     # --- one transaction ------------------------------------------------------------------
 
     async def _deliver(self, job: Job) -> None:
-        content = await self.store.load_content(job.queue_id)
+        try:
+            content = await self.store.load_content(job.queue_id)
+        except StoreError as exc:
+            # The store is down (a PostgreSQL restart, a locked file): not a bug. Nothing
+            # was sent; the lease returns the recipients to the queue.
+            log_event(
+                log, "relay.load_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
+            )
+            return
         if content is None:
             gone = replies.Reply(554, "5.3.0", "Message content no longer available")
             await self._record(job, {d.address: gone for d in job.deliveries}, Result.BOUNCED, "")
@@ -284,7 +337,9 @@ class Relay:
                 result = await self.client.send(
                     smarthost.host, smarthost.port, return_path, rcpts, content, auth=auth
                 )
-            except (TransientRelayError, PermanentRelayError) as exc:
+            except PermanentRelayError as exc:
+                return None, _greeting_refusal(exc) or exc
+            except TransientRelayError as exc:
                 return None, exc
             return result, None
         try:
@@ -299,6 +354,7 @@ class Relay:
             replies.CONNECT_FAILED, Phase.CONNECT, domain
         )
         tried = 0
+        own = self._own_endpoints()
         for host in order_mx(answer):
             if host.lower().rstrip(".") in self.local_names:
                 # RFC 5321 §5.1: an MX naming ourselves means a loop, not a destination.
@@ -308,6 +364,11 @@ class Relay:
             except (DnsPermanent, DnsTemporary):
                 continue
             for address in addresses:
+                if _is_own(address, self.config.mx_port, own):
+                    text = f"{host} ({address}:{self.config.mx_port}) is this gateway: mail loop"
+                    return None, PermanentRelayError(
+                        replies.MAIL_LOOP.with_text(text), Phase.RESOLVE, host
+                    )
                 if tried >= _MAX_ADDRESSES:
                     return None, last
                 tried += 1
@@ -323,7 +384,11 @@ class Relay:
                     )
                 except PermanentRelayError as exc:
                     exc.host = host  # the MX name, not the address: stats group by MX host
-                    return None, exc
+                    deferral = _greeting_refusal(exc)
+                    if deferral is None:
+                        return None, exc
+                    last = deferral
+                    continue
                 except TransientRelayError as exc:
                     exc.host = host
                     last = exc
@@ -334,6 +399,11 @@ class Relay:
                     continue
                 return replace(result, host=host), None
         return None, last
+
+    def _own_endpoints(self) -> set[tuple[str, int]]:
+        if self.local_endpoints is None:
+            return set()
+        return {(str(a), int(p)) for a, p in self.local_endpoints()}
 
     async def _record(
         self,
@@ -393,13 +463,8 @@ class Relay:
                 category=step.category.value if step.category else None,
                 attempt=delivery.attempts + 1,
             )
-        try:
-            recorded = await self.store.record_outcomes([o for o, _ in outcomes], self.node_id)
-        except StoreError as exc:
-            # Not recorded: the lease runs out and the recipients are tried again.
-            log_event(
-                log, "relay.record_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
-            )
+        recorded = await self._record_outcomes(job, [o for o, _ in outcomes])
+        if recorded is None:
             return
         failed: list[FailedRecipient] = []
         for outcome, delivery in outcomes:
@@ -433,6 +498,31 @@ class Relay:
                 )
         await self._notify(job, failed)
 
+    async def _record_outcomes(self, job: Job, outcomes: list[Outcome]) -> dict[int, int] | None:
+        """Record, retrying a transient store failure a few times: a result left unrecorded
+        waits for the lease to run out, and a delivery is then made again (a duplicate)."""
+        for attempt in range(1, _RECORD_TRIES + 1):
+            try:
+                return await self.store.record_outcomes(outcomes, self.node_id)
+            except StoreUnavailable as exc:
+                log_event(
+                    log,
+                    "relay.record_failed",
+                    logging.ERROR,
+                    queue_id=job.queue_id,
+                    error=str(exc),
+                    attempt=attempt,
+                )
+                if attempt < _RECORD_TRIES:
+                    await self._back_off()
+            except StoreError as exc:
+                log_event(
+                    log, "relay.record_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
+                )
+                break
+        # Not recorded: the lease runs out and the recipients are tried again.
+        return None
+
     async def _notify(self, job: Job, failed: list[FailedRecipient]) -> None:
         first = job.deliveries[0]
         if not failed or self.notifier is None or self.shaper is None or not first.mail_from:
@@ -447,6 +537,31 @@ class Relay:
             log_event(
                 log, "relay.notice_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
             )
+
+
+def _greeting_refusal(exc: PermanentRelayError) -> TransientRelayError | None:
+    """A ``5xx`` greeting as a deferral (see the module docstring); ``None`` for anything
+    else, including a server that greeted us with our own name (a loop stays permanent)."""
+    if exc.phase is not Phase.GREETING or exc.reply.enhanced == replies.MAIL_LOOP.enhanced:
+        return None
+    text = f"{exc.host} refused service at the greeting: {exc.reply}"
+    return TransientRelayError(replies.GREETING_REFUSED.with_text(text), exc.phase, exc.host)
+
+
+def _is_own(address: str, port: int, own: set[tuple[str, int]]) -> bool:
+    """Whether ``address:port`` is one of our listeners. A wildcard listener (``0.0.0.0``,
+    ``::``) answers on every local address; loopback addresses are the ones we can know
+    without asking the system for its interfaces."""
+    if not own:
+        return False
+    if (address, port) in own:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    wildcard = any(p == port and a in ("0.0.0.0", "::", "") for a, p in own)  # noqa: S104
+    return wildcard and ip.is_loopback
 
 
 def _group(

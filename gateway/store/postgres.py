@@ -92,6 +92,10 @@ def _translate(exc: BaseException) -> StoreError:
         return StoreUnavailable(text)
     if isinstance(exc, asyncpg.exceptions.InterfaceError) and "clos" in str(exc):
         return StoreUnavailable(text)  # the pool or connection went away under us
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # "cannot switch to state …; another operation is in progress": a connection the
+        # server cut in the middle of an operation (a restart), released back to the pool.
+        return StoreUnavailable(text)
     return StoreError(text)
 
 
@@ -104,11 +108,21 @@ def _connection_lost(exc: BaseException) -> bool:
         asyncpg.exceptions.PostgresConnectionError
         | asyncpg.exceptions.OperatorInterventionError
         | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.InternalClientError
         | OSError,
     )
 
 
-_CAUGHT = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# InternalClientError is not an InterfaceError: asyncpg raises it from a connection whose
+# protocol state a server restart left inconsistent. Uncaught, it escaped the store as a
+# bare exception (a crashed relay job, an intake session stuck in "nested MAIL").
+_CAUGHT = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 def _migrations() -> list[tuple[int, str]]:

@@ -17,6 +17,9 @@ Faults picked by the recipient's local part:
 ``dataperm-*``     ``554 5.6.0`` after the final dot
 ``datatemp-*``     ``451 4.3.0`` after the final dot
 ``drop-*``         closes the connection after the final dot without a reply
+``hold-*``         keeps the message, sets ``dot_seen``, and holds the 250 back until
+                   ``release()`` (at most ``hold_max`` seconds): "delivered, but the
+                   sender does not know yet". Only the first ``hold_count`` messages.
 =================  ==================================================================
 
 Server-level modes, settable at run time: ``set_down()`` (nothing listens: connection
@@ -86,8 +89,12 @@ class FakeMx:
     events: list[tuple[str, str]] = field(default_factory=list)
     connections: int = 0
     ca: trustme.CA = field(default_factory=trustme.CA)
+    hold_count: int = 1
+    hold_max: float = 30.0
 
     def __post_init__(self) -> None:
+        self.dot_seen = threading.Event()  # a hold-* message arrived (set from the thread)
+        self._released = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -172,6 +179,11 @@ class FakeMx:
             while len(self.messages) < count:
                 await asyncio.sleep(0.01)
         return list(self.messages)
+
+    def release(self) -> None:
+        """Let held ``hold-*`` replies go (and stop holding new ones)."""
+        self.hold_count = 0
+        self._released.set()
 
     def commands(self, name: str) -> list[str]:
         """The arguments of every ``name`` command the fake's handler saw."""
@@ -363,6 +375,14 @@ class _Handler:
                 mail_options=tuple(envelope.mail_options),
             )
         )
+        if any(local.startswith("hold-") for local in locals_) and self.fake.hold_count > 0:
+            self.fake.hold_count -= 1
+            self.fake.dot_seen.set()
+            # The message is kept (above); the reply waits, bounded.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.fake.hold_max
+            while not self.fake._released.is_set() and loop.time() < deadline:
+                await asyncio.sleep(0.01)
         return "250 2.0.0 Message accepted"
 
 

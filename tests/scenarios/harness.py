@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import smtplib
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from gateway import config as config_module
 from gateway.app import Gateway, build, run, start_listeners
 from gateway.core.model import Event, Status
-from gateway.core.ports import RecipientView
+from gateway.core.ports import Clock, RecipientView
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import FakeMx, free_port
 
@@ -55,6 +62,17 @@ def base_config(
     return raw
 
 
+def _config_with(
+    dns: FakeDns, tmp: Path, mx_port: int, sections: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """``base_config`` with ``sections`` merged in, a ``dns`` section included (the name
+    ``base_config`` cannot take as a keyword: its first parameter is called ``dns``)."""
+    others = {name: values for name, values in sections.items() if name != "dns"}
+    raw = base_config(dns, tmp, mx_port, **others)
+    raw["dns"].update(sections.get("dns", {}))
+    return raw
+
+
 @dataclass
 class GatewayHarness:
     dns: FakeDns
@@ -74,15 +92,43 @@ class GatewayHarness:
             self.dns.add_mx(domain, pref, name)
         return fake
 
-    async def start(self, **sections: dict[str, Any]) -> Gateway:
-        raw = base_config(self.dns, self.tmp, self.mx_port, **sections)
+    async def start(
+        self,
+        clock: Clock | None = None,
+        *,
+        serve_only: bool = False,
+        **sections: dict[str, Any],
+    ) -> Gateway:
+        """Build and start the gateway.
+
+        Args:
+            clock: the time source (``gateway.app.build(config, clock=...)``); a fake clock
+                lets a scenario jump time.
+            serve_only: listen for SMTP (intake commits to the store) but do not run the
+                relay and the other tasks yet; ``run()`` starts them.
+            **sections: config sections merged over ``base_config``.
+        """
+        raw = _config_with(self.dns, self.tmp, self.mx_port, sections)
         cfg = config_module.from_dict(raw)
-        self.gw = await build(cfg)
+        self.gw = await build(cfg, clock=clock)
         await start_listeners(self.gw)
-        self.task = asyncio.get_running_loop().create_task(run(self.gw))
+        if not serve_only:
+            self.run()
         return self.gw
 
+    def run(self) -> None:
+        """Start the relay and the other long-running tasks (after ``start(serve_only=True)``)."""
+        assert self.gw is not None
+        assert self.task is None, "already running"
+        self.task = asyncio.get_running_loop().create_task(run(self.gw))
+
     async def stop(self) -> None:
+        if self.gw is not None and self.task is None:
+            # Started with serve_only and never run: close what build() opened.
+            for server in self.gw.servers:
+                server.close()
+            with contextlib.suppress(Exception):
+                await self.gw.store.close()
         if self.gw is not None and self.task is not None:
             self.gw.shutdown()
             with contextlib.suppress(Exception):
@@ -205,6 +251,186 @@ class GatewayHarness:
         """How many recipient rows the store holds, whatever their status."""
         assert self.gw is not None
         return sum((await self.gw.store.queue_summary()).counts.values())
+
+
+class OffsetClock:
+    """The system clock plus an offset that a scenario can jump (``gateway.core.ports.Clock``).
+
+    Time keeps flowing, so retries still come due; ``jump`` moves it forward at once, as a
+    mis-set NTP server or a resumed virtual machine would.
+    """
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def jump(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+# --- a real gateway process (for kill -9) ---------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    msg = f"cannot write {type(value).__name__} as TOML"
+    raise TypeError(msg)
+
+
+def config_toml(raw: dict[str, dict[str, Any]]) -> str:
+    """A tiny TOML writer for ``base_config`` output: one table per section."""
+    lines: list[str] = []
+    for section, values in raw.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class GatewaySubprocess:
+    """``python -m gateway --config <path> serve`` as a child process, output in files.
+
+    Args:
+        config: the TOML file.
+        port: the SMTP listen port (the process is up once it accepts connections).
+        logdir: where ``gateway-<run>.log`` files go.
+        env: extra environment variables (e.g. ``GATEWAY_TEST_FAULT``).
+    """
+
+    def __init__(
+        self, config: Path, port: int, logdir: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.config = config
+        self.port = port
+        self.logdir = logdir
+        self.env = dict(env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    async def start(self, timeout: float = 15, env: dict[str, str] | None = None) -> None:
+        """Start (again); ``env`` replaces the extra environment for this run."""
+        if env is not None:
+            self.env = dict(env)
+        self.runs += 1
+        full = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY")}
+        full["PYTHONPATH"] = str(ROOT)
+        full.update(self.env)
+        with (self.logdir / f"gateway-{self.runs}.log").open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "--config", str(self.config), "serve"],
+                cwd=ROOT,
+                env=full,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(_port_open, self.port):
+            assert self.proc.poll() is None, f"gateway exited early:\n{self.output()}"
+            assert time.monotonic() < deadline, f"gateway did not listen:\n{self.output()}"
+            await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, nothing is flushed beyond what was already durable."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    async def wait_exit(self, timeout: float = 10) -> int:
+        """Wait (bounded) for the process to end by itself; its return code."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            assert time.monotonic() < deadline, "gateway did not exit"
+            await asyncio.sleep(0.02)
+        return self.proc.returncode
+
+    def terminate(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; safe to call in ``finally``."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def output(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.logdir.glob("gateway-*.log"))
+        )
+
+
+def write_config(
+    dns: FakeDns, tmp: Path, mx_port: int, smtp_port: int, **sections: dict[str, Any]
+) -> Path:
+    """``base_config`` for a gateway subprocess listening on ``smtp_port``, as a TOML file.
+
+    The node id is fixed, so a restarted process releases its predecessor's leases at once.
+    """
+    merged: dict[str, dict[str, Any]] = {
+        "smtp": {"listen": f"127.0.0.1:{smtp_port}"},
+        "relay": {"node_id": "fault-node", "lease": "10m"},
+        "log": {"level": "info", "format": "text"},
+    }
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    path = tmp / "gateway.toml"
+    path.write_text(config_toml(_config_with(dns, tmp, mx_port, merged)), encoding="utf-8")
+    return path
+
+
+def db_rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Read the store's SQLite file from the test through a separate read-only connection."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+async def send_message(
+    port: int, rcpt: str, message_id: str | None, sender: str = "app@sender.example"
+) -> tuple[int, bytes]:
+    """One message over smtplib (in a thread): the reply to the final dot, or ``(-1, why)``
+    when the connection died before a reply came (the client does not know the outcome).
+    Without ``message_id`` the message has no Message-ID (the gateway adds one)."""
+    header = f"Message-ID: {message_id}\r\n" if message_id else ""
+    content = (
+        f"From: App <{sender}>\r\nTo: {rcpt}\r\nSubject: Fault test\r\n{header}\r\nHello.\r\n"
+    ).encode()
+
+    def work() -> tuple[int, bytes]:
+        try:
+            with smtplib.SMTP(
+                "127.0.0.1", port, local_hostname="client.test", timeout=10
+            ) as client:
+                client.ehlo()
+                client.mail(sender)
+                code, text = client.rcpt(rcpt)
+                if code != 250:
+                    return code, text
+                return client.data(content)
+        except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+            return -1, str(exc).encode()
+
+    return await asyncio.to_thread(work)
 
 
 class RawClient:
@@ -355,3 +581,254 @@ def make_auto_reply(to: str, from_address: str) -> bytes:
         "\r\n"
         "I am out of office until Monday with limited access to e-mail.\r\n"
     ).encode()
+
+
+# --- several gateway processes on one store (multi-node scenarios) --------------------------
+
+
+def write_node_config(
+    dns: FakeDns,
+    tmp: Path,
+    mx_port: int,
+    smtp_port: int,
+    node_id: str,
+    **sections: dict[str, Any],
+) -> Path:
+    """``write_config`` for one of several nodes: the file is ``<tmp>/<node_id>.toml`` and
+    ``relay.node_id`` is ``node_id`` (a restarted node keeps its id, so it releases its
+    predecessor's leases at once). Pass ``store={"url": ...}`` to share a PostgreSQL store."""
+    merged: dict[str, dict[str, Any]] = {
+        "smtp": {"listen": f"127.0.0.1:{smtp_port}"},
+        "relay": {"node_id": node_id, "lease": "10m"},
+        "log": {"level": "warning", "format": "text"},
+    }
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    path = tmp / f"{node_id}.toml"
+    path.write_text(config_toml(_config_with(dns, tmp, mx_port, merged)), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Try:
+    """One attempt to submit a message: which node, the reply code to the final dot (or to
+    the command that refused it), ``-1`` when the connection died before any reply, and
+    when it started and ended (``time.monotonic()``)."""
+
+    node: int
+    code: int
+    started: float
+    ended: float
+    phase: str = "data"
+    text: str = ""
+
+
+@dataclass
+class Submission:
+    """A message the load client submits until some node answers ``250``."""
+
+    index: int
+    token: str
+    rcpt: str
+    tries: list[Try] = field(default_factory=list)
+
+    @property
+    def acked(self) -> bool:
+        return bool(self.tries) and self.tries[-1].code == 250
+
+    @property
+    def cut(self) -> bool:
+        """The client saw a connection die while this message was in a transaction (the
+        ``250`` never came), and submitted it again, elsewhere."""
+        return any(t.code == -1 for t in self.tries)
+
+    def content(self) -> bytes:
+        return (
+            f"From: App <app@sender.example>\r\nTo: {self.rcpt}\r\n"
+            f"Subject: multinode {self.token}\r\nMessage-ID: <{self.token}@sender.example>\r\n"
+            f"X-Test-Token: {self.token}\r\n\r\nHello from {self.token}.\r\n"
+        ).encode()
+
+
+def token_of(content: bytes) -> str | None:
+    """The ``X-Test-Token`` of a message a ``LoadClient`` sent (as the destination got it)."""
+    import re
+
+    found = re.search(rb"(?:^|\n)X-Test-Token: (\S+)\r?\n", content)
+    return found.group(1).decode() if found else None
+
+
+class LoadClient:
+    """Submits ``messages`` messages from ``sessions`` threads (bounded), each thread keeping
+    a connection for up to ``per_connection`` messages, to the SMTP ports ``ports``.
+
+    Thread ``i`` starts on node ``i % len(ports)``. A connection that is refused or dies
+    makes the thread move to the next node; a message whose transaction it was in is
+    submitted again there (same Message-ID, so a gateway that had committed it records a
+    duplicate instead of queueing it twice). A ``4xx`` is retried after ``pause`` seconds on
+    the same node; a ``5xx`` is final (a test failure). Each message is tried at most until
+    ``deadline`` seconds after ``start()``.
+
+    ``acked`` counts ``250``s as they come (for a test that acts in the middle of the run).
+    """
+
+    def __init__(
+        self,
+        ports: list[int],
+        messages: int,
+        *,
+        sessions: int = 8,
+        per_connection: int = 20,
+        prefix: str = "m",
+        domain: str = "example.com",
+        pause: float = 0.2,
+        deadline: float = 120.0,
+        timeout: float = 15.0,
+    ) -> None:
+        import threading
+
+        self.ports = ports
+        self.sessions = sessions
+        self.per_connection = per_connection
+        self.pause = pause
+        self.deadline = deadline
+        self.timeout = timeout
+        self.items = [
+            Submission(i, f"{prefix}{i:05d}", f"r{i:05d}@{domain}") for i in range(messages)
+        ]
+        self.acked = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self.started = 0.0
+        self.finished = 0.0
+
+    # --- running ------------------------------------------------------------------------
+
+    def start(self) -> LoadClient:
+        import threading
+
+        self.started = time.monotonic()
+        for i in range(self.sessions):
+            share = self.items[i :: self.sessions]
+            thread = threading.Thread(
+                target=self._session, args=(i % len(self.ports), share), daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def join(self, timeout: float) -> bool:
+        """Wait (bounded) for every thread; ``True`` when all are done."""
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
+        done = not any(t.is_alive() for t in self._threads)
+        if done:
+            self.finished = time.monotonic()
+        return done
+
+    def stop(self) -> None:
+        """Ask the threads to stop after their current message (safe in ``finally``)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+
+    async def wait_acked(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.acked < count:
+            assert time.monotonic() < deadline, f"only {self.acked}/{count} acknowledged"
+            assert any(t.is_alive() for t in self._threads), "the load client stopped early"
+            await asyncio.sleep(0.02)
+
+    def _session(self, node: int, items: list[Submission]) -> None:
+        client: smtplib.SMTP | None = None
+        sent_on_connection = 0
+        try:
+            for item in items:
+                while not item.acked:
+                    if self._stop.is_set():
+                        return
+                    if time.monotonic() - self.started > self.deadline:
+                        with self._lock:
+                            self.errors.append(f"{item.token}: not acknowledged in time")
+                        break
+                    if client is None:
+                        try:
+                            client = smtplib.SMTP(
+                                "127.0.0.1",
+                                self.ports[node],
+                                local_hostname="client.test",
+                                timeout=self.timeout,
+                            )
+                            client.ehlo()
+                            sent_on_connection = 0
+                        except (OSError, smtplib.SMTPException):
+                            _quietly_close(client)
+                            client = None
+                            node = (node + 1) % len(self.ports)
+                            time.sleep(0.05)
+                            continue
+                    code = self._transaction(client, node, item)
+                    if code == -1:
+                        _quietly_close(client)
+                        client = None
+                        node = (node + 1) % len(self.ports)
+                    elif code == 250:
+                        with self._lock:
+                            self.acked += 1
+                        sent_on_connection += 1
+                        if sent_on_connection >= self.per_connection:
+                            with contextlib.suppress(OSError, smtplib.SMTPException):
+                                client.quit()
+                            _quietly_close(client)
+                            client = None
+                    elif 400 <= code < 500:
+                        time.sleep(self.pause)
+                    else:
+                        last = item.tries[-1]
+                        with self._lock:
+                            self.errors.append(
+                                f"{item.token}: refused with {code} at {last.phase}: {last.text}"
+                            )
+                        break
+        finally:
+            _quietly_close(client)
+
+    def _transaction(self, client: smtplib.SMTP, node: int, item: Submission) -> int:
+        started = time.monotonic()
+        phase = "mail"
+        text = b""
+        try:
+            code, text = client.mail("app@sender.example")
+            if code == 250:
+                phase = "rcpt"
+                code, text = client.rcpt(item.rcpt)
+            if code == 250:
+                phase = "data"
+                code, text = client.data(item.content())
+            elif code < 500:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    client.rset()
+        except (OSError, smtplib.SMTPException) as exc:
+            code, text = -1, str(exc).encode()
+        reply = text.decode("utf-8", "replace")
+        item.tries.append(Try(node, code, started, time.monotonic(), phase, reply))
+        return code
+
+    # --- results ------------------------------------------------------------------------
+
+    @property
+    def cut(self) -> list[Submission]:
+        return [item for item in self.items if item.cut]
+
+    @property
+    def unacked(self) -> list[Submission]:
+        return [item for item in self.items if not item.acked]
+
+
+def _quietly_close(client: smtplib.SMTP | None) -> None:
+    if client is not None:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            client.close()

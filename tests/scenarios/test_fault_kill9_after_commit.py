@@ -1,0 +1,66 @@
+"""kill -9 right after the store commit and before the ``250`` is written.
+
+No test can hit that window by timing (the gateway writes the ``250`` microseconds after the
+commit), so the gateway is started with the test-only fault hook
+``GATEWAY_TEST_FAULT=kill_after_commit`` (see ``gateway.smtp_in.handler``): the process
+SIGKILLs itself right after the commit. The client sees the connection die without a reply
+and retries after the restart.
+
+At most one duplicate: a retry carrying the same Message-ID is recognised within
+``smtp.duplicate_window`` and not queued again (one delivery); a client that sends no
+Message-ID gets a fresh one from the gateway each time, so the retry is a second message
+(two deliveries: the one duplicate the contract allows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.dns_server import FakeDns
+from tests.fakes.mx import FakeMx, free_port
+from tests.scenarios.harness import GatewaySubprocess, db_rows, send_message, write_config
+
+RCPT = "erin@example.com"
+
+
+@pytest.mark.parametrize(
+    ("message_id", "expected_deliveries"),
+    [("<mid-commit-1@sender.example>", 1), (None, 2)],
+    ids=["same-message-id", "no-message-id"],
+)
+async def test_kill_9_after_commit_before_250_at_most_one_duplicate(
+    fake_dns: FakeDns, tmp_path: Path, message_id: str | None, expected_deliveries: int
+) -> None:
+    mx_port, smtp_port = free_port(), free_port()
+    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-commit.test").start()
+    fake_dns.add_a("mx-commit.test", "127.0.0.2")
+    fake_dns.add_mx("example.com", 10, "mx-commit.test")
+    gateway = GatewaySubprocess(
+        write_config(fake_dns, tmp_path, mx_port, smtp_port), smtp_port, tmp_path
+    )
+    db = tmp_path / "gateway.db"
+    try:
+        await gateway.start(env={"GATEWAY_TEST_FAULT": "kill_after_commit"})
+        code, _ = await send_message(smtp_port, RCPT, message_id)
+        assert code == -1  # no reply at all: the client does not know the outcome
+        assert await gateway.wait_exit() == -9
+        # Committed before the crash: the message is in the queue, nothing delivered yet.
+        assert db_rows(db, "SELECT status FROM recipients") == [("queued",)]
+        assert mx.messages == []
+
+        await gateway.start(env={})
+        code, reply = await send_message(smtp_port, RCPT, message_id)  # the client's retry
+        assert code == 250, reply
+        await mx.wait_for(expected_deliveries, timeout=10)
+        async with asyncio.timeout(10):
+            while {s for (s,) in db_rows(db, "SELECT status FROM recipients")} != {"sent"}:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.5)  # past a retry interval: nothing more arrives
+        assert len(mx.messages) == expected_deliveries
+        assert all(m.rcpt_tos == (RCPT,) for m in mx.messages)
+    finally:
+        gateway.terminate()
+        mx.stop()
