@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,6 @@ import aiosqlite
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import (
-    Category,
     Delivery,
     Event,
     EventType,
@@ -37,6 +35,7 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
+from gateway.store import rows
 from gateway.store.sqlite_admin import AdminQueries
 from gateway.store.sqlite_outbox import OutboxQueries
 
@@ -46,12 +45,8 @@ Work = Callable[[sqlite3.Connection], Any]
 _MAX_BATCH = 256
 
 
-def ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+ts = rows.ts
+dt = rows.dt
 
 
 def _translate(exc: sqlite3.Error) -> StoreError:
@@ -725,96 +720,21 @@ def _run_batch(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, Any
     return results
 
 
-_SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note"
-_ATTEMPT_EVENTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
-_EVENT_COLUMNS = (
-    "id, recipient_id, queue_id, tenant, address, type, at, category, reply_code,"
-    " enhanced, text, remote_host, reason, details"
-)
-_RECIPIENT_VIEW = (
-    "r.id, r.queue_id, r.tenant, r.address, r.status, r.attempts, r.due_at, r.updated_at,"
-    " r.category, r.last_reply, m.subject, m.mail_from FROM recipients r JOIN messages m"
-    " ON m.queue_id = r.queue_id"
-)
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
-def _reply_text(event: Event) -> str:
-    if event.reply_code is None:
-        return event.text
-    parts = [str(event.reply_code), event.enhanced or "", event.text]
-    return " ".join(p for p in parts if p)
+# Row conversions are shared with the PostgreSQL adapter (``store.rows``); the short private
+# names are what this module and its mixins use.
+_SUPPRESSION_COLUMNS = rows.SUPPRESSION_COLUMNS
+_ATTEMPT_EVENTS = rows.ATTEMPT_EVENTS
+_EVENT_COLUMNS = rows.EVENT_COLUMNS
+_RECIPIENT_VIEW = rows.RECIPIENT_VIEW
+_dt = rows.utc
+_reply_text = rows.reply_text
+_event = rows.event_from
+_tenant = rows.tenant_from
+_suppression = rows.suppression_from
+_recipient_view = rows.recipient_view_from
+_EVENT_INSERT_SQL = rows.EVENT_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _insert_event(c: sqlite3.Connection, event: Event) -> int:
-    cur = c.execute(
-        "INSERT INTO events (recipient_id, queue_id, tenant, address, type, at, category,"
-        " reply_code, enhanced, text, remote_host, reason, details)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            event.recipient_id,
-            event.queue_id,
-            event.tenant,
-            event.address,
-            event.type.value,
-            event.at.timestamp(),
-            event.category.value if event.category else None,
-            event.reply_code,
-            event.enhanced,
-            event.text[:2000],
-            event.remote_host[:255],
-            event.reason,
-            json.dumps(event.details),
-        ),
-    )
+    cur = c.execute(_EVENT_INSERT_SQL, rows.event_values(event))
     return int(cur.lastrowid or 0)
-
-
-def _event(row: Sequence[Any]) -> Event:
-    return Event(
-        recipient_id=row[1],
-        queue_id=row[2],
-        tenant=row[3],
-        address=row[4],
-        type=EventType(row[5]),
-        at=_dt(row[6]),
-        category=Category(row[7]) if row[7] else None,
-        reply_code=row[8],
-        enhanced=row[9],
-        text=row[10],
-        remote_host=row[11],
-        reason=row[12],
-        details=json.loads(row[13]),
-        event_id=row[0],
-    )
-
-
-def _tenant(row: Sequence[Any]) -> Tenant:
-    domains = tuple(d for d in row[1].split(",") if d)
-    return Tenant(row[0], domains, row[2], row[3])
-
-
-def _suppression(row: Sequence[Any]) -> Suppression:
-    return Suppression(
-        row[0], row[1], SuppressionReason(row[2]), _dt(row[3]), dt(row[4]), row[5], row[6]
-    )
-
-
-def _recipient_view(row: Sequence[Any]) -> RecipientView:
-    return RecipientView(
-        recipient_id=row[0],
-        queue_id=row[1],
-        tenant=row[2],
-        address=row[3],
-        status=Status(row[4]),
-        attempts=row[5],
-        due_at=dt(row[6]),
-        updated_at=_dt(row[7]),
-        category=Category(row[8]) if row[8] else None,
-        last_reply=row[9],
-        subject=row[10],
-        mail_from=row[11],
-    )
