@@ -184,14 +184,22 @@ class SmtpClient:
         conn = await self._checkout(key, host)
         reusable = False
         try:
-            if conn is not None and not await self._reset(conn):
-                # A pooled connection that died while idle: drop it, keep its slot, and
-                # open one fresh connection in its place.
-                _abort(conn)
-                conn = None
+            reused = conn is not None
             if conn is None:
                 conn = await self._open(host, port, server_name, auth)
-            result = await self._transaction(conn, host, mail_from, recipients, content)
+            try:
+                result = await self._transaction(conn, host, mail_from, recipients, content)
+            except TransientRelayError as exc:
+                # Every transaction on a pooled connection ended cleanly (the final dot's
+                # reply, or our RSET), so no RSET precedes the next MAIL (RFC 5321
+                # §4.1.1.4). If the connection died while idle, MAIL is where it shows:
+                # nothing was sent yet, so drop it and try once on a fresh connection.
+                if not (reused and exc.phase is Phase.MAIL and exc.reply.enhanced == "4.4.2"):
+                    raise
+                _abort(conn)
+                conn = None
+                conn = await self._open(host, port, server_name, auth)
+                result = await self._transaction(conn, host, mail_from, recipients, content)
             conn.messages += 1
             reusable = not conn.broken
             if reusable and conn.messages >= self._config.max_messages_per_connection:
