@@ -143,6 +143,9 @@ def test(args: list[str]) -> int:
         [str(BIN / "ruff"), "check", "gateway", "tests", "bench", "dev.py"], cwd=ROOT
     ):
         return 1
+    step("mypy --strict gateway")
+    if subprocess.call([str(BIN / "mypy")], cwd=ROOT):
+        return 1
     step("pytest (the whole suite)")
     return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
 

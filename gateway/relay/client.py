@@ -41,6 +41,7 @@ import ssl
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiosmtplib import (
     SMTP,
@@ -604,6 +605,7 @@ def _is_ip(host: str) -> bool:
 async def _open_socket(host: str, port: int) -> socket.socket:
     """A connected non-blocking socket; tries each address of a name in turn."""
     loop = asyncio.get_running_loop()
+    infos: list[tuple[int, Any]]
     if _is_ip(host):
         infos = [(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, port))]
     else:

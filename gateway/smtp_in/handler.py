@@ -71,6 +71,12 @@ class Transaction:
     bounce_recipients: list[str] = field(default_factory=list)
 
 
+def _client_ip(session: Session) -> str:
+    """The client's IP address (aiosmtpd types ``peer`` loosely; it is a socket address)."""
+    peer: Any = session.peer
+    return str(peer[0]) if peer else ""
+
+
 def _state(envelope: Envelope) -> Transaction:
     state = getattr(envelope, "gateway", None)
     if state is None:
@@ -119,7 +125,7 @@ class IntakeHandler:
 
     def _trusted(self, session: Session) -> bool:
         try:
-            ip = ipaddress.ip_address(session.peer[0])
+            ip = ipaddress.ip_address(_client_ip(session))
         except (ValueError, TypeError, IndexError):
             return False
         return any(ip in net for net in self.config.trusted_networks)
@@ -152,7 +158,7 @@ class IntakeHandler:
     async def handle_AUTH(
         self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
     ) -> str | None:
-        client = str(session.peer[0])
+        client = _client_ip(session)
         now = self.clock.now()
         if self.throttle.blocked(client, now):
             await self._hang_up(server, replies.TOO_MANY_AUTH_FAILURES)
@@ -166,7 +172,7 @@ class IntakeHandler:
         if await verify_async(password, found[1] if found else None) and found:
             self.throttle.succeed(client)
             session.authenticated = True
-            session.auth_data = found[0]  # the tenant name; never the secret
+            session.auth_data = found[0]  # type: ignore[assignment]  # the tenant name only
             log_event(log, "smtp.auth_ok", client=client, tenant=found[0])
             return str(replies.AUTH_OK)
         limit = self.throttle.fail(client, now)
@@ -209,7 +215,7 @@ class IntakeHandler:
                 await server.push("501 5.5.2 Cannot decode base64")
                 return None
         answer = await server.challenge_auth(prompt)
-        return None if answer is MISSING else answer  # type: ignore[return-value]
+        return None if answer is MISSING else answer
 
     @staticmethod
     async def _hang_up(server: SMTP, reply: Reply) -> None:
@@ -322,7 +328,7 @@ class IntakeHandler:
         now = self.clock.now()
         prefix = headers.received(
             helo=_SAFE_HELO.sub("", session.host_name or "unknown")[:255],
-            peer=str(session.peer[0]),
+            peer=_client_ip(session),
             by=self.config.hostname,
             queue_id=queue_id,
             tls=session.ssl is not None,
@@ -345,7 +351,7 @@ class IntakeHandler:
             message_id=message_id[:998],
             subject=headers.subject(head),
             received_at=now,
-            client_address=str(session.peer[0]),
+            client_address=_client_ip(session),
         )
         try:
             result = await self.store.enqueue(message, self.config.duplicate_window)

@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import asyncpg
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import (

@@ -38,7 +38,7 @@ from gateway.store.sqlite_admin import (
 )
 
 if TYPE_CHECKING:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     from gateway.core.ports import RecipientView
 

@@ -27,7 +27,7 @@ from gateway.store.sqlite_outbox import (
 )
 
 if TYPE_CHECKING:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
 T = TypeVar("T")
 

@@ -210,7 +210,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
     async def _on(db: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
         if db is None:
             raise StoreUnavailable("store is closed")
-        return await db._execute(fn, db._conn, *args)  # type: ignore[no-any-return]
+        return await db._execute(fn, db._conn, *args)  # type: ignore[no-any-return,no-untyped-call]
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:

@@ -150,8 +150,8 @@ class OutboxQueries:
         for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
             marks = ",".join("?" for _ in chunk)
-            rows = await self._read(
-                lambda c, chunk=chunk, marks=marks: c.execute(
+            rows: list[Any] = await self._read(
+                lambda c, chunk=chunk, marks=marks: c.execute(  # type: ignore[misc]
                     f"SELECT queue_id, message_id FROM messages WHERE queue_id IN ({marks})"
                     " AND message_id IS NOT NULL",
                     chunk,
