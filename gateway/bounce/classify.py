@@ -79,6 +79,14 @@ class Rule:
     providers: tuple[str, ...] = ()
     fallback: bool = False
     textual: bool = field(default=False)
+    # Derived: each list of literal phrases as one alternation, searched once (C speed)
+    # instead of a Python-level `any(p in text ...)` over dozens of phrases per rule.
+    _phrases_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _unless_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_phrases_rx", _literal_alternation(self.phrases))
+        object.__setattr__(self, "_unless_rx", _literal_alternation(self.unless))
 
     def matches(self, facts: Facts) -> bool:
         """Return True when every condition of this rule holds for ``facts``.
@@ -99,15 +107,24 @@ class Rule:
         if self.providers and facts.provider not in self.providers:
             return False
         text = facts.text
-        if self.unless and any(p in text for p in self.unless):
+        if self._unless_rx is not None and self._unless_rx.search(text):
             return False
         if not self.textual:
             return True
         return (
-            any(p in text for p in self.phrases)
+            (self._phrases_rx is not None and self._phrases_rx.search(text) is not None)
             or any(_in_order(text, seq) for seq in self.sequences)
             or any(rx.search(text) for rx in self.regexes)
         )
+
+
+def _literal_alternation(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern matching any of ``phrases`` as plain substrings (``None`` for none)."""
+    if not phrases:
+        return None
+    # Longest first: an alternation stops at the first alternative that matches here.
+    ordered = sorted(set(phrases), key=len, reverse=True)
+    return re.compile("|".join(re.escape(p) for p in ordered))
 
 
 @dataclass(frozen=True, slots=True)
