@@ -97,7 +97,41 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
         raise
 
 
+def _warn_about(config: Config) -> None:
+    """Settings that are legal but risky: said once at start."""
+    relay = config.relay
+    attempt = relay.connect_timeout + 3 * relay.command_timeout + relay.data_timeout
+    if relay.lease < attempt:
+        log_event(
+            log,
+            "config.lease_short",
+            logging.WARNING,
+            key="relay.lease",
+            lease=str(relay.lease),
+            attempt=str(attempt),
+            why="a lease that runs out mid-attempt lets another node resend the message",
+        )
+    if config.store.url and not relay.node_id:
+        log_event(
+            log,
+            "config.node_id_default",
+            logging.WARNING,
+            key="relay.node_id",
+            node_id=config.smtp.hostname,
+            why="several nodes on one store need distinct ids; set relay.node_id",
+        )
+    if config.bounce.secret == "change-me-to-a-long-random-secret":  # noqa: S105
+        log_event(
+            log,
+            "config.example_secret",
+            logging.WARNING,
+            key="bounce.secret",
+            why="the example config's secret signs return paths: replace it",
+        )
+
+
 async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore) -> Gateway:
+    _warn_about(config)
     await raw.ensure_tenant(Tenant(config.smtp.default_tenant))
     try:
         rules = load_rules(config.bounce.local_rules or None)

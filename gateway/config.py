@@ -220,6 +220,7 @@ class StoreConfig:
     path: str = _opt(_str, "var/gateway.db")
     url: str = _opt(_str, "")
     busy_timeout: timedelta = _opt(_duration, timedelta(seconds=5))
+    pool_size: int = _opt(_positive_int, 10)
     retain_content: timedelta = _opt(_duration, timedelta(days=7))
     retain_events: timedelta = _opt(_duration, timedelta(days=180))
 
@@ -254,7 +255,7 @@ class RelayConfig:
     command_timeout: timedelta = _opt(_duration, timedelta(minutes=5))
     data_timeout: timedelta = _opt(_duration, timedelta(minutes=10))
     rate_limits: tuple[tuple[str, float], ...] = _opt(_rate_limits, ())
-    lease: timedelta = _opt(_duration, timedelta(minutes=15))
+    lease: timedelta = _opt(_duration, timedelta(minutes=30))
     node_id: str = _opt(_str, "")
     shutdown_grace: timedelta = _opt(_duration, timedelta(seconds=30))
     batch_size: int = _opt(_positive_int, 200)

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Protocol
 
+from gateway.core.errors import StoreError
 from gateway.dkim import DkimKey, sign
 from gateway.logging import log_event
 from gateway.rawmail import from_domain, header_block
@@ -42,7 +43,13 @@ class DkimSigner:
         if not force and time.monotonic() - self._loaded_at < _REFRESH_SECONDS:
             return
         keys = {}
-        for tenant, domain, selector, algorithm, pem in await self.store.dkim_keys():
+        try:
+            stored = await self.store.dkim_keys()
+        except StoreError as exc:
+            # Keep signing with the keys we have; the next job tries the store again.
+            log_event(log, "dkim.reload_failed", logging.WARNING, error=str(exc))
+            return
+        for tenant, domain, selector, algorithm, pem in stored:
             try:
                 keys[(tenant, domain)] = DkimKey(domain, selector, pem, algorithm)
             except ValueError as exc:

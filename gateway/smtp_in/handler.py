@@ -309,6 +309,16 @@ class IntakeHandler:
         log_event(log, "smtp.rcpt_refused", tenant=tenant.name, rcpt=address, reply=str(reply))
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        # Errors are answered here rather than in handle_exception: aiosmtpd resets the
+        # transaction only when the DATA hook returns, so a raised error would leave the
+        # session stuck ("503 nested MAIL") for the client's retry.
+        try:
+            return await self._data(session, envelope)
+        except Exception as error:  # a bug or an unexpected failure: temporary, logged
+            log.error("smtp.unexpected_error", exc_info=error)
+            return str(replies.STORE_FAILED.with_text("Temporary server error; please try again"))
+
+    async def _data(self, session: Session, envelope: Envelope) -> str:
         state = _state(envelope)
         raw = envelope.original_content or b""
         if state.bounce_recipients:

@@ -21,5 +21,5 @@ def open_store(config: StoreConfig) -> SqliteStore | PostgresStore:
     if config.url:
         if not config.url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("store.url", "must be a postgresql:// URL")
-        return PostgresStore(config.url, config.busy_timeout)
+        return PostgresStore(config.url, config.busy_timeout, pool_size=config.pool_size)
     return SqliteStore(config.path, config.busy_timeout)

@@ -91,7 +91,9 @@ def deliveries(mx: FakeMx) -> Counter[str]:
     return counts
 
 
-async def wait_all_sent(pg: PostgresBackend, expected: set[str], mx: FakeMx, timeout: float) -> None:
+async def wait_all_sent(
+    pg: PostgresBackend, expected: set[str], mx: FakeMx, timeout: float
+) -> None:
     """Until every expected token reached the MX and no recipient is left unsent."""
     deadline = time.monotonic() + timeout
     while True:
@@ -164,9 +166,7 @@ async def test_two_nodes_one_killed_and_restarted_lose_nothing(
         cut = load.cut
         dedup_events = pg_backend.count("events", "type = 'duplicate'")
         queued_rows = pg_backend.count("recipients")
-        lease_lost = sum(
-            node.output().count("relay.lease_lost") for node in (node_a, node_b)
-        )
+        lease_lost = sum(node.output().count("relay.lease_lost") for node in (node_a, node_b))
         with capsys.disabled():
             print(
                 f"\n[multinode kill] messages={MESSAGES} sessions={SESSIONS}"

@@ -17,6 +17,7 @@ acknowledged by retrying its ``4xx``. Figures are printed to the terminal.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 
@@ -102,17 +103,30 @@ async def test_postgres_restart_and_outage_under_load_lose_nothing(
         elapsed = time.monotonic() - started
         counts = deliveries(mx)
         duplicates = sum(n - 1 for n in counts.values() if n > 1)
-        assert set(counts) == tokens
-        assert pg_backend.count("recipients") == MESSAGES
+        logs = "".join(node.output() for node in nodes)
+        # A result the relay could not record while the server was away (it retries for a
+        # few seconds) is left to its lease: that message is delivered again, once.
+        unrecorded = logs.count("relay.lease_lost") + len(
+            re.findall(r"relay\.record_failed .* attempt=5\b", logs)
+        )
         with capsys.disabled():
             print(
                 f"\n[pg restart] messages={MESSAGES} restarted_at={restarted_at:.1f}s"
                 f" outage={up - down:.1f}s tries_during_outage={len(during)} (none 250)"
                 f" 4xx_replies={refused_4xx} cut_and_resubmitted={cut}"
                 f" delivered={sum(counts.values())} duplicates={duplicates}"
+                f" results_unrecorded_or_fenced={unrecorded}"
                 f" submit={submitted:.1f}s all_delivered={elapsed:.1f}s",
                 flush=True,
             )
+        assert set(counts) == tokens
+        assert pg_backend.count("recipients") == MESSAGES
+        assert max(counts.values()) <= 2, counts.most_common(3)  # at most one duplicate each
+        assert duplicates <= unrecorded, (duplicates, unrecorded)
+        # A store outage is an expected fault, not a bug: no relay job crashed on it, no SMTP
+        # hook raised (asyncpg's own pool logs tracebacks while it reconnects; those are fine).
+        for bug in ("relay.job_crashed", "smtp.unexpected_error"):
+            assert bug not in logs, logs[logs.index(bug) :][:3000]
     finally:
         if stopped:
             server.resume()
