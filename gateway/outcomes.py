@@ -8,9 +8,12 @@ sink. Does not own: the policy itself (``core.policy``, pure) or the store.
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from gateway.core.errors import StoreError
 from gateway.core.ids import new_queue_id
 from gateway.core.model import (
     Category,
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from gateway.core.ports import Clock, Store
 
 log = logging.getLogger("gateway.outcomes")
+
+_OVERRIDES_REFRESH_SECONDS = 60.0
 
 _FINAL_EVENTS = {
     EventType.BOUNCED: Status.BOUNCED,
@@ -54,6 +59,32 @@ class PolicyApplier:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self._overrides: dict[str, PolicySettings] = {}
+        self._loaded_at = float("-inf")
+
+    async def settings_for(self, tenant: str) -> PolicySettings:
+        """The tenant's policy: ``[policy]`` with the tenant's own threshold and window
+        (admin API ``PATCH /api/v1/tenants/{name}``), refreshed every minute."""
+        if time.monotonic() - self._loaded_at >= _OVERRIDES_REFRESH_SECONDS:
+            loader = getattr(self.store, "list_tenant_settings", None)
+            if loader is not None:
+                try:
+                    rows = await loader()
+                except StoreError as exc:
+                    log_event(log, "policy.overrides_failed", logging.WARNING, error=str(exc))
+                else:
+                    self._overrides = {
+                        row.tenant.name: replace(
+                            self.settings,
+                            failure_threshold=row.failure_threshold
+                            or self.settings.failure_threshold,
+                            failure_window=row.failure_window or self.settings.failure_window,
+                        )
+                        for row in rows
+                        if row.failure_threshold or row.failure_window
+                    }
+                    self._loaded_at = time.monotonic()
+        return self._overrides.get(tenant, self.settings)
 
     async def after(
         self,
@@ -82,7 +113,8 @@ class PolicyApplier:
                 category=category,
                 queue_id=event.queue_id,
             )
-        since = now - self.settings.failure_window
+        settings = await self.settings_for(event.tenant)
+        since = now - settings.failure_window
         previous = await self.store.failure_streak(event.tenant, event.address, since)
         # A delivery that a later failure report (an asynchronous bounce) contradicts was not
         # a success: its ``sent`` event must not end the streak.
@@ -98,7 +130,7 @@ class PolicyApplier:
             status,
             now,
             [h for h in history if h is not None],
-            self.settings,
+            settings,
             feedback_type,
         )
         if decision is None:

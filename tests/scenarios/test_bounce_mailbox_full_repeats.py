@@ -38,3 +38,18 @@ async def test_three_mailbox_full_reports_suppress_for_seven_days(
     reports = [e for e in await harness.events(ADDRESS) if e.type is EventType.REPORT]
     assert len(reports) == 3
     assert suppression.event_id == reports[-1].event_id
+
+
+async def test_a_tenant_override_of_the_threshold_applies(harness: GatewayHarness) -> None:
+    harness.mx("127.0.0.2", "example.com")
+    gw = await harness.start(smtp=TRUSTED)
+    await gw.store.update_tenant_settings("default", {"failure_threshold": 1})  # type: ignore[attr-defined]
+
+    return_path = await harness.deliver(ADDRESS)
+    body = make_dsn(return_path, ADDRESS, status="5.2.2", diagnostic="552 5.2.2 Mailbox full")
+    code, _ = await harness.send_bounce(return_path, body)
+    assert code == 250
+
+    suppression = await gw.store.find_suppression("default", ADDRESS, datetime.now(UTC))
+    assert suppression is not None  # one failure was enough for this tenant
+    assert suppression.reason is SuppressionReason.REPEATED_FAILURES
