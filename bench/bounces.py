@@ -2,7 +2,8 @@
 
 Prints accuracy on ``category`` and ``category7``, per-category recall and precision, the
 precision of ``nonexistent_address``, and emails per second; when Debian's ``libsisimai-perl``
-is installed, times Sisimai over the same files in the same run and prints the speed ratio.
+is installed, times Sisimai over the same files in the same run and prints the speed ratio. Both
+sides are timed alike: files read into memory first, a warm-up pass, then the best of N passes.
 
 Usage:
     python bench/bounces.py [--misses] [--repeat N] [--no-sisimai]
@@ -128,16 +129,36 @@ def time_ours(files: list[Path], repeat: int) -> float:
     return len(blobs) / best
 
 
+# Timed like ours: the files are read into memory first, one untimed warm-up pass loads
+# Sisimai's lazily required modules (ours is warmed by the scoring pass), then the best of
+# ``repeat`` passes is kept. Sisimai->make accepts a scalar reference (Sisimai::Mail::Memory)
+# and gives the same results as reading the file path.
 _PERL = r"""
 use strict; use warnings; use Sisimai; use Time::HiRes qw(time);
-my $t0 = time; my $n = 0;
-for my $f (@ARGV) { my $v = Sisimai->make($f); $n++; }
-printf "%d %.6f\n", $n, time - $t0;
+my $repeat = shift @ARGV;
+my @blobs;
+for my $f (@ARGV) {
+    open(my $fh, '<:raw', $f) or die "$f: $!"; local $/; push @blobs, scalar <$fh>; close $fh;
+}
+Sisimai->make(\$_) for @blobs;
+my $best;
+for (1 .. $repeat) {
+    my $t0 = time;
+    Sisimai->make(\$_) for @blobs;
+    my $dt = time - $t0;
+    $best = $dt if !defined $best || $dt < $best;
+}
+printf "%d %.6f\n", scalar @blobs, $best;
 """
 
 
-def time_sisimai(files: list[Path]) -> float | None:
-    """Return Sisimai's emails/s over the same files, or ``None`` when it is not installed."""
+def time_sisimai(files: list[Path], repeat: int = 1) -> float | None:
+    """Return Sisimai's best emails/s over the same files, or ``None`` when not installed.
+
+    Args:
+        files: the corpus files (the same list :func:`time_ours` times).
+        repeat: timed passes after one warm-up pass; the best is kept.
+    """
     perl = shutil.which("perl")
     if perl is None:
         return None
@@ -150,7 +171,10 @@ def time_sisimai(files: list[Path]) -> float | None:
     try:
         # The script times the batch itself, so perl and module start-up are excluded.
         out = subprocess.run(
-            [perl, script, *map(str, files)], capture_output=True, text=True, check=True
+            [perl, script, str(max(1, repeat)), *map(str, files)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
     finally:
         Path(script).unlink(missing_ok=True)
@@ -189,11 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_sisimai:
         print("sisimai: skipped (--no-sisimai)")
     else:
-        theirs = time_sisimai(files)
+        theirs = time_sisimai(files, max(1, args.repeat))
         if theirs is None:
             print("sisimai: not installed (apt-get install libsisimai-perl); skipped")
         else:
-            print(f"sisimai: {theirs:,.0f} emails/s; ratio ours/sisimai = {ours / theirs:.2f}")
+            print(
+                f"sisimai: {theirs:,.0f} emails/s (best of {args.repeat}); "
+                f"ratio ours/sisimai = {ours / theirs:.2f}"
+            )
     if args.misses:
         print()
         for row, report in result.misses:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from gateway.bounce.dsn import status_of
 from gateway.bounce.freetext import command_in, reply_code_in
+from gateway.bounce.literals import Gate, ascii_lowered
 from gateway.core.model import Category
 
 MAX_RULE_TEXT = 6000  # characters of text any rule looks at (bounds regex work)
@@ -83,10 +84,14 @@ class Rule:
     # instead of a Python-level `any(p in text ...)` over dozens of phrases per rule.
     _phrases_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _unless_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _phrase_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _unless_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_phrases_rx", _literal_alternation(self.phrases))
         object.__setattr__(self, "_unless_rx", _literal_alternation(self.unless))
+        object.__setattr__(self, "_phrase_set", frozenset(self.phrases))
+        object.__setattr__(self, "_unless_set", frozenset(self.unless))
 
     def matches(self, facts: Facts) -> bool:
         """Return True when every condition of this rule holds for ``facts``.
@@ -117,6 +122,38 @@ class Rule:
             or any(rx.search(text) for rx in self.regexes)
         )
 
+    def matches_scan(self, facts: Facts, scan: _Scan) -> bool:
+        """:meth:`matches`, with the text's literals and regexes looked up in ``scan``.
+
+        Args:
+            facts: the normalised facts of one failure.
+            scan: :class:`_Scan` of ``facts.text`` built from an index holding this rule.
+        """
+        if self.statuses and not _status_matches(self.statuses, facts.status):
+            return False
+        if self.replies and not _reply_matches(self.replies, facts.reply_code):
+            return False
+        if self.commands and facts.command not in self.commands:
+            return False
+        if self.not_commands and facts.command in self.not_commands:
+            return False
+        if self.actions and facts.action not in self.actions:
+            return False
+        if self.providers and facts.provider not in self.providers:
+            return False
+        found = scan.found
+        if self._unless_set and not self._unless_set.isdisjoint(found):
+            return False
+        if not self.textual:
+            return True
+        if self._phrase_set and not self._phrase_set.isdisjoint(found):
+            return True
+        text = facts.text
+        for seq in self.sequences:
+            if found.issuperset(seq) and _in_order(text, seq):
+                return True
+        return any(scan.search(rx) for rx in self.regexes)
+
 
 def _literal_alternation(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     """One pattern matching any of ``phrases`` as plain substrings (``None`` for none)."""
@@ -132,6 +169,12 @@ class Rules:
     """An ordered rules table: local rules first, then the packaged ones."""
 
     rules: tuple[Rule, ...]
+    # Derived: every literal of every rule found in one pass over a text (see _LiteralIndex),
+    # so a rule's phrases, `unless` and sequences become set look-ups.
+    _index: _LiteralIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", _LiteralIndex(self.rules))
 
     def first_match(self, facts: Facts, *, with_fallbacks: bool = True) -> Rule | None:
         """Return the first rule matching ``facts``, or ``None``.
@@ -140,12 +183,135 @@ class Rules:
             facts: the normalised facts of one failure.
             with_fallbacks: also consider rules marked ``fallback``.
         """
-        for rule in self.rules:
+        index = self._index
+        scan = _Scan(facts.text, index)
+        rules = self.rules
+        for position in index.candidates(scan.found, scan.lowercase_ascii):
+            rule = rules[position]
             if rule.fallback and not with_fallbacks:
                 continue
-            if rule.matches(facts):
+            if rule.matches_scan(facts, scan):
                 return rule
         return None
+
+
+class _LiteralIndex:
+    """All literals (phrases, ``unless``, sequence parts) and regexes of a rules table.
+
+    One lookahead search over a trie of the literals reports, at each position, the longest
+    literal starting there; every other literal starting there is a prefix of it, so the set of
+    literals present in a text is exactly the union of those prefix closures. Each regex gets a
+    literal pre-check (:class:`~gateway.bounce.literals.Gate`).
+    """
+
+    __slots__ = ("always", "closure", "finder", "gates", "regex_rules", "triggers")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        literals: set[str] = set()
+        self.gates: dict[tuple[str, int], Gate] = {}
+        # A textual rule can only match when one of its phrases, the first part of one of its
+        # sequences or a literal required by one of its regexes is present. Regex literals are
+        # lower-case ASCII, so they are only looked up for lower-case ASCII texts (see
+        # candidates); a rule with a regex lacking such literals is always a candidate.
+        always: list[int] = []
+        regex_rules: list[int] = []
+        triggers: dict[str, list[int]] = {}
+        for position, rule in enumerate(rules):
+            literals.update(rule.phrases, rule.unless, *rule.sequences)
+            keys = {*rule.phrases, *(seq[0] for seq in rule.sequences)}
+            for rx in rule.regexes:
+                gate = self.gates.get((rx.pattern, rx.flags))
+                if gate is None:
+                    gate = self.gates[rx.pattern, rx.flags] = Gate(rx)
+                if gate.literals is None:
+                    keys = set()
+                    break
+                keys.update(gate.literals)
+            literals.update(keys)
+            if not rule.textual or not keys:
+                always.append(position)
+                continue
+            if rule.regexes:
+                regex_rules.append(position)
+            for lit in keys:
+                triggers.setdefault(lit, []).append(position)
+        self.always = frozenset(always)
+        self.regex_rules = frozenset(regex_rules)
+        self.triggers = {lit: tuple(positions) for lit, positions in triggers.items()}
+        self.closure: dict[str, tuple[str, ...]] = {
+            lit: tuple(p for p in literals if lit.startswith(p)) for lit in literals
+        }
+        self.finder: re.Pattern[str] | None = (
+            re.compile(f"(?=({_trie_pattern(literals)}))") if literals else None
+        )
+
+    def candidates(self, found: set[str], lowercase_ascii: bool) -> list[int]:
+        """Positions of the rules that may match a text containing exactly ``found``, in order.
+
+        Args:
+            found: the literals present in the text (:class:`_Scan`).
+            lowercase_ascii: the text is ASCII and equal to its lower-case form, so the
+                lower-case literals required by regexes are looked up in ``found`` as well.
+        """
+        positions = set(self.always if lowercase_ascii else self.always | self.regex_rules)
+        triggers = self.triggers
+        for lit in found:
+            hit = triggers.get(lit)
+            if hit is not None:
+                positions.update(hit)
+        return sorted(positions)
+
+
+class _Scan:
+    """What one text contains: the literals present, and regex results computed on demand."""
+
+    __slots__ = ("_index", "_lowered", "_regex", "found", "lowercase_ascii", "text")
+
+    def __init__(self, text: str, index: _LiteralIndex) -> None:
+        self.text = text
+        self._index = index
+        found: set[str] = set()
+        if index.finder is not None and text:
+            closure = index.closure
+            for match in index.finder.finditer(text):
+                found.update(closure[match.group(1)])
+        self.found = found
+        self._lowered = ascii_lowered(text)
+        self.lowercase_ascii = self._lowered == text
+        self._regex: dict[tuple[str, int], bool] = {}
+
+    def search(self, rx: re.Pattern[str]) -> bool:
+        """Return whether ``rx`` matches somewhere in the text (memoised, literal pre-check)."""
+        key = (rx.pattern, rx.flags)
+        hit = self._regex.get(key)
+        if hit is None:
+            gate = self._index.gates.get(key)
+            hit = (gate is None or gate.may_match(self.text, self._lowered)) and (
+                rx.search(self.text) is not None
+            )
+            self._regex[key] = hit
+        return hit
+
+
+def _trie_pattern(literals: set[str]) -> str:
+    """A regex matching, at a position, the longest of ``literals`` that starts there."""
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for lit in literals:
+        node = trie
+        for char in lit:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _node_pattern(trie)
+
+
+def _node_pattern(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    branches = [re.escape(char) + _node_pattern(child) for char, child in node.items() if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    # Children start with distinct characters, so at most one can go on; a greedy optional
+    # prefers the longer literal and falls back to the one ending here.
+    return f"(?:{body})?" if "" in node else body
 
 
 def normalise(text: str) -> str:
@@ -399,9 +565,11 @@ def _status_matches(patterns: tuple[tuple[str, str, str], ...], status: str | No
     parts = status.split(".")
     if len(parts) != 3:
         return False
-    return any(
-        all(p in {"*", v} for p, v in zip(pattern, parts, strict=True)) for pattern in patterns
-    )
+    cls, subject, detail = parts
+    for p_cls, p_subject, p_detail in patterns:
+        if p_cls in ("*", cls) and p_subject in ("*", subject) and p_detail in ("*", detail):
+            return True
+    return False
 
 
 def _reply_matches(patterns: tuple[str, ...], code: int | None) -> bool:

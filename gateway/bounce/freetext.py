@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from gateway.bounce.dsn import status_of
+from gateway.bounce.literals import Gate, ascii_lowered
 
 MAX_TEXT = 64 * 1024  # characters of notification text that are read at all
 MAX_LINE = 1000
@@ -114,6 +115,10 @@ _TRANSCRIPT_CMD = re.compile(
     r"(mail from|rcpt to|data)",
     re.IGNORECASE | re.MULTILINE,
 )
+# Literal pre-checks: most texts name none of the phrases, and a substring test is far cheaper
+# than a case-insensitive regex search (results are unchanged, see gateway.bounce.literals).
+_COMMAND_GATES = tuple((Gate(pattern), command) for pattern, command in _COMMANDS)
+_TRANSCRIPT_GATE = Gate(_TRANSCRIPT_CMD)
 _TRANSCRIPT_MAP = {"mail from": "MAIL", "rcpt to": "RCPT", "data": "DATA"}
 
 _REPLY_CODE = re.compile(r"(?:^|[\s:;(\[<>\"'=])([245][0-5]\d)(?:[\s\-:;,.)\]]|$)", re.MULTILINE)
@@ -230,10 +235,13 @@ def command_in(text: str) -> str | None:
     Args:
         text: a recipient's block or diagnostic text.
     """
-    for pattern, command in _COMMANDS:
-        if pattern.search(text):
+    lowered = ascii_lowered(text)
+    for gate, command in _COMMAND_GATES:
+        if gate.search(text, lowered):
             return command
     last = None
+    if not _TRANSCRIPT_GATE.may_match(text, lowered):
+        return None
     for match in _TRANSCRIPT_CMD.finditer(text):
         word = (match.group(1) or match.group(2) or "").lower()
         last = "CONN" if word in _EHLO_LIKE else _TRANSCRIPT_MAP.get(word)

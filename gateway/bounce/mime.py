@@ -131,10 +131,12 @@ def parse_headers(block: bytes) -> tuple[list[tuple[str, str]], bytes]:
                 fields[-1] = (name, value + " " + line.strip())
             continue
         name, sep, value = line.partition(":")
-        if sep and name and len(name) < 80 and " " not in name.strip() and name.isascii():
-            if len(fields) < MAX_HEADER_FIELDS:
-                fields.append((name.strip().lower(), value.strip()))
-            continue
+        if sep and name and len(name) < 80 and name.isascii():
+            name = name.strip()
+            if " " not in name:
+                if len(fields) < MAX_HEADER_FIELDS:
+                    fields.append((name.lower(), value.strip()))
+                continue
         if index == 0 and line.startswith("From "):
             continue  # mbox separator line
         if fields and fields[-1][1].endswith(";") and "=" in line and ":" not in line:
@@ -172,6 +174,8 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
 
 
 def _split_params(value: str) -> list[str]:
+    if '"' not in value:
+        return value[:4096].split(";")  # nothing quoted: every ";" separates
     out: list[str] = []
     current: list[str] = []
     quoted = False
@@ -290,6 +294,8 @@ def split_mbox(raw: bytes) -> list[bytes]:
     Args:
         raw: the input bytes.
     """
+    if b"From " not in raw[:MAX_BYTES]:
+        return [raw]  # no separator can match (a cheap test before the line-anchored regex)
     starts = [m.start() for m in _MBOX_FROM.finditer(raw[:MAX_BYTES])][: MAX_MESSAGES + 1]
     if not starts or (len(starts) == 1 and not raw[: starts[0]].strip()):
         return [raw]
