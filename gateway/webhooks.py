@@ -2,15 +2,20 @@
 
 Owns: which domain events become webhooks and their JSON schema, the signature
 (``X-Gateway-Signature``) and its verification, the SSRF guard on endpoint URLs, the
-``WebhookOutbox`` sink (domain events → durable outbox rows, off the hot path) and the
-``WebhookDispatcher`` (outbox rows → HTTP POSTs with retries). Does not own: the outbox
-tables (``store.sqlite_outbox``), nor where events come from (``events.ObservedStore``).
+``WebhookOutbox`` writer (the store's events log → durable outbox rows, off the hot path)
+and the ``WebhookDispatcher`` (outbox rows → HTTP POSTs with retries). Does not own: the
+outbox tables and the log cursor (``store.sqlite_outbox``), nor the events themselves (the
+store writes them; ``events.ObservedStore`` only signals that it did).
 
-Flow: ``ObservedStore`` → ``WebhookOutbox.publish`` (a ``put_nowait`` into a bounded
-buffer) → ``WebhookOutbox.run`` writes the rows in one transaction → ``WebhookDispatcher``
-claims due rows, signs and POSTs them, and marks each delivered, retried later (non-2xx,
-network error, timeout; ``WebhookConfig.retry_intervals``, the last one repeating, up to
-``max_attempts``) or given up (``410 Gone``, a refused target, attempts exhausted).
+Flow: the store commits an event row → ``WebhookOutbox.run``, woken by ``publish`` (from
+``ObservedStore``) or by its poll, reads the events after its durable cursor, builds their
+payloads and writes the outbox rows *and* moves the cursor in one transaction (a transactional
+outbox: a crash before that commit leaves the events to be read again, one after it has
+them in the outbox) → ``WebhookDispatcher`` claims due rows, signs and POSTs them, and marks
+each delivered, retried later (non-2xx, network error, timeout;
+``WebhookConfig.retry_intervals``, the last one repeating, up to ``max_attempts``) or given up
+(``410 Gone``, a refused target, attempts exhausted). The poll also picks up events that
+other nodes committed (PostgreSQL) and those committed before a restart.
 
 Payload (stable, ``version`` 1; new keys may be added, none removed or retyped; the README's
 "Webhooks" section is the reference)::
@@ -32,8 +37,11 @@ Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 "<t>." + body)>``; the receiver checks it with ``verify_signature`` and drops duplicates by
 ``X-Gateway-Event-Id``. The secret is never logged.
 
-Known gap: an event is committed by the store before its outbox row is written here; a
-crash between the two loses that webhook (the event itself is safe in the store).
+The webhook ``id`` is derived from the event row's id (and the database's salt,
+``webhook_id``): an event read twice makes the same id, kept once in the outbox and
+droppable by receivers. ``status`` is derived from the event row (``logged_change``); for a
+return-path report that did not bounce the recipient, it is the recipient's status when the
+event is read. Tenants without an endpoint when the event is read get nothing for it.
 """
 
 from __future__ import annotations
@@ -48,7 +56,6 @@ import logging
 import re
 import socket
 import uuid
-from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -59,12 +66,13 @@ from gateway.core.model import Category, EventType, Status, SuppressionReason
 from gateway.core.ports import Clock, SystemClock
 from gateway.events import DomainEvent, RecipientChanged
 from gateway.logging import log_event
-from gateway.store.sqlite_outbox import ClaimedWebhook, OutboxItem
+from gateway.store.sqlite_outbox import ClaimedWebhook, EventBatch, OutboxItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from gateway.config import WebhookConfig
+    from gateway.core.model import Event
     from gateway.metrics import Metrics
 
 log = logging.getLogger("gateway.webhooks")
@@ -90,8 +98,23 @@ _STATUS_OF_TYPE = {
     EventType.SUPPRESSED: Status.SUPPRESSED,
     EventType.QUEUED: Status.QUEUED,
 }
-_BUFFER = 10_000  # events waiting for the outbox writer; beyond, they are counted and dropped
-_BATCH = 500
+# The status after an event, from its type (``logged_change``; reports are decided apart).
+_STATUS_OF_EVENT = {
+    EventType.QUEUED: Status.QUEUED,
+    EventType.REJECTED: Status.REJECTED,
+    EventType.SENT: Status.SENT,
+    EventType.DEFERRED: Status.DEFERRED,
+    EventType.BOUNCED: Status.BOUNCED,
+    EventType.EXPIRED: Status.EXPIRED,
+    EventType.SUPPRESSED: Status.SUPPRESSED,
+    EventType.HELD: Status.HELD,
+}
+# Report categories that do not bounce the recipient (``smtp_in.bounce_sink``'s rule).
+_NOT_BOUNCING_REPORTS = frozenset({Category.DELIVERED, Category.AUTO_REPLY})
+_BATCH = 500  # events read from the log per outbox transaction
+_POLL = timedelta(seconds=2)  # how often the log is read without a wake-up
+# Webhook ids: uuid5 of the database's salt and the event id (``webhook_id``).
+_ID_NAMESPACE = uuid.UUID("6f1c3a52-3d0e-4b8e-9a57-2f6a8d1e4c90")
 
 
 class OutboxStore(Protocol):
@@ -101,7 +124,11 @@ class OutboxStore(Protocol):
 
     async def webhook_message_ids(self, queue_ids: Sequence[str]) -> dict[str, str]: ...
 
-    async def enqueue_webhooks(self, items: Sequence[OutboxItem]) -> None: ...
+    async def webhook_events(self, limit: int) -> EventBatch: ...
+
+    async def commit_webhooks(
+        self, cursor: tuple[int, int], next: tuple[int, int], items: Sequence[OutboxItem]
+    ) -> bool: ...
 
     async def claim_webhooks(
         self, now: datetime, limit: int, lease: timedelta = ...
@@ -117,6 +144,30 @@ class WebhookTargetRefused(GatewayError):
 
 
 # --- event → payload ------------------------------------------------------------------------------
+
+
+def logged_change(event: Event, current: Status | None = None) -> RecipientChanged:
+    """The recipient change an event row of the log records.
+
+    The status comes from the event's type, as the write that made the row set it. A report
+    bounced the recipient when it tells of a failure other than a delay notice (as
+    ``smtp_in.bounce_sink`` decides); any other report left the status as it was, taken as
+    ``current`` (the recipient's status now).
+    """
+    if event.type is EventType.REPORT:
+        bounced = (
+            event.category is not None
+            and event.category not in _NOT_BOUNCING_REPORTS
+            and event.details.get("action") != "delayed"
+        )
+        return RecipientChanged(event, Status.BOUNCED if bounced else current)
+    return RecipientChanged(event, _STATUS_OF_EVENT.get(event.type))
+
+
+def webhook_id(salt: str, event_id: int) -> str:
+    """The webhook id (``X-Gateway-Event-Id``) for the event row ``event_id``: the same every
+    time the row is read, and unique across databases (``salt`` is the database's own)."""
+    return uuid.uuid5(_ID_NAMESPACE, f"{salt}:{event_id}").hex
 
 
 def webhook_type(change: RecipientChanged) -> str:
@@ -277,17 +328,23 @@ def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 
 
 class WebhookOutbox:
-    """An ``EventSink`` that turns recipient events into outbox rows, off the hot path.
+    """Turns the store's events log into outbox rows, off the hot path, crash-safe.
 
-    ``publish`` only appends to a bounded buffer; ``run`` writes the rows of tenants that
-    have an endpoint, one transaction per batch, and wakes the dispatcher.
+    ``run`` reads the events after the durable cursor in batches, builds the payloads of
+    the wanted types for tenants that have an endpoint, and writes the rows and moves the
+    cursor in one transaction (``commit_webhooks``); then it wakes the dispatcher. As an
+    ``EventSink``, ``publish`` only wakes ``run``: the event itself is read from the log.
+    ``run`` also reads the log every ``poll_interval``, for events committed by other nodes
+    or before a restart. At least once: a crash before the commit reads the batch again.
 
     Args:
         store: a store with the outbox queries (``SqliteStore``, or ``ObservedStore`` on it).
         types: the webhook types to send (``DEFAULT_TYPES``).
-        metrics: counts dropped events, when given.
+        metrics: kept for the constructor's signature (nothing is dropped any more).
         wake: called after rows were written (``WebhookDispatcher.wake``).
         tenant_cache: how long the set of tenants with an endpoint is reused.
+        batch: events read per transaction.
+        poll_interval: how often the log is read without a wake-up.
     """
 
     def __init__(
@@ -297,73 +354,89 @@ class WebhookOutbox:
         metrics: Metrics | None = None,
         wake: Callable[[], None] | None = None,
         tenant_cache: timedelta = timedelta(seconds=5),
+        batch: int = _BATCH,
+        poll_interval: timedelta = _POLL,
     ) -> None:
         self.store = store
         self.types = types
         self.metrics = metrics
         self.wake = wake
         self.tenant_cache = tenant_cache
-        self._buffer: deque[RecipientChanged] = deque()
+        self.batch = batch
+        self.poll_interval = poll_interval
         self._ready = asyncio.Event()
         self._tenants: frozenset[str] = frozenset()
         self._tenants_at: float | None = None
 
     def publish(self, event: DomainEvent) -> None:
-        if not isinstance(event, RecipientChanged) or webhook_type(event) not in self.types:
-            return
-        if len(self._buffer) >= _BUFFER:
-            if self.metrics is not None:
-                self.metrics.dropped("webhooks")
-            return
-        self._buffer.append(event)
-        self._ready.set()
+        if isinstance(event, RecipientChanged):  # an event row was committed: go read it
+            self._ready.set()
 
     def invalidate_tenants(self) -> None:
         """Forget the cached tenant set (call after ``set_webhook``/``delete_webhook``)."""
         self._tenants_at = None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Write buffered events until ``stopping``; what is buffered then is still written."""
+        """Move events from the log to the outbox until ``stopping``; the log is read to its
+        end once more then (what is left is read at the next start)."""
+        loop = asyncio.get_running_loop()
         while True:
-            if not self._buffer:
-                if stopping.is_set():
-                    return
-                # Short: stopping is noticed within 0.1 s, and an idle wake-up costs nothing.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.1):
-                        await self._ready.wait()
-                self._ready.clear()
-                continue
-            batch = [self._buffer.popleft() for _ in range(min(_BATCH, len(self._buffer)))]
+            self._ready.clear()  # a publish from now on means another pass
             try:
-                await self.flush(batch)
+                more = await self.collect()
             except StoreError as exc:
                 log_event(log, "webhooks.outbox_write_failed", logging.ERROR, error=str(exc))
-                self._buffer.extendleft(reversed(batch))
                 if stopping.is_set():
-                    return  # the store is going away: these are lost, and logged
-                await asyncio.sleep(1)
+                    return  # the store is going away: the log keeps the events for next time
+                self._ready.clear()  # retry in a second, whatever wakes us
+                await self._pause(stopping, loop.time() + 1)
+                continue
+            if more:
+                continue
+            if stopping.is_set():
+                return
+            await self._pause(stopping, loop.time() + self.poll_interval.total_seconds())
 
-    async def flush(self, batch: list[RecipientChanged]) -> int:
-        """Write ``batch``'s rows for tenants with an endpoint; returns how many."""
+    async def _pause(self, stopping: asyncio.Event, until: float) -> None:
+        """Wait for a wake-up until ``until`` (loop time); stopping is noticed within 0.1 s."""
+        loop = asyncio.get_running_loop()
+        while not self._ready.is_set() and not stopping.is_set():
+            left = until - loop.time()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(0.1, left)):
+                    await self._ready.wait()
+
+    async def collect(self) -> bool:
+        """Move one batch of the log to the outbox; true when there may be more right away
+        (a full batch, or another node took this one)."""
+        batch = await self.store.webhook_events(self.batch)
+        if batch.next == batch.cursor:
+            return False
         tenants = await self._endpoint_tenants()
-        now = datetime.now(UTC)
-        wanted = [c for c in batch if c.event.tenant in tenants]
+        wanted = []
+        for event, current in batch.events:
+            change = logged_change(event, current)
+            if event.tenant in tenants and webhook_type(change) in self.types:
+                wanted.append(change)
         # The application's Message-ID, one query per batch (events carry only the queue id).
         message_ids = await self.store.webhook_message_ids(
             sorted({c.event.queue_id for c in wanted if c.event.queue_id})
         )
+        now = datetime.now(UTC)
         items = []
         for change in wanted:
-            event_id = uuid.uuid4().hex
+            assert change.event.event_id is not None  # read from the log: always set
+            event_id = webhook_id(batch.salt, change.event.event_id)
             message_id = message_ids.get(change.event.queue_id or "")
             body = json.dumps(payload(change, event_id, message_id), separators=(",", ":")).encode()
             items.append(OutboxItem(event_id, change.event.tenant, webhook_type(change), body, now))
-        if items:
-            await self.store.enqueue_webhooks(items)
-            if self.wake is not None:
-                self.wake()
-        return len(items)
+        if not await self.store.commit_webhooks(batch.cursor, batch.next, items):
+            return True  # the cursor moved meanwhile: read again from where it is now
+        if items and self.wake is not None:
+            self.wake()
+        return len(batch.events) >= self.batch
 
     async def _endpoint_tenants(self) -> frozenset[str]:
         loop_now = asyncio.get_running_loop().time()

@@ -8,6 +8,14 @@ A claim is ``SELECT … FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` pushing ``nex
 forward by the lease, in one statement: dispatchers on several nodes never lease the same
 row, and a dispatcher that dies mid-POST leaves its rows to come back by themselves.
 Delivery is at-least-once; the row id travels as ``X-Gateway-Event-Id``.
+
+The events log feeds the outbox as on SQLite (``webhook_events``, ``commit_webhooks``), with
+the cursor at a (transaction id, event id) pair: identity values are taken at insert, not at
+commit, so reading by id alone could pass over an event whose transaction commits late.
+Events are read in ``(tx, id)`` order, only those of transactions older than every one still
+running (``pg_snapshot_xmin``), which can gain no event any more (migration 005). Nodes
+reading the same batch race for the cursor; the commit moves it only from where the batch
+was read, so one of them writes the rows and the others write nothing.
 """
 
 from __future__ import annotations
@@ -19,11 +27,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gateway.store.rows import dt, ts, utc
 from gateway.store.sqlite_outbox import (
     FAILED,
+    LOGGED_EVENT_COLUMNS,
     PENDING,
     ClaimedWebhook,
+    EventBatch,
     OutboxItem,
     WebhookRecord,
     WebhookTarget,
+    logged_event,
 )
 
 if TYPE_CHECKING:
@@ -102,6 +113,57 @@ class PostgresOutboxQueries:
         )
         return {row[0]: row[1] for row in found}
 
+    # --- the events log → the outbox -------------------------------------------------------
+
+    async def webhook_events(self, limit: int) -> EventBatch:
+        """Up to ``limit`` events after the cursor, in ``(tx, id)`` order, of finished
+        transactions only (see the module docstring)."""
+
+        async def work(c: asyncpg.Connection) -> EventBatch:
+            cursor = await c.fetchrow(
+                "SELECT last_tx::text, last_event_id, salt FROM webhook_cursor WHERE id = 1"
+            )
+            last = (int(cursor[0]), int(cursor[1]))
+            found = await c.fetch(
+                f"SELECT {LOGGED_EVENT_COLUMNS}, r.status, e.tx::text FROM events e"
+                " LEFT JOIN recipients r ON r.id = e.recipient_id"
+                " WHERE (e.tx, e.id) > ($1::text::xid8, $2)"
+                " AND e.tx < pg_snapshot_xmin(pg_current_snapshot())"
+                " ORDER BY e.tx, e.id LIMIT $3",
+                str(last[0]),
+                last[1],
+                limit,
+            )
+            end = (int(found[-1][15]), int(found[-1][0])) if found else last
+            return EventBatch(last, end, [logged_event(r) for r in found], cursor[2])
+
+        return await self._run(work, transaction=False)
+
+    async def commit_webhooks(
+        self, cursor: tuple[int, int], next: tuple[int, int], items: Sequence[OutboxItem]
+    ) -> bool:
+        """Write ``items`` and move the cursor from ``cursor`` to ``next``, in one transaction.
+
+        Returns false, writing nothing, when the cursor is no longer at ``cursor`` (another
+        node took the batch; a node that holds the cursor row is waited for).
+        """
+
+        async def work(c: asyncpg.Connection) -> bool:
+            status = await c.execute(
+                "UPDATE webhook_cursor SET last_tx = $1::text::xid8, last_event_id = $2"
+                " WHERE id = 1 AND last_tx = $3::text::xid8 AND last_event_id = $4",
+                str(next[0]),
+                next[1],
+                str(cursor[0]),
+                cursor[1],
+            )
+            if _count(status) != 1:
+                return False
+            await _insert_items(c, items)
+            return True
+
+        return await self._run(work)
+
     # --- the outbox -------------------------------------------------------------------------
 
     async def enqueue_webhook(self, item: OutboxItem) -> None:
@@ -111,21 +173,7 @@ class PostgresOutboxQueries:
         """Write ``items`` in one statement, due at once; an id already present is kept."""
         if not items:
             return
-        await self._run(
-            lambda c: c.execute(
-                "INSERT INTO webhook_outbox (id, tenant, type, body, created_at, next_at)"
-                " SELECT u.id, u.tenant, u.type, u.body, u.created_at, u.created_at"
-                " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::float8[])"
-                " WITH ORDINALITY AS u(id, tenant, type, body, created_at, n) ORDER BY u.n"
-                " ON CONFLICT (id) DO NOTHING",
-                [i.id for i in items],
-                [i.tenant for i in items],
-                [i.type for i in items],
-                [i.body for i in items],
-                [i.created_at.timestamp() for i in items],
-            ),
-            transaction=False,  # one statement: its own transaction
-        )
+        await self._run(lambda c: _insert_items(c, items), transaction=False)
 
     async def claim_webhooks(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=2)
@@ -240,3 +288,21 @@ class PostgresOutboxQueries:
             transaction=False,
         )
         return int(row[0]), dt(row[1])
+
+
+async def _insert_items(c: asyncpg.Connection, items: Sequence[OutboxItem]) -> None:
+    """One statement, in the caller's transaction if any; an id already present is kept."""
+    if not items:
+        return
+    await c.execute(
+        "INSERT INTO webhook_outbox (id, tenant, type, body, created_at, next_at)"
+        " SELECT u.id, u.tenant, u.type, u.body, u.created_at, u.created_at"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::float8[])"
+        " WITH ORDINALITY AS u(id, tenant, type, body, created_at, n) ORDER BY u.n"
+        " ON CONFLICT (id) DO NOTHING",
+        [i.id for i in items],
+        [i.tenant for i in items],
+        [i.type for i in items],
+        [i.body for i in items],
+        [i.created_at.timestamp() for i in items],
+    )

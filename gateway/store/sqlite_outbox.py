@@ -7,6 +7,15 @@ Owns: each tenant's webhook endpoint and secret (``tenant_webhooks``; read throu
 own: the connection, the writer or the schema's other tables (``store.sqlite``), nor what is
 sent or when (``gateway.webhooks``).
 
+The outbox is fed from the events log (migration 005): ``webhook_events`` reads the events
+after the durable cursor (``webhook_cursor``) and ``commit_webhooks`` writes their outbox rows
+and moves the cursor in one transaction, only if the cursor is still where the batch was read
+from. An event is committed by the store before any webhook exists; a crash before the
+outbox transaction commits leaves the cursor behind it, so the next writer reads it again.
+SQLite has one writer, so event ids grow in commit order and a reader never sees a gap fill
+in behind the cursor. Ids of deleted events may be handed out again (no ``AUTOINCREMENT``):
+the cursor is kept at or below the highest id present.
+
 A claim pushes the row's ``next_at`` forward by the lease, like ``claim_due`` does for
 recipients: a dispatcher that dies mid-POST leaves the row to come back by itself. Delivery
 is therefore at-least-once; the row id travels as ``X-Gateway-Event-Id`` so receivers can
@@ -19,6 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from gateway.core.model import Event, Status
+from gateway.store import rows as _rows
 
 if TYPE_CHECKING:
     import sqlite3
@@ -86,6 +98,32 @@ class WebhookRecord:
     delivered_at: datetime | None
     last_error: str
     body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Events read from the log for the outbox writer (``webhook_events``).
+
+    ``cursor`` is where they were read from and ``next`` where the cursor moves once their
+    rows are written (``commit_webhooks``); both are opaque to the caller (SQLite: ``(0,
+    event id)``; PostgreSQL: ``(transaction id, event id)``). Each event comes with its
+    recipient's current status (``None`` without a recipient). ``salt`` is the database's
+    own, for the webhook ids derived from event ids.
+    """
+
+    cursor: tuple[int, int]
+    next: tuple[int, int]
+    events: list[tuple[Event, Status | None]]
+    salt: str
+
+
+#: The events' columns qualified for a join with ``recipients`` (both have ``id``, ``tenant``...).
+LOGGED_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in _rows.EVENT_COLUMNS.split(","))
+
+
+def logged_event(row: Sequence[Any]) -> tuple[Event, Status | None]:
+    """An event and its recipient's status from ``LOGGED_EVENT_COLUMNS, r.status``."""
+    return _rows.event_from(row), Status(row[14]) if row[14] else None
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -160,6 +198,54 @@ class OutboxQueries:
             found.update((row[0], row[1]) for row in rows)
         return found
 
+    # --- the events log → the outbox -------------------------------------------------------
+
+    async def webhook_events(self, limit: int) -> EventBatch:
+        """Up to ``limit`` events after the cursor, oldest first (see the module docstring)."""
+
+        def work(c: sqlite3.Connection) -> EventBatch:
+            last, salt = c.execute(
+                "SELECT last_event_id, salt FROM webhook_cursor WHERE id = 1"
+            ).fetchone()
+            found = c.execute(
+                f"SELECT {LOGGED_EVENT_COLUMNS}, r.status FROM events e"
+                " LEFT JOIN recipients r ON r.id = e.recipient_id"
+                " WHERE e.id > ? ORDER BY e.id LIMIT ?",
+                (last, limit),
+            ).fetchall()
+            if found:
+                end = int(found[-1][0])
+            else:  # the newest events were deleted: their ids will be handed out again
+                top = c.execute("SELECT max(id) FROM events").fetchone()[0]
+                end = min(last, top or 0)
+            return EventBatch((0, last), (0, end), [logged_event(r) for r in found], salt)
+
+        return await self._read(work)
+
+    async def commit_webhooks(
+        self, cursor: tuple[int, int], next: tuple[int, int], items: Sequence[OutboxItem]
+    ) -> bool:
+        """Write ``items`` and move the cursor from ``cursor`` to ``next``, in one transaction.
+
+        Returns false, writing nothing, when the cursor is no longer at ``cursor`` (another
+        writer took the batch).
+        """
+
+        def work(c: sqlite3.Connection) -> bool:
+            moved = c.execute(
+                "UPDATE webhook_cursor SET last_event_id ="
+                " min(?, coalesce((SELECT max(id) FROM events), 0))"
+                " WHERE id = 1 AND last_event_id = ?",
+                (next[1], cursor[1]),
+            ).rowcount
+            if moved != 1:
+                return False
+            _insert_items(c, items)
+            return True
+
+        result: bool = await self._write(work)
+        return result
+
     # --- the outbox -------------------------------------------------------------------------
 
     async def enqueue_webhook(self, item: OutboxItem) -> None:
@@ -168,18 +254,8 @@ class OutboxQueries:
     async def enqueue_webhooks(self, items: Sequence[OutboxItem]) -> None:
         """Write ``items`` in one transaction, due at once; an id already present is kept."""
 
-        def work(c: sqlite3.Connection) -> None:
-            c.executemany(
-                "INSERT INTO webhook_outbox (id, tenant, type, body, created_at, next_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                [
-                    (i.id, i.tenant, i.type, i.body, i.created_at.timestamp(), _ts(i.created_at))
-                    for i in items
-                ],
-            )
-
         if items:
-            await self._write(work)
+            await self._write(lambda c: _insert_items(c, items))
 
     async def claim_webhooks(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=2)
@@ -291,3 +367,14 @@ class OutboxQueries:
             ).fetchone()
         )
         return int(row[0]), _dt(row[1])
+
+
+def _insert_items(c: sqlite3.Connection, items: Sequence[OutboxItem]) -> None:
+    c.executemany(
+        "INSERT INTO webhook_outbox (id, tenant, type, body, created_at, next_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        [
+            (i.id, i.tenant, i.type, i.body, i.created_at.timestamp(), _ts(i.created_at))
+            for i in items
+        ],
+    )

@@ -1,0 +1,309 @@
+"""The webhook outbox fed from the events log: crash-safe, at least once, no duplicates.
+
+The store-backed tests here run on SQLite and again on PostgreSQL (``tests/admin_pg``
+collects them with the ``sqlite_store`` fixture bound to a PostgreSQL store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from gateway.core.errors import StoreError
+from gateway.core.model import Category, Event, EventType, Status, SuppressionReason
+from gateway.events import ObservedStore
+from gateway.store.postgres import PostgresStore
+from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite_outbox import EventBatch, OutboxItem
+from gateway.webhooks import ALL_TYPES, WebhookOutbox, logged_change, webhook_id
+from tests.observability.samples import T0, TENANT, message, outcome
+
+Store = SqliteStore | PostgresStore
+LEASE = timedelta(minutes=5)
+URL = "https://hooks.example.com/acme"
+
+
+async def write_events(store: Any, queue_id: str = "q1", count: int = 3) -> list[int]:
+    """Queue ``count`` recipients and record an outcome for each, straight on ``store``
+    (no outbox running); the outcome events' ids."""
+    addresses = [f"r{n}@gmail.com" for n in range(count)]
+    await store.enqueue(message(queue_id, *addresses), timedelta(hours=1))
+    claimed = await store.claim_due(T0 + timedelta(hours=1), 100, "node-1", LEASE)
+    mine = [d for d in claimed if d.queue_id == queue_id]
+    recorded: dict[int, int] = await store.record_outcomes(
+        [outcome(d.recipient_id, d.address, EventType.SENT, T0, queue_id=queue_id) for d in mine],
+        "node-1",
+    )
+    return sorted(recorded.values())
+
+
+async def drain(outbox: WebhookOutbox) -> None:
+    """What a writer does at start: read the log to its end."""
+    async with asyncio.timeout(10):
+        while await outbox.collect():
+            pass
+
+
+async def outbox_rows(store: Store) -> list[dict[str, Any]]:
+    records = await store.webhook_deliveries(None, None, 10_000)
+    return [json.loads(r.body) | {"_row_id": r.id, "_type": r.type} for r in records]
+
+
+def sent_event_ids(rows: Sequence[dict[str, Any]]) -> list[int]:
+    return sorted(r["event_id"] for r in rows if r["type"] == "sent")
+
+
+async def test_events_committed_without_a_writer_are_sent_after_a_restart(
+    sqlite_store: Store,
+) -> None:
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    # The "previous process" committed these and died before any outbox row was written.
+    event_ids = await write_events(sqlite_store)
+    await sqlite_store.record_event(
+        Event(None, TENANT, "x@gmail.com", EventType.SUPPRESSED, T0,
+              reason=SuppressionReason.OPT_OUT)
+    )  # fmt: skip
+    assert await outbox_rows(sqlite_store) == []
+
+    woken: list[int] = []
+    await drain(WebhookOutbox(sqlite_store, wake=lambda: woken.append(1)))  # the new process
+
+    rows = await outbox_rows(sqlite_store)
+    assert sent_event_ids(rows) == event_ids
+    assert sorted(r["type"] for r in rows) == ["opt_out", "sent", "sent", "sent"]
+    sent = next(r for r in rows if r["type"] == "sent")
+    assert (sent["status"], sent["queue_id"]) == ("sent", "q1")
+    assert sent["message_id"] == "<q1@acme.example>"
+    assert sent["remote_host"] == "gmail-smtp-in.l.google.com"
+    assert sent["at"] == T0.isoformat()
+    # The webhook id is derived from the event id; the row id is the payload id.
+    batch = await sqlite_store.webhook_events(1)
+    assert {r["id"] for r in rows} == {r["_row_id"] for r in rows}
+    assert {r["id"] for r in rows if r["type"] == "sent"} == {
+        webhook_id(batch.salt, n) for n in event_ids
+    }
+    assert woken
+    # Nothing left: another start writes nothing more.
+    await drain(WebhookOutbox(sqlite_store))
+    assert len(await outbox_rows(sqlite_store)) == 4
+
+
+async def test_running_writer_picks_up_events_it_was_not_told_about(sqlite_store: Store) -> None:
+    """Events committed by another node (or bypassing ``ObservedStore``) come by the poll."""
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    outbox = WebhookOutbox(sqlite_store, poll_interval=timedelta(milliseconds=50))
+    stopping = asyncio.Event()
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tasks:
+        tasks.create_task(outbox.run(stopping))
+        event_ids = await write_events(sqlite_store)
+        while len(await outbox_rows(sqlite_store)) < len(event_ids):
+            await asyncio.sleep(0.02)
+        stopping.set()
+    assert sent_event_ids(await outbox_rows(sqlite_store)) == event_ids
+
+
+class CrashingStore:
+    """The store, except that the outbox commit dies (a kill -9 before it commits)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.built: list[OutboxItem] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def commit_webhooks(
+        self, cursor: tuple[int, int], next: tuple[int, int], items: Sequence[OutboxItem]
+    ) -> bool:
+        self.built.extend(items)
+        raise StoreError("the process died here")
+
+
+async def test_a_crash_before_the_outbox_commit_loses_nothing(sqlite_store: Store) -> None:
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    event_ids = await write_events(sqlite_store)
+    crashing = CrashingStore(sqlite_store)
+    with pytest.raises(StoreError):
+        await WebhookOutbox(crashing).collect()  # type: ignore[arg-type]
+    assert crashing.built  # the payloads were built, then lost with the process
+    assert await outbox_rows(sqlite_store) == []
+
+    await drain(WebhookOutbox(sqlite_store))
+    rows = await outbox_rows(sqlite_store)
+    assert sent_event_ids(rows) == event_ids
+    # The same ids as the first attempt made: a receiver would see the same event ids.
+    assert {r["id"] for r in rows} == {i.id for i in crashing.built}
+
+
+async def test_a_stale_batch_writes_nothing(sqlite_store: Store) -> None:
+    """A writer whose batch was taken by another one (cursor moved) writes no duplicate."""
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    await write_events(sqlite_store)
+    stale: EventBatch = await sqlite_store.webhook_events(500)
+    await drain(WebhookOutbox(sqlite_store))
+    item = OutboxItem("other-id", TENANT, "sent", b"{}", T0)
+    assert not await sqlite_store.commit_webhooks(stale.cursor, stale.next, [item])
+    rows = await outbox_rows(sqlite_store)
+    assert len(rows) == 3
+    assert "other-id" not in {r["_row_id"] for r in rows}
+
+
+async def test_batches_are_bounded_and_each_event_is_written_once(sqlite_store: Store) -> None:
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    event_ids = await write_events(sqlite_store, count=25)
+    outbox = WebhookOutbox(sqlite_store, types=ALL_TYPES, batch=7)
+    passes = 0
+    while await outbox.collect():
+        passes += 1
+    # 25 queued + 25 sent events, 7 at a time: 7 full batches, then 1 of 1.
+    assert passes == 7
+    rows = await outbox_rows(sqlite_store)
+    assert sent_event_ids(rows) == event_ids
+    assert sorted(r["type"] for r in rows) == ["queued"] * 25 + ["sent"] * 25
+    assert len({r["event_id"] for r in rows}) == len(rows) == 50
+
+
+async def test_tenants_without_endpoint_and_unwanted_types_are_passed_over(
+    sqlite_store: Store,
+) -> None:
+    await write_events(sqlite_store)  # no endpoint yet: these are not for anyone
+    outbox = WebhookOutbox(sqlite_store, tenant_cache=timedelta(0))
+    await drain(outbox)
+    assert await outbox_rows(sqlite_store) == []
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    event_ids = await write_events(sqlite_store, "q2")  # queued (off by default) and sent
+    await drain(outbox)
+    rows = await outbox_rows(sqlite_store)
+    assert sent_event_ids(rows) == event_ids
+    assert {r["type"] for r in rows} == {"sent"}
+
+
+async def test_events_after_deleted_ones_are_not_skipped(sqlite_store: Store) -> None:
+    """SQLite hands the ids of deleted newest events out again; the cursor follows."""
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    outbox = WebhookOutbox(sqlite_store)
+    await write_events(sqlite_store)
+    await drain(outbox)
+    assert await sqlite_store.purge_events(T0 + timedelta(days=1), 10_000) == 6
+    await drain(outbox)  # moves the cursor back to the highest id left (none)
+    await sqlite_store.record_event(
+        Event(None, TENANT, "y@gmail.com", EventType.REJECTED, T0, reason="no_such_user")
+    )
+    await drain(outbox)
+    rows = await outbox_rows(sqlite_store)
+    assert sorted(r["type"] for r in rows) == ["rejected", "sent", "sent", "sent"]
+
+
+async def test_two_writers_on_one_store_write_each_event_once(sqlite_store: Store) -> None:
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    async with second_node(sqlite_store) as other:
+        observed = ObservedStore(sqlite_store)
+        outboxes = [
+            WebhookOutbox(store, types=ALL_TYPES, batch=5, poll_interval=timedelta(milliseconds=5))
+            for store in (sqlite_store, other)
+        ]
+        for outbox in outboxes:
+            observed.add_sink(outbox)
+        stopping = asyncio.Event()
+        expected = 0
+        async with asyncio.timeout(30), asyncio.TaskGroup() as tasks:
+            for outbox in outboxes:
+                tasks.create_task(outbox.run(stopping))
+            for n in range(8):  # queued + sent for 4 recipients each, on both nodes
+                await write_events(observed if n % 2 else other, f"q{n}", count=4)
+                expected += 8
+            while len(await outbox_rows(sqlite_store)) < expected:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)  # nothing more may come
+            stopping.set()
+    rows = await outbox_rows(sqlite_store)
+    assert len(rows) == expected
+    assert len({r["event_id"] for r in rows}) == expected
+
+
+@asynccontextmanager
+async def second_node(store: Store) -> AsyncIterator[Store]:
+    """Another store on the same database, as a second node (PostgreSQL) or process would
+    open it."""
+    other: Store = (
+        PostgresStore(store.url) if isinstance(store, PostgresStore) else SqliteStore(store.path)
+    )
+    await other.open()
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+async def test_postgres_event_committed_late_with_a_lower_id_is_not_skipped(
+    sqlite_store: Store,
+) -> None:
+    """Identity values are taken at insert: an event of a long transaction commits after
+    events with higher ids; the outbox waits for it instead of passing over it."""
+    if not isinstance(sqlite_store, PostgresStore):
+        pytest.skip("PostgreSQL only: SQLite hands out ids in commit order")
+    await sqlite_store.set_webhook(TENANT, URL, "s3cret")
+    outbox = WebhookOutbox(sqlite_store)
+    conn = await asyncpg.connect(sqlite_store.url)
+    try:
+        slow = conn.transaction()
+        await slow.start()
+        late_id = await conn.fetchval(
+            "INSERT INTO events (tenant, address, type, at, reason) VALUES"
+            " ($1, 'late@gmail.com', 'rejected', $2, 'no_such_user') RETURNING id",
+            TENANT,
+            T0.timestamp(),
+        )
+        early_id = await sqlite_store.record_event(
+            Event(None, TENANT, "early@gmail.com", EventType.REJECTED, T0, reason="x")
+        )
+        assert early_id > late_id
+        await drain(outbox)
+        assert await outbox_rows(sqlite_store) == []  # waits behind the open transaction
+        await slow.commit()
+    finally:
+        await conn.close()
+    await drain(outbox)
+    rows = await outbox_rows(sqlite_store)
+    assert sorted(r["event_id"] for r in rows) == [late_id, early_id]
+
+
+# --- the payload from an event row -------------------------------------------------------------
+
+
+def test_status_from_the_event_row() -> None:
+    def change(kind: EventType, **kw: Any) -> Status | None:
+        event = Event(1, TENANT, "a@gmail.com", kind, T0, **kw)
+        return logged_change(event, Status.SENT).status
+
+    assert change(EventType.SENT) is Status.SENT
+    assert change(EventType.DEFERRED) is Status.DEFERRED
+    assert change(EventType.EXPIRED) is Status.EXPIRED
+    assert change(EventType.HELD) is Status.HELD
+    assert change(EventType.RELEASED) is None
+    assert change(EventType.UNSUPPRESSED) is None
+    assert change(EventType.REPORT, category=Category.NONEXISTENT_ADDRESS) is Status.BOUNCED
+    # A delay notice, an auto-reply: the recipient's status as it is.
+    assert (
+        change(
+            EventType.REPORT,
+            category=Category.MAILBOX_FULL,
+            details={"action": "delayed"},
+        )
+        is Status.SENT
+    )
+    assert change(EventType.REPORT, category=Category.AUTO_REPLY) is Status.SENT
+
+
+def test_webhook_ids_are_stable_and_salted() -> None:
+    assert webhook_id("a", 42) == webhook_id("a", 42)
+    assert webhook_id("a", 42) != webhook_id("b", 42)
+    assert webhook_id("a", 42) != webhook_id("a", 43)
+    assert len(webhook_id("a", 42)) == 32
