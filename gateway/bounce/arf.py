@@ -90,10 +90,9 @@ def parse_other_complaint(root: Part) -> list[BounceReport]:
         root: the parsed message.
     """
     for part in root.walk():
-        inner = part.enclosed
-        if inner is None:
+        if not part.carries_message:
             continue
-        original = inner.get("x-hmxmroriginalrecipient")
+        original = part.enclosed_get("x-hmxmroriginalrecipient")
         if original:
             addr = address_of(original)
             return [_complaint(addr, "abuse", "microsoft jmrp complaint")]

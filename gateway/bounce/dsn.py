@@ -72,8 +72,14 @@ def status_of(value: str) -> str | None:
     Args:
         value: a Status field value or any diagnostic text.
     """
-    match = _REPLY_STATUS.search(value[:4000]) or _STATUS.search(value[:4000])
-    return ".".join(match.groups()) if match else None
+    head = value[:4000]
+    # A reply-and-status match holds a plain status match (same code, same look-arounds), so
+    # text without a plain status code needs no second search.
+    plain = _STATUS.search(head)
+    if plain is None:
+        return None
+    match = _REPLY_STATUS.search(head) or plain
+    return ".".join(match.groups())
 
 
 def parse_fields(text: str) -> list[DsnRecord]:

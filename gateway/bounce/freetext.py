@@ -119,6 +119,12 @@ _TRANSCRIPT_CMD = re.compile(
 # than a case-insensitive regex search (results are unchanged, see gateway.bounce.literals).
 _COMMAND_GATES = tuple((Gate(pattern), command) for pattern, command in _COMMANDS)
 _TRANSCRIPT_GATE = Gate(_TRANSCRIPT_CMD)
+_ALL_GATES = [gate for gate, _ in _COMMAND_GATES] + [_TRANSCRIPT_GATE]
+_COMMAND_LITERALS: frozenset[str] | None = (
+    frozenset(lit for gate in _ALL_GATES for lit in gate.literals or ())
+    if all(gate.literals for gate in _ALL_GATES)
+    else None  # some pattern has no literal pre-check: search gate by gate
+)
 _TRANSCRIPT_MAP = {"mail from": "MAIL", "rcpt to": "RCPT", "data": "DATA"}
 
 _REPLY_CODE = re.compile(r"(?:^|[\s:;(\[<>\"'=])([245][0-5]\d)(?:[\s\-:;,.)\]]|$)", re.MULTILINE)
@@ -140,6 +146,7 @@ def cut_original(text: str) -> str:
         # notification has named someone (a forwarded bounce starts with its own headers).
         if (
             seen_address
+            and ":" in line  # cheap: a header line has a colon
             and _HEADERISH.match(line[:200])
             and index + 1 < len(lines)
             and (_HEADERISH.match(lines[index + 1][:200]) or lines[index + 1][:1] in " \t")
@@ -236,12 +243,22 @@ def command_in(text: str) -> str | None:
         text: a recipient's block or diagnostic text.
     """
     lowered = ascii_lowered(text)
-    for gate, command in _COMMAND_GATES:
-        if gate.search(text, lowered):
-            return command
+    if lowered is not None and _COMMAND_LITERALS is not None:
+        # Each distinct literal is looked for once; a gate's regex runs only when one of its
+        # required literals is present (as Gate.search does, literal by literal).
+        present = {lit for lit in _COMMAND_LITERALS if lit in lowered}
+        for gate, command in _COMMAND_GATES:
+            if not present.isdisjoint(gate.literals or ()) and gate.pattern.search(text):
+                return command
+        if present.isdisjoint(_TRANSCRIPT_GATE.literals or ()):
+            return None
+    else:
+        for gate, command in _COMMAND_GATES:
+            if gate.search(text, lowered):
+                return command
+        if not _TRANSCRIPT_GATE.may_match(text, lowered):
+            return None
     last = None
-    if not _TRANSCRIPT_GATE.may_match(text, lowered):
-        return None
     for match in _TRANSCRIPT_CMD.finditer(text):
         word = (match.group(1) or match.group(2) or "").lower()
         last = "CONN" if word in _EHLO_LIKE else _TRANSCRIPT_MAP.get(word)

@@ -50,8 +50,46 @@ class Part:
     params: dict[str, str]
     body: bytes
     children: list[Part] = field(default_factory=list)
-    # For message/rfc822 (and text/rfc822-headers): the enclosed message's own header fields.
-    enclosed: Part | None = None
+    # For message/rfc822 (and text/rfc822-headers): whether the body is an enclosed message.
+    # Its header fields are read only when asked for (see :attr:`enclosed`), as most bounces
+    # never look at the returned original's headers.
+    carries_message: bool = False
+    _enclosed: Part | None = field(default=None, init=False, repr=False, compare=False)
+    _inner_head: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def enclosed(self) -> Part | None:
+        """The enclosed message's header fields and body (``None`` unless it carries one)."""
+        if not self.carries_message:
+            return None
+        if self._enclosed is None:
+            head, body = self._split_inner()
+            fields, _ = parse_headers(head)
+            self._enclosed = Part(headers=fields, ctype="message/rfc822", params={}, body=body)
+        return self._enclosed
+
+    def enclosed_get(self, name: str) -> str:
+        """Return ``self.enclosed.get(name)`` ("" without an enclosed message), cheaply.
+
+        A field name is ASCII, so when its bytes do not occur (ASCII case-insensitively) in the
+        enclosed header block the field is absent and the block need not be parsed.
+
+        Args:
+            name: the field name, lower case.
+        """
+        if not self.carries_message:
+            return ""
+        if self._enclosed is None:
+            if self._inner_head is None:
+                self._inner_head = self._split_inner()[0].lower()
+            if name.encode("ascii") not in self._inner_head:
+                return ""
+        enclosed = self.enclosed
+        return enclosed.get(name) if enclosed is not None else ""
+
+    def _split_inner(self) -> tuple[bytes, bytes]:
+        inner = decode_transfer(self.body, _first(self.headers, "content-transfer-encoding"))
+        return split_head(inner.lstrip(b"\r\n"))
 
     def get(self, name: str, default: str = "") -> str:
         """Return the first header field called ``name`` (case-insensitive), decoded.
@@ -99,16 +137,18 @@ def split_head(raw: bytes) -> tuple[bytes, bytes]:
     """
     if raw.startswith((b"\r\n", b"\n")):
         return b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
-    window = raw[: MAX_HEADER_BYTES + 4]
-    cut_lf = window.find(b"\n\n")
-    cut_crlf = window.find(b"\r\n\r\n")
-    cands = [(c, 2) for c in (cut_lf,) if c >= 0] + [(c, 4) for c in (cut_crlf,) if c >= 0]
-    if not cands:
-        if len(raw) > MAX_HEADER_BYTES:
-            return raw[:MAX_HEADER_BYTES], raw[MAX_HEADER_BYTES:]
-        return raw, b""
-    cut, width = min(cands)
-    return raw[:cut], raw[cut + width :]
+    # Both separators are looked for in the first MAX_HEADER_BYTES + 4 bytes; the earlier wins.
+    # A CRLF separator that starts before the LF one ends by cut_lf + 3, so no further search.
+    limit = MAX_HEADER_BYTES + 4
+    cut_lf = raw.find(b"\n\n", 0, limit)
+    cut_crlf = raw.find(b"\r\n\r\n", 0, limit if cut_lf < 0 else min(limit, cut_lf + 3))
+    if cut_crlf >= 0:
+        return raw[:cut_crlf], raw[cut_crlf + 4 :]
+    if cut_lf >= 0:
+        return raw[:cut_lf], raw[cut_lf + 2 :]
+    if len(raw) > MAX_HEADER_BYTES:
+        return raw[:MAX_HEADER_BYTES], raw[MAX_HEADER_BYTES:]
+    return raw, b""
 
 
 def parse_headers(block: bytes) -> tuple[list[tuple[str, str]], bytes]:
@@ -120,9 +160,50 @@ def parse_headers(block: bytes) -> tuple[list[tuple[str, str]], bytes]:
     Args:
         block: the bytes before the first empty line.
     """
+    text = block.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    if len(text) < _FAST_MAX_CHARS:
+        plain = text
+        if text.startswith("From ") and _is_mbox_line(text.partition("\n")[0]):
+            plain = text.partition("\n")[2]  # the line reader skips it, too
+        if _PLAIN_BLOCK.match(plain) is not None:
+            return _plain_fields(plain), b""
+    return _parse_header_lines(text)
+
+
+def _is_mbox_line(line: str) -> bool:
+    """Whether the line reader skips ``line`` (starting "From ") as the first line of a block."""
+    name, sep, _ = line.partition(":")
+    return not sep or name.strip() != "From"
+
+
+# A header block made only of "Name: value" lines (the name printable ASCII without a colon,
+# shorter than 80) and indented continuations, which is what almost every MTA writes. For such
+# a block parse_headers' line loop never reaches its lenient branches, so the fields can be
+# read with one regex pass. The size bound keeps the loop's per-value and field-count caps out
+# of reach (a value is shorter than the block; there are fewer lines than MAX_HEADER_FIELDS).
+_FIELD_START = r"[!-9;-~]{1,79}:[^\n]*"
+_PLAIN_BLOCK = re.compile(rf"{_FIELD_START}(?:\n(?:{_FIELD_START}|[ \t][^\n]*))*\Z")
+_PLAIN_FIELD = re.compile(r"^([!-9;-~]{1,79}):([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
+_FAST_MAX_CHARS = 64 * 1024
+
+
+def _plain_fields(text: str) -> list[tuple[str, str]]:
+    if text.count("\n") >= MAX_HEADER_FIELDS:
+        return _parse_header_lines(text)[0]
+    return [
+        (name.lower(), _unfold(raw) if "\n" in raw else raw.strip())
+        for name, raw in _PLAIN_FIELD.findall(text)
+    ]
+
+
+def _unfold(raw: str) -> str:
+    return " ".join([line.strip() for line in raw.split("\n")])
+
+
+def _parse_header_lines(text: str) -> tuple[list[tuple[str, str]], bytes]:
+    """The line-by-line reader behind :func:`parse_headers` (any block, however odd)."""
     fields: list[tuple[str, str]] = []
-    text = block.decode("utf-8", errors="replace")
-    lines = text.replace("\r\n", "\n").split("\n")
+    lines = text.split("\n")
     for index, line in enumerate(lines):
         if line[:1] in {" ", "\t"} and fields:
             # RFC 5322 §2.2.3: unfolding joins continuation lines.
@@ -176,18 +257,22 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
 def _split_params(value: str) -> list[str]:
     if '"' not in value:
         return value[:4096].split(";")  # nothing quoted: every ";" separates
+    # Quotes alternate: the text between the 2k-th and (2k+1)-th quote is unquoted, and only
+    # there does ";" separate. The quotes themselves stay in the pieces.
     out: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in value[:4096]:
-        if char == '"':
-            quoted = not quoted
-        if char == ";" and not quoted:
-            out.append("".join(current))
-            current = []
+    current = ""
+    for index, segment in enumerate(value[:4096].split('"')):
+        if index:
+            current += '"'
+        if index % 2:
+            current += segment
             continue
-        current.append(char)
-    out.append("".join(current))
+        first, *rest = segment.split(";")
+        current += first
+        for piece in rest:
+            out.append(current)
+            current = piece
+    out.append(current)
     return out
 
 
@@ -230,12 +315,7 @@ def parse(raw: bytes, budget: Budget | None = None, depth: int = 0) -> Part:
                 break
             part.children.append(parse(piece, budget, depth + 1))
     elif ctype in {"message/rfc822", "message/global", "text/rfc822-headers"}:
-        inner = decode_transfer(body, _first(headers, "content-transfer-encoding"))
-        inner_head, inner_body = split_head(inner.lstrip(b"\r\n"))
-        inner_fields, _ = parse_headers(inner_head)
-        part.enclosed = Part(
-            headers=inner_fields, ctype="message/rfc822", params={}, body=inner_body
-        )
+        part.carries_message = True  # its header fields are parsed on demand
     return part
 
 

@@ -52,6 +52,9 @@ _PROVIDERS = (
 )
 _ANTISPAM = re.compile(r"anti-?\s?spam", re.IGNORECASE)
 _GENERIC_STATUS = frozenset({"5.0.0", "4.0.0", "5.0.1", "4.0.1"})
+# What every error reply code (4xx, 5xx) and every non-success status code (4.x.x, 5.x.x)
+# contains: a line without it is skipped by _server_words without the full searches.
+_CODE_HINT = re.compile(r"[45](?:\d\d|\.\d)")
 
 
 @dataclass(slots=True)
@@ -62,7 +65,17 @@ class _View:
     texts: list[str] = field(default_factory=list)
     htmls: list[str] = field(default_factory=list)
     dsn_texts: list[str] = field(default_factory=list)
-    enclosed: list[mime.Part] = field(default_factory=list)
+    # Parts that carry an attached message; its header fields are parsed only when read.
+    carriers: list[mime.Part] = field(default_factory=list)
+
+    def enclosed(self, limit: int | None = None) -> list[mime.Part]:
+        """Return the attached messages (the first ``limit`` of them), parsing their headers."""
+        out = []
+        for carrier in self.carriers[:limit]:
+            msg = carrier.enclosed
+            if msg is not None:
+                out.append(msg)
+        return out
 
 
 def parse_bounce(raw: bytes, rules: Rules | None = None) -> list[BounceReport]:
@@ -130,9 +143,9 @@ def _parse(raw: bytes, rules: Rules) -> list[BounceReport]:
 def _gather(root: mime.Part) -> _View:
     view = _View(root=root)
     for part in root.walk():
-        if part.enclosed is not None:
-            view.enclosed.append(part.enclosed)
-        if part.children or part.enclosed is not None:
+        if part.carries_message:
+            view.carriers.append(part)
+        if part.children or part.carries_message:
             continue
         if "delivery-status" in part.ctype:
             # Some MTAs omit the empty line after the part's own header fields, so the DSN
@@ -208,10 +221,11 @@ def _from_text(
     reports = []
     for rcpt in recipients[:500]:
         block = blocks.get(rcpt, notification)
-        if not _server_words(block, strict=True):
+        words = _server_words(block, strict=True)  # when not empty, the same as non-strict
+        if not words:
             # Some gateways (InterScan) put the real transcript inside the attached message.
             block = f"{block}\n{_enclosed_words(view, rcpt)}"
-        words = _server_words(block)
+            words = _server_words(block)
         status = dsn.status_of(words) or dsn.status_of(block)
         if status is not None and status.startswith("2."):
             status = None  # a version number or a quoted success, never a verdict here
@@ -290,9 +304,13 @@ def _auto_reply(root: mime.Part) -> BounceReport:
 
 def _server_words(block: str, *, strict: bool = False) -> str:
     """Keep the lines of a block that carry an error reply or status code (and what follows)."""
+    if _CODE_HINT.search(block) is None:
+        return "" if strict else block  # no line can carry a 4xx/5xx code or status
     lines = block.split("\n")
     keep: list[str] = []
     for index, line in enumerate(lines):
+        if _CODE_HINT.search(line) is None:
+            continue
         code = freetext.reply_code_in(line)
         status = dsn.status_of(line)
         if (code is not None and code >= 400) or (status is not None and status[0] != "2"):
@@ -305,7 +323,7 @@ def _server_words(block: str, *, strict: bool = False) -> str:
 
 def _enclosed_words(view: _View, rcpt: str) -> str:
     """Return the error lines about ``rcpt`` from the text of attached messages."""
-    for msg in view.enclosed[:3]:
+    for msg in view.enclosed(3):
         raw = b"Content-Type: " + msg.get("content-type", "text/plain").encode() + b"\n\n"
         inner = mime.parse(raw + msg.body[: freetext.MAX_TEXT])
         for part in inner.walk():
@@ -326,7 +344,7 @@ def _own_addresses(root: mime.Part) -> set[str]:
 
 def _original_recipients(view: _View, body: str, cut: int, exclude: set[str]) -> list[str]:
     """Fall back to the returned original message: its To field or its "for <rcpt>" trace."""
-    headers: list[mime.Part] = list(view.enclosed)
+    headers: list[mime.Part] = view.enclosed()
     tail = body[cut:].lstrip("\n")
     if tail:
         start = tail.find("\n") + 1 if not freetext.looks_like_header(tail) else 0
