@@ -273,8 +273,8 @@ class _Scan:
         found: set[str] = set()
         if index.finder is not None and text:
             closure = index.closure
-            for match in index.finder.finditer(text):
-                found.update(closure[match.group(1)])
+            for lit in set(index.finder.findall(text)):
+                found.update(closure[lit])
         self.found = found
         self._lowered = ascii_lowered(text)
         self.lowercase_ascii = self._lowered == text
