@@ -90,6 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure(config.log.level, config.log.format)
         from gateway import cli_commands
 
+        if args.command == "serve":
+            # uvloop: the event loop is the intake's and the relay's bottleneck (issue 5
+            # profile: socket writes, callbacks, thread hand-offs); libuv does them in C.
+            import uvloop
+
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(cli_commands.run(args, config))
         return asyncio.run(cli_commands.run(args, config))
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

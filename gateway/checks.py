@@ -12,6 +12,7 @@ lookup keys on that form.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -50,6 +51,31 @@ class Verdict:
         return self.reply is None
 
 
+# The fast path of ``canonical``: an ASCII dot-atom local part (email-validator's own rule)
+# at an LDH domain. For these the answer is the local part, lower-cased, at the domain's
+# checked form: the domain is what costs, and it is validated once per domain.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_LDH_DOMAIN = re.compile(r"[A-Za-z0-9.-]+\Z")
+_EMAIL_MAX_LENGTH = 254  # email-validator's limit on each form of the whole address
+
+
+# A pure function of the domain, asked at every RCPT: remembered per domain.
+_typo_suggestion = functools.lru_cache(maxsize=4096)(typo_suggestion)
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain_forms(domain: str) -> tuple[str, str] | None:
+    """(display form, ASCII form) of a valid domain, or ``None``; checked by email-validator
+    on a one-letter local part, which is valid whatever the domain."""
+    try:
+        result = validate_email(
+            f"a@{domain}", check_deliverability=False, allow_smtputf8=True, allow_quoted_local=False
+        )
+    except EmailNotValidError:
+        return None
+    return result.domain, result.ascii_domain or result.domain
+
+
 @functools.lru_cache(maxsize=8192)
 def canonical(address: str) -> str | None:
     """The canonical form of an address, or ``None`` when it is not a valid address.
@@ -61,6 +87,17 @@ def canonical(address: str) -> str | None:
         return None
     if any(c in address for c in "\r\n\x00"):
         return None
+    local, _, domain = address.rpartition("@")
+    if address.isascii() and _DOT_ATOM.match(local) and _LDH_DOMAIN.match(domain):
+        forms = _domain_forms(domain)
+        if forms is None:
+            return None
+        shown, ascii_domain = forms
+        longest = max(
+            len(address), len(f"{local}@{shown}".encode()), len(local) + 1 + len(ascii_domain)
+        )
+        if longest <= _EMAIL_MAX_LENGTH:
+            return f"{local.lower()}@{ascii_domain.lower()}"
     try:
         result = validate_email(
             address, check_deliverability=False, allow_smtputf8=True, allow_quoted_local=False
@@ -102,7 +139,7 @@ class RecipientChecker:
             return Verdict(address, replies.RECIPIENT_SYNTAX, "invalid")
         local, _, domain = norm.rpartition("@")
         warning = ""
-        suggestion = typo_suggestion(domain)
+        suggestion = _typo_suggestion(domain)
         if suggestion is not None and self.typo_mode != "off":
             likely = f"{local}@{suggestion}"
             if self.typo_mode == "reject":
@@ -136,10 +173,8 @@ class RecipientChecker:
     async def _suppression(self, norm: str, tenant: str) -> Verdict | None:
         now = self.clock.now()
         try:
-            found = await self.store.find_suppression(tenant, norm, now)
-            if found is None:
-                # An erased address (LGPD) keeps only a hashed suppression.
-                found = await self.store.find_hashed_suppression(tenant, norm, now)
+            # An erased address (LGPD) keeps only a hashed suppression: both in one look-up.
+            found = await self.store.suppression_for(tenant, norm, now)
         except StoreError:
             return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
         if found is None:

@@ -185,6 +185,17 @@ class ObservedStore:
         self, now: datetime, limit: int, owner: str, lease: timedelta
     ) -> list[Delivery]:
         deliveries = await self.inner.claim_due(now, limit, owner, lease)
+        self._remember_claims(deliveries)
+        return deliveries
+
+    async def claim_due_with_content(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> tuple[list[Delivery], dict[str, bytes | None]]:
+        deliveries, contents = await self.inner.claim_due_with_content(now, limit, owner, lease)
+        self._remember_claims(deliveries)
+        return deliveries, contents
+
+    def _remember_claims(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
             self._claims[delivery.recipient_id] = (
                 delivery.received_at,
@@ -193,7 +204,6 @@ class ObservedStore:
             self._claims.move_to_end(delivery.recipient_id)
         while len(self._claims) > _CLAIMS_REMEMBERED:
             self._claims.popitem(last=False)
-        return deliveries
 
     async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
         recorded = await self.inner.record_outcomes(outcomes, owner)

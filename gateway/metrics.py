@@ -23,7 +23,7 @@ import contextlib
 import logging
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -85,6 +85,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.messages_accepted = Counter(
             "gateway_messages_accepted_total",
@@ -232,57 +233,66 @@ class Metrics:
 
     # --- the sink -------------------------------------------------------------------------------
 
+    def _labels(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: the hot paths (every recipient, every DNS
+        answer) skip prometheus_client's validation and lock. Children are never removed."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def publish(self, event: DomainEvent) -> None:
         """Count one domain event (``EventSink``)."""
         match event:
             case MessageAccepted():
                 if event.queued:
-                    self.messages_accepted.labels(event.tenant).inc()
-                    self.recipients_accepted.labels(event.tenant).inc(event.queued)
+                    self._labels(self.messages_accepted, event.tenant).inc()
+                    self._labels(self.recipients_accepted, event.tenant).inc(event.queued)
                 if event.duplicates:
-                    self.recipients_duplicate.labels(event.tenant).inc(event.duplicates)
+                    self._labels(self.recipients_duplicate, event.tenant).inc(event.duplicates)
             case RecipientChanged():
                 self._recipient(event)
             case SuppressionAdded(suppression=s):
-                self.suppressions_added.labels(s.tenant, s.reason.value).inc()
+                self._labels(self.suppressions_added, s.tenant, s.reason.value).inc()
             case SuppressionRemoved():
                 self.suppressions_removed.labels(event.tenant or ALL_TENANTS).inc(event.count)
 
     def _recipient(self, change: RecipientChanged) -> None:
         ev = change.event
         category = ev.category.value if ev.category else NONE
-        self.recipient_events.labels(ev.tenant, ev.type.value, category).inc()
+        self._labels(self.recipient_events, ev.tenant, ev.type.value, category).inc()
         provider = provider_of(ev.remote_host) if ev.remote_host else "other"
         if ev.type is EventType.REJECTED:
             code = ev.enhanced if ev.enhanced and _ENHANCED.fullmatch(ev.enhanced) else "other"
-            self.intake_refusals.labels(ev.tenant, code).inc()
+            self._labels(self.intake_refusals, ev.tenant, code).inc()
         result = _DELIVERY_EVENTS.get(ev.type)
         if result is not None:
-            self.deliveries.labels(ev.tenant, provider, result, category).inc()
+            self._labels(self.deliveries, ev.tenant, provider, result, category).inc()
         if ev.category is Category.SENDER_CONFIG or ev.details.get("feedback_type") == (
             "auth-failure"
         ):
             # An ARF auth-failure report is the receiver telling us our SPF/DKIM/DMARC fails.
-            self.sender_config_failures.labels(ev.tenant, provider).inc()
+            self._labels(self.sender_config_failures, ev.tenant, provider).inc()
         if ev.type is EventType.BOUNCED:
-            self.bounces.labels(ev.tenant, category, "sync").inc()
+            self._labels(self.bounces, ev.tenant, category, "sync").inc()
         elif (
             ev.type is EventType.REPORT
             and ev.category is not None
             and ev.category not in _NOT_BOUNCES
             and ev.details.get("action") != "delayed"
         ):
-            self.bounces.labels(ev.tenant, category, "async").inc()
+            self._labels(self.bounces, ev.tenant, category, "async").inc()
         if ev.type is EventType.REPORT and ev.category is Category.COMPLAINT:
             feedback = ev.details.get("feedback_type", "other").lower()
             feedback = feedback if feedback in _FEEDBACK_TYPES else "other"
-            self.complaints.labels(ev.tenant, feedback).inc()
+            self._labels(self.complaints, ev.tenant, feedback).inc()
         if change.received_at is not None:
             waited = max((ev.at - change.received_at).total_seconds(), 0.0)
             if change.first_attempt:
-                self.accept_to_first_attempt.labels(provider).observe(waited)
+                self._labels(self.accept_to_first_attempt, provider).observe(waited)
             if ev.type is EventType.SENT:
-                self.accept_to_delivery.labels(provider).observe(waited)
+                self._labels(self.accept_to_delivery, provider).observe(waited)
 
     # --- webhooks and gauges ----------------------------------------------------------------
 
@@ -326,9 +336,9 @@ class Metrics:
         kind = kind.lower()
         kind = kind if kind in DNS_KINDS else "other"
         outcome = outcome if outcome in DNS_OUTCOMES else "other"
-        self.dns_lookups.labels(kind, outcome).inc()
+        self._labels(self.dns_lookups, kind, outcome).inc()
         if seconds is not None and outcome != "cached":
-            self.dns_duration.labels(kind).observe(max(seconds, 0.0))
+            self._labels(self.dns_duration, kind).observe(max(seconds, 0.0))
 
     async def refresh_gauges(self, store: Store, now: datetime | None = None) -> None:
         """Read the queue summary (and the webhook backlog, when the store has one)."""

@@ -141,6 +141,11 @@ class Store(Protocol):
         self, tenant: str, address: str, now: datetime
     ) -> Suppression | None: ...
 
+    async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
+        """The active suppression of ``address`` in clear, else the hashed one an erasure
+        left (``find_suppression`` then ``find_hashed_suppression``, in one round trip)."""
+        ...
+
     async def add_suppression(self, suppression: Suppression) -> None: ...
 
     async def remove_suppression(self, tenant: str | None, address: str) -> int: ...
@@ -153,6 +158,13 @@ class Store(Protocol):
     async def claim_due(
         self, now: datetime, limit: int, owner: str, lease: timedelta
     ) -> list[Delivery]: ...
+
+    async def claim_due_with_content(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> tuple[list[Delivery], dict[str, bytes | None]]:
+        """``claim_due`` by whole messages (every due recipient of a claimed message, even
+        past ``limit``), with queue id -> content (``None`` if gone) of each claimed message."""
+        ...
 
     async def next_due(self) -> datetime | None: ...
 

@@ -1,7 +1,8 @@
 """The relay: claim due recipients, deliver them, record what happened.
 
 Owns: the scheduling loop (woken at once by the intake, otherwise sleeping until the next
-due time), grouping claimed recipients into one transaction per message and destination,
+due time), claiming by whole messages with their content (one store round trip), grouping
+claimed recipients into one transaction per message and destination,
 routing (MX order, A fallback, null MX, smarthost), per-destination concurrency and
 per-provider rate limits, and turning each transaction's partitioned result into outcomes.
 Does not own: the SMTP dialogue (``relay.client``), classification (``bounce``), retry
@@ -87,6 +88,7 @@ class Job:
     queue_id: str
     domain: str
     deliveries: tuple[Delivery, ...]
+    content: bytes | None = None  # loaded with the claim; None: the message is gone
 
 
 class RateLimiter:
@@ -189,10 +191,11 @@ class Relay:
         try:
             async with asyncio.TaskGroup() as jobs:
                 while not self._stopping.is_set():
-                    claimed = await self._claim()
-                    if claimed is None:
+                    claim = await self._claim()
+                    if claim is None:
                         await self._back_off()
                         continue
+                    claimed, contents = claim
                     if not claimed:
                         await self._sleep()
                         continue
@@ -201,7 +204,7 @@ class Relay:
                         await self.shaper.refresh()
                         split = self.shaper.per_recipient
                     by_domain = self.config.smarthost is None
-                    for job in _group(claimed, by_domain=by_domain, per_recipient=split):
+                    for job in _group(claimed, contents, by_domain=by_domain, per_recipient=split):
                         await self._slots.acquire()
                         self._free -= 1
                         jobs.create_task(self._run_job(job))
@@ -220,17 +223,19 @@ class Relay:
                 await self._back_off()
         return 0
 
-    async def _claim(self) -> list[Delivery] | None:
-        """Due recipients for the free slots; ``None`` when the store failed."""
-        # Claim only as many recipients as there are free slots: nothing waits leased.
+    async def _claim(self) -> tuple[list[Delivery], dict[str, bytes | None]] | None:
+        """Due recipients for the free slots, by whole messages, with the messages' content
+        (one store round trip); ``None`` when the store failed."""
+        # Claim only as many recipients as there are free slots: nothing waits leased long
+        # (the rest of a message cut by the limit comes along: one transaction per message).
         limit = min(self.config.batch_size, max(self._free, 0))
         if limit == 0:
             async with self._slots:  # wait for one slot to free up, then give it back
                 pass
-            return []
+            return [], {}
         self._wake.clear()
         try:
-            return await self.store.claim_due(
+            return await self.store.claim_due_with_content(
                 self.clock.now(), limit, self.node_id, self.config.lease
             )
         except StoreError as exc:
@@ -264,8 +269,7 @@ class Relay:
     async def _run_job(self, job: Job) -> None:
         self.in_flight += 1
         try:
-            async with self._domains[job.domain]:
-                await self._deliver(job)
+            await self._deliver(job)
         except Exception:
             # A bug must not take the relay down: the lease returns the work to the queue.
             log.exception("relay.job_crashed", extra={"fields": {"queue_id": job.queue_id}})
@@ -280,15 +284,7 @@ class Relay:
     # --- one transaction ------------------------------------------------------------------
 
     async def _deliver(self, job: Job) -> None:
-        try:
-            content = await self.store.load_content(job.queue_id)
-        except StoreError as exc:
-            # The store is down (a PostgreSQL restart, a locked file): not a bug. Nothing
-            # was sent; the lease returns the recipients to the queue.
-            log_event(
-                log, "relay.load_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
-            )
-            return
+        content = job.content  # loaded with the claim, in the same transaction
         if content is None:
             gone = replies.Reply(554, "5.3.0", "Message content no longer available")
             await self._record(job, {d.address: gone for d in job.deliveries}, Result.BOUNCED, "")
@@ -313,7 +309,11 @@ class Relay:
             else ""
         )
         rcpts = [d.address for d in job.deliveries]
-        result, failure = await self._attempt(job.domain, return_path, rcpts, content)
+        # The destination's slot covers the SMTP attempt only: recording the outcome waits
+        # for an fsync, and holding the slot through it would cap each destination at
+        # per_destination_concurrency / commit time messages per second.
+        async with self._domains[job.domain]:
+            result, failure = await self._attempt(job.domain, return_path, rcpts, content)
         if failure is not None:
             kind = Result.BOUNCED if failure.reply.is_permanent else Result.DEFERRED
             await self._record(
@@ -417,6 +417,7 @@ class Relay:
             return
         now = self.clock.now()
         outcomes: list[tuple[Outcome, Delivery]] = []
+        verbose = log.isEnabledFor(logging.INFO)  # per recipient: skip building the fields
         for delivery in job.deliveries:
             reply = replies_by_rcpt.get(delivery.address)
             if reply is None:
@@ -452,17 +453,18 @@ class Relay:
             )
             outcome = Outcome(delivery.recipient_id, step.status, event, step.due_at, step.category)
             outcomes.append((outcome, delivery))
-            log_event(
-                log,
-                "relay.attempt",
-                queue_id=delivery.queue_id,
-                rcpt=delivery.address,
-                status=step.status.value,
-                reply=str(reply),
-                host=host,
-                category=step.category.value if step.category else None,
-                attempt=delivery.attempts + 1,
-            )
+            if verbose:
+                log_event(
+                    log,
+                    "relay.attempt",
+                    queue_id=delivery.queue_id,
+                    rcpt=delivery.address,
+                    status=step.status.value,
+                    reply=str(reply),
+                    host=host,
+                    category=step.category.value if step.category else None,
+                    attempt=delivery.attempts + 1,
+                )
         recorded = await self._record_outcomes(job, [o for o, _ in outcomes])
         if recorded is None:
             return
@@ -566,6 +568,7 @@ def _is_own(address: str, port: int, own: set[tuple[str, int]]) -> bool:
 
 def _group(
     deliveries: Sequence[Delivery],
+    contents: dict[str, bytes | None],
     *,
     by_domain: bool,
     per_recipient: Callable[[str], bool] | None = None,
@@ -578,4 +581,4 @@ def _group(
         alone = d.recipient_id if per_recipient is not None and per_recipient(d.tenant) else 0
         domain = d.address.rpartition("@")[2]
         groups[(d.queue_id, domain if by_domain else "", alone)].append(d)
-    return [Job(q, dom, tuple(ds)) for (q, dom, _), ds in groups.items()]
+    return [Job(q, dom, tuple(ds), contents.get(q)) for (q, dom, _), ds in groups.items()]

@@ -44,6 +44,7 @@ from gateway.store import rows
 from gateway.store.postgres_admin import PostgresAdminQueries
 from gateway.store.postgres_outbox import PostgresOutboxQueries
 from gateway.store.rows import dt, ts
+from gateway.store.sqlite_admin import hashed_address
 
 T = TypeVar("T")
 Connection: TypeAlias = asyncpg.Connection
@@ -436,6 +437,23 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
         )
         return None if row is None else _suppression(row)
 
+    async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
+        """``find_suppression``, else ``find_hashed_suppression``, in one round trip (the
+        intake asks at every RCPT)."""
+        row = await self._run(
+            lambda c: c.fetchrow(
+                f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = $1"
+                " AND address IN ($2, $3) AND (expires_at IS NULL OR expires_at > $4)"
+                " ORDER BY address = $2 DESC LIMIT 1",
+                tenant,
+                address,
+                hashed_address(address),
+                now.timestamp(),
+            ),
+            transaction=False,
+        )
+        return None if row is None else _suppression(row)
+
     async def add_suppression(self, suppression: Suppression) -> None:
         await self._run(
             lambda c: c.execute(
@@ -516,6 +534,52 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
             Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
             for row in rows
         ]
+
+    async def claim_due_with_content(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> tuple[list[Delivery], dict[str, bytes | None]]:
+        """``claim_due`` by whole messages, with their content, in one transaction.
+
+        Every due recipient of a claimed message that no other claim holds is claimed with
+        it (the limit is then exceeded by the rest of those messages). Returns the
+        deliveries and queue id -> content (``None`` when it is gone) for every claimed
+        message.
+        """
+
+        async def work(c: Connection) -> tuple[list[Delivery], dict[str, bytes | None]]:
+            rows = await c.fetch(
+                "WITH due AS (SELECT r.id, r.due_at, r.queue_id FROM recipients r"
+                " JOIN messages m ON m.queue_id = r.queue_id WHERE r.due_at <= $1 AND m.held = 0"
+                " ORDER BY r.due_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
+                " rest AS (SELECT r.id, r.due_at FROM recipients r"
+                " WHERE r.queue_id IN (SELECT queue_id FROM due) AND r.due_at <= $1"
+                " AND r.id NOT IN (SELECT id FROM due) FOR UPDATE SKIP LOCKED),"
+                " picked AS (SELECT id, due_at FROM due UNION ALL SELECT id, due_at FROM rest)"
+                " UPDATE recipients r SET due_at = $3, lease_owner = $4 FROM picked, messages m"
+                " WHERE r.id = picked.id AND m.queue_id = r.queue_id"
+                " RETURNING r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
+                " m.received_at, r.first_attempt_at, picked.due_at AS was_due",
+                now.timestamp(),
+                limit,
+                (now + lease).timestamp(),
+                owner,
+            )
+            rows = sorted(rows, key=lambda row: (row["was_due"], row["id"]))
+            queue_ids = list(dict.fromkeys(row[1] for row in rows))
+            contents: dict[str, bytes | None] = dict.fromkeys(queue_ids)
+            if queue_ids:
+                for found in await c.fetch(
+                    "SELECT queue_id, content FROM messages WHERE queue_id = ANY($1::text[])",
+                    queue_ids,
+                ):
+                    contents[found[0]] = None if found[1] is None else bytes(found[1])
+            deliveries = [
+                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
+                for row in rows
+            ]
+            return deliveries, contents
+
+        return await self._run(work)
 
     async def next_due(self) -> datetime | None:
         value = await self._run(

@@ -36,7 +36,7 @@ from gateway.core.model import (
 )
 from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
 from gateway.store import rows
-from gateway.store.sqlite_admin import AdminQueries
+from gateway.store.sqlite_admin import AdminQueries, hashed_address
 from gateway.store.sqlite_outbox import OutboxQueries
 
 T = TypeVar("T")
@@ -434,6 +434,24 @@ class SqliteStore(AdminQueries, OutboxQueries):
         )
         return None if row is None else _suppression(row)
 
+    async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
+        """``find_suppression``, else ``find_hashed_suppression``, in one round trip (the
+        intake asks at every RCPT)."""
+        key = hashed_address(address)
+
+        def work(c: sqlite3.Connection) -> Suppression | None:
+            for value in (address, key):
+                row = c.execute(
+                    f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
+                    " AND address = ? AND (expires_at IS NULL OR expires_at > ?)",
+                    (tenant, value, now.timestamp()),
+                ).fetchone()
+                if row is not None:
+                    return _suppression(row)
+            return None
+
+        return await self._read(work)
+
     async def add_suppression(self, suppression: Suppression) -> None:
         def work(c: sqlite3.Connection) -> None:
             c.execute(
@@ -516,6 +534,57 @@ class SqliteStore(AdminQueries, OutboxQueries):
             ]
 
         result: list[Delivery] = await self._write(work)
+        return result
+
+    async def claim_due_with_content(
+        self, now: datetime, limit: int, owner: str, lease: timedelta
+    ) -> tuple[list[Delivery], dict[str, bytes | None]]:
+        """``claim_due`` by whole messages, with their content, in one transaction.
+
+        Every due recipient of a claimed message is claimed with it, so one message goes out
+        in one transaction even when ``limit`` falls inside it (the limit is then exceeded
+        by the rest of those messages). Returns the deliveries (oldest due first, the rest of
+        a message after them) and queue id -> content (``None`` when it is gone) for every
+        claimed message.
+        """
+
+        def work(c: sqlite3.Connection) -> tuple[list[Delivery], dict[str, bytes | None]]:
+            at = now.timestamp()
+            rows = c.execute(_CLAIM_SQL + " ORDER BY r.due_at LIMIT ?", (at, limit)).fetchall()
+            queue_ids = list(dict.fromkeys(row[1] for row in rows))
+            if len(rows) >= limit:
+                taken = {row[0] for row in rows}
+                for chunk in _chunks(queue_ids):
+                    marks = ", ".join("?" * len(chunk))
+                    rows.extend(
+                        row
+                        for row in c.execute(
+                            _CLAIM_SQL + f" AND r.queue_id IN ({marks}) ORDER BY r.id",
+                            (at, *chunk),
+                        ).fetchall()
+                        if row[0] not in taken
+                    )
+            until = (now + lease).timestamp()
+            c.executemany(
+                "UPDATE recipients SET due_at = ?, lease_owner = ? WHERE id = ?",
+                [(until, owner, row[0]) for row in rows],
+            )
+            contents: dict[str, bytes | None] = dict.fromkeys(queue_ids)
+            for chunk in _chunks(queue_ids):
+                marks = ", ".join("?" * len(chunk))
+                contents.update(
+                    c.execute(
+                        f"SELECT queue_id, content FROM messages WHERE queue_id IN ({marks})",
+                        chunk,
+                    ).fetchall()
+                )
+            deliveries = [
+                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
+                for row in rows
+            ]
+            return deliveries, contents
+
+        result: tuple[list[Delivery], dict[str, bytes | None]] = await self._write(work)
         return result
 
     async def next_due(self) -> datetime | None:
@@ -733,6 +802,18 @@ _tenant = rows.tenant_from
 _suppression = rows.suppression_from
 _recipient_view = rows.recipient_view_from
 _EVENT_INSERT_SQL = rows.EVENT_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+_CLAIM_SQL = (
+    "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts, m.received_at,"
+    " r.first_attempt_at FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
+    " WHERE r.due_at <= ? AND m.held = 0"
+)
+_IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may be 999)
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
 
 
 def _insert_event(c: sqlite3.Connection, event: Event) -> int:

@@ -132,6 +132,32 @@ async def test_two_nodes_claiming_at_once_get_disjoint_rows(
     assert await node_a.claim_due(now, 100, "C", LEASE) == []
 
 
+async def test_two_nodes_claiming_whole_messages_at_once_get_disjoint_rows(
+    node_a: PostgresStore, node_b: PostgresStore
+) -> None:
+    now = now_ms()
+    for n in range(30):
+        rcpts = tuple(f"r{n}-{i}@example.com" for i in range(3))
+        await node_a.enqueue(message(f"Q{n:02d}", rcpts, received_at=now), WINDOW)
+
+    async def claimer(store: PostgresStore, owner: str) -> list[int]:
+        got: list[int] = []
+        while True:
+            batch, contents = await store.claim_due_with_content(now, 4, owner, LEASE)
+            if not batch:
+                return got
+            assert set(contents) == {d.queue_id for d in batch}
+            got += [d.recipient_id for d in batch]
+
+    async with asyncio.timeout(30):
+        a, b, a2, b2 = await asyncio.gather(
+            claimer(node_a, "A"), claimer(node_b, "B"), claimer(node_a, "A"), claimer(node_b, "B")
+        )
+
+    claimed = a + b + a2 + b2
+    assert len(claimed) == len(set(claimed)) == 90, "a row was leased twice"
+
+
 async def test_skip_locked_claims_do_not_wait_for_a_row_another_node_holds(
     node_a: PostgresStore, pg_backend: PostgresBackend
 ) -> None:

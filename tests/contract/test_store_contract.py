@@ -392,6 +392,39 @@ async def test_claim_due_respects_the_limit(store: Store) -> None:
     assert {d.recipient_id for d in first}.isdisjoint(d.recipient_id for d in second)
 
 
+async def test_claim_due_with_content_claims_whole_messages_with_their_content(
+    store: Store,
+) -> None:
+    now = now_ms()
+    big = tuple(f"r{n}@example.com" for n in range(5))
+    await store.enqueue(
+        message("QA", ("a@example.com",), received_at=now - timedelta(seconds=3), content=b"A"),
+        WINDOW,
+    )
+    await store.enqueue(message("QB", big, received_at=now - timedelta(seconds=2)), WINDOW)
+    await store.enqueue(
+        message("QC", ("c@example.com",), received_at=now - timedelta(seconds=1)), WINDOW
+    )
+    await store.enqueue(message("QLATE", received_at=now + timedelta(hours=1)), WINDOW)
+
+    # The limit falls inside QB: the rest of QB comes along, QC does not.
+    claimed, contents = await store.claim_due_with_content(now, 3, "A", LEASE)
+
+    assert [d.queue_id for d in claimed] == ["QA"] + ["QB"] * 5
+    assert sorted(d.address for d in claimed if d.queue_id == "QB") == sorted(big)
+    assert contents == {"QA": b"A", "QB": message("QB").content}
+    first = claimed[0]
+    assert (first.tenant, first.mail_from, first.attempts) == ("t1", "app@sender.example", 0)
+    assert first.received_at == now - timedelta(seconds=3)
+    assert first.recipient_id == (await ids_of(store, "QA"))["a@example.com"]
+    # They are leased like claim_due's: nobody else gets them; QC is still there.
+    again, more = await store.claim_due_with_content(now, 10, "B", LEASE)
+    assert [d.queue_id for d in again] == ["QC"]
+    assert more == {"QC": message("QC").content}
+    assert await store.claim_due(now, 10, "C", LEASE) == []
+    assert await store.claim_due_with_content(now, 10, "C", LEASE) == ([], {})
+
+
 async def test_a_claim_is_leased_until_it_expires_then_another_owner_may_claim(
     store: Store,
 ) -> None:
@@ -620,6 +653,28 @@ def suppression(
     note: str = "",
 ) -> Suppression:
     return Suppression(tenant, address, reason, since or now_ms(), expires_at, None, note)
+
+
+async def test_suppression_for_finds_the_clear_entry_else_the_hashed_one(store: Store) -> None:
+    from gateway.store.sqlite_admin import hashed_address
+
+    now = now_ms()
+    assert await store.suppression_for("t1", "a@example.com", now) is None
+    reason = SuppressionReason.NONEXISTENT_ADDRESS
+    hashed = suppression("t1", hashed_address("a@example.com"), reason)
+    await store.add_suppression(hashed)
+    assert await store.suppression_for("t1", "a@example.com", now) == hashed
+    assert await store.suppression_for("t2", "a@example.com", now) is None
+    clear = suppression("t1", "a@example.com", note="in clear")
+    await store.add_suppression(clear)
+    assert await store.suppression_for("t1", "a@example.com", now) == clear
+    # Expired entries do not count, in clear or hashed.
+    gone = now - timedelta(seconds=1)
+    await store.add_suppression(suppression("t1", "b@example.com", expires_at=gone))
+    await store.add_suppression(suppression("t1", hashed_address("b@example.com"), expires_at=gone))
+    assert await store.suppression_for("t1", "b@example.com", now) is None
+    assert await store.remove_suppression("t1", "a@example.com") == 1
+    assert await store.suppression_for("t1", "a@example.com", now) == hashed
 
 
 async def test_suppressions_add_find_replace_and_remove_for_one_tenant(store: Store) -> None:

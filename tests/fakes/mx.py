@@ -76,6 +76,7 @@ class FakeMx:
         tls: offer STARTTLS with a certificate for ``hostname`` from ``ca``.
         auth: require AUTH with this user and password.
         slow_delay: seconds ``slow-*`` recipients wait before the RCPT reply.
+        pipelining: advertise PIPELINING (RFC 2920) in the EHLO reply.
     """
 
     host: str = "127.0.0.1"
@@ -91,6 +92,7 @@ class FakeMx:
     ca: trustme.CA = field(default_factory=trustme.CA)
     hold_count: int = 1
     hold_max: float = 30.0
+    pipelining: bool = False
 
     def __post_init__(self) -> None:
         self.dot_seen = threading.Event()  # a hold-* message arrived (set from the thread)
@@ -302,6 +304,8 @@ class _Handler:
     ) -> list[str]:
         self.fake.events.append(("EHLO", hostname))
         session.host_name = hostname
+        if self.fake.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_MAIL(

@@ -50,6 +50,20 @@ async def make_client() -> AsyncIterator[Callable[..., SmtpClient]]:
         await client.close()
 
 
+@pytest.fixture(params=[False, True], ids=["step-by-step", "pipelining"])
+def make_mx(
+    request: pytest.FixtureRequest, make_mx: Callable[..., FakeMx]
+) -> Callable[..., FakeMx]:
+    """Every test runs against a server without and with PIPELINING (RFC 2920): the client
+    pipelines MAIL, RCPT and DATA when it is offered, with the same results."""
+
+    def make(**kwargs: Any) -> FakeMx:
+        kwargs.setdefault("pipelining", request.param)
+        return make_mx(**kwargs)
+
+    return make
+
+
 async def send(
     client: SmtpClient, mx: FakeMx, recipients: list[str], content: bytes = CONTENT, **kw: Any
 ) -> TransactionResult:
@@ -453,3 +467,83 @@ async def test_empty_recipient_list_is_a_bug(make_client, make_mx) -> None:
     mx = make_mx()
     with pytest.raises(ValueError, match="recipient"):
         await send(make_client(), mx, [])
+
+
+# --- PIPELINING (RFC 2920) ----------------------------------------------------------------------
+class _BatchServer(asyncio.Protocol):
+    """Offers PIPELINING and answers a whole batch of commands in one write, the way a
+    pipelining server may: the client must keep every reply, in order."""
+
+    def __init__(self, chunks: list[bytes], rcpt_replies: dict[str, bytes]) -> None:
+        self.chunks = chunks
+        self.rcpt_replies = rcpt_replies
+        self.buffer = b""
+        self.in_data = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"220 batch.test ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffer += data
+        out = b""
+        while True:
+            if self.in_data:
+                end = self.buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    break
+                self.buffer = self.buffer[end + 5 :]
+                self.in_data = False
+                out += b"250 2.0.0 queued\r\n"
+                continue
+            line, sep, rest = self.buffer.partition(b"\r\n")
+            if not sep:
+                break
+            self.buffer = rest
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                out += b"250-batch.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+            elif verb == b"RCPT":
+                address = line.decode().partition("<")[2].rstrip(">")
+                out += self.rcpt_replies.get(address, b"250 2.1.5 ok\r\n")
+            elif verb == b"DATA":
+                self.in_data = True
+                out += b"354 go ahead\r\n"
+            elif verb == b"QUIT":
+                out += b"221 bye\r\n"
+            else:
+                out += b"250 2.0.0 ok\r\n"
+        if out:
+            self.transport.write(out)
+
+
+async def test_pipelining_sends_the_envelope_in_one_write_and_keeps_every_reply(
+    make_client,
+) -> None:
+    chunks: list[bytes] = []
+    refused = {
+        "temp@example.test": b"451-4.3.0 busy\r\n451 4.3.0 try later\r\n",
+        "perm@example.test": b"550 5.1.1 no such user\r\n",
+    }
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _BatchServer(chunks, refused), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = make_client()
+    rcpts = ["a@example.test", "temp@example.test", "b@example.test", "perm@example.test"]
+    try:
+        async with asyncio.timeout(10):
+            for _ in range(2):  # the second on the reused connection
+                chunks.clear()
+                result = await client.send("127.0.0.1", port, SENDER, rcpts, CONTENT)
+                assert set(result.accepted) == {"a@example.test", "b@example.test"}
+                assert result.deferred["temp@example.test"].code == 451
+                assert result.bounced["perm@example.test"].code == 550
+                envelope = next(c for c in chunks if c.startswith(b"MAIL"))
+                assert envelope.count(b"RCPT TO:") == 4
+                assert envelope.endswith(b"DATA\r\n")
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
