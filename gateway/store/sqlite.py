@@ -454,21 +454,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
 
     async def add_suppression(self, suppression: Suppression) -> None:
         def work(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
-                " note) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address) DO UPDATE SET"
-                " reason = excluded.reason, since = excluded.since, expires_at ="
-                " excluded.expires_at, event_id = excluded.event_id, note = excluded.note",
-                (
-                    suppression.tenant,
-                    suppression.address,
-                    suppression.reason.value,
-                    ts(suppression.since),
-                    ts(suppression.expires_at),
-                    suppression.event_id,
-                    suppression.note,
-                ),
-            )
+            _upsert_suppression(c, suppression)
 
         await self._write(work)
 
@@ -814,6 +800,25 @@ _IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may
 
 def _chunks(items: list[str]) -> list[list[str]]:
     return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
+
+
+def _upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None:
+    """Insert or replace the (tenant, address) suppression."""
+    c.execute(
+        "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
+        " note) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address) DO UPDATE SET"
+        " reason = excluded.reason, since = excluded.since, expires_at ="
+        " excluded.expires_at, event_id = excluded.event_id, note = excluded.note",
+        (
+            suppression.tenant,
+            suppression.address,
+            suppression.reason.value,
+            ts(suppression.since),
+            ts(suppression.expires_at),
+            suppression.event_id,
+            suppression.note,
+        ),
+    )
 
 
 def _insert_event(c: sqlite3.Connection, event: Event) -> int:

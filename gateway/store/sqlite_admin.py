@@ -16,7 +16,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -218,30 +218,8 @@ class AdminQueries:
                 if row is not None:
                     return None
             event_id = sq._insert_event(c, event)
-            c.execute(
-                "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
-                " note) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address) DO UPDATE SET"
-                " reason = excluded.reason, since = excluded.since, expires_at ="
-                " excluded.expires_at, event_id = excluded.event_id, note = excluded.note",
-                (
-                    suppression.tenant,
-                    suppression.address,
-                    suppression.reason.value,
-                    suppression.since.timestamp(),
-                    _epoch(suppression.expires_at),
-                    event_id,
-                    suppression.note,
-                ),
-            )
-            stored = Suppression(
-                suppression.tenant,
-                suppression.address,
-                suppression.reason,
-                suppression.since,
-                suppression.expires_at,
-                event_id,
-                suppression.note,
-            )
+            stored = replace(suppression, event_id=event_id)
+            sq._upsert_suppression(c, stored)
             return stored, event_id
 
         result: tuple[Suppression, int] | None = await self._write(work)
