@@ -93,12 +93,9 @@ class Rule:
         object.__setattr__(self, "_phrase_set", frozenset(self.phrases))
         object.__setattr__(self, "_unless_set", frozenset(self.unless))
 
-    def matches(self, facts: Facts) -> bool:
-        """Return True when every condition of this rule holds for ``facts``.
-
-        Args:
-            facts: the normalised facts of one failure.
-        """
+    def _envelope_matches(self, facts: Facts) -> bool:
+        """The conditions that do not read the text: status, reply, command, action,
+        provider (shared by :meth:`matches` and :meth:`matches_scan`)."""
         if self.statuses and not _status_matches(self.statuses, facts.status):
             return False
         if self.replies and not _reply_matches(self.replies, facts.reply_code):
@@ -109,7 +106,15 @@ class Rule:
             return False
         if self.actions and facts.action not in self.actions:
             return False
-        if self.providers and facts.provider not in self.providers:
+        return not (self.providers and facts.provider not in self.providers)
+
+    def matches(self, facts: Facts) -> bool:
+        """Return True when every condition of this rule holds for ``facts``.
+
+        Args:
+            facts: the normalised facts of one failure.
+        """
+        if not self._envelope_matches(facts):
             return False
         text = facts.text
         if self._unless_rx is not None and self._unless_rx.search(text):
@@ -129,17 +134,7 @@ class Rule:
             facts: the normalised facts of one failure.
             scan: :class:`_Scan` of ``facts.text`` built from an index holding this rule.
         """
-        if self.statuses and not _status_matches(self.statuses, facts.status):
-            return False
-        if self.replies and not _reply_matches(self.replies, facts.reply_code):
-            return False
-        if self.commands and facts.command not in self.commands:
-            return False
-        if self.not_commands and facts.command in self.not_commands:
-            return False
-        if self.actions and facts.action not in self.actions:
-            return False
-        if self.providers and facts.provider not in self.providers:
+        if not self._envelope_matches(facts):
             return False
         found = scan.found
         if self._unless_set and not self._unless_set.isdisjoint(found):
