@@ -34,7 +34,7 @@ from gateway.store.sqlite_outbox import (
     OutboxItem,
     WebhookRecord,
     WebhookTarget,
-    logged_event,
+    logged_events,
 )
 
 if TYPE_CHECKING:
@@ -115,9 +115,10 @@ class PostgresOutboxQueries:
 
     # --- the events log → the outbox -------------------------------------------------------
 
-    async def webhook_events(self, limit: int) -> EventBatch:
+    async def webhook_events(self, limit: int, tenants: frozenset[str] | None = None) -> EventBatch:
         """Up to ``limit`` events after the cursor, in ``(tx, id)`` order, of finished
-        transactions only (see the module docstring)."""
+        transactions only (see the module docstring); with ``tenants``, only theirs are
+        decoded and returned (the others still move ``next``)."""
 
         async def work(c: asyncpg.Connection) -> EventBatch:
             cursor = await c.fetchrow(
@@ -135,7 +136,7 @@ class PostgresOutboxQueries:
                 limit,
             )
             end = (int(found[-1][15]), int(found[-1][0])) if found else last
-            return EventBatch(last, end, [logged_event(r) for r in found], cursor[2])
+            return EventBatch(last, end, logged_events(found, tenants), cursor[2])
 
         return await self._run(work, transaction=False)
 

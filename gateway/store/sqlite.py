@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -331,9 +332,20 @@ class SqliteStore(AdminQueries, OutboxQueries):
         def work(c: sqlite3.Connection) -> EnqueueResult:
             now = message.received_at.timestamp()
             queued, duplicates, original = [], [], None
+            # The few earlier messages with this Message-ID (usually none: then no recipient
+            # needs a look-up).
+            earlier = (
+                c.execute(
+                    "SELECT 1 FROM messages WHERE tenant = ? AND message_id = ?"
+                    " AND received_at >= ? LIMIT 1",
+                    (message.tenant, message.message_id, now - duplicate_window.total_seconds()),
+                ).fetchone()
+                if message.message_id
+                else None
+            )
             for address in message.recipients:
                 previous = None
-                if message.message_id:
+                if earlier is not None:
                     previous = c.execute(
                         # CROSS JOIN fixes the loop order: find the few messages with this
                         # Message-ID first, then their recipients. Left to itself, SQLite
@@ -369,23 +381,14 @@ class SqliteStore(AdminQueries, OutboxQueries):
                         message.content,
                     ),
                 )
-            for address in queued:
-                cur = c.execute(
+                c.executemany(
                     "INSERT INTO recipients (queue_id, tenant, address, status, due_at,"
                     " updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
-                    (message.queue_id, message.tenant, address, now, now),
+                    [(message.queue_id, message.tenant, a, now, now) for a in queued],
                 )
-                _insert_event(
-                    c,
-                    Event(
-                        cur.lastrowid,
-                        message.tenant,
-                        address,
-                        EventType.QUEUED,
-                        message.received_at,
-                        queue_id=message.queue_id,
-                    ),
-                )
+                # Every recipient's ``queued`` event in one statement, from the rows just
+                # written (a new queue id: they are the message's only recipients).
+                c.execute(_QUEUED_EVENTS_SQL, (now, message.queue_id))
             for address, previous_id in duplicates:
                 _insert_event(
                     c,
@@ -440,15 +443,13 @@ class SqliteStore(AdminQueries, OutboxQueries):
         key = hashed_address(address)
 
         def work(c: sqlite3.Connection) -> Suppression | None:
-            for value in (address, key):
-                row = c.execute(
-                    f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
-                    " AND address = ? AND (expires_at IS NULL OR expires_at > ?)",
-                    (tenant, value, now.timestamp()),
-                ).fetchone()
-                if row is not None:
-                    return _suppression(row)
-            return None
+            row = c.execute(
+                f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
+                " AND address IN (?, ?) AND (expires_at IS NULL OR expires_at > ?)"
+                " ORDER BY address = ? DESC LIMIT 1",  # the plain address first
+                (tenant, address, key, now.timestamp(), address),
+            ).fetchone()
+            return None if row is None else _suppression(row)
 
         return await self._read(work)
 
@@ -599,29 +600,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
         """
 
         def work(c: sqlite3.Connection) -> dict[int, int]:
-            recorded = {}
-            for outcome in outcomes:
-                ev = outcome.event
-                cur = c.execute(
-                    "UPDATE recipients SET status = ?, due_at = ?, lease_owner = NULL,"
-                    " attempts = attempts + ?, first_attempt_at = coalesce(first_attempt_at, ?),"
-                    " updated_at = ?, category = coalesce(?, category), last_reply = ?"
-                    " WHERE id = ? AND lease_owner = ?",
-                    (
-                        outcome.status.value,
-                        ts(outcome.due_at),
-                        1 if ev.type in _ATTEMPT_EVENTS else 0,
-                        ts(ev.at),
-                        ts(ev.at),
-                        outcome.category.value if outcome.category else None,
-                        _reply_text(ev),
-                        outcome.recipient_id,
-                        owner,
-                    ),
-                )
-                if cur.rowcount == 1:
-                    recorded[outcome.recipient_id] = _insert_event(c, ev)
-            return recorded
+            return _record_outcomes(c, outcomes, owner)
 
         result: dict[int, int] = await self._write(work)
         return result
@@ -795,11 +774,70 @@ _CLAIM_SQL = (
     " r.first_attempt_at FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
     " WHERE r.due_at <= ? AND m.held = 0"
 )
+#: The ``queued`` event of each of a message's recipients: the values an ``Event`` of type
+#: QUEUED with only the required fields gives through ``rows.event_values``.
+_QUEUED_EVENTS_SQL = (
+    rows.EVENT_INSERT
+    + " SELECT id, queue_id, tenant, address, 'queued', ?, NULL, NULL, NULL, '', '', '', '{}'"
+    " FROM recipients WHERE queue_id = ? ORDER BY id"
+)
 _IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may be 999)
 
 
-def _chunks(items: list[str]) -> list[list[str]]:
+def _chunks(items: list[T]) -> list[list[T]]:
     return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
+
+
+def _record_outcomes(
+    c: sqlite3.Connection, outcomes: Sequence[Outcome], owner: str
+) -> dict[int, int]:
+    """``record_outcomes`` in the writer: update the rows still leased to ``owner``, then
+    log an event for each row updated.
+
+    Outcomes with the same values (a message's recipients answered alike in one
+    transaction) update their rows in one statement; the lease fence stays per row. When
+    one row comes twice, the outcomes go one at a time, in order: the first one wins.
+    """
+    ids = [o.recipient_id for o in outcomes]
+    batches: list[tuple[tuple[Any, ...], list[int]]]
+    if len(set(ids)) == len(ids):
+        grouped: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        for outcome in outcomes:
+            grouped[_outcome_values(outcome)].append(outcome.recipient_id)
+        batches = [(values, chunk) for values, rids in grouped.items() for chunk in _chunks(rids)]
+    else:
+        batches = [(_outcome_values(o), [o.recipient_id]) for o in outcomes]
+    updated: set[int] = set()
+    for values, chunk in batches:
+        marks = ", ".join("?" * len(chunk))
+        found = c.execute(
+            "UPDATE recipients SET status = ?, due_at = ?, lease_owner = NULL,"
+            " attempts = attempts + ?, first_attempt_at = coalesce(first_attempt_at, ?),"
+            " updated_at = ?, category = coalesce(?, category), last_reply = ?"
+            f" WHERE lease_owner = ? AND id IN ({marks}) RETURNING id",
+            (*values, owner, *chunk),
+        ).fetchall()
+        updated.update(row[0] for row in found)
+    recorded: dict[int, int] = {}
+    for outcome in outcomes:
+        if outcome.recipient_id in updated and outcome.recipient_id not in recorded:
+            recorded[outcome.recipient_id] = _insert_event(c, outcome.event)
+    return recorded
+
+
+def _outcome_values(outcome: Outcome) -> tuple[Any, ...]:
+    """The values ``_record_outcomes`` sets on the row (the ``SET`` clause's, in order)."""
+    ev = outcome.event
+    at = ts(ev.at)
+    return (
+        outcome.status.value,
+        ts(outcome.due_at),
+        1 if ev.type in _ATTEMPT_EVENTS else 0,
+        at,
+        at,
+        outcome.category.value if outcome.category else None,
+        _reply_text(ev),
+    )
 
 
 def _upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None:

@@ -126,6 +126,18 @@ def logged_event(row: Sequence[Any]) -> tuple[Event, Status | None]:
     return _rows.event_from(row), Status(row[14]) if row[14] else None
 
 
+def logged_events(
+    rows: Sequence[Sequence[Any]], tenants: frozenset[str] | None
+) -> list[tuple[Event, Status | None]]:
+    """``logged_event`` of each row, or only of the rows of ``tenants`` when given."""
+    if tenants is None:
+        return [logged_event(r) for r in rows]
+    return [logged_event(r) for r in rows if r[_TENANT] in tenants]
+
+
+_TENANT = 3  # the tenant's position in ``EVENT_COLUMNS``
+
+
 def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
@@ -200,8 +212,12 @@ class OutboxQueries:
 
     # --- the events log → the outbox -------------------------------------------------------
 
-    async def webhook_events(self, limit: int) -> EventBatch:
-        """Up to ``limit`` events after the cursor, oldest first (see the module docstring)."""
+    async def webhook_events(self, limit: int, tenants: frozenset[str] | None = None) -> EventBatch:
+        """Up to ``limit`` events after the cursor, oldest first (see the module docstring).
+
+        With ``tenants``, only those tenants' events are decoded and returned; the others
+        still count towards ``limit`` and move ``next`` past them.
+        """
 
         def work(c: sqlite3.Connection) -> EventBatch:
             last, salt = c.execute(
@@ -218,7 +234,7 @@ class OutboxQueries:
             else:  # the newest events were deleted: their ids will be handed out again
                 top = c.execute("SELECT max(id) FROM events").fetchone()[0]
                 end = min(last, top or 0)
-            return EventBatch((0, last), (0, end), [logged_event(r) for r in found], salt)
+            return EventBatch((0, last), (0, end), logged_events(found, tenants), salt)
 
         return await self._read(work)
 

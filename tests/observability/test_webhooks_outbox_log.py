@@ -185,6 +185,18 @@ async def test_tenants_without_endpoint_and_unwanted_types_are_passed_over(
     assert {r["type"] for r in rows} == {"sent"}
 
 
+async def test_the_log_read_decodes_only_the_tenants_asked_for(sqlite_store: Store) -> None:
+    await write_events(sqlite_store)  # 3 queued + 3 sent events of TENANT
+    everything = await sqlite_store.webhook_events(100)
+    nobody = await sqlite_store.webhook_events(100, frozenset())
+    others = await sqlite_store.webhook_events(100, frozenset({"someone-else"}))
+    mine = await sqlite_store.webhook_events(100, frozenset({TENANT}))
+    assert len(everything.events) == len(mine.events) == 6
+    assert nobody.events == others.events == []
+    # Skipped events still move the cursor past them.
+    assert everything.next == nobody.next == others.next == mine.next != everything.cursor
+
+
 async def test_events_after_deleted_ones_are_not_skipped(sqlite_store: Store) -> None:
     """SQLite hands the ids of deleted newest events out again; the cursor follows."""
     await sqlite_store.set_webhook(TENANT, URL, "s3cret")
