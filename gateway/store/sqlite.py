@@ -79,6 +79,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._lookups: sqlite3.Connection | None = None
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -110,6 +111,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
                 f"PRAGMA busy_timeout = {int(self.busy_timeout.total_seconds() * 1000)}"
             )
             await self._reader.execute("PRAGMA query_only = ON")
+            self._lookups = _lookup_connection(self.path)
         except BaseException as exc:
             # Close what was opened: aiosqlite's worker threads would otherwise outlive us.
             for db in (self._reader, self._db):
@@ -150,6 +152,9 @@ class SqliteStore(AdminQueries, OutboxQueries):
         if self._writer is not None:
             await self._writer
             self._writer = None
+        if self._lookups is not None:
+            self._lookups.close()
+            self._lookups = None
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
@@ -438,8 +443,14 @@ class SqliteStore(AdminQueries, OutboxQueries):
         return None if row is None else _suppression(row)
 
     async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
-        """``find_suppression``, else ``find_hashed_suppression``, in one round trip (the
-        intake asks at every RCPT)."""
+        """``find_suppression``, else ``find_hashed_suppression``, in one look-up (the intake
+        asks at every RCPT).
+
+        The look-up is one primary-key probe, so it runs right here on the event loop: a
+        trip to the reader's thread and back costs several times the query. The connection
+        never waits for a lock (WAL readers do not wait for the writer; a checkpoint or a
+        recovery can make them): then the look-up goes to the reader's thread instead.
+        """
         key = hashed_address(address)
 
         def work(c: sqlite3.Connection) -> Suppression | None:
@@ -451,6 +462,9 @@ class SqliteStore(AdminQueries, OutboxQueries):
             ).fetchone()
             return None if row is None else _suppression(row)
 
+        if self._lookups is not None:
+            with contextlib.suppress(sqlite3.OperationalError):  # busy: take the thread
+                return work(self._lookups)
         return await self._read(work)
 
     async def add_suppression(self, suppression: Suppression) -> None:
@@ -786,6 +800,14 @@ _IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may
 
 def _chunks(items: list[T]) -> list[list[T]]:
     return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
+
+
+def _lookup_connection(path: Path) -> sqlite3.Connection:
+    """A read-only connection for point look-ups on the event loop: it never waits for a
+    lock (``timeout=0``), so it cannot stall the loop; the caller falls back to a thread."""
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA query_only = ON")
+    return connection
 
 
 def _record_outcomes(
