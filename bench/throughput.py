@@ -13,6 +13,10 @@ with a fresh temporary directory and a fresh ``smtp-sink`` as the destination:
   the sink (``relay.smarthost``), trusting loopback, its SQLite store in the temp dir, DNS
   from a ``FakeDns`` in this process (MX + A for the recipient domain, so the intake's MX
   check stays on and nothing queries the machine's resolver), ``log.level = "warning"``.
+  ``--processes N`` (default 2, one per core of the machine class) starts N such processes
+  on the one store and the one SMTP port (``smtp.reuse_port``), each with its own
+  ``relay.node_id`` and admin port (README, "Scaling on one machine"); their CPU is added
+  up, and their peak RSS too (an upper bound of the peak of the sum).
 * ``postfix``: a private instance (``postfix -c <tmp>/postfix start``), its own queue and
   data directory, listening on 127.0.0.1:<port>, ``relayhost = [127.0.0.1]:<sink>``, DNS
   off, no chroot. The system instance is never configured or started.
@@ -46,8 +50,10 @@ Figures, per system and run:
 It prints one line per system per run, then medians (min-max) and the ratios
 gateway/Postfix (e2e rate and CPU per message, computed within each run).
 
-``--profile DIR`` records a py-spy flame graph of the gateway during its first trial
-(``.venv/bin/pip install py-spy``).
+``--profile FILE`` records a py-spy flame graph of the gateway during its first trial
+(``.venv/bin/pip install py-spy``); with ``BENCH_PROFILE_GIL=1`` in the environment, only
+samples of the thread holding the GIL (``py-spy --gil``), which shows where a GIL-bound
+gateway spends its one core.
 """
 
 from __future__ import annotations
@@ -148,7 +154,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float, alive: Callable[[], bool] = lambda: True) -> None:
+def wait_port(
+    port: int, timeout: float, alive: Callable[[], bool] = lambda: True, greeting: bytes = b"220"
+) -> None:
+    """Wait until ``port`` accepts a connection and sends ``greeting`` (``b""``: connecting
+    is enough, e.g. for an HTTP port)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
@@ -160,9 +170,11 @@ def wait_port(port: int, timeout: float, alive: Callable[[], bool] = lambda: Tru
             except OSError:
                 time.sleep(0.1)
                 continue
+            if not greeting:
+                return
             with contextlib.suppress(OSError):
                 s.settimeout(5)
-                if s.recv(512).startswith(b"220"):
+                if s.recv(512).startswith(greeting):
                     return
         time.sleep(0.1)
     raise TimeoutError(f"nothing answered 220 on 127.0.0.1:{port} within {timeout:.0f}s")
@@ -346,16 +358,24 @@ class GatewaySystem(System):
     name = "gateway"
 
     def __init__(
-        self, workdir: Path, sink: Sink, dns: FakeDns, overrides: list[str], profile: Path | None
+        self,
+        workdir: Path,
+        sink: Sink,
+        dns: FakeDns,
+        overrides: list[str],
+        profile: Path | None,
+        processes: int = 1,
     ) -> None:
         self.workdir = workdir
         self.sink = sink
         self.dns = dns
         self.overrides = overrides
         self.profile = profile
+        self.processes = processes
         self.port = free_port()
         self.db = workdir / "gateway.db"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None  # the first process
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.spy: subprocess.Popen[bytes] | None = None
 
     def config_text(self) -> str:
@@ -364,6 +384,7 @@ class GatewaySystem(System):
                 "listen": json.dumps(f"127.0.0.1:{self.port}"),
                 "hostname": '"gateway.bench.example"',
                 "trusted_networks": '["127.0.0.0/8"]',
+                "reuse_port": "true" if self.processes > 1 else "false",
             },
             "store": {"path": json.dumps(str(self.db))},
             "dns": {"nameservers": json.dumps([self.dns.address]), "timeout": '"2s"'},
@@ -389,19 +410,35 @@ class GatewaySystem(System):
     def start(self) -> None:
         config = self.workdir / "gateway.toml"
         config.write_text(self.config_text())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY")}
-        self.proc = subprocess.Popen(
-            [str(GATEWAY_BIN), "--config", str(config), "serve"],
-            cwd=self.workdir,
-            env=env,
-            stdout=open(self.workdir / "gateway.out", "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_port(self.port, 60, lambda: self.proc is not None and self.proc.poll() is None)
-        except Exception:
-            log((self.workdir / "gateway.out").read_text(errors="replace")[-3000:])
-            raise
+        base = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY")}
+        # Several processes: nodes on the one store (their own relay.node_id), sharing the
+        # SMTP port (smtp.reuse_port); each is ready when its own admin port answers. The
+        # first creates the database before the others start.
+        for index in range(self.processes):
+            env = dict(base)
+            admin_port = 0
+            if self.processes > 1:
+                admin_port = free_port()
+                env["GATEWAY__RELAY__NODE_ID"] = f'"bench-{index + 1}"'
+                env["GATEWAY__ADMIN__LISTEN"] = f'"127.0.0.1:{admin_port}"'
+            out = self.workdir / f"gateway{index + 1 if index else ''}.out"
+            proc = subprocess.Popen(
+                [str(GATEWAY_BIN), "--config", str(config), "serve"],
+                cwd=self.workdir,
+                env=env,
+                stdout=open(out, "wb"),  # noqa: SIM115
+                stderr=subprocess.STDOUT,
+            )
+            self.procs.append(proc)
+            self.proc = self.procs[0]
+            try:
+                if admin_port:  # the admin listener starts after the SMTP one
+                    wait_port(admin_port, 60, lambda p=proc: p.poll() is None, greeting=b"")
+                else:
+                    wait_port(self.port, 60, lambda p=proc: p.poll() is None)
+            except Exception:
+                log(out.read_text(errors="replace")[-3000:])
+                raise
         if self.profile is not None:
             spy = VENV_BIN / "py-spy"
             if not spy.exists():
@@ -421,6 +458,7 @@ class GatewaySystem(System):
                         "--output",
                         str(self.profile),
                         "--nonblocking",
+                        *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else []),
                     ],
                     stdout=open(self.workdir / "py-spy.out", "wb"),  # noqa: SIM115
                     stderr=subprocess.STDOUT,
@@ -438,13 +476,15 @@ class GatewaySystem(System):
                 stop_process(self.spy, timeout=5)
             self.spy = None
             log(f"    py-spy profile: {self.profile}")
-        stop_process(self.proc, timeout=40)
+        for proc in self.procs:
+            stop_process(proc, timeout=40)
 
     def cpu_seconds(self) -> float | None:
-        return tree_cpu_seconds(self.proc.pid) if self.proc else None
+        return sum(tree_cpu_seconds(p.pid) for p in self.procs) if self.procs else None
 
     def peak_rss_mib(self) -> float | None:
-        return vm_hwm_kib(self.proc.pid) / 1024 if self.proc else None
+        # Several processes: the sum of their peaks (an upper bound of the peak of the sum).
+        return sum(vm_hwm_kib(p.pid) for p in self.procs) / 1024 if self.procs else None
 
     def _query(self, sql: str) -> list[tuple[object, ...]]:
         with contextlib.closing(
@@ -728,7 +768,7 @@ def measure(
     try:
         sink.start()
         if kind == "gateway":
-            system = GatewaySystem(workdir, sink, dns, args.set, profile)
+            system = GatewaySystem(workdir, sink, dns, args.set, profile, args.processes)
         elif kind == "postfix":
             system = PostfixSystem(workdir, sink)
         else:
@@ -900,6 +940,13 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="py-spy output (.svg flame graph or .json speedscope) of the gateway's first trial",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="gateway processes on the one store and SMTP port (smtp.reuse_port, "
+        "one relay.node_id each)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gateway.admin.app import AdminDeps, build_admin_app, build_public_app, serve_http
 from gateway.bounce import classify_reply, load_rules
 from gateway.checks import RecipientChecker
-from gateway.core.errors import ConfigError
+from gateway.core.errors import ConfigError, StoreError
 from gateway.core.model import Tenant
 from gateway.core.policy import PolicySettings
 from gateway.core.ports import Clock, SystemClock
@@ -91,6 +91,12 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
     raw = open_store(config.store)
     await raw.open()
     try:
+        hold = getattr(raw, "hold_node", None)  # SQLite: one process per relay node id
+        if hold is not None:
+            try:
+                hold(config.relay.node_id or config.smtp.hostname)
+            except StoreError as exc:
+                raise ConfigError("relay.node_id", f"{exc}; give each process its own") from None
         return await _build(config, clock, raw)
     except BaseException:
         await raw.close()

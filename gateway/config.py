@@ -213,6 +213,7 @@ class SmtpConfig:
     max_line_length: int = _opt(_positive_int, 4096)
     command_timeout: timedelta = _opt(_duration, timedelta(minutes=5))
     max_sessions: int = _opt(_positive_int, 200)
+    reuse_port: bool = _opt(_bool, False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,7 +219,9 @@ async def start_listener(
             command_call_limit=None,
         )
 
-    server = await asyncio.get_running_loop().create_server(factory, host=host, port=port)
+    server = await asyncio.get_running_loop().create_server(
+        factory, host=host, port=port, reuse_port=config.reuse_port or None
+    )
     return server, listener
 
 

@@ -8,13 +8,23 @@ Durability: every write goes through one writer that batches whatever is waiting
 transaction, commits it (an fsync with ``synchronous=FULL`` in WAL mode), and only then
 resolves each caller's future. A ``250`` therefore always follows its own fsync, while many
 sessions share one (group commit).
+
+Several processes may share the file (gateway processes on one machine, each its own relay
+node, ``smtp.reuse_port``; the CLI beside a running gateway). Their writers take turns on a
+lock file beside the database (``<db>-writer.lock``, ``flock``) before SQLite's own lock: a
+waiting writer starts the moment the other commits, where SQLite's busy handler would sleep
+in steps of up to 100 ms. Waiting for it is bounded by ``store.busy_timeout`` like SQLite's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import hashlib
+import os
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -80,6 +90,8 @@ class SqliteStore(AdminQueries, OutboxQueries):
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lookups: sqlite3.Connection | None = None
+        self._write_lock: int | None = None  # the lock file's descriptor (module docstring)
+        self._node_lock: int | None = None
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -91,6 +103,8 @@ class SqliteStore(AdminQueries, OutboxQueries):
         """Open the file, set durable pragmas, apply migrations, start the writer."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            lock_path = self.path.with_name(self.path.name + "-writer.lock")
+            self._write_lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._db = await aiosqlite.connect(
                 self.path, timeout=self.busy_timeout.total_seconds(), isolation_level=None
             )
@@ -119,6 +133,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
                     with contextlib.suppress(Exception):
                         await db.close()
             self._db = self._reader = None
+            self._close_write_lock()
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc) from None
             raise
@@ -161,6 +176,36 @@ class SqliteStore(AdminQueries, OutboxQueries):
         if self._db is not None:
             await self._db.close()
             self._db = None
+        self._close_write_lock()
+
+    def _close_write_lock(self) -> None:
+        for fd in (self._write_lock, self._node_lock):
+            if fd is not None:
+                os.close(fd)
+        self._write_lock = self._node_lock = None
+
+    def hold_node(self, node_id: str) -> None:
+        """Hold ``node_id`` on this database until ``close``: a second process with the same
+        relay node id would release the first one's leases at its start (and both would
+        deliver the same mail).
+
+        Raises:
+            StoreError: another process holds ``node_id`` on this database.
+        """
+        digest = hashlib.sha256(node_id.encode()).hexdigest()[:16]
+        path = self.path.with_name(f"{self.path.name}-node-{digest}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(
+                f"relay node {node_id!r} is already running on {self.path} (another process"
+                f" holds {path.name})"
+            ) from None
+        if self._node_lock is not None:
+            os.close(self._node_lock)
+        self._node_lock = fd
 
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
@@ -191,7 +236,12 @@ class SqliteStore(AdminQueries, OutboxQueries):
         # The whole batch runs in the connection's thread as one function: one round trip,
         # one transaction, one fsync. Each item gets a savepoint so one failure is its own.
         try:
-            results = await self._in_thread(_run_batch, [work for work, _ in batch])
+            results = await self._in_thread(
+                _run_batch,
+                [work for work, _ in batch],
+                self._write_lock,
+                self.busy_timeout.total_seconds(),
+            )
         except sqlite3.Error as exc:  # BEGIN or COMMIT failed: nothing of the batch is durable
             error = _translate(exc)
             results = [(False, error) for _ in batch]
@@ -737,11 +787,42 @@ class SqliteStore(AdminQueries, OutboxQueries):
 # --- the batch runs inside aiosqlite's thread ---------------------------------------------------
 
 
-def _run_batch(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, Any]]:
+def _run_batch(
+    c: sqlite3.Connection, works: list[Work], lock: int | None = None, timeout: float = 5.0
+) -> list[tuple[bool, Any]]:
     """One transaction for the batch; a savepoint per item so a failing item is undone alone.
 
-    Raises ``sqlite3.Error`` when BEGIN or COMMIT fails: then no item is durable.
+    ``lock``, when given, is the writers' lock file (module docstring), held from before
+    BEGIN until after COMMIT or ROLLBACK; ``timeout`` bounds the wait for it.
+
+    Raises ``sqlite3.Error`` when the lock, BEGIN or COMMIT fails: then no item is durable.
     """
+    if lock is not None:
+        _lock_writers(lock, timeout)
+    try:
+        return _transaction(c, works)
+    finally:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _lock_writers(lock: int, timeout: float) -> None:
+    """Take the writers' lock file, polling every 0.2-2 ms for at most ``timeout`` seconds
+    (``flock`` itself cannot wait with a time limit)."""
+    deadline = time.monotonic() + timeout
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError("database is locked") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+
+
+def _transaction(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, Any]]:
     results: list[tuple[bool, Any]] = []
     c.execute("BEGIN IMMEDIATE")
     try:
