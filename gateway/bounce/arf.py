@@ -97,8 +97,8 @@ def parse_other_complaint(root: Part) -> list[BounceReport]:
             addr = address_of(original)
             return [_complaint(addr, "abuse", "microsoft jmrp complaint")]
     subject = root.get("subject").strip().lower()
-    apple = root.get("x-apple-unsubscribe").strip().lower() == "true"
-    if apple or (subject in _UNSUBSCRIBE_SUBJECTS and len(root.body) < 4096):
+    asked = subject in _UNSUBSCRIBE_SUBJECTS and len(root.body) < 4096
+    if asked or root.get("x-apple-unsubscribe").strip().lower() == "true":
         found = _ADDRESS.findall(root.get("from"))
         addr = found[-1].lower() if found else None
         return [_complaint(addr, "opt-out", f"unsubscribe request: {subject}"[:200])]

@@ -22,10 +22,12 @@ from pathlib import Path
 
 from gateway.bounce.dsn import status_of
 from gateway.bounce.freetext import command_in, reply_code_in
-from gateway.bounce.literals import Gate, ascii_lowered
+from gateway.bounce.literals import Gate, folded
 from gateway.core.model import Category
 
 MAX_RULE_TEXT = 6000  # characters of text any rule looks at (bounds regex work)
+_MAX_ENVELOPES = 4096  # combinations of non-text conditions whose matching rules are kept
+_MAX_ENVELOPE_CHARS = 64  # longer ones (hostile input) are not kept, so the memory is bounded
 _ALLOWED_KEYS = frozenset(
     {
         "name",
@@ -46,7 +48,7 @@ _ALLOWED_KEYS = frozenset(
 _COMMANDS = frozenset({"MAIL", "RCPT", "DATA", "CONN"})
 _STATUS_PATTERN = re.compile(r"^[245*]\.(?:\d{1,3}|\*)\.(?:\d{1,3}|\*)$")
 _REPLY_PATTERN = re.compile(r"^[245x][0-9x][0-9x]$")
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+_QUOTES = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +88,31 @@ class Rule:
     _unless_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _phrase_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     _unless_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    # Derived: the status and reply patterns as strings ("5.7.*", "55x"), looked up in the
+    # patterns a status or reply code matches (_status_keys, _reply_keys).
+    _status_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _reply_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_phrases_rx", _literal_alternation(self.phrases))
         object.__setattr__(self, "_unless_rx", _literal_alternation(self.unless))
         object.__setattr__(self, "_phrase_set", frozenset(self.phrases))
         object.__setattr__(self, "_unless_set", frozenset(self.unless))
+        object.__setattr__(self, "_status_set", frozenset(".".join(p) for p in self.statuses))
+        object.__setattr__(self, "_reply_set", frozenset(self.replies))
 
-    def _envelope_matches(self, facts: Facts) -> bool:
+    def _envelope_matches(self, facts: Facts, keys: tuple[frozenset[str], frozenset[str]]) -> bool:
         """The conditions that do not read the text: status, reply, command, action,
-        provider (shared by :meth:`matches` and :meth:`matches_scan`)."""
-        if self.statuses and not _status_matches(self.statuses, facts.status):
+        provider (shared by :meth:`matches` and :meth:`Rules.first_match`).
+
+        Args:
+            facts: the normalised facts of one failure.
+            keys: ``_status_keys(facts.status)`` and ``_reply_keys(facts.reply_code)``.
+        """
+        status_keys, reply_keys = keys
+        if self.statuses and self._status_set.isdisjoint(status_keys):
             return False
-        if self.replies and not _reply_matches(self.replies, facts.reply_code):
+        if self.replies and self._reply_set.isdisjoint(reply_keys):
             return False
         if self.commands and facts.command not in self.commands:
             return False
@@ -114,7 +128,8 @@ class Rule:
         Args:
             facts: the normalised facts of one failure.
         """
-        if not self._envelope_matches(facts):
+        keys = (_status_keys(facts.status), _reply_keys(facts.reply_code))
+        if not self._envelope_matches(facts, keys):
             return False
         text = facts.text
         if self._unless_rx is not None and self._unless_rx.search(text):
@@ -127,15 +142,14 @@ class Rule:
             or any(rx.search(text) for rx in self.regexes)
         )
 
-    def matches_scan(self, facts: Facts, scan: _Scan) -> bool:
-        """:meth:`matches`, with the text's literals and regexes looked up in ``scan``.
+    def text_matches(self, facts: Facts, scan: _Scan) -> bool:
+        """:meth:`matches` for a rule whose other conditions hold for ``facts``, with the text's
+        literals and regexes looked up in ``scan``.
 
         Args:
             facts: the normalised facts of one failure.
             scan: :class:`_Scan` of ``facts.text`` built from an index holding this rule.
         """
-        if not self._envelope_matches(facts):
-            return False
         found = scan.found
         if self._unless_set and not self._unless_set.isdisjoint(found):
             return False
@@ -167,9 +181,16 @@ class Rules:
     # Derived: every literal of every rule found in one pass over a text (see _LiteralIndex),
     # so a rule's phrases, `unless` and sequences become set look-ups.
     _index: _LiteralIndex = field(init=False, repr=False, compare=False)
+    # Derived, filled as facts come: for each combination of the conditions that do not read
+    # the text, the positions of the rules they satisfy (few combinations occur in practice;
+    # the cache holds at most _MAX_ENVELOPES short ones).
+    _allowed: dict[tuple[object, ...], frozenset[int]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", _LiteralIndex(self.rules))
+        object.__setattr__(self, "_allowed", {})
 
     def first_match(self, facts: Facts, *, with_fallbacks: bool = True) -> Rule | None:
         """Return the first rule matching ``facts``, or ``None``.
@@ -178,16 +199,43 @@ class Rules:
             facts: the normalised facts of one failure.
             with_fallbacks: also consider rules marked ``fallback``.
         """
+        allowed = self._allowed_for(facts, with_fallbacks)
+        if not allowed:
+            return None
         index = self._index
         scan = _Scan(facts.text, index)
         rules = self.rules
-        for position in index.candidates(scan.found, scan.lowercase_ascii):
+        for position in index.candidates(scan.found, scan.is_folded, allowed):
             rule = rules[position]
-            if rule.fallback and not with_fallbacks:
-                continue
-            if rule.matches_scan(facts, scan):
+            if rule.text_matches(facts, scan):
                 return rule
         return None
+
+    def _allowed_for(self, facts: Facts, with_fallbacks: bool) -> frozenset[int]:
+        """Positions of the rules (fallbacks only ``with_fallbacks``) whose conditions that do
+        not read the text hold for ``facts``."""
+        key = (
+            facts.status,
+            facts.reply_code,
+            facts.command,
+            facts.action,
+            facts.provider,
+            with_fallbacks,
+        )
+        allowed = self._allowed.get(key)
+        if allowed is None:
+            keys = (_status_keys(facts.status), _reply_keys(facts.reply_code))
+            allowed = frozenset(
+                position
+                for position, rule in enumerate(self.rules)
+                if (with_fallbacks or not rule.fallback) and rule._envelope_matches(facts, keys)
+            )
+            texts = (facts.status, facts.command, facts.action, facts.provider)
+            if sum(len(text or "") for text in texts) <= _MAX_ENVELOPE_CHARS:
+                if len(self._allowed) >= _MAX_ENVELOPES:
+                    self._allowed.clear()
+                self._allowed[key] = allowed
+        return allowed
 
 
 class _LiteralIndex:
@@ -206,7 +254,7 @@ class _LiteralIndex:
         self.gates: dict[tuple[str, int], Gate] = {}
         # A textual rule can only match when one of its phrases, the first part of one of its
         # sequences or a literal required by one of its regexes is present. Regex literals are
-        # lower-case ASCII, so they are only looked up for lower-case ASCII texts (see
+        # lower-case ASCII, so they are only looked up for texts equal to their folded form (see
         # candidates); a rule with a regex lacking such literals is always a candidate.
         always: list[int] = []
         regex_rules: list[int] = []
@@ -240,27 +288,28 @@ class _LiteralIndex:
             re.compile(f"(?=({_trie_pattern(literals)}))") if literals else None
         )
 
-    def candidates(self, found: set[str], lowercase_ascii: bool) -> list[int]:
+    def candidates(self, found: set[str], is_folded: bool, allowed: frozenset[int]) -> list[int]:
         """Positions of the rules that may match a text containing exactly ``found``, in order.
 
         Args:
             found: the literals present in the text (:class:`_Scan`).
-            lowercase_ascii: the text is ASCII and equal to its lower-case form, so the
+            is_folded: the text equals its folded form (``literals.folded``), so the
                 lower-case literals required by regexes are looked up in ``found`` as well.
+            allowed: the positions of the rules to consider.
         """
-        positions = set(self.always if lowercase_ascii else self.always | self.regex_rules)
+        positions = set(self.always if is_folded else self.always | self.regex_rules)
         triggers = self.triggers
         for lit in found:
             hit = triggers.get(lit)
             if hit is not None:
                 positions.update(hit)
-        return sorted(positions)
+        return sorted(allowed.intersection(positions))
 
 
 class _Scan:
     """What one text contains: the literals present, and regex results computed on demand."""
 
-    __slots__ = ("_index", "_lowered", "_regex", "found", "lowercase_ascii", "text")
+    __slots__ = ("_folded", "_index", "_regex", "found", "is_folded", "text")
 
     def __init__(self, text: str, index: _LiteralIndex) -> None:
         self.text = text
@@ -271,8 +320,8 @@ class _Scan:
             for lit in set(index.finder.findall(text)):
                 found.update(closure[lit])
         self.found = found
-        self._lowered = ascii_lowered(text)
-        self.lowercase_ascii = self._lowered == text
+        self._folded = folded(text)
+        self.is_folded = self._folded == text
         self._regex: dict[tuple[str, int], bool] = {}
 
     def search(self, rx: re.Pattern[str]) -> bool:
@@ -281,7 +330,7 @@ class _Scan:
         hit = self._regex.get(key)
         if hit is None:
             gate = self._index.gates.get(key)
-            hit = (gate is None or gate.may_match(self.text, self._lowered)) and (
+            hit = (gate is None or gate.may_match(self.text, self._folded)) and (
                 rx.search(self.text) is not None
             )
             self._regex[key] = hit
@@ -315,7 +364,11 @@ def normalise(text: str) -> str:
     Args:
         text: diagnostic or notification text.
     """
-    return " ".join(text[: MAX_RULE_TEXT * 2].translate(_QUOTES).lower().split())[:MAX_RULE_TEXT]
+    head = text[: MAX_RULE_TEXT * 2]
+    if not head.isascii():
+        for curly, straight in _QUOTES:
+            head = head.replace(curly, straight)  # far cheaper than str.translate
+    return " ".join(head.lower().split())[:MAX_RULE_TEXT]
 
 
 def decide(
@@ -554,26 +607,26 @@ def _regex(pattern: str, where: str) -> re.Pattern[str]:
         raise ValueError(msg) from exc
 
 
-def _status_matches(patterns: tuple[tuple[str, str, str], ...], status: str | None) -> bool:
-    if not status:
-        return False
-    parts = status.split(".")
+def _status_keys(status: str | None) -> frozenset[str]:
+    """Every status pattern ``status`` matches: each part as given or ``*`` ("5.1.1", "5.*.1"…)."""
+    parts = status.split(".") if status else []
     if len(parts) != 3:
-        return False
+        return frozenset()
     cls, subject, detail = parts
-    for p_cls, p_subject, p_detail in patterns:
-        if p_cls in ("*", cls) and p_subject in ("*", subject) and p_detail in ("*", detail):
-            return True
-    return False
+    return frozenset(
+        f"{c}.{s}.{d}" for c in (cls, "*") for s in (subject, "*") for d in (detail, "*")
+    )
 
 
-def _reply_matches(patterns: tuple[str, ...], code: int | None) -> bool:
-    if code is None:
-        return False
-    digits = str(code)
+def _reply_keys(code: int | None) -> frozenset[str]:
+    """Every reply pattern ``code`` matches: each digit as given or ``x`` ("550", "5x0"…)."""
+    digits = "" if code is None else str(code)
     if len(digits) != 3:
-        return False
-    return any(all(p in {"x", d} for p, d in zip(pat, digits, strict=True)) for pat in patterns)
+        return frozenset()
+    first, second, third = digits[0], digits[1], digits[2]
+    return frozenset(
+        f"{a}{b}{c}" for a in (first, "x") for b in (second, "x") for c in (third, "x")
+    )
 
 
 def _in_order(text: str, parts: tuple[str, ...]) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+from functools import lru_cache
 
 # Common misspellings and vendor names seen in real bounces, mapped to a codec Python knows.
 _CHARSET_ALIASES = {
@@ -45,6 +46,7 @@ _WS_BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 _NON_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 
 
+@lru_cache(maxsize=256)
 def codec_for(charset: str | None) -> str:
     """Return a Python codec name for a declared MIME charset, falling back to UTF-8.
 
@@ -69,7 +71,11 @@ def decode_text(data: bytes, charset: str | None) -> str:
         charset: the declared charset, possibly misspelt or wrong.
     """
     codec = codec_for(charset)
-    candidates = [codec]
+    try:
+        return data.decode(codec)  # the common case: the declared charset is right
+    except (UnicodeDecodeError, LookupError):
+        pass
+    candidates: list[str] = []
     if codec.startswith("iso2022_jp") or codec in {"euc_jp", "shift_jis", "cp932"}:
         candidates.extend(_JAPANESE_FALLBACKS)
     candidates.append("utf-8")

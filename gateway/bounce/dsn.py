@@ -28,9 +28,13 @@ _RECIPIENT_FIELDS = frozenset(
     }
 )
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})\s*:\s?(.*)$")
-# An RFC 3463 code, not part of a dotted IP address or a version number.
-_STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
-_REPLY_STATUS = re.compile(r"\b[245]\d\d[ \-'#]{1,3}([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+# An RFC 3463 code, not part of a dotted IP address or a version number. Each pattern starts
+# with its first digit and checks what precedes it with a look-behind over that digit (rather
+# than "(?<![\w.])" or "\b" before it), so the regex engine skips to the digits 2, 4 and 5.
+_STATUS = re.compile(r"([245])(?<![\w.][245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_REPLY_STATUS = re.compile(
+    r"[245](?<!\w[245])\d\d[ \-'#]{1,3}([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)"
+)
 _ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
 _MAX_RECIPIENTS = 500
 
@@ -72,13 +76,12 @@ def status_of(value: str) -> str | None:
     Args:
         value: a Status field value or any diagnostic text.
     """
-    head = value[:4000]
-    # A reply-and-status match holds a plain status match (same code, same look-arounds), so
-    # text without a plain status code needs no second search.
-    plain = _STATUS.search(head)
+    # The first 4000 characters are read. A reply-and-status match holds a plain status match
+    # (same code, same look-arounds), so text without a plain status code needs no second search.
+    plain = _STATUS.search(value, 0, 4000)
     if plain is None:
         return None
-    match = _REPLY_STATUS.search(head) or plain
+    match = _REPLY_STATUS.search(value, 0, 4000) or plain
     return ".".join(match.groups())
 
 
@@ -165,7 +168,7 @@ def _unfold(text: str) -> list[tuple[str | None, str]]:
     out: list[tuple[str | None, str]] = []
     for raw_line in text.replace("\r\n", "\n").split("\n")[:5000]:
         line = raw_line.rstrip()
-        if not line.strip():
+        if not line:  # blank or white space only
             out.append((None, ""))
             continue
         if line[0] in " \t":
@@ -176,7 +179,8 @@ def _unfold(text: str) -> list[tuple[str | None, str]]:
             continue
         match = _FIELD_LINE.match(line)
         if match:
-            out.append((match.group(1).lower(), match.group(2).strip()))
+            name, value = match.groups()
+            out.append((name.lower(), value.strip()))
     return out
 
 

@@ -13,37 +13,46 @@ line-sized input.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from gateway.bounce.dsn import status_of
-from gateway.bounce.literals import Gate, ascii_lowered
+from gateway.bounce.literals import folded, required_literals
 
 MAX_TEXT = 64 * 1024  # characters of notification text that are read at all
 MAX_LINE = 1000
 
 # Lines that start the returned original message; everything from there on is the sender's own
 # mail and must not be mistaken for the remote server's words.
-_ORIGINAL_MARKERS = re.compile(
-    r"^\s*(?:[-=|*]+\s*)?(?:"
-    r"this is a copy of the message|below this line is a copy of the message"
-    r"|enclosed is a copy of the message|original message follows|original message headers"
-    r"|original message ---|original message -|original message$|original mail info"
-    r"|unsent message follows|returned message|message text follows"
-    r"|the header of the original message|included is a copy of the message header"
-    r"|below is a copy of the original message|message headers follow|original message:"
-    r"|the original message was:|content of the original message|original mail follows"
-    r"|the attachment contains the original mail headers|a copy of the original message"
-    r"|original message header|returned mail follows|headers of your message"
-    r"|original header|undelivered message follows|message header follows"
-    r")",
-    re.IGNORECASE,
+_MARKER_PHRASES = (
+    "this is a copy of the message|below this line is a copy of the message"
+    "|enclosed is a copy of the message|original message follows|original message headers"
+    "|original message ---|original message -|original message$|original mail info"
+    "|unsent message follows|returned message|message text follows"
+    "|the header of the original message|included is a copy of the message header"
+    "|below is a copy of the original message|message headers follow|original message:"
+    "|the original message was:|content of the original message|original mail follows"
+    "|the attachment contains the original mail headers|a copy of the original message"
+    "|original message header|returned mail follows|headers of your message"
+    "|original header|undelivered message follows|message header follows"
 )
+_ORIGINAL_MARKERS = re.compile(rf"^\s*(?:[-=|*]+\s*)?(?:{_MARKER_PHRASES})", re.IGNORECASE)
 # A header line of an inline returned message (two in a row start the original message).
-_HEADERISH = re.compile(
-    r"^(?:return-path|received|message-id|date|from|to|subject|mime-version|content-type"
-    r"|dkim-signature|x-[a-z0-9-]+|arc-[a-z-]+|authentication-results|delivered-to"
-    r"|reply-to|references|in-reply-to|cc):\s",
-    re.IGNORECASE,
+_HEADER_NAMES = (
+    "return-path|received|message-id|date|from|to|subject|mime-version|content-type"
+    "|dkim-signature|x-[a-z0-9-]+|arc-[a-z-]+|authentication-results|delivered-to"
+    "|reply-to|references|in-reply-to|cc"
 )
+_HEADERISH = re.compile(rf"^(?:{_HEADER_NAMES}):\s", re.IGNORECASE)
+# Where cut_original's candidate lines start, searched in the whole text at once: right after a
+# newline (the first line is never a candidate), with no 200-character cap; a marker may follow
+# any run of non-word characters (the per-line pattern allows white space and rules) and the
+# "$" is dropped. So each pattern matches every line the per-line pattern above it matches, and
+# checking each candidate line with that pattern gives the line-by-line answer. The leading
+# "\n" lets the regex engine jump from line to line. They search the folded text (see
+# gateway.bounce.literals), where case-sensitive matching equals IGNORECASE matching in the text
+# and is far cheaper.
+_MARKER_LINE = re.compile(rf"\n[^\w\n]*(?:{_MARKER_PHRASES.replace('$', '')})")
+_HEADER_LINE = re.compile(rf"\n(?:{_HEADER_NAMES}):[^\S\n]")
 
 _ADDRESS = re.compile(
     r"(?<![\w.!#$%&'*+=?^`{|}~/-])"
@@ -110,51 +119,89 @@ _COMMANDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"while talking to [^\n]{1,200}\n[> ]*<<< [45]\d\d", "CONN"),
     )
 )
+# An SMTP transcript line naming the command sent; the last one in a text wins.
+_TRANSCRIPT_LINES = (
+    r"[> ]*>>>\s*(mail from|rcpt to|data|ehlo|helo)",
+    r"\s*(?:sent|in:)\s*(?:<<<\s*)?(mail from|rcpt to|data)",
+)
 _TRANSCRIPT_CMD = re.compile(
-    r"^[> ]*>>>\s*(mail from|rcpt to|data|ehlo|helo)|^\s*(?:sent|in:)\s*(?:<<<\s*)?"
-    r"(mail from|rcpt to|data)",
-    re.IGNORECASE | re.MULTILINE,
+    "|".join(f"^{line}" for line in _TRANSCRIPT_LINES), re.IGNORECASE | re.MULTILINE
 )
-# Literal pre-checks: most texts name none of the phrases, and a substring test is far cheaper
-# than a case-insensitive regex search (results are unchanged, see gateway.bounce.literals).
-_COMMAND_GATES = tuple((Gate(pattern), command) for pattern, command in _COMMANDS)
-_TRANSCRIPT_GATE = Gate(_TRANSCRIPT_CMD)
-_ALL_GATES = [gate for gate, _ in _COMMAND_GATES] + [_TRANSCRIPT_GATE]
-_COMMAND_LITERALS: frozenset[str] | None = (
-    frozenset(lit for gate in _ALL_GATES for lit in gate.literals or ())
-    if all(gate.literals for gate in _ALL_GATES)
-    else None  # some pattern has no literal pre-check: search gate by gate
+# The patterns above are written in lower case, so in the folded text (gateway.bounce.literals)
+# their case-sensitive forms match exactly where they match the text itself, at the same
+# positions; and they are far cheaper, as the regex engine can jump to a literal prefix.
+# The transcript pattern finds the same matches as _TRANSCRIPT_CMD in "\n" + text, also
+# faster: the engine jumps from newline to newline instead of trying "^" at every position (a
+# match ends with a command word, never with the newline the next match starts with, so none
+# is lost), and each \s* is possessive, as giving back white space never helps when a letter or
+# "<" must follow.
+# Spelled out: _TRANSCRIPT_LINES with each \s* possessive, and the second line's leading white
+# space stopping at a newline ([^\S\n]): a match across blank lines then starts at the last of
+# them, with the same command word, and a run of blank lines costs linear time instead of
+# quadratic (from each newline, \s* would scan the rest of the run).
+_FOLDED_TRANSCRIPT = re.compile(
+    r"\n(?:[> ]*>>>\s*+(mail from|rcpt to|data|ehlo|helo)"
+    r"|[^\S\n]*+(?:sent|in:)\s*+(?:<<<\s*+)?(mail from|rcpt to|data))"
 )
+# Literal pre-checks: most texts name none of the phrases, and a substring test is cheaper still
+# (results are unchanged, see gateway.bounce.literals; None: no pre-check, the pattern runs).
+_COMMAND_CHECKS = tuple(
+    (required_literals(pattern), re.compile(pattern.pattern), command)
+    for pattern, command in _COMMANDS
+)
+_TRANSCRIPT_LITERALS = required_literals(_TRANSCRIPT_CMD)
+_COMMAND_LITERALS = frozenset(
+    lit for literals, _, _ in _COMMAND_CHECKS for lit in literals or ()
+) | frozenset(_TRANSCRIPT_LITERALS or ())
 _TRANSCRIPT_MAP = {"mail from": "MAIL", "rcpt to": "RCPT", "data": "DATA"}
 
 _REPLY_CODE = re.compile(r"(?:^|[\s:;(\[<>\"'=])([245][0-5]\d)(?:[\s\-:;,.)\]]|$)", re.MULTILINE)
+_CODE_DIGITS = re.compile(r"[245][0-5]\d")  # what every _REPLY_CODE match holds
 _EHLO_LIKE = frozenset({"ehlo", "helo"})
 
 
 def cut_original(text: str) -> str:
     """Return the notification text before the returned original message.
 
+    The original starts at the first line (not the first) that is a marker such as "Original
+    message follows", or at the first of two header lines in a row once the notification has
+    named someone (a forwarded bounce starts with its own headers).
+
     Args:
         text: the decoded bounce text.
     """
-    lines = text[:MAX_TEXT].split("\n")
-    seen_address = False
-    for index, line in enumerate(lines):
-        if index and _ORIGINAL_MARKERS.match(line[:200]):
-            return "\n".join(lines[:index])
-        # Two header lines in a row start an inline original message — but only once the
-        # notification has named someone (a forwarded bounce starts with its own headers).
-        if (
-            seen_address
-            and ":" in line  # cheap: a header line has a colon
-            and _HEADERISH.match(line[:200])
-            and index + 1 < len(lines)
-            and (_HEADERISH.match(lines[index + 1][:200]) or lines[index + 1][:1] in " \t")
-            and not lines[index + 1].strip().startswith("<")
-        ):
-            return "\n".join(lines[:index])
-        seen_address = seen_address or "@" in line
-    return "\n".join(lines)
+    text = text[:MAX_TEXT]
+    haystack = folded(text)  # same positions; see _MARKER_LINE
+    end = len(text)
+    for match in _MARKER_LINE.finditer(haystack):
+        if _ORIGINAL_MARKERS.match(_line_at(text, match.start() + 1)[:200]):
+            end = match.start()
+            break
+    address = text.find("@", 0, end)
+    if address >= 0:
+        for match in _HEADER_LINE.finditer(haystack, address, end):
+            if _starts_original(text, match.start() + 1):
+                return text[: match.start()]
+    return text[:end]
+
+
+def _line_at(text: str, start: int) -> str:
+    """The line of ``text`` that starts at ``start``, without its newline."""
+    stop = text.find("\n", start)
+    return text[start:] if stop < 0 else text[start:stop]
+
+
+def _starts_original(text: str, start: int) -> bool:
+    """Whether the header line at ``start`` and the line after it start an inline original."""
+    line = _line_at(text, start)
+    after = start + len(line) + 1
+    if after > len(text) or not _HEADERISH.match(line[:200]):
+        return False  # the last line: nothing follows it
+    following = _line_at(text, after)
+    return bool(
+        (_HEADERISH.match(following[:200]) or following[:1] in " \t")
+        and not following.strip().startswith("<")
+    )
 
 
 def strip_quoting(text: str) -> str:
@@ -163,9 +210,11 @@ def strip_quoting(text: str) -> str:
     Args:
         text: decoded text.
     """
+    quoted = text.count("\n>") + text.startswith(">")  # the lines starting with ">"
+    if quoted < 5:
+        return text
     lines = text.split("\n")
-    quoted = sum(1 for line in lines if line.startswith(">"))
-    if quoted < 5 or quoted * 2 < len([line for line in lines if line.strip()]):
+    if quoted * 2 < len([line for line in lines if line.strip()]):
         return text
     return "\n".join(line[2:] if line.startswith("> ") else line[1:] for line in lines)
 
@@ -183,7 +232,7 @@ def recipients_in(text: str, exclude: set[str]) -> list[str]:
         exclude: lower-cased addresses to ignore.
     """
     found: list[str] = []
-    for full_line in text.split("\n"):
+    for full_line in _lines_with(text, "@"):  # an address has an "@"
         line = full_line[:MAX_LINE]
         for match in _ADDRESS.finditer(line):
             addr = match.group(1).lower().rstrip(".-")
@@ -200,6 +249,19 @@ def recipients_in(text: str, exclude: set[str]) -> list[str]:
     return found
 
 
+def _lines_with(text: str, mark: str) -> Iterator[str]:
+    """Yield, in order, the lines of ``text`` that contain ``mark`` (without their newline)."""
+    found = text.find(mark)
+    while found >= 0:
+        start = text.rfind("\n", 0, found) + 1
+        end = text.find("\n", found)
+        if end < 0:
+            yield text[start:]
+            return
+        yield text[start:end]
+        found = text.find(mark, end)
+
+
 def blocks_for(text: str, recipients: list[str]) -> dict[str, str]:
     """Split a notification into the text that belongs to each recipient.
 
@@ -214,7 +276,8 @@ def blocks_for(text: str, recipients: list[str]) -> dict[str, str]:
     if len(recipients) <= 1:
         return dict.fromkeys(recipients, text)
     lines = text.split("\n")
-    mentions = [{r for r in recipients if r in line.lower()} for line in lines]
+    lowered = text.lower().split("\n")  # line by line, the same as lowering each line
+    mentions = [{r for r in recipients if r in line} for line in lowered]
     out: dict[str, str] = {}
     for rcpt in recipients:
         begin = next((i for i, found in enumerate(mentions) if rcpt in found), None)
@@ -242,25 +305,26 @@ def command_in(text: str) -> str | None:
     Args:
         text: a recipient's block or diagnostic text.
     """
-    lowered = ascii_lowered(text)
-    if lowered is not None and _COMMAND_LITERALS is not None:
-        # Each distinct literal is looked for once; a gate's regex runs only when one of its
-        # required literals is present (as Gate.search does, literal by literal).
-        present = {lit for lit in _COMMAND_LITERALS if lit in lowered}
-        for gate, command in _COMMAND_GATES:
-            if not present.isdisjoint(gate.literals or ()) and gate.pattern.search(text):
-                return command
-        if present.isdisjoint(_TRANSCRIPT_GATE.literals or ()):
-            return None
-    else:
-        for gate, command in _COMMAND_GATES:
-            if gate.search(text, lowered):
-                return command
-        if not _TRANSCRIPT_GATE.may_match(text, lowered):
-            return None
+    folded_text = folded(text)
+    # Each distinct literal is looked for once; a gate's regex runs only when one of its
+    # required literals is present (as Gate.search does, literal by literal).
+    present = {lit for lit in _COMMAND_LITERALS if lit in folded_text}
+    for literals, folded_pattern, command in _COMMAND_CHECKS:
+        if (literals is None or not present.isdisjoint(literals)) and folded_pattern.search(
+            folded_text
+        ):
+            return command
+    if _TRANSCRIPT_LITERALS is not None and present.isdisjoint(_TRANSCRIPT_LITERALS):
+        return None
+    return _last_transcript_command(f"\n{text}", f"\n{folded_text}")
+
+
+def _last_transcript_command(text: str, folded_text: str) -> str | None:
+    """The command of the last SMTP transcript line (``text`` starts with a newline)."""
     last = None
-    for match in _TRANSCRIPT_CMD.finditer(text):
-        word = (match.group(1) or match.group(2) or "").lower()
+    for match in _FOLDED_TRANSCRIPT.finditer(folded_text):
+        group = 1 if match.group(1) else 2
+        word = text[match.start(group) : match.end(group)].lower()  # as written, not folded
         last = "CONN" if word in _EHLO_LIKE else _TRANSCRIPT_MAP.get(word)
     return last
 
@@ -271,7 +335,11 @@ def reply_code_in(text: str) -> int | None:
     Args:
         text: a diagnostic or a recipient's block.
     """
-    for match in _REPLY_CODE.finditer(text[:4000]):
+    digits = _CODE_DIGITS.search(text, 0, 4000)  # the first 4000 characters are read
+    if digits is None:
+        return None
+    # No match can start before the character in front of the first candidate code.
+    for match in _REPLY_CODE.finditer(text, max(0, digits.start() - 1), 4000):
         code = int(match.group(1))
         tail = text[match.end(1) : match.end(1) + 12]
         # "4.4.7" and dotted IP addresses are not reply codes.

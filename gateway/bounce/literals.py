@@ -5,9 +5,11 @@ lower-case ASCII strings such that any text the pattern matches contains at leas
 and :class:`Gate`, which skips a regex search when none of them is present. The pre-check only
 ever says "cannot match"; when it passes, the regex itself decides, so results are unchanged.
 
-Lower-casing is only a sound comparison for ASCII text: under ``re.IGNORECASE`` some non-ASCII
-characters match ASCII letters (``ſ`` matches ``s``, ``İ`` matches ``i``), so a non-ASCII text
-always gets the full search.
+Texts are compared in their :func:`folded` form: lower-cased, with the four non-ASCII letters
+that ``re.IGNORECASE`` equates with ASCII ones (``İ`` and ``ı`` with ``i``, ``ſ`` with ``s``, the
+Kelvin sign with ``k``; see the ``re`` documentation) replaced by those. A character of a text
+then matches an ASCII pattern character case-insensitively exactly when its folded form equals
+that character's lower-case form, so a literal of a match is always found in the folded text.
 """
 
 from __future__ import annotations
@@ -91,27 +93,42 @@ class Gate:
         self.pattern = pattern
         self.literals = required_literals(pattern)
 
-    def may_match(self, text: str, lowered: str | None) -> bool:
+    def may_match(self, text: str, folded_text: str) -> bool:
         """Return False only when ``pattern`` cannot match ``text``.
 
         Args:
             text: the text to search.
-            lowered: ``text.lower()`` when ``text`` is ASCII, else ``None`` (no pre-check).
+            folded_text: ``folded(text)``.
         """
-        if self.literals is None or lowered is None:
+        if self.literals is None:
             return True
-        return any(lit in lowered for lit in self.literals)
+        return any(lit in folded_text for lit in self.literals)
 
-    def search(self, text: str, lowered: str | None) -> bool:
+    def search(self, text: str, folded_text: str) -> bool:
         """Return whether ``pattern`` matches somewhere in ``text``.
 
         Args:
             text: the text to search.
-            lowered: ``text.lower()`` when ``text`` is ASCII, else ``None``.
+            folded_text: ``folded(text)``.
         """
-        return self.may_match(text, lowered) and self.pattern.search(text) is not None
+        return self.may_match(text, folded_text) and self.pattern.search(text) is not None
 
 
-def ascii_lowered(text: str) -> str | None:
-    """Return ``text.lower()`` for ASCII text (the pre-check is sound), else ``None``."""
-    return text.lower() if text.isascii() else None
+# The only non-ASCII characters that re.IGNORECASE matches with ASCII letters.
+_TO_ASCII = (("\u0130", "i"), ("\u0131", "i"), ("\u017f", "s"), ("\u212a", "k"))
+
+
+def folded(text: str) -> str:
+    """Return ``text`` lower-cased for literal pre-checks (see the module docstring).
+
+    Folding maps each character to exactly one character, keeps white space, word characters
+    and digits what they were, and maps only ASCII letters and those four letters to ASCII
+    letters; so positions in the folded text are positions in ``text``.
+
+    Args:
+        text: any text.
+    """
+    if not text.isascii():
+        for char, ascii_char in _TO_ASCII:
+            text = text.replace(char, ascii_char)  # far cheaper than str.translate
+    return text.lower()

@@ -25,11 +25,12 @@ MAX_DEPTH = 8
 MAX_PARTS = 100
 MAX_MESSAGES = 20  # messages read from one mbox-style input
 
-# An mbox separator: "From <sender> <asctime date>" followed by a header field.
+# An mbox separator: "From <sender> <asctime date>" at the start of a line, followed by a header
+# field. The look-behind after "From " says what "^" would before it (the start of the input
+# or a newline), and lets the regex engine jump from one "From " to the next.
 _MBOX_FROM = re.compile(
-    rb"^From \S{1,256} {1,4}[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2} \d\d:\d\d:\d\d \d{4}"
-    rb"[^\n]{0,80}\r?\n(?=[A-Za-z][A-Za-z0-9-]{0,60}:)",
-    re.MULTILINE,
+    rb"From (?<![^\n]From )\S{1,256} {1,4}[A-Z][a-z]{2} [A-Z][a-z]{2} {1,2}\d{1,2}"
+    rb" \d\d:\d\d:\d\d \d{4}[^\n]{0,80}\r?\n(?=[A-Za-z][A-Za-z0-9-]{0,60}:)"
 )
 
 
@@ -120,12 +121,12 @@ class Part:
 
     def walk(self) -> list[Part]:
         """Return this part and every descendant (not enclosed messages), depth first."""
-        out: list[Part] = []
-        stack = [self]
-        while stack:
-            part = stack.pop()
-            out.append(part)
-            stack.extend(reversed(part.children))
+        out = [self]
+        for child in self.children:  # recursion is bounded: parse stops at MAX_DEPTH
+            if child.children:
+                out.extend(child.walk())
+            else:
+                out.append(child)
         return out
 
 
@@ -165,7 +166,7 @@ def parse_headers(block: bytes) -> tuple[list[tuple[str, str]], bytes]:
         plain = text
         if text.startswith("From ") and _is_mbox_line(text.partition("\n")[0]):
             plain = text.partition("\n")[2]  # the line reader skips it, too
-        if _PLAIN_BLOCK.match(plain) is not None:
+        if _FIELD_NAME.match(plain) and not _BREAK_IN_BLOCK.search(plain):  # a plain block
             return _plain_fields(plain), b""
     return _parse_header_lines(text)
 
@@ -176,13 +177,15 @@ def _is_mbox_line(line: str) -> bool:
     return not sep or name.strip() != "From"
 
 
-# A header block made only of "Name: value" lines (the name printable ASCII without a colon,
-# shorter than 80) and indented continuations, which is what almost every MTA writes. For such
-# a block parse_headers' line loop never reaches its lenient branches, so the fields can be
-# read with one regex pass. The size bound keeps the loop's per-value and field-count caps out
-# of reach (a value is shorter than the block; there are fewer lines than MAX_HEADER_FIELDS).
-_FIELD_START = r"[!-9;-~]{1,79}:[^\n]*"
-_PLAIN_BLOCK = re.compile(rf"{_FIELD_START}(?:\n(?:{_FIELD_START}|[ \t][^\n]*))*\Z")
+# A plain header block: made only of "Name: value" lines (the name printable ASCII without a
+# colon, shorter than 80) and indented continuations, the first line a field, which is what
+# almost every MTA writes. For such a block parse_headers' line loop never reaches its lenient
+# branches, so the fields can be read with one regex pass. The size bound keeps the loop's
+# per-value and field-count caps out of reach (a value is shorter than the block; there are
+# fewer lines than MAX_HEADER_FIELDS). A block is plain when its first line starts a field
+# (_FIELD_NAME) and no newline in it is followed by anything else (_BREAK_IN_BLOCK).
+_FIELD_NAME = re.compile(r"[!-9;-~]{1,79}:")
+_BREAK_IN_BLOCK = re.compile(r"\n(?![ \t]|[!-9;-~]{1,79}:)")
 _PLAIN_FIELD = re.compile(r"^([!-9;-~]{1,79}):([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 _FAST_MAX_CHARS = 64 * 1024
 
@@ -197,7 +200,7 @@ def _plain_fields(text: str) -> list[tuple[str, str]]:
 
 
 def _unfold(raw: str) -> str:
-    return " ".join([line.strip() for line in raw.split("\n")])
+    return " ".join(map(str.strip, raw.split("\n")))
 
 
 def _parse_header_lines(text: str) -> tuple[list[tuple[str, str]], bytes]:
@@ -293,8 +296,9 @@ def parse(raw: bytes, budget: Budget | None = None, depth: int = 0) -> Part:
     headers, leftover = parse_headers(head)
     if leftover:
         body = leftover + b"\n\n" + body
-    ctype, params = parse_content_type(_first(headers, "content-type"))
-    if not _first(headers, "content-type"):
+    content_type = _first(headers, "content-type")
+    ctype, params = parse_content_type(content_type)
+    if not content_type:
         ctype = "text/plain"
     part = Part(headers=headers, ctype=ctype, params=params, body=body)
     budget.parts -= 1

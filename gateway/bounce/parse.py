@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from gateway.bounce import arf, autoreply, dsn, freetext, mime, notify
 from gateway.bounce.classify import Rules, decide, default_rules
-from gateway.bounce.decode import collapse_ws
+from gateway.bounce.decode import collapse_ws, decode_header
+from gateway.bounce.literals import Gate, folded
 from gateway.bounce.report import BounceReport, unparseable
 from gateway.core.model import Category
 
@@ -50,8 +51,10 @@ _PROVIDERS = (
     ("bol", re.compile(r"bol\.com\.br|antispam bol|anti-spam bol|bol antispam", re.I)),
     ("terra", re.compile(r"terra\.com\.br|anti-?spam (?:do )?terra|terra anti-?spam", re.I)),
 )
-_ANTISPAM = re.compile(r"anti-?\s?spam", re.IGNORECASE)
+_ANTISPAM = Gate(re.compile(r"anti-?\s?spam", re.IGNORECASE))
 _GENERIC_STATUS = frozenset({"5.0.0", "4.0.0", "5.0.1", "4.0.1"})
+# The bounce's own header fields naming addresses that are never a failed recipient.
+_OWN_FIELDS = frozenset({"from", "to", "reply-to", "return-path", "sender", "delivered-to"})
 # What every error reply code (4xx, 5xx) and every non-success status code (4.x.x, 5.x.x)
 # contains: a line without it is skipped by _server_words without the full searches.
 _CODE_HINT = re.compile(r"[45](?:\d\d|\.\d)")
@@ -63,10 +66,17 @@ class _View:
 
     root: mime.Part
     texts: list[str] = field(default_factory=list)
-    htmls: list[str] = field(default_factory=list)
+    # HTML parts: decoded only when the message has no other text (see body).
+    html_parts: list[mime.Part] = field(default_factory=list)
     dsn_texts: list[str] = field(default_factory=list)
     # Parts that carry an attached message; its header fields are parsed only when read.
     carriers: list[mime.Part] = field(default_factory=list)
+
+    def body(self) -> str:
+        """Return the text parts joined, or the HTML parts without their tags if none."""
+        if self.texts:
+            return "\n".join(self.texts)
+        return "\n".join(_TAG.sub(" ", part.text()) for part in self.html_parts)
 
     def enclosed(self, limit: int | None = None) -> list[mime.Part]:
         """Return the attached messages (the first ``limit`` of them), parsing their headers."""
@@ -110,7 +120,7 @@ def _parse(raw: bytes, rules: Rules) -> list[BounceReport]:
     view = _gather(root)
     if arf.is_feedback_report(root):
         return arf.parse_feedback(root)
-    body = "\n".join(view.texts) if view.texts else "\n".join(view.htmls)
+    body = view.body()
     if notify.looks_like(body):
         reports = _from_notices(notify.parse(body), rules)
         if reports:
@@ -153,7 +163,7 @@ def _gather(root: mime.Part) -> _View:
             own = "\n".join(f"{k}: {v}" for k, v in part.headers if not k.startswith("content-"))
             view.dsn_texts.append(f"{own}\n\n{part.text()}")
         elif part.ctype == "text/html":
-            view.htmls.append(_TAG.sub(" ", part.text()))
+            view.html_parts.append(part)
         elif part.ctype.startswith("text/") or part.ctype == "message/partial":
             view.texts.append(part.text())
     return view
@@ -304,13 +314,13 @@ def _auto_reply(root: mime.Part) -> BounceReport:
 
 def _server_words(block: str, *, strict: bool = False) -> str:
     """Keep the lines of a block that carry an error reply or status code (and what follows)."""
-    if _CODE_HINT.search(block) is None:
+    hinted = _hinted_lines(block)
+    if not hinted:
         return "" if strict else block  # no line can carry a 4xx/5xx code or status
     lines = block.split("\n")
     keep: list[str] = []
-    for index, line in enumerate(lines):
-        if _CODE_HINT.search(line) is None:
-            continue
+    for index in hinted:
+        line = lines[index]
         code = freetext.reply_code_in(line)
         status = dsn.status_of(line)
         if (code is not None and code >= 400) or (status is not None and status[0] != "2"):
@@ -319,6 +329,19 @@ def _server_words(block: str, *, strict: bool = False) -> str:
     if keep:
         return "\n".join(dict.fromkeys(keep))
     return "" if strict else block
+
+
+def _hinted_lines(block: str) -> list[int]:
+    """The numbers of the lines of ``block`` holding a code hint, in order (a hint never spans
+    lines, so these are the lines where _CODE_HINT finds one)."""
+    hinted: list[int] = []
+    line = start = 0
+    for match in _CODE_HINT.finditer(block):
+        line += block.count("\n", start, match.start())
+        start = match.start()
+        if not hinted or hinted[-1] != line:
+            hinted.append(line)
+    return hinted
 
 
 def _enclosed_words(view: _View, rcpt: str) -> str:
@@ -336,9 +359,9 @@ def _enclosed_words(view: _View, rcpt: str) -> str:
 
 def _own_addresses(root: mime.Part) -> set[str]:
     own: set[str] = set()
-    for name in ("from", "to", "reply-to", "return-path", "sender", "delivered-to"):
-        for value in root.get_all(name):
-            own.update(a.lower() for a in _ADDRESS.findall(value))
+    for name, value in root.headers:
+        if name in _OWN_FIELDS:
+            own.update(a.lower() for a in _ADDRESS.findall(decode_header(value)))
     return own
 
 
@@ -362,7 +385,7 @@ def _original_recipients(view: _View, body: str, cut: int, exclude: set[str]) ->
 def _provider(root: mime.Part, text: str) -> str | None:
     """Name the Brazilian challenge-response anti-spam (UOL, BOL, Terra) when it is one."""
     haystack = f"{root.get('from')}\n{root.get('subject')}\n{text[:4000]}"
-    if not _ANTISPAM.search(haystack):
+    if not _ANTISPAM.search(haystack, folded(haystack)):
         return None
     for name, pattern in _PROVIDERS:
         if pattern.search(haystack):

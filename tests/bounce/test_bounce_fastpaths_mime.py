@@ -230,9 +230,19 @@ def test_cut_original_equals_plain_scan(corpus: Path) -> None:
         "Original message\nfirst line is never a marker",
         "x\n  ---- Original Message ----\ny",
         "x\nORIGINAL MESSAGE FOLLOWS\ny",
+        "a@b\nTo: x\n",
+        "a@b\nTo: x\n\nrest",
+        "a@b\nTo:\rx\nFrom: y",
+        "a@b\nX-Foo: 1\n <x@y>",
+        "a@b\n" + "-" * 184 + "original message\nmore",
+        "a@b\n" + "-" * 184 + "original message",
+        "a@b\n" + "X-" + "y" * 196 + ": v\nTo: z",
+        "a@b\n\u2028To: x\nFrom: y",
+        "x\n\t-=*| Original Message",
     ]
     for text in _texts(corpus) + extra:
-        for variant in (text, text.upper(), re.sub("s", "ſ", text)):
+        variants = (text, text.upper(), re.sub("s", "ſ", text), re.sub("i", "\u0130", text))
+        for variant in variants:
             assert freetext.cut_original(variant) == _plain_cut_original(variant)
 
 
