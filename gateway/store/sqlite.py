@@ -25,8 +25,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -36,19 +35,18 @@ import aiosqlite
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import (
-    Delivery,
     Event,
     EventType,
     NewMessage,
-    Status,
     Suppression,
     SuppressionReason,
     Tenant,
 )
-from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
+from gateway.core.ports import EnqueueResult, QueueSummary, RecipientView
 from gateway.store import rows
 from gateway.store.sqlite_admin import AdminQueries, hashed_address
 from gateway.store.sqlite_outbox import OutboxQueries
+from gateway.store.sqlite_relay import RelayQueries, insert_event
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], Any]
@@ -78,10 +76,11 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SqliteStore(AdminQueries, OutboxQueries):
+class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
     """``Store`` on one SQLite file (see the module docstring for durability).
 
-    The admin API's queries and the webhook outbox live in mixins of their own modules.
+    The admin API's queries, the relay's and the webhook outbox live in mixins of their own
+    modules.
     """
 
     def __init__(self, path: str | Path, busy_timeout: timedelta = timedelta(seconds=5)) -> None:
@@ -445,7 +444,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
                 # written (a new queue id: they are the message's only recipients).
                 c.execute(_QUEUED_EVENTS_SQL, (now, message.queue_id))
             for address, previous_id in duplicates:
-                _insert_event(
+                insert_event(
                     c,
                     Event(
                         None,
@@ -466,7 +465,7 @@ class SqliteStore(AdminQueries, OutboxQueries):
         return result
 
     async def record_event(self, event: Event) -> int:
-        result: int = await self._write(lambda c: _insert_event(c, event))
+        result: int = await self._write(lambda c: insert_event(c, event))
         return result
 
     async def count_accepted(self, tenant: str, since: datetime) -> int:
@@ -554,159 +553,6 @@ class SqliteStore(AdminQueries, OutboxQueries):
         args.append(limit)
         rows = await self._read(lambda c: c.execute(sql, args).fetchall())
         return [_suppression(row) for row in rows]
-
-    # --- relay ----------------------------------------------------------------------------------
-
-    async def claim_due(
-        self, now: datetime, limit: int, owner: str, lease: timedelta
-    ) -> list[Delivery]:
-        """Lease up to ``limit`` due recipients to ``owner`` until ``now + lease``.
-
-        The lease is the row's ``due_at`` pushed forward: if the owner dies, the row simply
-        becomes due again when the lease runs out.
-        """
-
-        def work(c: sqlite3.Connection) -> list[Delivery]:
-            rows = c.execute(
-                "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
-                " m.received_at, r.first_attempt_at FROM recipients r JOIN messages m"
-                " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
-                " ORDER BY r.due_at LIMIT ?",
-                (now.timestamp(), limit),
-            ).fetchall()
-            until = (now + lease).timestamp()
-            c.executemany(
-                "UPDATE recipients SET due_at = ?, lease_owner = ? WHERE id = ?",
-                [(until, owner, row[0]) for row in rows],
-            )
-            return [
-                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
-                for row in rows
-            ]
-
-        result: list[Delivery] = await self._write(work)
-        return result
-
-    async def claim_due_with_content(
-        self, now: datetime, limit: int, owner: str, lease: timedelta
-    ) -> tuple[list[Delivery], dict[str, bytes | None]]:
-        """``claim_due`` by whole messages, with their content, in one transaction.
-
-        Every due recipient of a claimed message is claimed with it, so one message goes out
-        in one transaction even when ``limit`` falls inside it (the limit is then exceeded
-        by the rest of those messages). Returns the deliveries (oldest due first, the rest of
-        a message after them) and queue id -> content (``None`` when it is gone) for every
-        claimed message.
-        """
-
-        def work(c: sqlite3.Connection) -> tuple[list[Delivery], dict[str, bytes | None]]:
-            at = now.timestamp()
-            rows = c.execute(_CLAIM_SQL + " ORDER BY r.due_at LIMIT ?", (at, limit)).fetchall()
-            queue_ids = list(dict.fromkeys(row[1] for row in rows))
-            if len(rows) >= limit:
-                taken = {row[0] for row in rows}
-                for chunk in _chunks(queue_ids):
-                    marks = ", ".join("?" * len(chunk))
-                    rows.extend(
-                        row
-                        for row in c.execute(
-                            _CLAIM_SQL + f" AND r.queue_id IN ({marks}) ORDER BY r.id",
-                            (at, *chunk),
-                        ).fetchall()
-                        if row[0] not in taken
-                    )
-            until = (now + lease).timestamp()
-            c.executemany(
-                "UPDATE recipients SET due_at = ?, lease_owner = ? WHERE id = ?",
-                [(until, owner, row[0]) for row in rows],
-            )
-            contents: dict[str, bytes | None] = dict.fromkeys(queue_ids)
-            for chunk in _chunks(queue_ids):
-                marks = ", ".join("?" * len(chunk))
-                contents.update(
-                    c.execute(
-                        f"SELECT queue_id, content FROM messages WHERE queue_id IN ({marks})",
-                        chunk,
-                    ).fetchall()
-                )
-            deliveries = [
-                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
-                for row in rows
-            ]
-            return deliveries, contents
-
-        result: tuple[list[Delivery], dict[str, bytes | None]] = await self._write(work)
-        return result
-
-    async def next_due(self) -> datetime | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT min(r.due_at) FROM recipients r JOIN messages m"
-                " ON m.queue_id = r.queue_id WHERE r.due_at IS NOT NULL AND m.held = 0"
-            ).fetchone()
-        )
-        return dt(row[0])
-
-    async def load_content(self, queue_id: str) -> bytes | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT content FROM messages WHERE queue_id = ?", (queue_id,)
-            ).fetchone()
-        )
-        return None if row is None else row[0]
-
-    async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
-        """Record attempt results; rows no longer leased to ``owner`` are fenced off.
-
-        Returns:
-            recipient id -> event id for each outcome recorded. An outcome whose row was
-            taken over by another owner (its lease ran out) is left out and not written.
-        """
-
-        def work(c: sqlite3.Connection) -> dict[int, int]:
-            return _record_outcomes(c, outcomes, owner)
-
-        result: dict[int, int] = await self._write(work)
-        return result
-
-    async def release_claims(self, owner: str) -> int:
-        """Make every row leased to ``owner`` due now (a restarted node's old leases)."""
-
-        def work(c: sqlite3.Connection) -> int:
-            now = datetime.now(UTC).timestamp()
-            return c.execute(
-                "UPDATE recipients SET due_at = min(due_at, ?), lease_owner = NULL"
-                " WHERE lease_owner = ?",
-                (now, owner),
-            ).rowcount
-
-        result: int = await self._write(work)
-        return result
-
-    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int:
-        """Set a recipient's status outside an attempt (async report, hold); returns the
-        event's id. A final status clears ``due_at`` so the relay leaves the row alone."""
-
-        def work(c: sqlite3.Connection) -> int:
-            c.execute(
-                "UPDATE recipients SET status = ?, updated_at = ?,"
-                " category = coalesce(?, category), last_reply = ?,"
-                " due_at = CASE WHEN ? THEN NULL ELSE due_at END,"
-                " lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END WHERE id = ?",
-                (
-                    status.value,
-                    ts(event.at),
-                    event.category.value if event.category else None,
-                    _reply_text(event),
-                    status.is_final,
-                    status.is_final,
-                    recipient_id,
-                ),
-            )
-            return _insert_event(c, event)
-
-        result: int = await self._write(work)
-        return result
 
     # --- history --------------------------------------------------------------------------------
 
@@ -852,23 +698,14 @@ def _transaction(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, A
 # Row conversions are shared with the PostgreSQL adapter (``store.rows``); the short private
 # names are what this module and its mixins use.
 _SUPPRESSION_COLUMNS = rows.SUPPRESSION_COLUMNS
-_ATTEMPT_EVENTS = rows.ATTEMPT_EVENTS
 _EVENT_COLUMNS = rows.EVENT_COLUMNS
 _RECIPIENT_VIEW = rows.RECIPIENT_VIEW
-_dt = rows.utc
-_reply_text = rows.reply_text
 _event = rows.event_from
 _tenant = rows.tenant_from
 _suppression = rows.suppression_from
 _recipient_view = rows.recipient_view_from
-_EVENT_INSERT_SQL = rows.EVENT_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-_CLAIM_SQL = (
-    "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts, m.received_at,"
-    " r.first_attempt_at FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
-    " WHERE r.due_at <= ? AND m.held = 0"
-)
 #: The ``queued`` event of each of a message's recipients: the values an ``Event`` of type
 #: QUEUED with only the required fields gives through ``rows.event_values``.
 _QUEUED_EVENTS_SQL = (
@@ -876,11 +713,6 @@ _QUEUED_EVENTS_SQL = (
     + " SELECT id, queue_id, tenant, address, 'queued', ?, NULL, NULL, NULL, '', '', '', '{}'"
     " FROM recipients WHERE queue_id = ? ORDER BY id"
 )
-_IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may be 999)
-
-
-def _chunks(items: list[T]) -> list[list[T]]:
-    return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
 
 
 def _lookup_connection(path: Path) -> sqlite3.Connection:
@@ -889,58 +721,6 @@ def _lookup_connection(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA query_only = ON")
     return connection
-
-
-def _record_outcomes(
-    c: sqlite3.Connection, outcomes: Sequence[Outcome], owner: str
-) -> dict[int, int]:
-    """``record_outcomes`` in the writer: update the rows still leased to ``owner``, then
-    log an event for each row updated.
-
-    Outcomes with the same values (a message's recipients answered alike in one
-    transaction) update their rows in one statement; the lease fence stays per row. When
-    one row comes twice, the outcomes go one at a time, in order: the first one wins.
-    """
-    ids = [o.recipient_id for o in outcomes]
-    batches: list[tuple[tuple[Any, ...], list[int]]]
-    if len(set(ids)) == len(ids):
-        grouped: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-        for outcome in outcomes:
-            grouped[_outcome_values(outcome)].append(outcome.recipient_id)
-        batches = [(values, chunk) for values, rids in grouped.items() for chunk in _chunks(rids)]
-    else:
-        batches = [(_outcome_values(o), [o.recipient_id]) for o in outcomes]
-    updated: set[int] = set()
-    for values, chunk in batches:
-        marks = ", ".join("?" * len(chunk))
-        found = c.execute(
-            "UPDATE recipients SET status = ?, due_at = ?, lease_owner = NULL,"
-            " attempts = attempts + ?, first_attempt_at = coalesce(first_attempt_at, ?),"
-            " updated_at = ?, category = coalesce(?, category), last_reply = ?"
-            f" WHERE lease_owner = ? AND id IN ({marks}) RETURNING id",
-            (*values, owner, *chunk),
-        ).fetchall()
-        updated.update(row[0] for row in found)
-    recorded: dict[int, int] = {}
-    for outcome in outcomes:
-        if outcome.recipient_id in updated and outcome.recipient_id not in recorded:
-            recorded[outcome.recipient_id] = _insert_event(c, outcome.event)
-    return recorded
-
-
-def _outcome_values(outcome: Outcome) -> tuple[Any, ...]:
-    """The values ``_record_outcomes`` sets on the row (the ``SET`` clause's, in order)."""
-    ev = outcome.event
-    at = ts(ev.at)
-    return (
-        outcome.status.value,
-        ts(outcome.due_at),
-        1 if ev.type in _ATTEMPT_EVENTS else 0,
-        at,
-        at,
-        outcome.category.value if outcome.category else None,
-        _reply_text(ev),
-    )
 
 
 def _upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None:
@@ -962,6 +742,4 @@ def _upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None
     )
 
 
-def _insert_event(c: sqlite3.Connection, event: Event) -> int:
-    cur = c.execute(_EVENT_INSERT_SQL, rows.event_values(event))
-    return int(cur.lastrowid or 0)
+_insert_event = insert_event  # the name the mixins use (``sq._insert_event``)
