@@ -125,17 +125,23 @@ class PostgresOutboxQueries:
                 "SELECT last_tx::text, last_event_id, salt FROM webhook_cursor WHERE id = 1"
             )
             last = (int(cursor[0]), int(cursor[1]))
+            if tenants is not None and not tenants:  # no endpoint at all: ids are enough
+                source = "e.id, e.tx::text FROM events e"
+            else:
+                source = (
+                    f"{LOGGED_EVENT_COLUMNS}, r.status, e.tx::text FROM events e"
+                    " LEFT JOIN recipients r ON r.id = e.recipient_id"
+                )
             found = await c.fetch(
-                f"SELECT {LOGGED_EVENT_COLUMNS}, r.status, e.tx::text FROM events e"
-                " LEFT JOIN recipients r ON r.id = e.recipient_id"
-                " WHERE (e.tx, e.id) > ($1::text::xid8, $2)"
+                f"SELECT {source} WHERE (e.tx, e.id) > ($1::text::xid8, $2)"
                 " AND e.tx < pg_snapshot_xmin(pg_current_snapshot())"
                 " ORDER BY e.tx, e.id LIMIT $3",
                 str(last[0]),
                 last[1],
                 limit,
             )
-            end = (int(found[-1][15]), int(found[-1][0])) if found else last
+            # The transaction id is the last column, the event id the first.
+            end = (int(found[-1][len(found[-1]) - 1]), int(found[-1][0])) if found else last
             return EventBatch(last, end, logged_events(found, tenants), cursor[2])
 
         return await self._run(work, transaction=False)
