@@ -399,6 +399,17 @@ def write_config(
     return path
 
 
+def published_mx(
+    dns: FakeDns, name: str, domain: str = "example.com", host: str = "127.0.0.2"
+) -> FakeMx:
+    """A started ``FakeMx`` on ``host`` and a free port (``mx.port``, the relay's
+    ``mx_port``), published in ``dns`` as ``domain``'s MX ``name``."""
+    mx = FakeMx(host=host, port=free_port(), hostname=name).start()
+    dns.add_a(name, host)
+    dns.add_mx(domain, 10, name)
+    return mx
+
+
 def db_rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Read the store's SQLite file from the test through a separate read-only connection."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:

@@ -20,8 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import FakeMx, free_port
-from tests.scenarios.harness import GatewaySubprocess, db_rows, send_message, write_config
+from tests.fakes.mx import free_port
+from tests.scenarios.harness import (
+    GatewaySubprocess,
+    db_rows,
+    published_mx,
+    send_message,
+    write_config,
+)
 
 RCPT = "erin@example.com"
 
@@ -34,12 +40,9 @@ RCPT = "erin@example.com"
 async def test_kill_9_after_commit_before_250_at_most_one_duplicate(
     fake_dns: FakeDns, tmp_path: Path, message_id: str | None, expected_deliveries: int
 ) -> None:
-    mx_port, smtp_port = free_port(), free_port()
-    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-commit.test").start()
-    fake_dns.add_a("mx-commit.test", "127.0.0.2")
-    fake_dns.add_mx("example.com", 10, "mx-commit.test")
+    mx, smtp_port = published_mx(fake_dns, "mx-commit.test"), free_port()
     gateway = GatewaySubprocess(
-        write_config(fake_dns, tmp_path, mx_port, smtp_port), smtp_port, tmp_path
+        write_config(fake_dns, tmp_path, mx.port, smtp_port), smtp_port, tmp_path
     )
     db = tmp_path / "gateway.db"
     try:

@@ -13,8 +13,14 @@ import asyncio
 from pathlib import Path
 
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import FakeMx, free_port
-from tests.scenarios.harness import GatewaySubprocess, db_rows, send_message, write_config
+from tests.fakes.mx import free_port
+from tests.scenarios.harness import (
+    GatewaySubprocess,
+    db_rows,
+    published_mx,
+    send_message,
+    write_config,
+)
 
 RCPT = "hold-gus@example.com"
 
@@ -22,12 +28,9 @@ RCPT = "hold-gus@example.com"
 async def test_kill_9_after_the_final_dot_redelivers_once(
     fake_dns: FakeDns, tmp_path: Path
 ) -> None:
-    mx_port, smtp_port = free_port(), free_port()
-    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-dot.test").start()
-    fake_dns.add_a("mx-dot.test", "127.0.0.2")
-    fake_dns.add_mx("example.com", 10, "mx-dot.test")
+    mx, smtp_port = published_mx(fake_dns, "mx-dot.test"), free_port()
     gateway = GatewaySubprocess(
-        write_config(fake_dns, tmp_path, mx_port, smtp_port), smtp_port, tmp_path
+        write_config(fake_dns, tmp_path, mx.port, smtp_port), smtp_port, tmp_path
     )
     db = tmp_path / "gateway.db"
     try:

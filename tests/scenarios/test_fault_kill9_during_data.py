@@ -8,11 +8,12 @@ import asyncio
 from pathlib import Path
 
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import FakeMx, free_port
+from tests.fakes.mx import free_port
 from tests.scenarios.harness import (
     GatewaySubprocess,
     RawClient,
     db_rows,
+    published_mx,
     send_message,
     write_config,
 )
@@ -23,12 +24,9 @@ RCPT = "dora@example.com"
 async def test_kill_9_during_data_queues_nothing_and_the_retry_is_delivered_once(
     fake_dns: FakeDns, tmp_path: Path
 ) -> None:
-    mx_port, smtp_port = free_port(), free_port()
-    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-data.test").start()
-    fake_dns.add_a("mx-data.test", "127.0.0.2")
-    fake_dns.add_mx("example.com", 10, "mx-data.test")
+    mx, smtp_port = published_mx(fake_dns, "mx-data.test"), free_port()
     gateway = GatewaySubprocess(
-        write_config(fake_dns, tmp_path, mx_port, smtp_port), smtp_port, tmp_path
+        write_config(fake_dns, tmp_path, mx.port, smtp_port), smtp_port, tmp_path
     )
     db = tmp_path / "gateway.db"
     try:

@@ -14,8 +14,14 @@ import asyncio
 from pathlib import Path
 
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import FakeMx, free_port
-from tests.scenarios.harness import GatewaySubprocess, db_rows, send_message, write_config
+from tests.fakes.mx import free_port
+from tests.scenarios.harness import (
+    GatewaySubprocess,
+    db_rows,
+    published_mx,
+    send_message,
+    write_config,
+)
 
 RCPT = "slow-fay@example.com"
 
@@ -23,12 +29,9 @@ RCPT = "slow-fay@example.com"
 async def test_kill_9_right_after_250_no_loss_no_duplicate(
     fake_dns: FakeDns, tmp_path: Path
 ) -> None:
-    mx_port, smtp_port = free_port(), free_port()
-    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-250.test").start()
-    fake_dns.add_a("mx-250.test", "127.0.0.2")
-    fake_dns.add_mx("example.com", 10, "mx-250.test")
+    mx, smtp_port = published_mx(fake_dns, "mx-250.test"), free_port()
     gateway = GatewaySubprocess(
-        write_config(fake_dns, tmp_path, mx_port, smtp_port), smtp_port, tmp_path
+        write_config(fake_dns, tmp_path, mx.port, smtp_port), smtp_port, tmp_path
     )
     db = tmp_path / "gateway.db"
     try:

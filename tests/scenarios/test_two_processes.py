@@ -16,8 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import FakeMx, free_port
-from tests.scenarios.harness import GatewaySubprocess, db_rows, send_message, write_config
+from tests.fakes.mx import free_port
+from tests.scenarios.harness import (
+    GatewaySubprocess,
+    db_rows,
+    published_mx,
+    send_message,
+    write_config,
+)
 
 MESSAGES = 30
 
@@ -47,12 +53,9 @@ def _process(config: Path, tmp: Path, node: str) -> tuple[GatewaySubprocess, int
 async def test_two_processes_share_the_port_and_the_store(
     fake_dns: FakeDns, tmp_path: Path
 ) -> None:
-    mx_port, smtp_port = free_port(), free_port()
-    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-two.test").start()
-    fake_dns.add_a("mx-two.test", "127.0.0.2")
-    fake_dns.add_mx("example.com", 10, "mx-two.test")
+    mx, smtp_port = published_mx(fake_dns, "mx-two.test"), free_port()
     config = write_config(
-        fake_dns, tmp_path, mx_port, smtp_port, smtp={"reuse_port": True}, log={"level": "info"}
+        fake_dns, tmp_path, mx.port, smtp_port, smtp={"reuse_port": True}, log={"level": "info"}
     )
     (first, admin1), (second, admin2) = (
         _process(config, tmp_path, "node-1"),
