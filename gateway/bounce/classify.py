@@ -22,7 +22,7 @@ from pathlib import Path
 
 from gateway.bounce.dsn import status_of
 from gateway.bounce.freetext import command_in, reply_code_in
-from gateway.bounce.literals import Gate, folded
+from gateway.bounce.literals import Gate, folded, trie_pattern
 from gateway.core.model import Category
 
 MAX_RULE_TEXT = 6000  # characters of text any rule looks at (bounds regex work)
@@ -241,10 +241,10 @@ class Rules:
 class _LiteralIndex:
     """All literals (phrases, ``unless``, sequence parts) and regexes of a rules table.
 
-    One lookahead search over a trie of the literals reports, at each position, the longest
-    literal starting there; every other literal starting there is a prefix of it, so the set of
-    literals present in a text is exactly the union of those prefix closures. Each regex gets a
-    literal pre-check (:class:`~gateway.bounce.literals.Gate`).
+    A search with a trie of the literals (:meth:`present`) reports, at each position where one
+    starts, the longest literal starting there; every other literal starting there is a prefix
+    of it, so the set of literals present in a text is exactly the union of those prefix
+    closures. Each regex gets a literal pre-check (:class:`~gateway.bounce.literals.Gate`).
     """
 
     __slots__ = ("always", "closure", "finder", "gates", "regex_rules", "triggers")
@@ -285,8 +285,30 @@ class _LiteralIndex:
             lit: tuple(p for p in literals if lit.startswith(p)) for lit in literals
         }
         self.finder: re.Pattern[str] | None = (
-            re.compile(f"(?=({_trie_pattern(literals)}))") if literals else None
+            re.compile(trie_pattern(literals)) if literals else None
         )
+
+    def present(self, text: str) -> set[str]:
+        """Return the literals that occur in ``text``.
+
+        Each search finds the next position where a literal starts and the longest one there;
+        the next search starts one character later, so literals that overlap are all found.
+        The pattern starts with the literals' first characters, which lets the regex engine
+        skip the positions where none starts (a lookahead pattern cannot skip any).
+
+        Args:
+            text: the text to scan.
+        """
+        found: set[str] = set()
+        if self.finder is None:
+            return found
+        closure = self.closure
+        search = self.finder.search
+        match = search(text)
+        while match is not None:
+            found.update(closure[match.group()])
+            match = search(text, match.start() + 1)
+        return found
 
     def candidates(self, found: set[str], is_folded: bool, allowed: frozenset[int]) -> list[int]:
         """Positions of the rules that may match a text containing exactly ``found``, in order.
@@ -314,12 +336,7 @@ class _Scan:
     def __init__(self, text: str, index: _LiteralIndex) -> None:
         self.text = text
         self._index = index
-        found: set[str] = set()
-        if index.finder is not None and text:
-            closure = index.closure
-            for lit in set(index.finder.findall(text)):
-                found.update(closure[lit])
-        self.found = found
+        self.found = index.present(text) if text else set()
         self._folded = folded(text)
         self.is_folded = self._folded == text
         self._regex: dict[tuple[str, int], bool] = {}
@@ -335,27 +352,6 @@ class _Scan:
             )
             self._regex[key] = hit
         return hit
-
-
-def _trie_pattern(literals: set[str]) -> str:
-    """A regex matching, at a position, the longest of ``literals`` that starts there."""
-    trie: dict[str, dict] = {}  # type: ignore[type-arg]
-    for lit in literals:
-        node = trie
-        for char in lit:
-            node = node.setdefault(char, {})
-        node[""] = {}
-    return _node_pattern(trie)
-
-
-def _node_pattern(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
-    branches = [re.escape(char) + _node_pattern(child) for char, child in node.items() if char]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    # Children start with distinct characters, so at most one can go on; a greedy optional
-    # prefers the longer literal and falls back to the one ending here.
-    return f"(?:{body})?" if "" in node else body
 
 
 def normalise(text: str) -> str:

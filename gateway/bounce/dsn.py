@@ -27,7 +27,16 @@ _RECIPIENT_FIELDS = frozenset(
         "x-postfix-sender",
     }
 )
-_FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})\s*:\s?(.*)$")
+# The lines of a text, all in one pass (see _unfold): a field "Name: value" (the name a letter,
+# then 1 to 40 letters, digits or hyphens; white space may precede the colon; the value is
+# stripped later), a line of white space only (no group set), or a continuation (what follows
+# its first space or tab, never white space only). Other lines do not match; "\n" is never
+# crossed.
+_LINE = re.compile(
+    r"^(?:([A-Za-z][A-Za-z0-9-]{1,40})[^\S\n]*:[^\S\n]?([^\n]*)|[^\S\n]*$|[ \t]([^\n]*))",
+    re.MULTILINE,
+)
+_MAX_LINES = 5000
 # An RFC 3463 code, not part of a dotted IP address or a version number. Each pattern starts
 # with its first digit and checks what precedes it with a look-behind over that digit (rather
 # than "(?<![\w.])" or "\b" before it), so the regex engine skips to the digits 2, 4 and 5.
@@ -164,23 +173,25 @@ def _apply(rec: DsnRecord, name: str, value: str) -> None:
 
 
 def _unfold(text: str) -> list[tuple[str | None, str]]:
-    """Yield (field name, unfolded value) pairs; ``(None, "")`` marks a blank line."""
+    """Return (field name, unfolded value) pairs; ``(None, "")`` marks a blank line.
+
+    Of the first _MAX_LINES lines, a line of white space only is blank, a line starting with a
+    space or tab continues the field before it (unless a blank line came between), a field line
+    (see _LINE) starts a field, and any other line is skipped.
+    """
+    text = text.replace("\r\n", "\n")
+    if text.count("\n") >= _MAX_LINES:
+        text = "\n".join(text.split("\n", _MAX_LINES)[:_MAX_LINES])
     out: list[tuple[str | None, str]] = []
-    for raw_line in text.replace("\r\n", "\n").split("\n")[:5000]:
-        line = raw_line.rstrip()
-        if not line:  # blank or white space only
-            out.append((None, ""))
-            continue
-        if line[0] in " \t":
-            if out and out[-1][0] is not None:
-                name, value = out[-1]
-                if len(value) < 4000:
-                    out[-1] = (name, value + " " + line.strip())
-            continue
-        match = _FIELD_LINE.match(line)
-        if match:
-            name, value = match.groups()
+    for name, value, rest in _LINE.findall(text):
+        if name:
             out.append((name.lower(), value.strip()))
+        elif not rest:  # blank
+            out.append((None, ""))
+        elif out and out[-1][0] is not None:
+            field, so_far = out[-1]
+            if len(so_far) < 4000:
+                out[-1] = (field, so_far + " " + rest.strip())
     return out
 
 

@@ -4,6 +4,7 @@ Owns: :func:`required_literals`, which reads a compiled pattern's parse tree and
 lower-case ASCII strings such that any text the pattern matches contains at least one of them,
 and :class:`Gate`, which skips a regex search when none of them is present. The pre-check only
 ever says "cannot match"; when it passes, the regex itself decides, so results are unchanged.
+Also :func:`trie_pattern`, one regex finding the longest of many literals at a position.
 
 Texts are compared in their :func:`folded` form: lower-cased, with the four non-ASCII letters
 that ``re.IGNORECASE`` equates with ASCII ones (``İ`` and ``ı`` with ``i``, ``ſ`` with ``s``, the
@@ -132,3 +133,31 @@ def folded(text: str) -> str:
         for char, ascii_char in _TO_ASCII:
             text = text.replace(char, ascii_char)  # far cheaper than str.translate
     return text.lower()
+
+
+def trie_pattern(literals: set[str] | frozenset[str]) -> str:
+    """Return a regex matching, at a position, the longest of ``literals`` that starts there.
+
+    The literals are laid out as a trie: each branch starts with a different character, so the
+    regex engine tries at most one of them at each step instead of every literal in turn.
+
+    Args:
+        literals: non-empty strings.
+    """
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for lit in sorted(literals):  # sorted: the same pattern in every process
+        node = trie
+        for char in lit:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _node_pattern(trie)
+
+
+def _node_pattern(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    branches = [re.escape(char) + _node_pattern(child) for char, child in node.items() if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    # Children start with distinct characters, so at most one can go on; a greedy optional
+    # prefers the longer literal and falls back to the one ending here.
+    return f"(?:{body})?" if "" in node else body

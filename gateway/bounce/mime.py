@@ -161,13 +161,14 @@ def parse_headers(block: bytes) -> tuple[list[tuple[str, str]], bytes]:
     Args:
         block: the bytes before the first empty line.
     """
-    text = block.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    text = block.decode("utf-8", "replace").replace("\r\n", "\n")
     if len(text) < _FAST_MAX_CHARS:
         plain = text
         if text.startswith("From ") and _is_mbox_line(text.partition("\n")[0]):
             plain = text.partition("\n")[2]  # the line reader skips it, too
-        if _FIELD_NAME.match(plain) and not _BREAK_IN_BLOCK.search(plain):  # a plain block
-            return _plain_fields(plain), b""
+        fields = _plain_fields(plain)
+        if fields is not None:
+            return fields, b""
     return _parse_header_lines(text)
 
 
@@ -182,21 +183,28 @@ def _is_mbox_line(line: str) -> bool:
 # almost every MTA writes. For such a block parse_headers' line loop never reaches its lenient
 # branches, so the fields can be read with one regex pass. The size bound keeps the loop's
 # per-value and field-count caps out of reach (a value is shorter than the block; there are
-# fewer lines than MAX_HEADER_FIELDS). A block is plain when its first line starts a field
-# (_FIELD_NAME) and no newline in it is followed by anything else (_BREAK_IN_BLOCK).
-_FIELD_NAME = re.compile(r"[!-9;-~]{1,79}:")
-_BREAK_IN_BLOCK = re.compile(r"\n(?![ \t]|[!-9;-~]{1,79}:)")
+# fewer lines than MAX_HEADER_FIELDS). A block is plain when its first line starts a field and
+# so does every other line that is not a continuation (see _plain_fields).
 _PLAIN_FIELD = re.compile(r"^([!-9;-~]{1,79}):([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 _FAST_MAX_CHARS = 64 * 1024
 
 
-def _plain_fields(text: str) -> list[tuple[str, str]]:
-    if text.count("\n") >= MAX_HEADER_FIELDS:
-        return _parse_header_lines(text)[0]
-    return [
-        (name.lower(), _unfold(raw) if "\n" in raw else raw.strip())
-        for name, raw in _PLAIN_FIELD.findall(text)
-    ]
+def _plain_fields(text: str) -> list[tuple[str, str]] | None:
+    """The fields of ``text`` when it is a plain block (as the line reader reads them), else
+    ``None``.
+
+    _PLAIN_FIELD matches exactly the lines that are no continuation and start a field, each with
+    its continuations (a value never swallows such a line, a name never starts with white
+    space); so the block is plain when it matches as often as there are lines that are no
+    continuation (the first line is one, whatever it starts with).
+    """
+    newlines = text.count("\n")
+    if newlines >= MAX_HEADER_FIELDS:
+        return None
+    found = _PLAIN_FIELD.findall(text)
+    if len(found) != newlines + 1 - text.count("\n ") - text.count("\n\t"):
+        return None
+    return [(name.lower(), _unfold(raw) if "\n" in raw else raw.strip()) for name, raw in found]
 
 
 def _unfold(raw: str) -> str:

@@ -336,11 +336,16 @@ def _hinted_lines(block: str) -> list[int]:
     lines, so these are the lines where _CODE_HINT finds one)."""
     hinted: list[int] = []
     line = start = 0
-    for match in _CODE_HINT.finditer(block):
+    search = _CODE_HINT.search
+    match = search(block)
+    while match is not None:
         line += block.count("\n", start, match.start())
-        start = match.start()
-        if not hinted or hinted[-1] != line:
-            hinted.append(line)
+        hinted.append(line)
+        # The rest of this line cannot add to the answer: go on at its newline.
+        start = block.find("\n", match.end())
+        if start < 0:
+            break
+        match = search(block, start)
     return hinted
 
 

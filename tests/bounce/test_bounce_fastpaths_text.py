@@ -103,8 +103,13 @@ def test_status_patterns_equal_former_forms(corpus: Path) -> None:
             assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))
 
 
+_FORMER_REPLY_CODE = re.compile(
+    r"(?:^|[\s:;(\[<>\"'=])([245][0-5]\d)(?:[\s\-:;,.)\]]|$)", re.MULTILINE
+)
+
+
 def _plain_reply_code_in(text: str) -> int | None:
-    for match in freetext._REPLY_CODE.finditer(text[:4000]):
+    for match in _FORMER_REPLY_CODE.finditer(text[:4000]):
         tail = text[match.end(1) : match.end(1) + 12]
         if tail.startswith(".") and tail[1:2].isdigit():
             continue
@@ -118,8 +123,12 @@ def _near_4000(tail: str) -> list[str]:
 
 def test_reply_code_in_equals_plain_scan(corpus: Path) -> None:
     texts = _texts(corpus) + _random_texts("2455.0 1-:\n(x\u0663", 5000, 4)
-    for text in texts + _near_4000(" 550 5.1.1 y"):
+    texts += _random_texts("2455.0 .;=[]\n\t)x", 5000, 14)
+    for text in texts + _near_4000(" 550 5.1.1 y") + _near_4000("550"):
         assert freetext.reply_code_in(text) == _plain_reply_code_in(text), text
+        # blocks_for searches for the first code: it starts with the same digits.
+        got, want = freetext._REPLY_CODE.search(text), _FORMER_REPLY_CODE.search(text)
+        assert (got and got.span(1)) == (want and want.span(1)), text
 
 
 def test_status_of_reads_the_first_4000_characters() -> None:
@@ -152,12 +161,17 @@ _FORMER_PLAIN_BLOCK = re.compile(
 
 
 def test_plain_block_test_equals_former_pattern(corpus: Path) -> None:
+    # The plain-block test counts _PLAIN_FIELD's matches against the lines that are no
+    # continuation; it must agree with the pattern that described a plain block before.
     blocks = [*_random_texts("ab: \t\n\r-é", 5000, 8), "x" * 79 + ": y", "x" * 80 + ": y"]
+    blocks += ["a: b\n", "a: b\n c\n\td", "a: b\n \n", "a: b\nc: d\ne", " a: b", "a: b\n\n c"]
     for blob in _eml_blobs(corpus):
         blocks.append(mime.split_head(blob)[0].decode("utf-8", "replace").replace("\r\n", "\n"))
     for text in blocks:
-        plain = bool(mime._FIELD_NAME.match(text)) and not mime._BREAK_IN_BLOCK.search(text)
-        assert plain == bool(_FORMER_PLAIN_BLOCK.match(text)), text
+        fields = mime._plain_fields(text)
+        assert (fields is not None) == bool(_FORMER_PLAIN_BLOCK.match(text)), text
+        if fields is not None:
+            assert fields == mime._parse_header_lines(text)[0], text
 
 
 def _plain_recipients_in(text: str, exclude: set[str]) -> list[str]:
