@@ -142,7 +142,7 @@ class PostgresOutboxQueries:
             )
             # The transaction id is the last column, the event id the first.
             end = (int(found[-1][len(found[-1]) - 1]), int(found[-1][0])) if found else last
-            return EventBatch(last, end, logged_events(found, tenants), cursor[2])
+            return EventBatch(last, end, logged_events(found, tenants), cursor[2], len(found))
 
         return await self._run(work, transaction=False)
 

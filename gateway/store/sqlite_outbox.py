@@ -108,13 +108,15 @@ class EventBatch:
     rows are written (``commit_webhooks``); both are opaque to the caller (SQLite: ``(0,
     event id)``; PostgreSQL: ``(transaction id, event id)``). Each event comes with its
     recipient's current status (``None`` without a recipient). ``salt`` is the database's
-    own, for the webhook ids derived from event ids.
+    own, for the webhook ids derived from event ids. ``rows`` is how many log rows were read
+    (a full batch means there may be more), ``events`` only those asked for.
     """
 
     cursor: tuple[int, int]
     next: tuple[int, int]
     events: list[tuple[Event, Status | None]]
     salt: str
+    rows: int = 0
 
 
 #: The events' columns qualified for a join with ``recipients`` (both have ``id``, ``tenant``...).
@@ -240,7 +242,7 @@ class OutboxQueries:
             else:  # the newest events were deleted: their ids will be handed out again
                 top = c.execute("SELECT max(id) FROM events").fetchone()[0]
                 end = min(last, top or 0)
-            return EventBatch((0, last), (0, end), logged_events(found, tenants), salt)
+            return EventBatch((0, last), (0, end), logged_events(found, tenants), salt, len(found))
 
         return await self._read(work)
 

@@ -185,6 +185,28 @@ async def test_tenants_without_endpoint_and_unwanted_types_are_passed_over(
     assert {r["type"] for r in rows} == {"sent"}
 
 
+async def test_other_tenants_events_do_not_cut_a_pass_short(sqlite_store: Store) -> None:
+    """A batch read full of other tenants' events is still a full batch: read on at once."""
+    await write_events(sqlite_store, "q1", count=10)  # 20 events of TENANT, no endpoint yet
+    await sqlite_store.set_webhook("other", URL, "s3cret")  # an endpoint, for someone else
+    await sqlite_store.set_webhook(TENANT + "-later", URL, "s3cret")
+    outbox = WebhookOutbox(sqlite_store, batch=5)
+    passes = 0
+    while await outbox.collect():
+        passes += 1
+    assert passes == 4  # 20 events, 5 at a time, none of them wanted
+    cursor = await sqlite_store.webhook_events(100)
+    assert cursor.rows == 0  # the cursor is at the end
+
+
+async def test_with_no_endpoint_a_backlog_is_passed_in_few_commits(sqlite_store: Store) -> None:
+    await write_events(sqlite_store, "q1", count=30)  # 60 events, nobody has an endpoint
+    outbox = WebhookOutbox(sqlite_store, batch=2)
+    assert await outbox.collect() is False  # ids only, 200 at a time: one pass, at the end
+    assert (await sqlite_store.webhook_events(100)).rows == 0
+    assert await outbox_rows(sqlite_store) == []
+
+
 async def test_the_log_read_decodes_only_the_tenants_asked_for(sqlite_store: Store) -> None:
     await write_events(sqlite_store)  # 3 queued + 3 sent events of TENANT
     everything = await sqlite_store.webhook_events(100)
