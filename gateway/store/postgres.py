@@ -727,12 +727,9 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
 
     async def queue_summary(self) -> QueueSummary:
         async def work(c: Connection) -> QueueSummary:
-            rows = await c.fetch("SELECT status, count(*) FROM recipients GROUP BY status")
-            oldest = await c.fetchval(
-                "SELECT min(m.received_at) FROM recipients r JOIN messages m"
-                " ON m.queue_id = r.queue_id WHERE r.status = 'deferred'"
-            )
-            return QueueSummary({row[0]: int(row[1]) for row in rows}, dt(oldest))
+            counts = await c.fetch("SELECT status, count(*) FROM recipients GROUP BY status")
+            oldest = await c.fetchval(rows.OLDEST_DEFERRED)
+            return QueueSummary({row[0]: int(row[1]) for row in counts}, dt(oldest))
 
         return await self._run(work)
 

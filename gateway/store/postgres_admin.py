@@ -446,10 +446,7 @@ class PostgresAdminQueries:
         """When the message of the oldest recipient still waiting (queued or deferred) was
         accepted; ``None`` when nothing waits. Held recipients are left out."""
         value = await self._run(
-            lambda c: c.fetchval(
-                "SELECT min(m.received_at) FROM recipients r JOIN messages m"
-                " ON m.queue_id = r.queue_id WHERE r.status IN ('queued', 'deferred')"
-            ),
+            lambda c: c.fetchval(rows.OLDEST_WAITING),
             transaction=False,
         )
         return rows.dt(value)

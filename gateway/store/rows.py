@@ -44,6 +44,27 @@ RECIPIENT_VIEW = (
 )
 
 
+def _first_in(status: str) -> str:
+    return (
+        "(SELECT m.received_at FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
+        f" WHERE r.status = '{status}' ORDER BY r.id LIMIT 1)"
+    )
+
+
+# The age gauges read the message of the first recipient in a status: recipients are numbered
+# as they are queued, so the lowest id is the longest waiting (to within the few milliseconds
+# by which commits of concurrent sessions can overtake one another). An index probe, where
+# min(received_at) over the status would join every row of it (1,000,000 deferred: seconds of
+# CPU at each gauge refresh, bench/queue_size.py).
+#: When the message of the longest-deferred recipient was accepted.
+OLDEST_DEFERRED = f"SELECT {_first_in('deferred')}"
+#: When the message of the longest-waiting (queued or deferred, not held) recipient was accepted.
+OLDEST_WAITING = (
+    f"SELECT min(t) FROM (SELECT {_first_in('queued')} AS t"
+    f" UNION ALL SELECT {_first_in('deferred')} AS t) AS firsts"
+)
+
+
 def ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 

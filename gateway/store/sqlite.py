@@ -609,10 +609,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
             counts = dict(
                 c.execute("SELECT status, count(*) FROM recipients GROUP BY status").fetchall()
             )
-            oldest = c.execute(
-                "SELECT min(m.received_at) FROM recipients r JOIN messages m"
-                " ON m.queue_id = r.queue_id WHERE r.status = 'deferred'"
-            ).fetchone()[0]
+            oldest = c.execute(rows.OLDEST_DEFERRED).fetchone()[0]
             return QueueSummary(counts, dt(oldest))
 
         return await self._read(work)

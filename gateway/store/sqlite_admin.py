@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.core.model import Event, Status, Suppression, Tenant
+from gateway.store import rows as _rows
 
 if TYPE_CHECKING:
     from gateway.core.ports import RecipientView
@@ -539,12 +540,7 @@ class AdminQueries:
 
         Held recipients are left out: an operator parked them on purpose.
         """
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT min(m.received_at) FROM recipients r JOIN messages m"
-                " ON m.queue_id = r.queue_id WHERE r.status IN ('queued', 'deferred')"
-            ).fetchone()
-        )
+        row = await self._read(lambda c: c.execute(_rows.OLDEST_WAITING).fetchone())
         return None if row is None or row[0] is None else _utc(row[0])
 
     async def event_counts(self, since: datetime) -> list[tuple[str, str, str | None, str, int]]:
