@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gateway.bounce import classify, dsn, freetext, mime
 from gateway.bounce.literals import Gate, folded
+from tests.bounce.test_bounce_fastpaths import _plain_command_in
 
 SPECIALS = "\u0130\u0131\u017f\u212a"  # the non-ASCII letters IGNORECASE equates with ASCII ones
 
@@ -78,17 +79,6 @@ def test_command_in_across_blank_lines() -> None:
         for line in ("sent: data", "in: rcpt to", "  SENT <<< mail from", ">>> data", "data"):
             for text in (blank * 50 + line, "x" + blank * 3 + line + blank + "y"):
                 assert freetext.command_in(text) == _plain_command_in(text), repr(text)
-
-
-def _plain_command_in(text: str) -> str | None:
-    for pattern, command in freetext._COMMANDS:
-        if pattern.search(text):
-            return command
-    last = None
-    for match in freetext._TRANSCRIPT_CMD.finditer(text):
-        word = (match.group(1) or match.group(2) or "").lower()
-        last = "CONN" if word in {"ehlo", "helo"} else freetext._TRANSCRIPT_MAP.get(word)
-    return last
 
 
 _FORMER_STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
