@@ -132,7 +132,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
                     with contextlib.suppress(Exception):
                         await db.close()
             self._db = self._reader = None
-            self._close_write_lock()
+            self._close_locks()
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc) from None
             raise
@@ -175,9 +175,9 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
         if self._db is not None:
             await self._db.close()
             self._db = None
-        self._close_write_lock()
+        self._close_locks()
 
-    def _close_write_lock(self) -> None:
+    def _close_locks(self) -> None:
         for fd in (self._write_lock, self._node_lock):
             if fd is not None:
                 os.close(fd)
