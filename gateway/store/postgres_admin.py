@@ -15,12 +15,13 @@ at the same time.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from gateway.core.model import Event, Status, Suppression
 from gateway.store import rows
+from gateway.store.mixins import PostgresQueries
 from gateway.store.sqlite_admin import (
     _MESSAGE_COLUMNS,
     _PENDING,
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
     import asyncpg
 
     from gateway.core.ports import RecipientView
-
-T = TypeVar("T")
 
 _C = ' COLLATE "C"'
 
@@ -72,17 +71,8 @@ async def _insert_event(c: asyncpg.Connection, event: Event) -> int:
     return int(value)
 
 
-class PostgresAdminQueries:
+class PostgresAdminQueries(PostgresQueries):
     """Read and admin-write queries; relies on ``PostgresStore._run``."""
-
-    if TYPE_CHECKING:
-
-        async def _run(
-            self,
-            work: Callable[[asyncpg.Connection], Awaitable[T]],
-            *,
-            transaction: bool = True,
-        ) -> T: ...
 
     # --- suppressions ---------------------------------------------------------------------
 

@@ -20,10 +20,11 @@ was read, so one of them writes the rows and the others write nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from gateway.store.mixins import PostgresQueries
 from gateway.store.rows import dt, ts, utc
 from gateway.store.sqlite_outbox import (
     FAILED,
@@ -40,8 +41,6 @@ from gateway.store.sqlite_outbox import (
 if TYPE_CHECKING:
     import asyncpg
 
-T = TypeVar("T")
-
 _C = ' COLLATE "C"'  # byte order, as SQLite compares text, whatever the database's locale
 
 
@@ -49,17 +48,8 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresOutboxQueries:
+class PostgresOutboxQueries(PostgresQueries):
     """Webhook outbox queries; relies on ``PostgresStore._run``."""
-
-    if TYPE_CHECKING:
-
-        async def _run(
-            self,
-            work: Callable[[asyncpg.Connection], Awaitable[T]],
-            *,
-            transaction: bool = True,
-        ) -> T: ...
 
     # --- endpoints ------------------------------------------------------------------------
 

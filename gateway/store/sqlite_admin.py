@@ -18,15 +18,14 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from gateway.core.model import Event, Status, Suppression, Tenant
 from gateway.store import rows as _rows
+from gateway.store.mixins import SqliteQueries
 
 if TYPE_CHECKING:
     from gateway.core.ports import RecipientView
-
-T = TypeVar("T")
 
 HASH_PREFIX = "sha256:"
 
@@ -144,14 +143,8 @@ def _utc(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-class AdminQueries:
+class AdminQueries(SqliteQueries):
     """Read and admin-write queries; relies on ``SqliteStore._read`` and ``._write``."""
-
-    if TYPE_CHECKING:
-
-        async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T: ...
-
-        async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any: ...
 
     # --- suppressions ---------------------------------------------------------------------
 

@@ -24,18 +24,17 @@ drop duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from gateway.core.model import Event, Status
 from gateway.store import rows as _rows
+from gateway.store.mixins import SqliteQueries
 
 if TYPE_CHECKING:
     import sqlite3
-
-T = TypeVar("T")
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -151,14 +150,8 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-class OutboxQueries:
+class OutboxQueries(SqliteQueries):
     """Webhook outbox queries; relies on ``SqliteStore._read`` and ``._write``."""
-
-    if TYPE_CHECKING:
-
-        async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T: ...
-
-        async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any: ...
 
     # --- endpoints ------------------------------------------------------------------------
 

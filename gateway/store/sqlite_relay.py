@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from gateway.core.model import Delivery, Event, Status
 from gateway.core.ports import Outcome
 from gateway.store import rows
+from gateway.store.mixins import SqliteQueries
 from gateway.store.rows import dt, ts
 
 T = TypeVar("T")
@@ -31,14 +32,8 @@ _ATTEMPT_EVENTS = rows.ATTEMPT_EVENTS
 _EVENT_INSERT_SQL = rows.EVENT_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-class RelayQueries:
+class RelayQueries(SqliteQueries):
     """The relay's queries; relies on ``SqliteStore._read`` and ``._write``."""
-
-    if TYPE_CHECKING:
-
-        async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T: ...
-
-        async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any: ...
 
     async def claim_due(
         self, now: datetime, limit: int, owner: str, lease: timedelta
