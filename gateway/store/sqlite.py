@@ -631,7 +631,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
 
 
 def _run_batch(
-    c: sqlite3.Connection, works: list[Work], lock: int | None = None, timeout: float = 5.0
+    c: sqlite3.Connection, works: list[Work], lock: int | None, timeout: float
 ) -> list[tuple[bool, Any]]:
     """One transaction for the batch; a savepoint per item so a failing item is undone alone.
 
