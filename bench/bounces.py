@@ -1,4 +1,4 @@
-"""Benchmark the bounce classifier against the labelled corpus in ../shared/bounce-corpus.
+"""Benchmark the bounce classifier against the labelled corpus in tests/data/bounce-corpus.
 
 Prints accuracy on ``category`` and ``category7``, per-category recall and precision, the
 precision of ``nonexistent_address``, and emails per second; when Debian's ``libsisimai-perl``
@@ -8,9 +8,10 @@ sides are timed alike: files read into memory first, a warm-up pass, then the be
 Usage:
     python bench/bounces.py [--misses] [--repeat N] [--no-sisimai]
 
-The corpus is read from ``$GATEWAY_SHARED/bounce-corpus`` (default: ``../shared`` next to the
-project root). A label row is matched to a report by (file, recipient); a row whose recipient
-was not found counts as a miss. A report with no recipient matches the ARF placeholder address.
+The corpus is the repository's copy in ``tests/data/bounce-corpus``; set ``$GATEWAY_SHARED`` to
+score another folder that holds a ``bounce-corpus/`` of the same layout. A label row is matched
+to a report by (file, recipient); a row whose recipient was not found counts as a miss. A report
+with no recipient matches the ARF placeholder address.
 """
 
 from __future__ import annotations
@@ -36,17 +37,11 @@ PLACEHOLDER = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 MISSING = "(missing)"
 
 
-def shared_dir() -> Path:
-    """Return the shared folder: ``$GATEWAY_SHARED`` or ``../shared`` beside the project."""
-    env = os.environ.get("GATEWAY_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / ".." / "shared"
-
-
 def corpus_dir() -> Path:
-    """Return the labelled bounce corpus folder."""
-    return shared_dir() / "bounce-corpus"
+    """Return the labelled bounce corpus folder (``$GATEWAY_SHARED/bounce-corpus`` if set)."""
+    env = os.environ.get("GATEWAY_SHARED")
+    base = Path(env) if env else Path(__file__).resolve().parents[1] / "tests" / "data"
+    return base / "bounce-corpus"
 
 
 def load_labels(corpus: Path) -> list[dict[str, str]]:
@@ -190,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     corpus = corpus_dir()
     if not (corpus / "labels.jsonl").exists():
-        print(f"corpus not found at {corpus}; set GATEWAY_SHARED", file=sys.stderr)
+        print(f"corpus not found at {corpus}; restore tests/data/bounce-corpus", file=sys.stderr)
         return 2
     result = score(corpus, load_labels(corpus))
     print(f"rows: {result.rows} (originals and crlf copies)")

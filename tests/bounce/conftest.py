@@ -1,9 +1,8 @@
-"""Shared fixtures for the bounce tests: the labelled corpus in ../shared, read in place."""
+"""Fixtures for the bounce tests: the labelled corpus in tests/data/bounce-corpus."""
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -13,18 +12,21 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def shared_dir() -> Path:
-    """``$GATEWAY_SHARED`` or ``../shared`` beside the project root (never copied in)."""
-    env = os.environ.get("GATEWAY_SHARED")
-    return Path(env) if env else PROJECT / ".." / "shared"
-
-
 @pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The labelled bounce corpus folder; the test is skipped when it is absent."""
-    path = shared_dir() / "bounce-corpus"
-    if not (path / "labels.jsonl").exists():
-        pytest.skip(f"bounce corpus not found at {path} (set GATEWAY_SHARED)")
+def corpus(bench: ModuleType) -> Path:
+    """The labelled bounce corpus folder (``bench/bounces.py`` decides where it is).
+
+    The corpus is part of the repository (``tests/data/bounce-corpus``), so its absence is a
+    broken checkout, not a missing extra: every test that uses it fails with this message
+    rather than skipping, which would hide that most of the bounce tests did not run.
+    """
+    path: Path = bench.corpus_dir()
+    if not (path / "labels.jsonl").is_file():
+        pytest.fail(
+            f"bounce corpus not found at {path}: restore tests/data/bounce-corpus from git"
+            " (or unset GATEWAY_SHARED if it points elsewhere)",
+            pytrace=False,
+        )
     return path
 
 

@@ -1,7 +1,7 @@
 """Corpus tables: representative real bounces per category and source, and overall accuracy.
 
-The emails are read in place from ``../shared/bounce-corpus`` (never copied into the project);
-the tests are skipped with a message when that folder is missing.
+The emails and labels are the repository's copy in ``tests/data/bounce-corpus`` (see its
+README for the source and licence); the tests fail when that folder is missing.
 """
 
 from __future__ import annotations

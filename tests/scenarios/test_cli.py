@@ -20,7 +20,7 @@ from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import FakeMx, free_port
 from tests.scenarios.harness import base_config, config_toml
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "bounce-corpus" / "emails"
+CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "bounce-corpus" / "emails"
 
 
 def _config(dns: FakeDns, tmp: Path, mx_port: int, **sections: dict) -> Path:
@@ -157,7 +157,7 @@ async def test_dkim_keygen_prints_the_txt_record(tmp_path: Path) -> None:
 
 async def test_bounce_classify_reads_corpus_files() -> None:
     if not CORPUS.is_dir():
-        pytest.skip(f"bounce corpus not found at {CORPUS}")
+        pytest.fail(f"bounce corpus not found at {CORPUS}: restore it from git", pytrace=False)
     files = [str(CORPUS / "lhost-postfix-03.eml"), str(CORPUS / "arf-16.eml")]
     code, out, _ = await gateway("bounce", "classify", *files)
     assert code == 0
