@@ -4,7 +4,7 @@ Owns: every ``gateway_*`` metric, its labels and buckets, the text exposition se
 ``/metrics``, and the periodic queue-gauge refresh (``run_gauges``). Does not own: what
 happened (``events``), nor the HTTP route (``admin``).
 
-Labels are bounded (STYLE.md convention 8): tenant, event type, category, suppression
+Labels are bounded (docs/style.md §8): tenant, event type, category, suppression
 reason, the provider family from the fixed list (``core.routing.provider_of``), an RFC 3463
 enhanced code from our own reply catalogue, a result from a fixed set, a DNS record type and
 outcome from fixed sets. Never an address, a host name or remote text.

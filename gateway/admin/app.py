@@ -1,6 +1,6 @@
 """The admin listener and the public listener: route tables, auth guard, HTTP serving.
 
-Owns: the explicit route tables (STYLE 14) of the private admin app (JSON API, support
+Owns: the explicit route tables (docs/style.md §14) of the private admin app (JSON API, support
 page, probes, ``/metrics``) and of the public app (RFC 8058 one-click unsubscribe), the
 guard that authenticates every ``/api/v1`` route, the body cap, and running an app under
 uvicorn until the gateway stops. Does not own: the handlers (``api``, ``suppressions``,

@@ -1,7 +1,7 @@
 """Bounce intelligence: read DSNs, complaints, auto-replies and bounce texts; classify replies.
 
-Pure functions, stdlib only: bytes in, reports out, no I/O (DESIGN.md, "The flow of one
-message", step 4). The same rules table classifies asynchronous reports and the relay's
+Pure functions, stdlib only: bytes in, reports out, no I/O (docs/architecture.md, "One
+message, end to end", step 5). The same rules table classifies asynchronous reports and the relay's
 synchronous SMTP replies.
 
 Public API:

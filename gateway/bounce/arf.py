@@ -8,7 +8,7 @@ message carries ``X-HmXmrOriginalRecipient``), and unsubscribe requests sent by 
 
 Every complaint is category ``complaint``; ``feedback_type`` says which kind (``abuse``,
 ``fraud``, ``opt-out``, ``auth-failure``…). An ``auth-failure`` report is still a complaint; the
-policy layer alerts the operator instead of suppressing (DESIGN.md).
+policy layer alerts the operator instead of suppressing (docs/architecture.md, "Categories").
 """
 
 from __future__ import annotations

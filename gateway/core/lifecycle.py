@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class Result(StrEnum):
-    """The partition an attempt put a recipient in (STYLE §6)."""
+    """The partition an attempt put a recipient in (docs/style.md §6)."""
 
     ACCEPTED = "accepted"
     DEFERRED = "deferred"

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 
 class Category(StrEnum):
-    """What a failure, success or report means (DESIGN.md, "Categories and statuses")."""
+    """What a failure, success or report means (docs/architecture.md, "Categories")."""
 
     NONEXISTENT_ADDRESS = "nonexistent_address"
     MAILBOX_DISABLED = "mailbox_disabled"
@@ -27,7 +27,7 @@ class Category(StrEnum):
 
     @property
     def category7(self) -> str:
-        """The seven-way fold support staff use (DESIGN.md; corpus ``category7``)."""
+        """The seven-way fold support staff use (docs/architecture.md; corpus ``category7``)."""
         return _CATEGORY7[self]
 
 

@@ -6,7 +6,7 @@ suppression list itself or the event that caused a decision (``store``: each sup
 row keeps ``event_id``), the classification of replies and reports (``bounce``), or
 turning decisions into events and webhooks (``events``).
 
-Rules (DESIGN.md, "Outcome and policy"):
+Rules (docs/architecture.md, "Categories" and step 6):
 
 * Only final outcomes count: ``bounced`` and ``expired``. Deferrals never count, so a
   greylisting server cannot get a good address blocked; callers pass only final outcomes

@@ -2,7 +2,7 @@
 
 Owns: the :class:`Guidance` for every recipient status, category and reason, in Brazilian
 Portuguese (the default) and English, and the fold of categories into the four words
-support already uses (DESIGN.md, "Categories and statuses"). Does not own: the statuses
+support already uses (docs/architecture.md, "Categories"). Does not own: the statuses
 themselves (``core.model``), the remote server's own text (kept on the event, shown
 beside this guidance), or page layout (``admin``).
 

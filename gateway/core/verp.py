@@ -1,8 +1,8 @@
 """Signed return paths (VERP) and signed unsubscribe tokens.
 
 Owns: the HMAC tokens that let an incoming bounce or opt-out name *our* message and
-recipients without trusting the sender of the report (DESIGN.md, "Bounces": a forged
-bounce cannot block an arbitrary address). Does not own: the secrets and their rotation
+recipients without trusting the sender of the report (docs/architecture.md, step 5: a
+forged bounce cannot block an arbitrary address). Does not own: the secrets and their rotation
 (``config.BounceConfig``), accepting the RCPT on the bounce listener (``smtp_in``), or
 looking the recipients up (``store``).
 

@@ -1,10 +1,10 @@
 """The shipped Grafana dashboard and alert rules use only metrics the gateway exports.
 
-DESIGN.md: "the shipped Grafana dashboard and alert rules are tested against the real metric
-names". Every ``gateway_*`` name in an expression must be a sample name the registry
-produces once every metric has a sample — so a counter must be used as ``…_total`` and a
-histogram as ``…_bucket``/``…_sum``/``…_count``, exactly as Prometheus stores them — and every
-label matched right after a name must be one of that metric's labels.
+See docs/architecture.md, "Observable by default". Every ``gateway_*`` name in an expression
+must be a sample name the registry produces once every metric has a sample — so a counter
+must be used as ``…_total`` and a histogram as ``…_bucket``/``…_sum``/``…_count``, exactly as
+Prometheus stores them — and every label matched right after a name must be one of that
+metric's labels.
 
 The rules file is read with a small parser for the subset of YAML it uses (PyYAML is not a
 dependency); ``promtool check rules`` and ``promtool test rules`` are the stronger checks

@@ -1,4 +1,4 @@
-"""The import contracts in pyproject.toml (STYLE.md, "Import direction") hold."""
+"""The import contracts in pyproject.toml (docs/architecture.md, "Layers") hold."""
 
 from __future__ import annotations
 
