@@ -68,12 +68,16 @@ async def _check(args: argparse.Namespace, config: Config, store: object) -> int
     clock = SystemClock()
     resolver = DnsResolver(config.dns, clock)
     checker = RecipientChecker(resolver, store, clock, config.smtp.typo_check)  # type: ignore[arg-type]
-    tenant = None
-    if args.tenant:
-        tenant = await store.get_tenant(args.tenant)  # type: ignore[attr-defined]
-        if tenant is None:
-            print(f"gateway: no such tenant: {args.tenant}", file=sys.stderr)
-            return EXIT_USAGE
+    # Without --tenant, check as the SMTP intake does for a trusted client: as
+    # smtp.default_tenant, with its stored settings, or with none when it is not stored yet.
+    default = config.smtp.default_tenant
+    name = args.tenant or default
+    tenant = await store.get_tenant(name)  # type: ignore[attr-defined]
+    if tenant is None and name != default:
+        print(f"gateway: no such tenant: {name}", file=sys.stderr)
+        return EXIT_USAGE
+    tenant = tenant or Tenant(name)
+    _out(f"tenant: {name}" + ("" if args.tenant else " (smtp.default_tenant)"))
     verdict = await checker.check(args.address, tenant)
     if verdict.reply is None:
         _out(f"{verdict.address}: would be accepted")

@@ -26,7 +26,7 @@ from gateway.admin.views import (
     recipient_view_json,
 )
 from gateway.core.ids import new_queue_id
-from gateway.core.model import Category, Event, EventType, NewMessage, Status
+from gateway.core.model import Category, Event, EventType, NewMessage, Status, Tenant
 from gateway.core.ports import RecipientView
 from gateway.core.routing import provider_of
 from gateway.store.sqlite_admin import AuditEntry, MessageFilter, hashed_address
@@ -213,12 +213,14 @@ async def check_address(request: Request) -> JSONResponse:
     address = body.get("address")
     if not isinstance(address, str) or not address.strip():
         raise invalid("address is required (a string)")
-    tenant_name = params.optional_str(body, "tenant", 200)
-    tenant = None
-    if tenant_name:
-        tenant = await deps.store.get_tenant(tenant_name)
-        if tenant is None:
-            raise not_found(f"No tenant {tenant_name}")
+    # Without a tenant, check as the SMTP intake does for a trusted client: as
+    # smtp.default_tenant, with its stored settings, or with none when it is not stored yet.
+    default = deps.config.smtp.default_tenant
+    tenant_name = params.optional_str(body, "tenant", 200) or default
+    tenant = await deps.store.get_tenant(tenant_name)
+    if tenant is None and tenant_name != default:
+        raise not_found(f"No tenant {tenant_name}")
+    tenant = tenant or Tenant(tenant_name)
     verdict = await deps.checker.check(address.strip(), tenant)
     suggestion = verdict.suggestion
     if suggestion and "@" not in suggestion and "@" in verdict.address:
@@ -227,6 +229,7 @@ async def check_address(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "address": verdict.address,
+            "tenant": tenant.name,
             "accepted": verdict.accepted,
             "reason": verdict.reason or None,
             "reply": None if reply is None else str(reply),

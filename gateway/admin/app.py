@@ -70,6 +70,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/readyz", ("GET",), health.readyz, "open"),
     ("/metrics", ("GET",), health.metrics, "open"),
     ("/", ("GET",), pages.index, "page"),
+    ("/login", ("GET",), pages.login_page, "page"),
     ("/login", ("POST",), pages.login, "page"),
     ("/logout", ("POST",), pages.logout, "page"),
     ("/support", ("GET",), pages.support, "page"),

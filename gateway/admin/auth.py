@@ -1,7 +1,8 @@
 """Who may call the admin API and the support page.
 
 Owns: the bearer tokens from ``admin.tokens`` and ``admin.read_only_tokens`` (each a token
-or ``sha256:<hex>`` of one), checked in constant time; the actor id an action is recorded
+or ``sha256:<hex>`` of one), checked in constant time, and making new ones with their
+``sha256:`` entries (``gateway admin token create``); the actor id an action is recorded
 under; the support page's session cookie and CSRF tokens. Does not own: the routes
 (``admin.app``) or the error body (``admin.errors``).
 
@@ -29,6 +30,7 @@ from gateway.core.errors import ConfigError
 
 SESSION_COOKIE = "gw_session"
 SESSION_LIFETIME = 8 * 3600  # one working day, in seconds
+TOKEN_BYTES = 32  # of randomness in a token made by ``new_admin_token``
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,21 @@ class Principal:
     read_only: bool
 
 
+def _token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+def new_admin_token() -> str:
+    """A new random token for ``admin.tokens`` (``gateway admin token create``)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hashed_token_entry(token: str) -> str:
+    """The ``sha256:<hex>`` config entry that stands for ``token``: the config can then hold
+    the hash instead of the token, and ``TokenAuth`` accepts the token itself."""
+    return "sha256:" + _token_digest(token).hex()
+
+
 def _digest_of(entry: str, key: str) -> bytes:
     if entry.startswith("sha256:"):
         hexpart = entry[len("sha256:") :].strip().lower()
@@ -57,7 +74,7 @@ def _digest_of(entry: str, key: str) -> bytes:
         return digest
     if not entry:
         raise ConfigError(key, "empty token")
-    return hashlib.sha256(entry.encode("utf-8")).digest()
+    return _token_digest(entry)
 
 
 class TokenAuth:
@@ -79,7 +96,7 @@ class TokenAuth:
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal a token stands for, or ``None``; constant time (module docstring)."""
-        presented = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        presented = _token_digest(token)
         match: tuple[bytes, bool] | None = None
         for digest, read_only in self._digests:
             if hmac.compare_digest(presented, digest) and match is None:

@@ -203,10 +203,18 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
-    "AddressCheck": _obj({"address": _S, "tenant": _S}, ("address",)),
+    "AddressCheck": _obj(
+        {
+            "address": _S,
+            "tenant": _S
+            | {"description": "check as this tenant; default: smtp.default_tenant, as the intake"},
+        },
+        ("address",),
+    ),
     "AddressVerdict": _obj(
         {
             "address": _S,
+            "tenant": _S | {"description": "the tenant the checks ran as"},
             "accepted": _B,
             "reason": _nullable("string"),
             "reply": _nullable("string"),
@@ -416,6 +424,14 @@ _NAME = _param("name", "path")
 _TENANT = _param("tenant")
 _PAGE = [_param("limit", type="integer", minimum=1, maximum=200), _param("cursor")]
 _HTML = "text/html"
+_LANG = _param("lang", enum=["pt-BR", "en"])
+
+
+def _to_login(op: dict[str, Any]) -> dict[str, Any]:
+    """A page that sends a caller who is not logged in to the login form."""
+    op["responses"]["303"] = {"description": "Not logged in: to /login?next=…"}
+    return op
+
 
 PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/recipients/{address}": {
@@ -495,7 +511,8 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/v1/addresses/check": {
         "post": _op(
-            "Run the intake checks and the typo suggestion",
+            "Run the intake checks and the typo suggestion, as a tenant (default: the"
+            " intake's smtp.default_tenant)",
             "AddressVerdict",
             body="AddressCheck",
             errors=(404,),
@@ -579,39 +596,54 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op("Prometheus metrics", None, secured=False, errors=(404,), media="text/plain")
     },
     "/": {
-        "get": _op("Support page: login form or address search", None, secured=False, media=_HTML)
+        "get": _to_login(
+            _op(
+                "Support page: the address search", None, params=[_LANG], secured=False, media=_HTML
+            )
+        )
     },
     "/login": {
+        "get": _op(
+            "The login form (303 to the page, or to next, when already logged in)",
+            None,
+            params=[_LANG, _param("next")],
+            secured=False,
+            media=_HTML,
+        ),
         "post": _op(
             "Log in with a token (sets an HttpOnly session cookie)",
             None,
             status=303,
             secured=False,
             media="",
-        )
+        ),
     },
     "/logout": {
         "post": _op("Log out (CSRF token required)", None, status=303, secured=False, media="")
     },
     "/support": {
-        "get": _op(
-            "Support page for an address",
-            None,
-            params=[_param("address"), _TENANT, _param("lang", enum=["pt-BR", "en"])],
-            secured=False,
-            media=_HTML,
+        "get": _to_login(
+            _op(
+                "Support page for an address",
+                None,
+                params=[_param("address"), _TENANT, _LANG],
+                secured=False,
+                media=_HTML,
+            )
         )
     },
     "/support/unblock": {
         "post": _op("Unblock form (CSRF token, reason)", None, status=303, secured=False, media="")
     },
     "/support/suppressions": {
-        "get": _op(
-            "Suppression list page",
-            None,
-            params=[_TENANT, _param("reason")],
-            secured=False,
-            media=_HTML,
+        "get": _to_login(
+            _op(
+                "Suppression list page",
+                None,
+                params=[_TENANT, _param("reason")],
+                secured=False,
+                media=_HTML,
+            )
         )
     },
 }

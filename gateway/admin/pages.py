@@ -6,9 +6,11 @@ suppression with an Unblock form (CSRF-protected), the event timeline, and the
 suppression list view. Does not own: deciding the status (``admin.views``), the texts
 (``core.status_text``) or the unblock itself (``admin.suppressions``).
 
-Authentication: ``POST /login`` takes an admin token once and sets a session cookie
-(``HttpOnly``, ``SameSite=Strict``, ``Secure`` over HTTPS; see ``admin.auth``); an
-``Authorization: Bearer`` header works too, for scripts. Every value shown is
+Authentication: ``GET /login`` shows the form; ``POST /login`` takes an admin token once,
+sets a session cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` over HTTPS; see
+``admin.auth``) and goes back to the page that sent the caller there (``next``, a path on
+this site only); an ``Authorization: Bearer`` header works too, for scripts. A page asked
+for without either answers 303 to ``/login``. Every value shown is
 HTML-escaped; the only script is inline with a per-response CSP nonce.
 """
 
@@ -19,7 +21,7 @@ import secrets
 from importlib import resources
 from string import Template
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -135,13 +137,34 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
-def _login_form(request: Request, lang: str, error: str = "", status: int = 200) -> HTMLResponse:
+def _local_next(value: str | None) -> str | None:
+    """``value`` when it is a path on this site to go back to after logging in; ``None`` for
+    anything else, so that ``next`` can never send the caller to another host."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    if not value.isprintable() or urlsplit(value).path.startswith("/login"):
+        return None
+    return value
+
+
+def _to_login(request: Request, lang: str) -> RedirectResponse:
+    """303 to the login form, which comes back here once the caller has logged in."""
+    query = {"lang": lang}
+    if request.url.path != "/":
+        query["next"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode(query)}", status_code=303)
+
+
+def _login_form(
+    request: Request, lang: str, error: str = "", status: int = 200, after: str | None = None
+) -> HTMLResponse:
     t = page_text(lang)
     message = f'<p class="error">{e(error)}</p>' if error else ""
+    back = f'<input type="hidden" name="next" value="{e(after)}">' if after else ""
     body = (
         f"<h1>{e(t['login'])}</h1>{message}"
         '<form method="post" action="/login">'
-        f'<input type="hidden" name="lang" value="{e(lang)}">'
+        f'<input type="hidden" name="lang" value="{e(lang)}">{back}'
         f'<label>{e(t["token"])} <input type="password" name="token" autocomplete="off"'
         " required autofocus></label> "
         f'<button type="submit">{e(t["login"])}</button></form>'
@@ -169,17 +192,27 @@ async def index(request: Request) -> Response:
     lang = _lang(request)
     principal, session = _who(request)
     if principal is None:
-        return _login_form(request, lang)
+        return _to_login(request, lang)
     return render(request, lang, page_text(lang)["heading"], _search_form(lang), session=session)
+
+
+async def login_page(request: Request) -> Response:
+    lang = _lang(request)
+    after = _local_next(request.query_params.get("next"))
+    principal, _ = _who(request)
+    if principal is not None:
+        return RedirectResponse(after or f"/?lang={lang}", status_code=303)
+    return _login_form(request, lang, after=after)
 
 
 async def login(request: Request) -> Response:
     form = await _form(request)
     lang = normalise_lang(form.get("lang"))
+    after = _local_next(form.get("next"))
     principal = auth_of(request).authenticate(form.get("token", ""))
     if principal is None:
-        return _login_form(request, lang, page_text(lang)["bad_login"], 401)
-    response = RedirectResponse(f"/?lang={lang}", status_code=303)
+        return _login_form(request, lang, page_text(lang)["bad_login"], 401, after)
+    response = RedirectResponse(after or f"/?lang={lang}", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         auth_of(request).make_session(principal),
@@ -197,7 +230,7 @@ async def logout(request: Request) -> Response:
     _, session = _who(request)
     if session is not None and not auth_of(request).check_csrf(session, form.get("csrf", "")):
         raise ApiError(403, "csrf", "The form's CSRF token is missing or wrong")
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -206,7 +239,7 @@ async def support(request: Request) -> Response:
     lang = _lang(request)
     principal, session = _who(request)
     if principal is None:
-        return RedirectResponse(f"/?lang={lang}", status_code=303)
+        return _to_login(request, lang)
     t = page_text(lang)
     raw = request.query_params.get("address", "").strip()
     tenant = request.query_params.get("tenant", "").strip()
@@ -327,7 +360,7 @@ async def suppressions_page(request: Request) -> Response:
     lang = _lang(request)
     principal, session = _who(request)
     if principal is None:
-        return RedirectResponse(f"/?lang={lang}", status_code=303)
+        return _to_login(request, lang)
     t = page_text(lang)
     q = request.query_params
     tenant = q.get("tenant", "").strip()

@@ -22,7 +22,11 @@ async def _login(client: httpx.AsyncClient, token: str = TOKEN) -> None:
 
 
 async def test_login_form_then_search(env: Env) -> None:
-    page = await env.client.get("/")
+    first = await env.client.get("/")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/login?lang=pt-BR"
+    page = await env.client.get(first.headers["location"])
+    assert page.status_code == 200
     assert 'name="token"' in page.text
     bad = await env.client.post("/login", data={"token": "wrong"})
     assert bad.status_code == 401

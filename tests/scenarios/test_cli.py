@@ -62,7 +62,10 @@ async def test_check_accepts_refuses_and_reports_temporary_failures(
     cfg = str(_config(fake_dns, tmp_path, mx_port))
 
     code, out, _ = await gateway("--config", cfg, "check", "Ana@Example.com")
-    assert (code, out.strip()) == (0, "ana@example.com: would be accepted")
+    assert (code, out.splitlines()) == (
+        0,
+        ["tenant: default (smtp.default_tenant)", "ana@example.com: would be accepted"],
+    )
 
     code, out, _ = await gateway("--config", cfg, "check", "maria@gmial.com")
     assert code == 1
