@@ -3,20 +3,30 @@
 
     python3 dev.py serve    # install into .venv, start the gateway (SQLite, example config)
     python3 dev.py test     # install into .venv (with test extras), lint, run every test
+    python3 dev.py lock     # re-resolve requirements/*.lock after a change to pyproject.toml
 
 Extra arguments go to the command (``python3 dev.py test -k relay``). The virtual
-environment is made once in ``.venv`` and refreshed when ``pyproject.toml`` changes.
+environment is made once in ``.venv`` and refreshed when ``pyproject.toml`` or a lock file
+changes. Both install exactly the versions and hashes in ``requirements/runtime.lock``
+(serve) or ``requirements/test.lock`` (test): a new release of a dependency cannot change
+what a fresh clone runs until someone re-locks.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
+import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import tomllib
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -24,44 +34,107 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".installed"
+LOCKS = ROOT / "requirements"
+STATE = ROOT / "var"  # ignored by git: the SQLite store and the local admin token
 
 
 def step(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def ensure_venv(extras: str) -> None:
-    """Create .venv and install the project (editable) with ``extras`` when needed."""
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+def _pip(*args: str) -> None:
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args],
+        cwd=ROOT,
+        check=True,
+    )
+
+
+def ensure_venv(lock: str) -> None:
+    """Create .venv and install ``requirements/<lock>.lock`` (hashes required), then the
+    project itself (editable, no dependencies of its own), when either has changed."""
+    lockfile = LOCKS / f"{lock}.lock"
+    want = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + lockfile.read_bytes() + lock.encode()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want and (BIN / "python").exists():
         return
     if not (BIN / "python").exists():
         step(f"creating virtual environment in {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    step("installing the gateway and its dependencies (pip)")
-    target = f".[{extras}]" if extras else "."
-    subprocess.run(
-        [
-            str(BIN / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "-q",
-            "-e",
-            target,
-        ],
-        cwd=ROOT,
-        check=True,
-    )
+    step(f"installing the pinned dependencies from {lockfile.relative_to(ROOT)} (pip)")
+    _pip("--require-hashes", "-r", str(lockfile))
+    step("installing the gateway itself (editable)")
+    _pip("--no-deps", "-e", ".")
     STAMP.write_text(want)
 
 
+def _listen_of(config: dict[str, dict[str, object]], section: str, default: str) -> str:
+    """``section.listen`` as the gateway will see it: the environment wins over the file."""
+    override = os.environ.get(f"GATEWAY__{section.upper()}__LISTEN")
+    if override is not None:
+        try:
+            return str(tomllib.loads(f"v = {override}")["v"])
+        except tomllib.TOMLDecodeError:
+            return override  # the gateway itself will name the bad key at start-up
+    return str(config.get(section, {}).get("listen", default))
+
+
+def _local_admin_token(config: dict[str, dict[str, object]]) -> str | None:
+    """The token of this checkout's support page, made once and kept in var/admin-token
+    (mode 600, ignored by git); ``None`` when the config or the environment names tokens of
+    their own (then those are the way in)."""
+    if os.environ.get("GATEWAY__ADMIN__TOKENS") or config.get("admin", {}).get("tokens"):
+        return None
+    path = STATE / "admin-token"
+    if not path.exists():
+        STATE.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], admin: str, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{admin}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def serve(args: list[str]) -> int:
-    ensure_venv("")
-    config = os.environ.get("GATEWAY_CONFIG", "config/gateway.toml")
-    step(f"starting the gateway with {config} (Ctrl-C or SIGTERM to stop)")
-    return subprocess.call([str(BIN / "gateway"), "--config", config, "serve", *args], cwd=ROOT)
+    ensure_venv("runtime")
+    config_path = os.environ.get("GATEWAY_CONFIG", "config/gateway.toml")
+    try:
+        config = tomllib.loads((ROOT / config_path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        config = {}  # the gateway names the problem itself
+    env = dict(os.environ)
+    token = _local_admin_token(config)
+    if token is not None:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        env["GATEWAY__ADMIN__TOKENS"] = json.dumps([f"sha256:{digest}"])
+    smtp = _listen_of(config, "smtp", "127.0.0.1:2525")
+    admin = _listen_of(config, "admin", "127.0.0.1:8025")
+    step(f"starting the gateway with {config_path} (Ctrl-C or SIGTERM to stop)")
+    proc = subprocess.Popen(
+        [str(BIN / "gateway"), "serve", "--config", config_path, *args], cwd=ROOT, env=env
+    )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda n, _f: proc.send_signal(n))
+    if admin and _wait_healthy(proc, admin):
+        step(f"SMTP on {smtp}; admin API, metrics and support page on http://{admin}/")
+        if token is not None:
+            step(f"support page: http://{admin}/login  token: {token}  (kept in var/admin-token)")
+        else:
+            step(f"support page: http://{admin}/login with a token from [admin] tokens")
+    return proc.wait()
 
 
 _apt_updated: list[bool] = []
@@ -150,8 +223,42 @@ def test(args: list[str]) -> int:
     return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
 
 
+def lock(_args: list[str]) -> int:
+    """Re-resolve both lock files with pip-tools (in a throw-away environment), with the
+    hashes of every file of every pinned release. Review the diff, run the tests, commit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        step("installing pip-tools into a temporary environment")
+        venv.EnvBuilder(with_pip=True).create(tmp)
+        tool = Path(tmp) / "bin"
+        subprocess.run(
+            [str(tool / "python"), "-m", "pip", "install", "-q", "pip-tools"], check=True
+        )
+        env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "python3 dev.py lock"}
+        for name, extra in (("runtime", []), ("test", ["--extra", "test"])):
+            step(f"resolving requirements/{name}.lock")
+            subprocess.run(
+                [
+                    str(tool / "pip-compile"),
+                    "-q",
+                    "--upgrade",
+                    "--generate-hashes",
+                    "--strip-extras",
+                    "--no-emit-index-url",
+                    "--no-emit-find-links",
+                    *extra,
+                    "-o",
+                    str(LOCKS / f"{name}.lock"),
+                    "pyproject.toml",
+                ],
+                cwd=ROOT,
+                env=env,
+                check=True,
+            )
+    return 0
+
+
 def main() -> int:
-    commands = {"serve": serve, "test": test}
+    commands = {"serve": serve, "test": test, "lock": lock}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 64
