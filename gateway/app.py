@@ -172,7 +172,9 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
     )
     relay.notifier = BounceNotifier(store, config.smtp.hostname, clock, relay.wake)
     sink = BounceSink(config.bounce, store, policy, clock, rules)
-    checker = RecipientChecker(resolver, store, clock, config.smtp.typo_check)
+    checker = RecipientChecker(
+        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains
+    )
     handler = IntakeHandler(
         config.smtp,
         config.bounce,

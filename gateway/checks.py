@@ -2,8 +2,17 @@
 
 Owns: the order of the checks and the reply each refusal gets, shared by the SMTP intake
 (``RCPT TO``), ``gateway check`` and the admin API's address check. Does not own: the
-SMTP session (``smtp_in``), DNS transport (``dns``) or persistence (``store``); it reaches
-them through the ``Resolver`` and ``Store`` ports.
+SMTP session (``smtp_in``), DNS transport (``dns``), persistence (``store``; it reaches
+them through the ``Resolver`` and ``Store`` ports) or which domains are typos
+(``core.addresses``).
+
+The typo step refuses (553 5.1.3, naming the likely address) only a domain on the list of
+known typo domains (``core.addresses.typo_table``: the shipped list with
+``smtp.typo_domains`` applied). Any other domain that merely looks like a popular one
+(``bol.com``, ``terra.com``) goes through the remaining checks like any domain — refused
+when it has neither MX nor A, the refusal naming the suggestion — and, if accepted,
+carries a ``possible_typo`` warning with the suggested address, which intake records as
+an event on the recipient.
 
 Addresses are canonicalised once (lower-cased local part and IDNA domain) and every later
 lookup keys on that form.
@@ -20,10 +29,12 @@ from typing import TYPE_CHECKING
 from email_validator import EmailNotValidError, validate_email
 
 from gateway.core import replies
-from gateway.core.addresses import typo_suggestion
+from gateway.core.addresses import typo_suggestion, typo_table
 from gateway.core.errors import DnsPermanent, DnsTemporary, StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from gateway.core.model import Tenant
     from gateway.core.ports import Clock, Resolver, Store
     from gateway.core.replies import Reply
@@ -37,7 +48,10 @@ class Verdict:
 
     ``reply`` is ``None`` when the address would be accepted; ``reason`` is the machine code
     of the refusal (``invalid``, ``typo``, ``no_such_domain``, ``null_mx``, ``dns_tempfail``,
-    ``suppressed``, ``quota``); ``warning`` carries a non-fatal note (a typo in warn mode).
+    ``suppressed``, ``quota``); ``suggestion`` is the whole address the domain was probably
+    meant to be (a typo refusal, a refusal of a near miss, or a ``possible_typo``
+    warning); ``warning`` carries a non-fatal note for an accepted address and
+    ``warning_reason`` its machine code (``possible_typo``).
     """
 
     address: str
@@ -45,6 +59,7 @@ class Verdict:
     reason: str = ""
     suggestion: str | None = None
     warning: str = ""
+    warning_reason: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -123,14 +138,26 @@ class RecipientChecker:
         resolver: DNS for the domain check (answers are cached by the resolver).
         store: suppressions and quota counts.
         clock: the time for suppression expiry and quota windows.
-        typo_mode: ``reject`` (553 naming the likely address), ``warn`` (log only) or ``off``.
+        typo_mode: ``smtp.typo_check``: ``reject`` (a known typo domain gets 553 naming the
+            likely address; a near miss is accepted with a ``possible_typo`` warning),
+            ``warn`` (both accepted with the warning) or ``off`` (no typo step at all).
+        typo_domains: ``smtp.typo_domains``, applied to the shipped list of known typo
+            domains (``core.addresses.typo_table``).
     """
 
-    def __init__(self, resolver: Resolver, store: Store, clock: Clock, typo_mode: str) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        store: Store,
+        clock: Clock,
+        typo_mode: str,
+        typo_domains: Iterable[tuple[str, str]] = (),
+    ) -> None:
         self.resolver = resolver
         self.store = store
         self.clock = clock
         self.typo_mode = typo_mode
+        self.typo_domains = typo_table(typo_domains)
 
     async def check(self, address: str, tenant: Tenant | None) -> Verdict:
         """Run every check in order and return the first refusal (or acceptance)."""
@@ -138,17 +165,18 @@ class RecipientChecker:
         if norm is None:
             return Verdict(address, replies.RECIPIENT_SYNTAX, "invalid")
         local, _, domain = norm.rpartition("@")
-        warning = ""
-        suggestion = _typo_suggestion(domain)
-        if suggestion is not None and self.typo_mode != "off":
-            likely = f"{local}@{suggestion}"
-            if self.typo_mode == "reject":
+        likely: str | None = None
+        if self.typo_mode != "off":
+            known = self.typo_domains.get(domain)
+            if known is not None and self.typo_mode == "reject":
+                likely = f"{local}@{known}"
                 reply = replies.RECIPIENT_TYPO.with_text(
                     f"The recipient domain looks misspelt: did you mean {likely}?"
                 )
                 return Verdict(norm, reply, "typo", likely)
-            warning = f"domain looks misspelt; did you mean {likely}?"
-        refusal = await self._domain(norm, domain)
+            suggestion = known or _typo_suggestion(domain)
+            likely = None if suggestion is None else f"{local}@{suggestion}"
+        refusal = await self._domain(norm, domain, likely)
         if refusal is not None:
             return refusal
         if tenant is not None:
@@ -157,17 +185,25 @@ class RecipientChecker:
                 refusal = await self._quota(norm, tenant)
             if refusal is not None:
                 return refusal
-        return Verdict(norm, warning=warning, suggestion=suggestion)
+        if likely is None:
+            return Verdict(norm)
+        return Verdict(
+            norm,
+            suggestion=likely,
+            warning=f"The recipient domain may be misspelt: did you mean {likely}?",
+            warning_reason="possible_typo",
+        )
 
-    async def _domain(self, norm: str, domain: str) -> Verdict | None:
+    async def _domain(self, norm: str, domain: str, likely: str | None) -> Verdict | None:
+        """The domain check; a refusal of a near miss names the likely address too."""
         try:
             answer = await self.resolver.mx(domain)
         except DnsPermanent:
-            return Verdict(norm, replies.NO_SUCH_DOMAIN, "no_such_domain")
+            return _refusal(norm, replies.NO_SUCH_DOMAIN, "no_such_domain", likely)
         except DnsTemporary:
             return Verdict(norm, replies.DNS_TEMPFAIL, "dns_tempfail")
         if answer.null:
-            return Verdict(norm, replies.NULL_MX, "null_mx")
+            return _refusal(norm, replies.NULL_MX, "null_mx", likely)
         return None
 
     async def _suppression(self, norm: str, tenant: str) -> Verdict | None:
@@ -203,6 +239,12 @@ class RecipientChecker:
                 )
                 return Verdict(norm, replies.QUOTA_EXHAUSTED.with_text(text), "quota")
         return None
+
+
+def _refusal(norm: str, reply: Reply, reason: str, likely: str | None) -> Verdict:
+    if likely is None:
+        return Verdict(norm, reply, reason)
+    return Verdict(norm, reply.with_text(f"{reply.text}; did you mean {likely}?"), reason, likely)
 
 
 def _window_reset(now: datetime, window: timedelta) -> datetime:

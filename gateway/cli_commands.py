@@ -67,7 +67,9 @@ async def run(args: argparse.Namespace, config: Config) -> int:
 async def _check(args: argparse.Namespace, config: Config, store: object) -> int:
     clock = SystemClock()
     resolver = DnsResolver(config.dns, clock)
-    checker = RecipientChecker(resolver, store, clock, config.smtp.typo_check)  # type: ignore[arg-type]
+    checker = RecipientChecker(
+        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains  # type: ignore[arg-type]
+    )
     # Without --tenant, check as the SMTP intake does for a trusted client: as
     # smtp.default_tenant, with its stored settings, or with none when it is not stored yet.
     default = config.smtp.default_tenant
@@ -145,7 +147,9 @@ async def _send_test(args: argparse.Namespace, config: Config, store: object) ->
 
     clock = SystemClock()
     resolver = DnsResolver(config.dns, clock)
-    checker = RecipientChecker(resolver, store, clock, config.smtp.typo_check)  # type: ignore[arg-type]
+    checker = RecipientChecker(
+        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains  # type: ignore[arg-type]
+    )
     _out(f"1. checks for {args.to}")
     verdict = await checker.check(args.to, Tenant(config.smtp.default_tenant))
     if verdict.reply is not None:

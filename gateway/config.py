@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.core.addresses import parse_typo_domains
 from gateway.core.errors import ConfigError
 
 ENV_PREFIX = "GATEWAY__"
@@ -189,6 +190,13 @@ def _rate_limits(key: str, raw: object) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def _typo_domains(key: str, raw: object) -> tuple[tuple[str, str], ...]:
+    try:
+        return parse_typo_domains(raw, allow_removal=True)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
 def _opt(parse: Callable[[str, object], Any], default: Any) -> Any:
     return field(default=default, metadata={"parse": parse})
 
@@ -209,6 +217,7 @@ class SmtpConfig:
     auth_max_failures: int = _opt(_positive_int, 3)
     auth_failure_window: timedelta = _opt(_duration, timedelta(minutes=15))
     typo_check: str = _opt(_choice("reject", "warn", "off"), "reject")
+    typo_domains: tuple[tuple[str, str], ...] = _opt(_typo_domains, ())
     duplicate_window: timedelta = _opt(_duration, timedelta(hours=24))
     max_line_length: int = _opt(_positive_int, 4096)
     command_timeout: timedelta = _opt(_duration, timedelta(minutes=5))

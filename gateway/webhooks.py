@@ -31,7 +31,9 @@ Payload (stable, ``version`` 1; new keys may be added, none removed or retyped; 
 ``type`` is named like the statuses: ``queued`` (off by default), ``sent``, ``deferred``,
 ``bounced`` (a 5xx from the relay, or a DSN that bounced the recipient), ``expired``,
 ``rejected``, ``suppressed``, ``opt_out``, ``unsuppressed``, ``complaint``, ``report`` (any
-other return-path report), and the opt-in ``duplicate``, ``held``, ``released``.
+other return-path report), and the opt-in ``duplicate``, ``held``, ``released`` and
+``possible_typo`` (accepted, but the domain looks like a misspelt popular one; the
+suggested address is in ``diagnostic``; the status stays as it was, so ``status`` is null).
 
 Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 "<t>." + body)>``; the receiver checks it with ``verify_signature`` and drops duplicates by
@@ -83,15 +85,17 @@ EVENT_TYPE_HEADER = "X-Gateway-Event-Type"
 USER_AGENT = "mail-gateway-webhooks/1"
 SCHEMA_VERSION = 1
 
-# Webhook types, named like the statuses (issue 4). ``queued``, ``duplicate``, ``held`` and
-# ``released`` exist but are off by default: ``queued`` doubles the traffic for little news.
+# Webhook types, named like the statuses (issue 4). ``queued``, ``duplicate``, ``held``,
+# ``released`` and ``possible_typo`` exist but are off by default: ``queued`` doubles the
+# traffic for little news, and a possible typo is a warning on mail that was accepted.
 ALL_TYPES = frozenset(
     {
         "queued", "sent", "deferred", "bounced", "expired", "rejected", "report", "complaint",
         "suppressed", "opt_out", "unsuppressed", "duplicate", "held", "released",
+        "possible_typo",
     }
 )  # fmt: skip
-DEFAULT_TYPES = ALL_TYPES - {"queued", "duplicate", "held", "released"}
+DEFAULT_TYPES = ALL_TYPES - {"queued", "duplicate", "held", "released", "possible_typo"}
 
 _STATUS_OF_TYPE = {
     EventType.REJECTED: Status.REJECTED,

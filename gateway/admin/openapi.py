@@ -42,7 +42,7 @@ _T = {"type": "string", "format": "date-time"}
 # The webhook ``type`` values (``gateway.webhooks.ALL_TYPES``; a test keeps them equal).
 WEBHOOK_TYPES = [
     "queued", "sent", "deferred", "bounced", "expired", "rejected", "suppressed", "opt_out",
-    "unsuppressed", "complaint", "report", "duplicate", "held", "released",
+    "unsuppressed", "complaint", "report", "duplicate", "held", "released", "possible_typo",
 ]  # fmt: skip
 
 SCHEMAS: dict[str, Any] = {
@@ -67,8 +67,28 @@ SCHEMAS: dict[str, Any] = {
             "queue_id": _nullable("string"),
             "recipient_id": _nullable("integer"),
             "reason": _S,
+            "suggestion": {
+                "type": ["string", "null"],
+                "description": "The address a typo refusal or a possible_typo warning suggested",
+            },
         }
     ),
+    "PossibleTypo": {
+        **_obj(
+            {
+                "suggestion": _S,
+                "at": _T,
+                "event_id": _nullable("integer"),
+                "queue_id": _nullable("string"),
+            },
+            ("suggestion", "at"),
+        ),
+        "description": (
+            "The last possible_typo warning: the address was accepted, but its domain looks"
+            " like a misspelt popular one (suggestion: the likely address). It never changes"
+            " the status."
+        ),
+    },
     "Suppression": _obj(
         {
             "tenant": _S,
@@ -130,6 +150,7 @@ SCHEMAS: dict[str, Any] = {
             "suppression": {"oneOf": [_ref("Suppression"), {"type": "null"}]},
             "suppressions": {"type": "array", "items": _ref("Suppression")},
             "events": {"type": "array", "items": _ref("Event")},
+            "possible_typo": {"oneOf": [_ref("PossibleTypo"), {"type": "null"}]},
         },
         ("address", "status", "guidance", "events"),
     ),
@@ -220,7 +241,13 @@ SCHEMAS: dict[str, Any] = {
             "reply": _nullable("string"),
             "reply_code": _nullable("integer"),
             "enhanced": _nullable("string"),
-            "suggestion": _nullable("string"),
+            "suggestion": {
+                "type": ["string", "null"],
+                "description": (
+                    "The likely address: with a refusal (reason typo, or a near miss with no"
+                    " MX/A), or with a possible_typo warning on an accepted address"
+                ),
+            },
             "warning": _nullable("string"),
         }
     ),

@@ -56,6 +56,7 @@ _EVENT_COLOURS = {
     "held": "amber",
     "duplicate": "grey",
     "report": "grey",
+    "possible_typo": "amber",
 }
 
 
@@ -272,6 +273,7 @@ def _report_html(r: RecipientReport, lang: str, principal: Principal, csrf: str)
         f'<p class="badge {colour}">{e(status_line)}</p>',
         f"<h2>{e(r.guidance.title)}</h2>",
         f'<p class="meta"><code>{e(r.address)}</code> · {e(t["since"])} {e(_fmt(r.since))}</p>',
+        _typo_html(r, t),
         f'<div class="todo"><h3>{e(t["what_to_do"])}</h3><p>{e(r.guidance.what_to_do)}</p></div>',
         "</section>",
         '<section class="message">',
@@ -331,6 +333,17 @@ def _report_html(r: RecipientReport, lang: str, principal: Principal, csrf: str)
             f'<table class="events"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
         )
     return "".join(out)
+
+
+def _typo_html(r: RecipientReport, t: dict[str, str]) -> str:
+    """The "did you mean …?" line of a possible typo (an address accepted with a warning)."""
+    suggestion = r.typo_suggestion
+    if suggestion is None:
+        return ""
+    return (
+        f'<p class="typo" data-suggestion="{e(suggestion)}">{e(t["possible_typo"])} — '
+        f"{e(t['did_you_mean'])} <code>{e(suggestion)}</code>?</p>"
+    )
 
 
 async def unblock_form(request: Request) -> Response:

@@ -70,6 +70,9 @@ _PT = {
     "ev_unsuppressed": "desbloqueado",
     "ev_held": "retida",
     "ev_released": "liberada",
+    "ev_possible_typo": "possível erro de digitação",
+    "possible_typo": "Possível erro de digitação no domínio",
+    "did_you_mean": "você quis dizer",
 }
 
 _EN = {
@@ -136,6 +139,9 @@ _EN = {
     "ev_unsuppressed": "unblocked",
     "ev_held": "held",
     "ev_released": "released",
+    "ev_possible_typo": "possible typo",
+    "possible_typo": "Possible typo in the domain",
+    "did_you_mean": "did you mean",
 }
 
 _TEXTS = {"pt-BR": _PT, "en": _EN}

@@ -7,7 +7,8 @@ queries (``store``) or HTTP (``admin.api``, ``admin.pages``).
 
 The current status of an address, in order: an active suppression wins (whatever the
 rows say, the next message will be refused); else the newer of the last intake refusal
-and the last recipient row.
+and the last recipient row. A ``possible_typo`` warning (the domain looks like a misspelt
+popular one, yet the address was accepted) is shown beside the status, never as one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.core import replies
-from gateway.core.model import Category, Event, Status, Suppression
+from gateway.core.model import Category, Event, EventType, Status, Suppression
 from gateway.core.status_text import Guidance, folded_label, guidance
 
 if TYPE_CHECKING:
@@ -48,9 +49,10 @@ def normalise_lang(lang: str | None) -> str:
 
 
 def intake_reason(event: Event) -> str:
-    """The machine reason of an intake refusal, recovered from its reply.
+    """The machine reason of an intake refusal.
 
-    The intake records the reply it sent (``reason="intake_refused"``); the reply
+    The intake records the reply it sent (``reason="intake_refused"``) and the check's
+    reason in ``details["reason"]``; for refusals recorded before it did, the reply
     constants of ``core.replies`` identify the check that refused.
     """
     explicit = event.details.get("reason") or (
@@ -92,6 +94,20 @@ def event_json(event: Event, lang: str = "pt-BR") -> dict[str, Any]:
         "queue_id": event.queue_id,
         "recipient_id": event.recipient_id,
         "reason": event.reason,
+        # The address a typo refusal or a ``possible_typo`` warning suggested.
+        "suggestion": event.details.get("suggestion"),
+    }
+
+
+def possible_typo_json(event: Event | None) -> dict[str, Any] | None:
+    """A ``possible_typo`` warning as the API shows it, or ``None``."""
+    if event is None:
+        return None
+    return {
+        "suggestion": event.details.get("suggestion"),
+        "at": iso(event.at),
+        "event_id": event.event_id,
+        "queue_id": event.queue_id,
     }
 
 
@@ -184,10 +200,18 @@ class RecipientReport:
     suppressions: list[Suppression]
     causes: dict[int, Event] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    possible_typo: Event | None = None
 
     @property
     def suppression(self) -> Suppression | None:
         return self.suppressions[0] if self.suppressions else None
+
+    @property
+    def typo_suggestion(self) -> str | None:
+        """The address the last ``possible_typo`` warning suggested, if any."""
+        if self.possible_typo is None:
+            return None
+        return self.possible_typo.details.get("suggestion") or None
 
     def as_json(self) -> dict[str, Any]:
         active = self.suppression
@@ -211,6 +235,7 @@ class RecipientReport:
                 suppression_json(s, self.causes.get(s.event_id or -1)) for s in self.suppressions
             ],
             "events": [event_json(e, self.lang) for e in self.events],
+            "possible_typo": possible_typo_json(self.possible_typo),
         }
 
 
@@ -230,6 +255,7 @@ async def recipient_report(
     suppressions.sort(key=lambda s: s.since, reverse=True)
     row = await store.latest_recipient(address, tenant)
     rejection = await store.latest_rejection(address, tenant)
+    possible_typo = await store.latest_event(address, tenant, EventType.POSSIBLE_TYPO)
     events = await store.events_for(address, tenant, EVENTS_SHOWN)
     causes: dict[int, Event] = {}
     for s in suppressions:
@@ -239,6 +265,7 @@ async def recipient_report(
                 causes[s.event_id] = found
     category: Category | None = None
     reason = ""
+    suggestion: str | None = None
     if suppressions:
         status, reason, since = (
             Status.SUPPRESSED,
@@ -249,6 +276,7 @@ async def recipient_report(
         category = cause.category if cause else None
     elif rejection is not None and (row is None or rejection.at >= row.updated_at):
         status, reason, since = Status.REJECTED, intake_reason(rejection), rejection.at
+        suggestion = rejection.details.get("suggestion") or None
     elif row is not None:
         status, category, since = row.status, row.category, row.updated_at
     else:
@@ -261,10 +289,11 @@ async def recipient_report(
         category=category,
         reason=reason,
         since=since,
-        guidance=guidance(status, category, reason, lang),
+        guidance=guidance(status, category, reason, lang, suggestion),
         recipient=row,
         rejection=rejection,
         suppressions=suppressions,
         causes=causes,
         events=events,
+        possible_typo=possible_typo,
     )

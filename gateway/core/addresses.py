@@ -1,29 +1,55 @@
 """Pure helpers on e-mail addresses: splitting, and spotting misspelt provider domains.
 
-Owns: :func:`split` and :func:`typo_suggestion`. Does not own: syntax validation
-(email-validator, in ``smtp_in``), DNS checks (``dns``), or the refusal reply
-(``core.replies.RECIPIENT_TYPO``, used by intake).
+Owns: :func:`split`; the curated list of known typo domains (data, shipped as
+``typo_domains.toml`` beside this module, loaded once) and its validation; and
+:func:`typo_suggestion`, the near-miss finder. Does not own: syntax validation
+(email-validator, in ``checks``), DNS checks (``dns``), what intake does with a typo (the
+checklist in ``checks``: refuse a listed domain, warn about a near miss) or the replies
+(``core.replies``).
 
-Because intake refuses a recipient whose domain looks misspelt, a false positive loses real
-mail. :func:`typo_suggestion` is therefore conservative and only ever suggests a domain
-from :data:`PROVIDERS`:
+Two tiers, because refusing a working domain loses real mail:
+
+- **Known typo domains** (:func:`shipped_typo_domains`, extended or overridden by
+  ``smtp.typo_domains`` through :func:`typo_table`): look-alikes that host no real users
+  (``gmial.com``, ``gmail.com.br``, ``hotmail.con``). Only these are refused.
+- **Near misses** (:func:`typo_suggestion`): anything that merely looks like a popular
+  domain — ``bol.com``, ``terra.com``, ``uol.com`` and ``ig.com`` are real domains of other
+  companies. They are accepted with a warning naming the suggestion.
+
+:func:`typo_suggestion` only ever suggests a domain from :data:`PROVIDERS`:
 
 1. a domain in :data:`KNOWN_DOMAINS` (real providers, including ones a single edit away
    from a popular one, such as ``ymail.com`` or ``mail.com``) is never a typo;
-2. the explicit table :data:`MISSPELLINGS` of misspellings seen in the wild;
-3. the same name with its dots misplaced (``gmailcom``, ``uolcom.br``);
-4. a misspelt suffix label that is not a real TLD (``.con``, ``.cmo``, ``.b`` for
+2. the shipped list of known typo domains;
+3. a Brazilian provider without its ``.br`` (``uol.com`` for ``uol.com.br``);
+4. the same name with its dots misplaced (``gmailcom``, ``uolcom.br``);
+5. a misspelt suffix label that is not a real TLD (``.con``, ``.cmo``, ``.b`` for
    ``.br``), or ``.co``/``.cm`` (real TLDs) only after a brand of five letters or more;
-5. one edit (insertion, deletion, adjacent transposition, or substitution by a keyboard
+6. one edit (insertion, deletion, adjacent transposition, or substitution by a keyboard
    neighbour), not touching the first letter, in a brand label of five letters or more,
    with the suffix unchanged, and only if exactly one provider matches. Short brands
-   (``uol``, ``bol``, ``msn``, ``r7``, ``ig``, ``live``) are only corrected by the explicit
-   table: one edit away from them lie too many real domains.
+   (``uol``, ``bol``, ``msn``, ``r7``, ``ig``, ``live``) are only corrected by rules 2-5:
+   one edit away from them lie too many real domains.
 """
 
 from __future__ import annotations
 
-__all__ = ["KNOWN_DOMAINS", "MISSPELLINGS", "PROVIDERS", "split", "typo_suggestion"]
+import functools
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from types import MappingProxyType
+
+__all__ = [
+    "KNOWN_DOMAINS",
+    "PROVIDERS",
+    "parse_typo_domains",
+    "shipped_typo_domains",
+    "split",
+    "typo_suggestion",
+    "typo_table",
+]
 
 #: Popular mailbox providers that :func:`typo_suggestion` may suggest.
 PROVIDERS: frozenset[str] = frozenset(
@@ -84,63 +110,99 @@ KNOWN_DOMAINS: frozenset[str] = PROVIDERS | frozenset(
     }
 )
 
-#: Misspellings seen in the wild, mapped to what was meant.
-MISSPELLINGS: dict[str, str] = {
-    # gmail.com
-    "gmial.com": "gmail.com",
-    "gmal.com": "gmail.com",
-    "gmaill.com": "gmail.com",
-    "gnail.com": "gmail.com",
-    "gamil.com": "gmail.com",
-    "gmai.com": "gmail.com",
-    "gmil.com": "gmail.com",
-    "gmail.com.br": "gmail.com",  # Google has no gmail.com.br mailboxes
-    "gmail.co": "gmail.com",
-    "gmail.cm": "gmail.com",
-    "gmail.con": "gmail.com",
-    "gmail.om": "gmail.com",
-    "g-mail.com": "gmail.com",
-    # hotmail.com
-    "hotmal.com": "hotmail.com",
-    "hotmial.com": "hotmail.com",
-    "hotmail.con": "hotmail.com",
-    "hotmai.com": "hotmail.com",
-    "hotmil.com": "hotmail.com",
-    "hotamil.com": "hotmail.com",
-    "homail.com": "hotmail.com",
-    "hotmsil.com": "hotmail.com",
-    "rotmail.com": "hotmail.com",
-    # outlook.com
-    "outlok.com": "outlook.com",
-    "outloo.com": "outlook.com",
-    "outllok.com": "outlook.com",
-    "outlook.con": "outlook.com",
-    # yahoo
-    "yaho.com": "yahoo.com",
-    "yahho.com": "yahoo.com",
-    "yaho.com.br": "yahoo.com.br",
-    "yahoo.com.b": "yahoo.com.br",
-    "yahoo.con.br": "yahoo.com.br",
-    "yhaoo.com.br": "yahoo.com.br",
-    # icloud
-    "icloud.con": "icloud.com",
-    "iclod.com": "icloud.com",
-    "icoud.com": "icloud.com",
-    # Brazilian providers, often written without ``.br``
-    "uol.com": "uol.com.br",
-    "uol.com.b": "uol.com.br",
-    "uol.con.br": "uol.com.br",
-    "bol.com": "bol.com.br",
-    "bol.com.b": "bol.com.br",
-    "bol.con.br": "bol.com.br",
-    "terra.com": "terra.com.br",
-    "terra.con.br": "terra.com.br",
-    "ig.com": "ig.com.br",
-    "ig.con.br": "ig.com.br",
-    "globo.con": "globo.com",
-    "live.con": "live.com",
-    "msn.con": "msn.com",
-}
+TYPO_DOMAINS_FILE = "typo_domains.toml"
+"""The shipped list of known typo domains, a file of this package (``gateway.core``)."""
+
+# An LDH host name (RFC 1035 §2.3.1, RFC 1123 §2.1) of two labels or more, lower case.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"(?=.{{1,253}}\Z)(?:{_LABEL}\.)+{_LABEL}\Z")
+
+
+def _domain_name(raw: object) -> str | None:
+    """``raw`` as a lower-case domain without a trailing dot, or ``None`` if it is not one."""
+    if not isinstance(raw, str):
+        return None
+    name = raw.strip().rstrip(".").lower()
+    return name if _DOMAIN.match(name) else None
+
+
+def parse_typo_domains(raw: object, *, allow_removal: bool) -> tuple[tuple[str, str], ...]:
+    """Validate a table of known typo domains: ``{"typo domain": "the domain meant"}``.
+
+    Args:
+        raw: the parsed TOML table.
+        allow_removal: whether an empty correction is allowed; it removes the domain from
+            the shipped list (``smtp.typo_domains`` only).
+
+    Returns:
+        ``(typo, correction)`` pairs, lower-cased, in the table's order; the correction is
+        ``""`` for a removal.
+
+    Raises:
+        ValueError: naming the first entry at fault.
+    """
+    if not isinstance(raw, dict):
+        msg = f'expected a table of "typo domain" = "domain meant", got {raw!r}'
+        raise ValueError(msg)
+    pairs: list[tuple[str, str]] = []
+    for key, value in raw.items():
+        typo = _domain_name(key)
+        if typo is None:
+            msg = f"{key!r} is not a domain name (ASCII letters, digits, hyphens; two labels+)"
+            raise ValueError(msg)
+        if typo in KNOWN_DOMAINS:
+            msg = f"{key!r} is a real mailbox provider, never a typo"
+            raise ValueError(msg)
+        if allow_removal and value == "":
+            pairs.append((typo, ""))
+            continue
+        meant = _domain_name(value)
+        if meant is None:
+            hint = ' (or "" to remove a shipped entry)' if allow_removal else ""
+            msg = f"{key!r}: the correction {value!r} is not a domain name{hint}"
+            raise ValueError(msg)
+        if meant == typo:
+            msg = f"{key!r} cannot be its own correction"
+            raise ValueError(msg)
+        pairs.append((typo, meant))
+    return tuple(pairs)
+
+
+@functools.cache
+def shipped_typo_domains() -> Mapping[str, str]:
+    """The known typo domains shipped with the gateway (read once, then remembered).
+
+    Raises:
+        ValueError: the shipped file is broken (a packaging error; a unit test reads it).
+    """
+    text = resources.files("gateway.core").joinpath(TYPO_DOMAINS_FILE).read_text(encoding="utf-8")
+    try:
+        pairs = parse_typo_domains(tomllib.loads(text), allow_removal=False)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        msg = f"gateway/core/{TYPO_DOMAINS_FILE}: {exc}"
+        raise ValueError(msg) from None
+    return MappingProxyType(dict(pairs))
+
+
+def typo_table(overrides: Iterable[tuple[str, str]] = ()) -> Mapping[str, str]:
+    """The known typo domains in force: the shipped list with ``overrides`` applied.
+
+    Args:
+        overrides: ``smtp.typo_domains`` pairs (see :func:`parse_typo_domains`): a new
+            domain is added, a shipped one gets the new correction, and an empty
+            correction removes it.
+
+    Returns:
+        typo domain -> the domain meant.
+    """
+    table = dict(shipped_typo_domains())
+    for typo, meant in overrides:
+        if meant:
+            table[typo] = meant
+        else:
+            table.pop(typo, None)
+    return MappingProxyType(table)
+
 
 # Misspelt suffix labels that are not real TLDs, each with what was meant.
 _SUFFIX_TYPOS: dict[str, str] = {
@@ -260,7 +322,10 @@ def _fuzzy(domain: str) -> str | None:
 
 
 def typo_suggestion(domain: str) -> str | None:
-    """Suggest the provider domain a misspelt one was meant to be.
+    """Suggest the provider domain a misspelt one was meant to be (see the module docstring).
+
+    A suggestion is a hint, not a verdict: intake refuses only the known typo domains of
+    :func:`typo_table` and accepts any other suggested domain with a warning.
 
     Args:
         domain: the domain of a recipient address (any case, trailing dot allowed).
@@ -272,8 +337,11 @@ def typo_suggestion(domain: str) -> str | None:
     name = domain.strip().rstrip(".").lower()
     if not name or name in KNOWN_DOMAINS:
         return None
-    if name in MISSPELLINGS:
-        return MISSPELLINGS[name]
+    known = shipped_typo_domains().get(name)
+    if known is not None:
+        return known
+    if f"{name}.br" in PROVIDERS:  # a Brazilian provider written without ``.br``
+        return f"{name}.br"
     squashed = name.replace(".", "")
     for provider in PROVIDERS:
         if provider.replace(".", "") == squashed:

@@ -79,6 +79,9 @@ class EventType(StrEnum):
     """What an event row records about a recipient."""
 
     REJECTED = "rejected"  # refused at intake (RCPT)
+    # Accepted, but the domain looks like a misspelt popular one (``details["suggestion"]``
+    # holds the likely address). A warning: it never changes the recipient's status.
+    POSSIBLE_TYPO = "possible_typo"
     QUEUED = "queued"  # accepted with 250
     DUPLICATE = "duplicate"  # same Message-ID retried within the window: 250, not queued again
     SENT = "sent"

@@ -10,6 +10,11 @@ Lookup is by ``"<status>:<detail>"`` first and ``"<status>"`` second, where the 
 the intake reason for ``rejected``, the suppression reason for ``suppressed``, the
 category for ``bounced`` and ``sent``, and the folded category for ``deferred`` and
 ``expired``. Every status has a generic entry, so any combination has guidance.
+
+A refusal that named a suggested address (a known typo domain, or a near miss of a popular
+domain that has no MX or refuses mail) has its own texts naming that address, in both
+languages, for support and in the customer message. The address comes from the refusal's
+recorded data, never from the words of the reply.
 """
 
 from __future__ import annotations
@@ -610,7 +615,58 @@ _EN: dict[str, Guidance] = {
     ),
 }
 
+# The entries that name the suggested address (``{suggestion}``), used when there is one.
+_PT_SUGGESTED: dict[str, Guidance] = {
+    "rejected:typo": _G(
+        "Erro de digitação no domínio",
+        "A parte depois do @ parece ter um erro de digitação e a mensagem não foi aceita. O "
+        "endereço provável é {suggestion}: confirme com o cliente e corrija o cadastro.",
+        "Olá! Parece que o seu endereço de e-mail foi cadastrado com um erro de digitação, "
+        "por isso nossa mensagem não foi enviada. Você quis dizer {suggestion}? Pode "
+        "confirmar o endereço correto?",
+    ),
+    "rejected:no_such_domain": _G(
+        "O domínio do e-mail não existe",
+        "O domínio (a parte depois do @) não existe ou não recebe e-mails; parece um erro de "
+        "digitação de {suggestion}. Confirme o endereço com o cliente e corrija o cadastro.",
+        "Olá! O domínio do endereço de e-mail que temos cadastrado não existe ou não recebe "
+        "mensagens. Você quis dizer {suggestion}? Pode confirmar o endereço correto?",
+    ),
+    "rejected:null_mx": _G(
+        "O domínio não recebe e-mails",
+        "O domínio declara que não aceita e-mails (MX nulo); parece um erro de digitação de "
+        "{suggestion}. Confirme o endereço com o cliente e corrija o cadastro.",
+        "Olá! O endereço de e-mail que temos cadastrado pertence a um domínio que não recebe "
+        "mensagens. Você quis dizer {suggestion}? Pode confirmar o endereço correto?",
+    ),
+}
+
+_EN_SUGGESTED: dict[str, Guidance] = {
+    "rejected:typo": _G(
+        "Misspelt e-mail domain",
+        "The part after the @ looks misspelt and the message was not accepted. The likely "
+        "address is {suggestion}: confirm it with the customer and fix the record.",
+        "Hello! Your e-mail address seems to have been recorded with a typo, so our message "
+        "was not sent. Did you mean {suggestion}? Could you confirm the correct address?",
+    ),
+    "rejected:no_such_domain": _G(
+        "The e-mail domain does not exist",
+        "The domain (the part after the @) does not exist or receives no mail; it looks like "
+        "a typo for {suggestion}. Confirm the address with the customer and fix the record.",
+        "Hello! The domain of the e-mail address we have on file does not exist or cannot "
+        "receive mail. Did you mean {suggestion}? Could you confirm the correct address?",
+    ),
+    "rejected:null_mx": _G(
+        "The domain receives no e-mail",
+        "The domain declares that it accepts no mail (null MX); it looks like a typo for "
+        "{suggestion}. Confirm the address with the customer and fix the record.",
+        "Hello! The e-mail address we have on file belongs to a domain that receives no "
+        "mail. Did you mean {suggestion}? Could you confirm the correct address?",
+    ),
+}
+
 _TEXTS: dict[str, dict[str, Guidance]] = {"pt-BR": _PT, "en": _EN}
+_SUGGESTED: dict[str, dict[str, Guidance]] = {"pt-BR": _PT_SUGGESTED, "en": _EN_SUGGESTED}
 
 
 def _detail(status: Status, category: Category | None, reason: str | None) -> str:
@@ -628,6 +684,7 @@ def guidance(
     category: Category | None = None,
     reason: str | None = None,
     lang: str = DEFAULT_LANG,
+    suggestion: str | None = None,
 ) -> Guidance:
     """The plain-words guidance for a recipient's status.
 
@@ -640,6 +697,8 @@ def guidance(
             suppression reason for ``suppressed``; unknown reasons get the generic text.
         lang: ``"pt-BR"`` (default) or ``"en"``; ``"en-US"``-style tags map to ``"en"``
             and anything else to ``"pt-BR"``.
+        suggestion: the address a refusal suggested (``typo``, ``no_such_domain`` and
+            ``null_mx`` of a near miss), named in the texts; ignored elsewhere.
 
     Returns:
         The guidance; never raises for any status, category and reason.
@@ -647,7 +706,16 @@ def guidance(
     texts = _TEXTS[_lang(lang)]
     detail = _detail(status, category, reason)
     if detail:
-        found = texts.get(f"{status.value}:{detail}")
+        key = f"{status.value}:{detail}"
+        suggested = _SUGGESTED[_lang(lang)].get(key) if suggestion else None
+        if suggested is not None:
+            suggestion = " ".join(str(suggestion).split())  # one line, whatever was stored
+            return Guidance(
+                suggested.title,
+                suggested.what_to_do.format(suggestion=suggestion),
+                suggested.customer_message.format(suggestion=suggestion),
+            )
+        found = texts.get(key)
         if found is not None:
             return found
     return texts[status.value]

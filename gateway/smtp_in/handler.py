@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from gateway import rawmail as headers
-from gateway.checks import RecipientChecker, canonical
+from gateway.checks import RecipientChecker, Verdict, canonical
 from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.ids import new_queue_id
@@ -69,6 +69,8 @@ class Transaction:
     tenant: Tenant | None = None
     recipients: list[str] = field(default_factory=list)
     bounce_recipients: list[str] = field(default_factory=list)
+    # Accepted recipients with a ``possible_typo`` warning, recorded once the message is queued.
+    possible_typos: dict[str, Verdict] = field(default_factory=dict)
 
 
 def _client_ip(session: Session) -> str:
@@ -258,11 +260,20 @@ class IntakeHandler:
             return str(replies.TOO_MANY_RECIPIENTS.with_text("Send bounces in their own message"))
         if len(state.recipients) >= self.config.max_recipients:
             reply = replies.TOO_MANY_RECIPIENTS
-            await self._record_refusal(state.tenant, canonical(address) or address, reply, envelope)
+            await self._record_refusal(
+                state.tenant, canonical(address) or address, reply, envelope, "too_many_recipients"
+            )
             return str(reply)
         verdict = await self.checker.check(address, state.tenant)
         if verdict.reply is not None:
-            await self._record_refusal(state.tenant, verdict.address, verdict.reply, envelope)
+            await self._record_refusal(
+                state.tenant,
+                verdict.address,
+                verdict.reply,
+                envelope,
+                verdict.reason,
+                verdict.suggestion,
+            )
             return str(verdict.reply)
         if verdict.warning:
             log_event(
@@ -272,6 +283,8 @@ class IntakeHandler:
                 rcpt=verdict.address,
                 warning=verdict.warning,
             )
+            if verdict.warning_reason == "possible_typo" and verdict.suggestion:
+                state.possible_typos[verdict.address] = verdict
         if verdict.address not in state.recipients:
             state.recipients.append(verdict.address)
         envelope.rcpt_tos.append(verdict.address)
@@ -288,8 +301,20 @@ class IntakeHandler:
         return str(replies.BOUNCE_ACCEPTED)
 
     async def _record_refusal(
-        self, tenant: Tenant, address: str, reply: Reply, envelope: Envelope
+        self,
+        tenant: Tenant,
+        address: str,
+        reply: Reply,
+        envelope: Envelope,
+        reason: str,
+        suggestion: str | None = None,
     ) -> None:
+        """Record a refusal as a ``rejected`` event: the reply sent, and in ``details`` the
+        check's machine reason and the suggested address (support's guidance reads them as
+        data, not from the reply's words)."""
+        details = {"mail_from": str(envelope.mail_from)[:320], "reason": reason}
+        if suggestion:
+            details["suggestion"] = suggestion[:320]
         event = Event(
             None,
             tenant.name,
@@ -300,7 +325,7 @@ class IntakeHandler:
             enhanced=reply.enhanced,
             text=reply.text,
             reason="intake_refused",
-            details={"mail_from": str(envelope.mail_from)[:320]},
+            details=details,
         )
         try:
             await self.store.record_event(event)
@@ -373,6 +398,8 @@ class IntakeHandler:
             return str(replies.STORE_FAILED)
         if _TEST_FAULT == "kill_after_commit" and result.queued:
             os.kill(os.getpid(), signal.SIGKILL)  # committed, the 250 not yet written
+        if state.possible_typos and result.queued:
+            await self._record_possible_typos(state, message, result.queue_id, result.queued)
         if result.queued:
             self.on_queued()
         log_event(
@@ -388,6 +415,41 @@ class IntakeHandler:
             tls=session.ssl is not None,
         )
         return f"{replies.QUEUED} {result.queue_id}"
+
+    async def _record_possible_typos(
+        self, state: Transaction, message: NewMessage, queue_id: str, queued: tuple[str, ...]
+    ) -> None:
+        """A ``possible_typo`` event on each queued recipient accepted with that warning.
+
+        After the commit: the message is safe whatever happens here, and a warning that
+        fails to be written is logged, never turned into a refusal. The status is left as it
+        is (the event is a note for support, not a state change).
+        """
+        warned = [address for address in queued if address in state.possible_typos]
+        if not warned:
+            return
+        try:
+            rows = await self.store.recipients_of(queue_id)
+            ids = {view.address: view.recipient_id for view in rows}
+            for address in warned:
+                verdict = state.possible_typos[address]
+                await self.store.record_event(
+                    Event(
+                        ids.get(address),
+                        message.tenant,
+                        address,
+                        EventType.POSSIBLE_TYPO,
+                        message.received_at,
+                        queue_id=queue_id,
+                        text=verdict.warning,
+                        reason="possible_typo",
+                        details={"suggestion": str(verdict.suggestion)[:320]},
+                    )
+                )
+        except Exception as exc:  # committed: nothing here may turn the 250 into a 451
+            log_event(
+                log, "smtp.warning_not_recorded", logging.ERROR, queue_id=queue_id, error=repr(exc)
+            )
 
     async def _bounce_data(self, envelope: Envelope, state: Transaction, raw: bytes) -> str:
         if self.bounce_sink is None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.model import Event, Status, Suppression
+from gateway.core.model import Event, EventType, Status, Suppression
 from gateway.store import rows
 from gateway.store.mixins import PostgresQueries
 from gateway.store.sqlite_admin import (
@@ -197,8 +197,12 @@ class PostgresAdminQueries(PostgresQueries):
 
     async def latest_rejection(self, address: str, tenant: str | None) -> Event | None:
         """The most recent intake refusal (``rejected`` event) of an address."""
-        args = _Args(address)
-        sql = f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE address = $1 AND type = 'rejected'"
+        return await self.latest_event(address, tenant, EventType.REJECTED)
+
+    async def latest_event(self, address: str, tenant: str | None, kind: EventType) -> Event | None:
+        """The most recent event of one type for an address (``possible_typo``, …)."""
+        args = _Args(address, kind.value)
+        sql = f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE address = $1 AND type = $2"
         if tenant is not None:
             sql += f" AND tenant = {args.add(tenant)}"
         sql += " ORDER BY at DESC, id DESC LIMIT 1"

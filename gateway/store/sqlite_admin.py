@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.model import Event, Status, Suppression, Tenant
+from gateway.core.model import Event, EventType, Status, Suppression, Tenant
 from gateway.store import rows as _rows
 from gateway.store.mixins import SqliteQueries
 
@@ -280,9 +280,13 @@ class AdminQueries(SqliteQueries):
 
     async def latest_rejection(self, address: str, tenant: str | None) -> Event | None:
         """The most recent intake refusal (``rejected`` event) of an address."""
+        return await self.latest_event(address, tenant, EventType.REJECTED)
+
+    async def latest_event(self, address: str, tenant: str | None, kind: EventType) -> Event | None:
+        """The most recent event of one type for an address (``possible_typo``, …)."""
         sq = _sq()
-        sql = f"SELECT {sq._EVENT_COLUMNS} FROM events WHERE address = ? AND type = 'rejected'"
-        args: list[Any] = [address]
+        sql = f"SELECT {sq._EVENT_COLUMNS} FROM events WHERE address = ? AND type = ?"
+        args: list[Any] = [address, kind.value]
         if tenant is not None:
             sql += " AND tenant = ?"
             args.append(tenant)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.addresses import KNOWN_DOMAINS, MISSPELLINGS, PROVIDERS, split, typo_suggestion
+from gateway.core.addresses import (
+    KNOWN_DOMAINS,
+    PROVIDERS,
+    shipped_typo_domains,
+    split,
+    typo_suggestion,
+)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +36,7 @@ def test_split_refuses_non_addresses(address: str) -> None:
 @pytest.mark.parametrize(
     ("domain", "suggestion"),
     [
-        # the explicit table
+        # the shipped list of known typo domains
         ("gmial.com", "gmail.com"),
         ("gmal.com", "gmail.com"),
         ("gmaill.com", "gmail.com"),
@@ -40,6 +46,7 @@ def test_split_refuses_non_addresses(address: str) -> None:
         ("hotmial.com", "hotmail.com"),
         ("hotmail.con", "hotmail.com"),
         ("outlok.com", "outlook.com"),
+        # a Brazilian provider without its .br (real domains: a suggestion, never a refusal)
         ("uol.com", "uol.com.br"),
         ("bol.com", "bol.com.br"),
         ("terra.com", "terra.com.br"),
@@ -123,7 +130,9 @@ def test_no_provider_or_known_domain_is_ever_flagged() -> None:
 
 
 def test_table_suggestions_are_providers_and_never_known_domains() -> None:
-    for typo, meant in MISSPELLINGS.items():
+    table = shipped_typo_domains()
+    assert len(table) >= 40
+    for typo, meant in table.items():
         assert meant in PROVIDERS, typo
         assert typo not in KNOWN_DOMAINS, typo
         assert typo_suggestion(typo) == meant
