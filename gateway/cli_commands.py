@@ -151,7 +151,10 @@ async def _send_test(args: argparse.Namespace, config: Config, store: object) ->
         resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains  # type: ignore[arg-type]
     )
     _out(f"1. checks for {args.to}")
-    verdict = await checker.check(args.to, Tenant(config.smtp.default_tenant))
+    default = config.smtp.default_tenant
+    # As the intake and `gateway check` do: the default tenant's stored settings (quotas).
+    tenant = await store.get_tenant(default) or Tenant(default)  # type: ignore[attr-defined]
+    verdict = await checker.check(args.to, tenant)
     if verdict.reply is not None:
         _out(f"   refused: {verdict.reply}")
         return EXIT_TEMPORARY if verdict.reply.is_transient else EXIT_REFUSED

@@ -109,6 +109,12 @@ async def test_check_without_tenant_counts_the_default_tenants_quota(
     assert "refused (quota)" in lines[1]
     assert _code(replies.QUOTA_EXHAUSTED) in lines[1]
 
+    # send-test checks as the same stored tenant: the quota stops it before any SMTP.
+    code, out, _ = await gateway("send-test", "--to", "bia@example.com", "--config", str(cfg))
+    assert code == EXIT_TEMPORARY
+    assert f"refused: {_code(replies.QUOTA_EXHAUSTED)}" in out
+    assert "2. route" not in out
+
 
 async def test_config_before_and_after_the_subcommand_must_agree(cfg: Path) -> None:
     code, _, err = await gateway(
