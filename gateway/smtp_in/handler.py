@@ -8,11 +8,6 @@ delivery (``relay``, woken through ``on_queued``).
 
 Message content stays the bytes received: we only prepend ``Received:`` (and
 ``Message-ID:``/``Date:`` when missing), never parse and regenerate the message.
-
-Test-only fault hook: with ``GATEWAY_TEST_FAULT=kill_after_commit`` in the environment at
-start-up, the process SIGKILLs itself right after a message is committed and before the
-``250`` is written (the crash window no test can hit by timing alone; see
-``tests/scenarios/test_fault_kill9_after_commit.py``). Unset, it costs one comparison.
 """
 
 from __future__ import annotations
@@ -20,9 +15,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
-import os
 import re
-import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -58,8 +51,6 @@ _SAFE_HELO = re.compile(r"[^A-Za-z0-9.\-\[\]:_]")
 # A From: field, including the obsolete form with white space before the colon (RFC 5322
 # §4.5.3) that mail readers still display.
 _FROM_FIELD = re.compile(rb"^from[ \t]*:", re.IGNORECASE | re.MULTILINE)
-# Read once at import; see the module docstring. Never set in production.
-_TEST_FAULT = os.environ.get("GATEWAY_TEST_FAULT", "")
 
 
 @dataclass(slots=True)
@@ -396,8 +387,6 @@ class IntakeHandler:
         except StoreError as exc:
             log_event(log, "smtp.queue_failed", logging.ERROR, queue_id=queue_id, error=str(exc))
             return str(replies.STORE_FAILED)
-        if _TEST_FAULT == "kill_after_commit" and result.queued:
-            os.kill(os.getpid(), signal.SIGKILL)  # committed, the 250 not yet written
         if state.possible_typos and result.queued:
             await self._record_possible_typos(state, message, result.queue_id, result.queued)
         if result.queued:

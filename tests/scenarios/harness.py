@@ -27,6 +27,7 @@ from gateway.core.model import Event, Status
 from gateway.core.ports import Clock, RecipientView
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import FakeMx, free_port
+from tests.scenarios.gateway_hooks import HOOKS
 
 SECRET = "test-bounce-secret-0123456789"
 HOSTNAME = "gateway.test"
@@ -314,7 +315,10 @@ class GatewaySubprocess:
         config: the TOML file.
         port: the SMTP listen port (the process is up once it accepts connections).
         logdir: where ``gateway-<run>.log`` files go.
-        env: extra environment variables (e.g. ``GATEWAY_TEST_FAULT``).
+        env: extra environment variables. One that names a test hook
+            (``gateway_hooks.HOOKS``, e.g. ``GATEWAY_TEST_FAULT``) runs the process as
+            ``python -m tests.scenarios.gateway_hooks``: the same command line with the hook
+            installed first (the production code has none).
     """
 
     def __init__(
@@ -335,9 +339,10 @@ class GatewaySubprocess:
         full = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY")}
         full["PYTHONPATH"] = str(ROOT)
         full.update(self.env)
+        module = "tests.scenarios.gateway_hooks" if set(HOOKS) & set(self.env) else "gateway"
         with (self.logdir / f"gateway-{self.runs}.log").open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "--config", str(self.config), "serve"],
+                [sys.executable, "-m", module, "--config", str(self.config), "serve"],
                 cwd=ROOT,
                 env=full,
                 stdout=out,

@@ -1,10 +1,10 @@
 """kill -9 right after the store commit and before the ``250`` is written.
 
 No test can hit that window by timing (the gateway writes the ``250`` microseconds after the
-commit), so the gateway is started with the test-only fault hook
-``GATEWAY_TEST_FAULT=kill_after_commit`` (see ``gateway.smtp_in.handler``): the process
-SIGKILLs itself right after the commit. The client sees the connection die without a reply
-and retries after the restart.
+commit), so the gateway is started with the test harness's fault hook
+``GATEWAY_TEST_FAULT=kill_after_commit`` (``tests/scenarios/gateway_hooks.py``; the
+production code has no hook): the process SIGKILLs itself right after the commit. The client
+sees the connection die without a reply and retries after the restart.
 
 At most one duplicate: a retry carrying the same Message-ID is recognised within
 ``smtp.duplicate_window`` and not queued again (one delivery); a client that sends no
