@@ -417,6 +417,9 @@ def from_dict(raw: Mapping[str, Any], source: str = "") -> Config:
     return config
 
 
+_MIN_LINE_LENGTH = 1000
+
+
 def _validate(config: Config) -> None:
     if not config.smtp.hostname:
         # No getfqdn(): that is a DNS query. The kernel's name is what we can know locally.
@@ -425,6 +428,9 @@ def _validate(config: Config) -> None:
         raise ConfigError("bounce.secret", "must be set, at least 16 characters (an HMAC key)")
     if bool(config.smtp.tls_cert) != bool(config.smtp.tls_key):
         raise ConfigError("smtp.tls_key", "smtp.tls_cert and smtp.tls_key go together")
+    if config.smtp.max_line_length < _MIN_LINE_LENGTH:
+        # RFC 5321 §4.5.3.1.6: 1000 bytes with the CRLF is what every server must take.
+        raise ConfigError("smtp.max_line_length", f"must be at least {_MIN_LINE_LENGTH} bytes")
     for key in ("tls_cert", "tls_key"):
         value = getattr(config.smtp, key)
         if value and not Path(value).is_file():

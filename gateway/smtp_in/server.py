@@ -12,6 +12,12 @@ Each override below exists because aiosmtpd decides before any handler hook runs
 * ``MAIL FROM:<>``: aiosmtpd answers the null reverse-path with a syntax error, but RFC 5321
   §4.5.5 requires it for bounces, which arrive on this listener for ``bounce.domain``.
 * The DATA/MAIL size errors carry no enhanced status code: rewritten to ``552 5.3.4``.
+* aiosmtpd's line length limit (``line_length_limit``, 1001 bytes) is a class attribute that
+  sizes the connection's reader in ``__init__``: each instance sets its own from
+  ``smtp.max_line_length`` before that runs. A longer line in DATA refuses the message after
+  the final dot with ``LINE_TOO_LONG`` (``500 5.5.2``) rather than aiosmtpd's text without
+  an enhanced code; command lines keep aiosmtpd's own, smaller limits (512 bytes and the
+  extensions' additions, RFC 5321 §4.5.3.1.4), refused with the same reply.
 * An address aiosmtpd cannot parse gets its own ``553 5.1.3 Error: malformed address``
   before any hook: at RCPT it goes to the handler instead, whose checklist refuses it with
   ``RECIPIENT_SYNTAX`` and records the refusal; at MAIL it gets ``SENDER_SYNTAX``.
@@ -65,7 +71,17 @@ class Listener:
 class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP with the overrides listed in the module docstring."""
 
-    def __init__(self, handler: IntakeHandler, listener: Listener, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: IntakeHandler,
+        listener: Listener,
+        line_length_limit: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if line_length_limit is not None:
+            # Before SMTP.__init__, which sizes its StreamReader with it; smtp_DATA reads it
+            # again per line. Counted in bytes with the CRLF (RFC 5321 §4.5.3.1.6).
+            self.line_length_limit = line_length_limit
         super().__init__(handler, **kwargs)
         self.listener = listener
         self._last_getaddr: tuple[str, tuple[str | None, str | None]] | None = None
@@ -209,6 +225,7 @@ async def start_listener(
             hostname=config.hostname,  # set explicitly: aiosmtpd would call getfqdn()
             ident="gateway ESMTP",
             data_size_limit=config.max_message_size,
+            line_length_limit=config.max_line_length,
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=tls_context,

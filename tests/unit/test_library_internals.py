@@ -55,6 +55,15 @@ def test_aiosmtpd_smtp_methods(name: str, is_coroutine: bool, parameters: list[s
         assert named == parameters, f"{where} (signature now {signature})"
 
 
+def test_aiosmtpd_line_length_limit_is_read_per_instance() -> None:
+    """``smtp.max_line_length``: server.py sets ``line_length_limit`` on the instance before
+    ``SMTP.__init__``, which sizes the StreamReader with it; ``smtp_DATA`` reads it per line."""
+    where = _where("aiosmtpd", "SMTP.line_length_limit", "gateway/smtp_in/server.py")
+    assert isinstance(getattr(SMTP, "line_length_limit", None), int), where
+    assert "self.line_length_limit" in inspect.getsource(SMTP.__init__), where
+    assert "self.line_length_limit" in inspect.getsource(SMTP.smtp_DATA), where
+
+
 async def test_aiosmtpd_getaddr_returns_address_and_rest() -> None:
     """The gateway's _getaddr fast path returns what aiosmtpd's does: (address, rest)."""
     server = SMTP(object(), hostname="internals.test")
