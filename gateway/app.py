@@ -106,7 +106,7 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
 def _warn_about(config: Config) -> None:
     """Settings that are legal but risky: said once at start."""
     relay = config.relay
-    attempt = relay.connect_timeout + 3 * relay.command_timeout + relay.data_timeout
+    attempt = relay.slow_attempt
     if relay.lease < attempt:
         log_event(
             log,

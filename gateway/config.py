@@ -270,6 +270,13 @@ class RelayConfig:
     shutdown_grace: timedelta = _opt(_duration, timedelta(seconds=30))
     batch_size: int = _opt(_positive_int, 200)
 
+    @property
+    def slow_attempt(self) -> timedelta:
+        """How long a slow delivery attempt lasts with these timeouts: the connect, three
+        commands stalled to ``command_timeout`` and the data. ``lease`` must be longer, or
+        another node takes over an attempt still running (``app`` warns at start)."""
+        return self.connect_timeout + 3 * self.command_timeout + self.data_timeout
+
 
 @dataclass(frozen=True, slots=True)
 class BounceConfig:
