@@ -149,7 +149,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
     outbox = WebhookOutbox(raw, metrics=metrics, wake=dispatcher.wake)
     # Every state change goes through the store: observing it feeds metrics and webhooks
     # without the protocol adapters knowing about either.
-    store = ObservedStore(raw, [metrics, outbox])
+    store = ObservedStore(raw, [metrics, outbox], on_sink_error=metrics.sink_failed)
     resolver = DnsResolver(config.dns, clock, observe=metrics.observe_dns)
     policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock)
     client = SmtpClient(config.relay, config.helo_name, own_names=(config.smtp.hostname,))

@@ -11,12 +11,14 @@ the port sees intake, relay, reports, policy and admin alike without touching th
 adapters. The admin mixin's own writes (``suppress_with_event``, ``lift_suppressions``,
 ``set_held``, ``cancel_message``) are wrapped too; ``erase_address`` and the retention
 purges are deliberately not events. Sinks are synchronous and must not block (a counter increment, a
-``put_nowait``); a sink that raises is logged and counted, never allowed to fail the write
+``put_nowait``); a sink that raises is logged and counted (``on_sink_error``, which the
+composition root wires to ``gateway_events_dropped_total``), never allowed to fail the write
 that already committed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -102,12 +104,20 @@ class ObservedStore:
     Args:
         store: the real store.
         sinks: where events go, in order.
+        on_sink_error: called with the failing sink's class name each time a sink raises
+            (the event it did not take is lost to that sink); errors of its own are ignored.
     """
 
-    def __init__(self, store: Store, sinks: Iterable[EventSink] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        sinks: Iterable[EventSink] = (),
+        on_sink_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.inner = store
         self.sinks = list(sinks)
         self.sink_errors = 0
+        self.on_sink_error = on_sink_error
         self._claims: OrderedDict[int, tuple[datetime, bool]] = OrderedDict()
 
     def __getattr__(self, name: str) -> Any:
@@ -124,13 +134,13 @@ class ObservedStore:
                     sink.publish(event)
                 except Exception as exc:  # a sink must never fail a committed write
                     self.sink_errors += 1
+                    name = type(sink).__name__
                     log_event(
-                        log,
-                        "events.sink_failed",
-                        logging.ERROR,
-                        sink=type(sink).__name__,
-                        error=repr(exc)[:300],
+                        log, "events.sink_failed", logging.ERROR, sink=name, error=repr(exc)[:300]
                     )
+                    if self.on_sink_error is not None:
+                        with contextlib.suppress(Exception):  # counting must not fail it either
+                            self.on_sink_error(name)
 
     # --- intake -------------------------------------------------------------------------------
 

@@ -68,6 +68,9 @@ _ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _FEEDBACK_TYPES = frozenset({"abuse", "fraud", "virus", "other", "not-spam", "auth-failure"})
 QUEUE_STATUSES = (Status.QUEUED, Status.DEFERRED, Status.HELD)
 WEBHOOK_RESULTS = ("delivered", "retry", "gave_up", "gone", "refused")
+# The ``sink`` label of ``gateway_events_dropped_total``: the event sinks the composition root
+# wires into ``ObservedStore``, by class name; any other sink is "other".
+EVENT_SINKS = {"Metrics": "metrics", "WebhookOutbox": "webhooks"}
 # DNS label values (``observe_dns``): the record types the relay and intake ask for, and what
 # came back. Anything else is folded into "other", so a caller cannot grow the label set.
 DNS_KINDS = ("mx", "a", "aaaa", "txt", "ptr")
@@ -226,7 +229,7 @@ class Metrics:
         )
         self.events_dropped = Counter(
             "gateway_events_dropped_total",
-            "Domain events a sink could not take (its buffer was full).",
+            "Domain events a sink failed to take (it raised; the write itself had committed).",
             ["sink"],
             registry=r,
         )
@@ -300,8 +303,13 @@ class Metrics:
         """Count one webhook POST outcome (one of ``WEBHOOK_RESULTS``)."""
         self.webhook_deliveries.labels(tenant, result).inc()
 
-    def dropped(self, sink: str) -> None:
-        self.events_dropped.labels(sink).inc()
+    def sink_failed(self, sink: str) -> None:
+        """Count one event a sink failed to take (``ObservedStore``'s ``on_sink_error``).
+
+        Args:
+            sink: the sink's class name; ``EVENT_SINKS`` maps it to the label, else "other".
+        """
+        self.events_dropped.labels(EVENT_SINKS.get(sink, "other")).inc()
 
     def track_smtp_sessions(self, read: Callable[[], int]) -> None:
         """Read the open SMTP sessions from ``read`` at every scrape.

@@ -111,7 +111,7 @@ def exercise(metrics: Metrics) -> None:
     metrics.publish(SuppressionRemoved(None, "a@b.example", 1, T0))
     for result in WEBHOOK_RESULTS:
         metrics.webhook_result(TENANT, result)
-    metrics.dropped("webhooks")
+    metrics.sink_failed("WebhookOutbox")
     metrics.queue_refresh_errors.inc()
     for status in QUEUE_STATUSES:
         metrics.queue_recipients.labels(status.value).set(1)

@@ -217,6 +217,31 @@ async def test_a_failing_sink_does_not_fail_the_write(
     assert value(metrics, "gateway_messages_accepted_total", tenant=TENANT) == 1
 
 
+def test_sink_failures_are_labelled_from_a_bounded_set(metrics: Metrics) -> None:
+    for name in ("Metrics", "WebhookOutbox", "WebhookOutbox", "Broken", "a@b.example"):
+        metrics.sink_failed(name)
+    assert value(metrics, "gateway_events_dropped_total", sink="metrics") == 1
+    assert value(metrics, "gateway_events_dropped_total", sink="webhooks") == 2
+    assert value(metrics, "gateway_events_dropped_total", sink="other") == 2
+
+
+async def test_a_failing_sink_error_hook_does_not_fail_the_write(
+    sqlite_store: SqliteStore,
+) -> None:
+    class Broken:
+        def publish(self, event: DomainEvent) -> None:
+            raise RuntimeError("sink bug")
+
+    def hook(sink: str) -> None:
+        raise RuntimeError("hook bug")
+
+    observed = ObservedStore(sqlite_store, [Broken()], on_sink_error=hook)
+    result = await observed.enqueue(message("q1", "ana@gmail.com"), timedelta(hours=1))
+
+    assert result.queued == ("ana@gmail.com",)
+    assert observed.sink_errors == 2
+
+
 async def test_failed_write_publishes_nothing(sqlite_store: SqliteStore) -> None:
     seen: list[DomainEvent] = []
 
