@@ -162,15 +162,21 @@ async def test_a_closed_store_refuses_work_with_store_unavailable(backend: Backe
 async def test_a_failed_open_raises_store_error_and_leaves_nothing_running(
     backend: Backend,
 ) -> None:
-    baseline = threading.active_count()
+    # The threads alive before, by identity: a thread of an earlier test that ends meanwhile
+    # must not hide one that open() started (a bare count would net the two out).
+    before = set(threading.enumerate())
     broken = backend.broken()
+
+    def started() -> set[threading.Thread]:
+        return set(threading.enumerate()) - before
+
     try:
         with pytest.raises(StoreError):
             await broken.open()
         deadline = time.monotonic() + 2
-        while threading.active_count() > baseline and time.monotonic() < deadline:
+        while started() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert threading.active_count() == baseline, "open() failed but left a thread running"
+        assert not started(), f"open() failed but left a thread running: {started()}"
     finally:
         await broken.close()  # so a leak does not hang the interpreter at exit
 
@@ -640,6 +646,70 @@ async def test_update_recipient_with_a_non_final_status_keeps_it_due(store: Stor
     assert [d.recipient_id for d in await store.claim_due(now, 10, "A", LEASE)] == [rid]
 
 
+async def test_update_recipient_without_a_status_keeps_the_rows_own(store: Store) -> None:
+    # A complaint on a delivered recipient: the row takes the category and the reply, and
+    # keeps the status it has when the write runs (not one read before).
+    now = now_ms()
+    await store.enqueue(message("Q1", received_at=now - timedelta(seconds=1)), WINDOW)
+    (rid,) = (await ids_of(store, "Q1")).values()
+    await store.claim_due(now, 10, "A", LEASE)
+    assert await store.record_outcomes([sent(rid, "alice@example.com", now, "Q1")], "A")
+    complaint = Event(
+        rid, "t1", "alice@example.com", EventType.REPORT, now + timedelta(seconds=1),
+        queue_id="Q1", category=Category.COMPLAINT, text="abuse report", reason="report_arf",
+        details={"feedback_type": "abuse"},
+    )  # fmt: skip
+
+    event_id = await store.update_recipient(rid, None, complaint)
+
+    (view,) = await store.recipients_of("Q1")
+    assert view.status is Status.SENT
+    assert view.due_at is None
+    assert view.category is Category.COMPLAINT
+    assert view.last_reply == "abuse report"
+    newest = (await store.events_for("alice@example.com", "t1", 10))[0]
+    assert (newest.event_id, newest.type) == (event_id, EventType.REPORT)
+
+    # On a waiting recipient, no status keeps it waiting and due.
+    await store.enqueue(message("Q2", ("bob@example.com",), received_at=now), WINDOW)
+    (waiting,) = (await ids_of(store, "Q2")).values()
+    note = attempt_event(waiting, "bob@example.com", EventType.REPORT, now, queue_id="Q2",
+                         code=None, enhanced="4.4.7", text="delayed")  # fmt: skip
+    await store.update_recipient(waiting, None, note)
+    (view,) = await store.recipients_of("Q2")
+    assert (view.status, view.due_at) == (Status.QUEUED, now)
+
+
+async def test_a_recipient_cancelled_before_its_attempt_is_final_and_not_an_attempt(
+    store: Store, backend: Backend
+) -> None:
+    # The relay found its address suppressed since it was queued: lease-fenced like any
+    # outcome, final (never claimed again), no attempt counted.
+    now = now_ms()
+    await store.enqueue(message("Q1", ("a@example.com", "b@example.com"), received_at=now), WINDOW)
+    ids = await ids_of(store, "Q1")
+    claimed = await store.claim_due(now, 10, "A", LEASE)
+    assert len(claimed) == 2
+    cancel = Event(
+        ids["a@example.com"], "t1", "a@example.com", EventType.SUPPRESSED, now,
+        queue_id="Q1", text="Not sent: the address was suppressed (manual)", reason="manual",
+    )  # fmt: skip
+    outcome = Outcome(ids["a@example.com"], Status.SUPPRESSED, cancel)
+
+    assert await store.record_outcomes([outcome], "B") == {}  # not B's lease: fenced off
+    recorded = await store.record_outcomes([outcome], "A")
+
+    assert list(recorded) == [ids["a@example.com"]]
+    view = {v.address: v for v in await store.recipients_of("Q1")}["a@example.com"]
+    assert (view.status, view.due_at, view.attempts) == (Status.SUPPRESSED, None, 0)
+    assert view.last_reply == "Not sent: the address was suppressed (manual)"
+    where = "type = 'suppressed' AND recipient_id = ?"
+    assert backend.count("events", where, (view.recipient_id,)) == 1
+    assert await store.release_claims("A") == 1  # b only: a is final, nobody's lease
+    later = await store.claim_due(now + timedelta(days=1), 10, "A", LEASE)
+    assert [d.address for d in later] == ["b@example.com"]
+
+
 # --- suppressions ---------------------------------------------------------------------------------
 
 
@@ -675,6 +745,68 @@ async def test_suppression_for_finds_the_clear_entry_else_the_hashed_one(store: 
     assert await store.suppression_for("t1", "b@example.com", now) is None
     assert await store.remove_suppression("t1", "a@example.com") == 1
     assert await store.suppression_for("t1", "a@example.com", now) == hashed
+
+
+async def test_suppressions_among_finds_a_whole_batch_in_clear_or_hashed(store: Store) -> None:
+    from gateway.store.sqlite_admin import hashed_address
+
+    now = now_ms()
+    assert await store.suppressions_among([], now) == {}
+    clear = suppression("t1", "clear@example.com", SuppressionReason.MANUAL, note="in clear")
+    erased = suppression("t1", hashed_address("erased@example.com"), SuppressionReason.OPT_OUT)
+    both_hashed = suppression("t1", hashed_address("both@example.com"))
+    both_clear = suppression("t1", "both@example.com", SuppressionReason.MANUAL)
+    other_tenant = suppression("t2", "clear2@example.com")
+    gone = now - timedelta(seconds=1)
+    for entry in (clear, erased, both_hashed, both_clear, other_tenant):
+        await store.add_suppression(entry)
+    await store.add_suppression(suppression("t1", "old@example.com", expires_at=gone))
+    old2 = hashed_address("old2@example.com")
+    await store.add_suppression(suppression("t1", old2, expires_at=gone))
+    later = suppression("t1", "later@example.com", expires_at=now + timedelta(days=1))
+    await store.add_suppression(later)
+    asked = [
+        ("t1", "clear@example.com"),
+        ("t1", "erased@example.com"),
+        ("t1", "both@example.com"),
+        ("t1", "clear2@example.com"),  # suppressed in t2 only
+        ("t2", "clear@example.com"),  # suppressed in t1 only
+        ("t2", "clear2@example.com"),
+        ("t1", "old@example.com"),
+        ("t1", "old2@example.com"),
+        ("t1", "later@example.com"),
+        ("t1", "nobody@example.com"),
+        ("t1", "clear@example.com"),  # asked twice: answered once
+    ]
+
+    found = await store.suppressions_among(asked, now)
+
+    assert found == {
+        ("t1", "clear@example.com"): clear,
+        ("t1", "erased@example.com"): erased,
+        ("t1", "both@example.com"): both_clear,  # the entry in clear wins, as suppression_for
+        ("t2", "clear2@example.com"): other_tenant,
+        ("t1", "later@example.com"): later,
+    }
+    for (tenant, address), entry in found.items():
+        assert await store.suppression_for(tenant, address, now) == entry
+
+
+async def test_suppressions_among_answers_a_batch_larger_than_one_statement(
+    store: Store,
+) -> None:
+    from gateway.store.sqlite_admin import hashed_address
+
+    now = now_ms()
+    asked = [("t1", f"r{n:04d}@example.com") for n in range(1000)]
+    wanted = {pair: n for n, pair in enumerate(asked) if n % 7 == 0}
+    for (tenant, address), n in wanted.items():
+        key = hashed_address(address) if n % 2 else address
+        await store.add_suppression(suppression(tenant, key, note=str(n)))
+
+    found = await store.suppressions_among(asked, now)
+
+    assert {pair: int(entry.note) for pair, entry in found.items()} == wanted
 
 
 async def test_suppressions_add_find_replace_and_remove_for_one_tenant(store: Store) -> None:
