@@ -29,7 +29,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from gateway.core.errors import StoreError
+from gateway.core.lifecycle import effect_of_event
 from gateway.core.model import Category, EventType, Status
+from gateway.core.policy import needs_alert
 from gateway.core.routing import provider_of
 from gateway.events import (
     DomainEvent,
@@ -62,7 +64,8 @@ _DELIVERY_EVENTS = {
     EventType.BOUNCED: "bounced",
     EventType.EXPIRED: "expired",
 }
-_NOT_BOUNCES = frozenset({Category.DELIVERED, Category.AUTO_REPLY, Category.COMPLAINT})
+# Alerts (``core.policy.needs_alert``) that blame our own set-up: SPF, DKIM, DMARC, PTR, TLS.
+_OUR_SETUP_ALERTS = frozenset({"sender_config", "auth_failure"})
 _ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 # RFC 5965 §7.3 feedback types, plus the registered extensions; anything else is "other".
 _FEEDBACK_TYPES = frozenset({"abuse", "fraud", "virus", "other", "not-spam", "auth-failure"})
@@ -272,20 +275,14 @@ class Metrics:
         result = _DELIVERY_EVENTS.get(ev.type)
         if result is not None:
             self._labels(self.deliveries, ev.tenant, provider, result, category).inc()
-        if ev.category is Category.SENDER_CONFIG or ev.details.get("feedback_type") == (
-            "auth-failure"
-        ):
+        if needs_alert(ev.category, ev.details.get("feedback_type")) in _OUR_SETUP_ALERTS:
             # An ARF auth-failure report is the receiver telling us our SPF/DKIM/DMARC fails.
             self._labels(self.sender_config_failures, ev.tenant, provider).inc()
-        if ev.type is EventType.BOUNCED:
-            self._labels(self.bounces, ev.tenant, category, "sync").inc()
-        elif (
-            ev.type is EventType.REPORT
-            and ev.category is not None
-            and ev.category not in _NOT_BOUNCES
-            and ev.details.get("action") != "delayed"
-        ):
-            self._labels(self.bounces, ev.tenant, category, "async").inc()
+        effect = effect_of_event(ev)
+        if effect is not None and effect.counts_as is Status.BOUNCED:
+            # A final failure that bounced (an expiry is counted as such in deliveries).
+            kind = "async" if ev.type is EventType.REPORT else "sync"
+            self._labels(self.bounces, ev.tenant, category, kind).inc()
         if ev.type is EventType.REPORT and ev.category is Category.COMPLAINT:
             feedback = ev.details.get("feedback_type", "other").lower()
             feedback = feedback if feedback in _FEEDBACK_TYPES else "other"

@@ -29,11 +29,13 @@ Payload (stable, ``version`` 1; new keys may be added, none removed or retyped; 
      "remote_host": "mx.example.com.br", "at": "2024-05-01T12:00:00+00:00"}
 
 ``type`` is named like the statuses: ``queued`` (off by default), ``sent``, ``deferred``,
-``bounced`` (a 5xx from the relay, or a DSN that bounced the recipient), ``expired``,
-``rejected``, ``suppressed``, ``opt_out``, ``unsuppressed``, ``complaint``, ``report`` (any
-other return-path report), and the opt-in ``duplicate``, ``held``, ``released`` and
-``possible_typo`` (accepted, but the domain looks like a misspelt popular one; the
-suggested address is in ``diagnostic``; the status stays as it was, so ``status`` is null).
+``bounced`` (a 5xx from the relay, or a DSN of a final failure), ``expired``, ``rejected``,
+``suppressed`` (an address suppressed, or a queued recipient not sent because its address
+was suppressed since; ``reason`` is the suppression's), ``opt_out``, ``unsuppressed``,
+``complaint`` (the recipient's status stays), ``report`` (any other return-path report),
+and the opt-in ``duplicate``, ``held``, ``released`` and ``possible_typo`` (accepted, but
+the domain looks like a misspelt popular one; the suggested address is in ``diagnostic``;
+the status stays as it was, so ``status`` is null).
 
 Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 "<t>." + body)>``; the receiver checks it with ``verify_signature`` and drops duplicates by
@@ -64,6 +66,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from gateway.core.errors import GatewayError, StoreError
+from gateway.core.lifecycle import effect_of_event
 from gateway.core.model import Category, EventType, Status, SuppressionReason
 from gateway.core.ports import Clock, SystemClock
 from gateway.events import DomainEvent, RecipientChanged
@@ -102,19 +105,14 @@ _STATUS_OF_TYPE = {
     EventType.SUPPRESSED: Status.SUPPRESSED,
     EventType.QUEUED: Status.QUEUED,
 }
-# The status after an event, from its type (``logged_change``; reports are decided apart).
+# The status after an event that records no attempt, report or cancellation (those are
+# ``core.lifecycle.effect_of_event``'s), from its type (``logged_change``).
 _STATUS_OF_EVENT = {
     EventType.QUEUED: Status.QUEUED,
     EventType.REJECTED: Status.REJECTED,
-    EventType.SENT: Status.SENT,
-    EventType.DEFERRED: Status.DEFERRED,
-    EventType.BOUNCED: Status.BOUNCED,
-    EventType.EXPIRED: Status.EXPIRED,
     EventType.SUPPRESSED: Status.SUPPRESSED,
     EventType.HELD: Status.HELD,
 }
-# Report categories that do not bounce the recipient (``smtp_in.bounce_sink``'s rule).
-_NOT_BOUNCING_REPORTS = frozenset({Category.DELIVERED, Category.AUTO_REPLY})
 _BATCH = 500  # events read from the log per outbox transaction
 _POLL = timedelta(seconds=2)  # how often the log is read without a wake-up
 _IDLE_BATCHES = 100  # with no endpoint at all, ids read per pass: this many batches
@@ -156,18 +154,15 @@ class WebhookTargetRefused(GatewayError):
 def logged_change(event: Event, current: Status | None = None) -> RecipientChanged:
     """The recipient change an event row of the log records.
 
-    The status comes from the event's type, as the write that made the row set it. A report
-    bounced the recipient when it tells of a failure other than a delay notice (as
-    ``smtp_in.bounce_sink`` decides); any other report left the status as it was, taken as
-    ``current`` (the recipient's status now).
+    The status is the one the write that made the row set, as ``core.lifecycle.effect``
+    decides for attempts, reports and cancellations (a report of a final failure bounced the
+    recipient); an event that left the status as it was (a complaint, a delay notice, an
+    auto-reply) takes ``current`` (the recipient's status now). Other events get theirs
+    from their type.
     """
-    if event.type is EventType.REPORT:
-        bounced = (
-            event.category is not None
-            and event.category not in _NOT_BOUNCING_REPORTS
-            and event.details.get("action") != "delayed"
-        )
-        return RecipientChanged(event, Status.BOUNCED if bounced else current)
+    found = effect_of_event(event)
+    if found is not None:
+        return RecipientChanged(event, found.status or current)
     return RecipientChanged(event, _STATUS_OF_EVENT.get(event.type))
 
 
@@ -180,12 +175,20 @@ def webhook_id(salt: str, event_id: int) -> str:
 def webhook_type(change: RecipientChanged) -> str:
     """The webhook ``type`` of a recipient event (see ``ALL_TYPES``)."""
     ev = change.event
-    if ev.type is EventType.REPORT and ev.category is Category.COMPLAINT:
-        return "complaint"
-    if ev.type is EventType.REPORT and change.status is Status.BOUNCED:
-        # An asynchronous DSN that made the recipient bounce: the same news as a 5xx.
-        return "bounced"
-    if ev.type is EventType.SUPPRESSED and ev.reason == SuppressionReason.OPT_OUT:
+    if ev.type is EventType.REPORT:
+        if ev.category is Category.COMPLAINT:
+            return "complaint"
+        found = effect_of_event(ev)
+        if found is not None and found.final_failure:
+            # An asynchronous DSN of a final failure: the same news as a 5xx.
+            return "bounced"
+        return "report"
+    if (
+        ev.type is EventType.SUPPRESSED
+        and ev.recipient_id is None
+        and ev.reason == SuppressionReason.OPT_OUT
+    ):
+        # The address opted out; a recipient not sent because of it is ``suppressed``.
         return "opt_out"
     return ev.type.value
 

@@ -3,14 +3,17 @@
 Owns: :func:`decide` (suppress now, after repeats, or never) and :func:`needs_alert`
 (which outcomes are about *our* set-up and must reach the operator). Does not own: the
 suppression list itself or the event that caused a decision (``store``: each suppression
-row keeps ``event_id``), the classification of replies and reports (``bounce``), or
+row keeps ``event_id``), the classification of replies and reports (``bounce``), what an
+outcome or a report is — final failure, delivery, complaint — (``core.lifecycle.effect``), or
 turning decisions into events and webhooks (``events``).
 
 Rules (docs/architecture.md, "Categories" and step 6):
 
-* Only final outcomes count: ``bounced`` and ``expired``. Deferrals never count, so a
-  greylisting server cannot get a good address blocked; callers pass only final outcomes
-  in the history, and :func:`decide` ignores anything else found there.
+* Only final failures count: ``bounced`` and ``expired``, as ``core.lifecycle.effect``
+  reads every attempt and report (``Effect.counts_as``; ``FINAL_FAILURES``). Deferrals and
+  delay notices never count, so a greylisting server cannot get a good address blocked;
+  callers pass only final outcomes in the history, and :func:`decide` ignores anything else
+  found there.
 * ``nonexistent_address`` and a ``complaint`` suppress at once (reasons
   ``nonexistent_address``, ``complaint``; an ARF ``opt-out`` report gives ``opt_out``).
   A complaint suppresses whatever the message's status, since it arrives after delivery.
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from gateway.core.lifecycle import FINAL_FAILURES, NOT_OBJECTIONS
 from gateway.core.model import Category, Status, SuppressionReason
 
 __all__ = [
@@ -50,11 +54,7 @@ __all__ = [
     "needs_alert",
 ]
 
-_FAILURES = frozenset({Status.BOUNCED, Status.EXPIRED})
 _STREAK = frozenset({Category.MAILBOX_DISABLED, Category.MAILBOX_FULL, Category.RECEIVING_PROBLEM})
-
-# ARF feedback types (RFC 5965 §7.3, RFC 6591, RFC 6430) that never block the recipient.
-_NEVER_BLOCK_FEEDBACK = frozenset({"auth-failure", "virus", "not-spam"})
 
 #: Alert names returned by :func:`needs_alert`, with what the operator should know.
 ALERTS: dict[str, str] = {
@@ -137,9 +137,9 @@ class BlockDecision:
     alert: str | None = None
 
 
-def _effective(status: Status, category: Category | None) -> Category | None:
+def _effective(status: Status | None, category: Category | None) -> Category | None:
     """The category a final failure counts as; ``None`` if it is not a final failure."""
-    if status not in _FAILURES:
+    if status not in FINAL_FAILURES:
         return None
     if category is None:
         return Category.RECEIVING_PROBLEM
@@ -186,7 +186,7 @@ def needs_alert(category: Category | None, feedback_type: str | None = None) -> 
 
 def decide(
     category: Category | None,
-    status: Status,
+    status: Status | None,
     now: datetime,
     history: Sequence[PastOutcome],
     settings: PolicySettings,
@@ -196,9 +196,10 @@ def decide(
 
     Args:
         category: the outcome's category (``None`` if the classifier gave none).
-        status: the recipient's new final status for this outcome: ``bounced`` or
-            ``expired`` for a failure (``bounced`` for an asynchronous failure DSN),
-            ``sent`` for a success. Complaints are decided whatever the status.
+        status: how the policy reads this outcome (``core.lifecycle.Effect.counts_as``):
+            ``bounced`` or ``expired`` for a final failure (``bounced`` for an asynchronous
+            failure DSN), ``sent`` for a success, ``None`` for neither. Complaints are
+            decided whatever the status.
         now: the time of this outcome.
         history: earlier final outcomes for the same tenant and address, excluding this
             one; newest first by convention, though the order is not relied on.
@@ -210,7 +211,7 @@ def decide(
     """
     if category is Category.COMPLAINT:
         kind = (feedback_type or "").strip().lower()
-        if kind in _NEVER_BLOCK_FEEDBACK:
+        if kind in NOT_OBJECTIONS:
             return None
         reason = SuppressionReason.OPT_OUT if kind == "opt-out" else SuppressionReason.COMPLAINT
         return BlockDecision(reason, None)

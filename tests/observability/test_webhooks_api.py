@@ -23,7 +23,7 @@ from gateway.config import WebhookConfig
 from gateway.core.model import Category, Event, EventType, Status
 from gateway.events import RecipientChanged
 from gateway.store.sqlite import SqliteStore
-from gateway.webhooks import ALL_TYPES, backoff, retry_span, webhook_type
+from gateway.webhooks import ALL_TYPES, backoff, logged_change, retry_span, webhook_type
 from tests.observability.receiver import Receiver
 from tests.observability.samples import T0, TENANT, message, outcome
 from tests.observability.test_webhooks_delivery import FAST, LEASE, SECRET, running
@@ -178,10 +178,21 @@ async def test_history_api_filters_and_paginates(sqlite_store: SqliteStore) -> N
 
 
 def test_an_async_dsn_that_bounces_is_a_bounced_webhook() -> None:
+    # The type follows what the report is (``core.lifecycle.effect``), not the status a
+    # caller hands in: a failed DSN is a bounce, a delay notice or an auto-reply is not, even
+    # about a recipient that is bounced already.
     dsn = Event(1, TENANT, "a@b.example", EventType.REPORT, T0,
-                category=Category.MAILBOX_FULL)  # fmt: skip
-    assert webhook_type(RecipientChanged(dsn, Status.BOUNCED)) == "bounced"
-    assert webhook_type(RecipientChanged(dsn, None)) == "report"
+                category=Category.MAILBOX_FULL, details={"action": "failed"})  # fmt: skip
+    delay = Event(1, TENANT, "a@b.example", EventType.REPORT, T0,
+                  category=Category.MAILBOX_FULL, details={"action": "delayed"})  # fmt: skip
+    away = Event(1, TENANT, "a@b.example", EventType.REPORT, T0,
+                 category=Category.AUTO_REPLY)  # fmt: skip
+    for status in (Status.SENT, Status.BOUNCED, None):
+        assert webhook_type(RecipientChanged(dsn, status)) == "bounced"
+        assert webhook_type(RecipientChanged(delay, status)) == "report"
+        assert webhook_type(RecipientChanged(away, status)) == "report"
+    assert webhook_type(logged_change(dsn, Status.SENT)) == "bounced"
+    assert logged_change(dsn, Status.SENT).status is Status.BOUNCED
 
 
 def test_openapi_lists_every_webhook_type() -> None:

@@ -334,6 +334,11 @@ def test_status_from_the_event_row() -> None:
         is Status.SENT
     )
     assert change(EventType.REPORT, category=Category.AUTO_REPLY) is Status.SENT
+    # A complaint about a delivered message: it stays delivered (issue 13).
+    complaint = {"feedback_type": "abuse"}
+    assert change(EventType.REPORT, category=Category.COMPLAINT, details=complaint) is Status.SENT
+    # A recipient not sent because its address was suppressed since it was queued.
+    assert change(EventType.SUPPRESSED, reason="manual") is Status.SUPPRESSED
 
 
 def test_webhook_ids_are_stable_and_salted() -> None:
