@@ -26,6 +26,8 @@ from gateway.core.model import (
 from gateway.core.ports import RecipientView
 
 SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note"
+#: ``SUPPRESSION_COLUMNS`` of the table aliased ``s``.
+SUPPRESSION_COLUMNS_OF_S = ", ".join(f"s.{c.strip()}" for c in SUPPRESSION_COLUMNS.split(","))
 #: Events whose outcome counts as a delivery attempt (``attempts`` + 1).
 ATTEMPT_EVENTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
 EVENT_COLUMNS = (
@@ -135,6 +137,16 @@ def suppression_from(row: Sequence[Any]) -> Suppression:
     return Suppression(
         row[0], row[1], SuppressionReason(row[2]), utc(row[3]), dt(row[4]), row[5], row[6]
     )
+
+
+def keep_clear_first(
+    found: dict[tuple[str, str], Suppression], key: tuple[str, str], suppression: Suppression
+) -> None:
+    """Keep ``suppression`` for ``key`` (tenant, address) unless the address's entry in clear
+    is there already: it wins over the hashed one an erasure left (as ``suppression_for``)."""
+    kept = found.get(key)
+    if kept is None or (kept.address != key[1] and suppression.address == key[1]):
+        found[key] = suppression
 
 
 def recipient_view_from(row: Sequence[Any]) -> RecipientView:

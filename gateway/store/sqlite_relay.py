@@ -1,9 +1,10 @@
 """The SQLite store's relay queries: claims with leases, outcomes fenced by the lease owner.
 
 Owns: claiming due recipients (by whole messages, with their content), recording attempt
-outcomes in batches, releasing a node's leases, status changes outside an attempt, and
-inserting an event row (shared by the other queries). Does not own: the connection, the
-writer or errors (``store.sqlite``, whose ``SqliteStore`` mixes this in).
+outcomes in batches, releasing a node's leases, the suppressions of a claimed batch, status
+changes outside an attempt, and inserting an event row (shared by the other queries). Does
+not own: the connection, the writer or errors (``store.sqlite``, whose ``SqliteStore`` mixes
+this in).
 
 A lease is the row's ``due_at`` pushed forward with ``lease_owner`` set: if the owner dies
 the row becomes due again when the lease runs out, and an owner whose lease was taken over
@@ -18,11 +19,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from gateway.core.model import Delivery, Event, Status
+from gateway.core.model import Delivery, Event, Status, Suppression
 from gateway.core.ports import Outcome
 from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
 from gateway.store.rows import dt, ts
+from gateway.store.sqlite_admin import hashed_address
 
 T = TypeVar("T")
 
@@ -147,6 +149,37 @@ class RelayQueries(SqliteQueries):
         result: dict[int, int] = await self._write(work)
         return result
 
+    async def suppressions_among(
+        self, recipients: Sequence[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], Suppression]:
+        """The active suppression of each ``(tenant, address)`` that has one, in clear or
+        hashed (an erased address; the clear one first): a claimed batch in one read (one
+        statement per ``_PAIRS_CHUNK`` pairs), each pair two primary-key probes."""
+        wanted = list(dict.fromkeys(recipients))
+        if not wanted:
+            return {}
+        at = now.timestamp()
+
+        def work(c: sqlite3.Connection) -> dict[tuple[str, str], Suppression]:
+            found: dict[tuple[str, str], Suppression] = {}
+            for chunk in _chunks(wanted, _PAIRS_CHUNK):
+                marks = ", ".join(["(?, ?, ?)"] * (2 * len(chunk)))
+                args: list[Any] = []
+                for tenant, address in chunk:
+                    args += (tenant, address, address, tenant, hashed_address(address), address)
+                for row in c.execute(
+                    f"WITH wanted (tenant, key, address) AS (VALUES {marks})"
+                    f" SELECT w.address, {rows.SUPPRESSION_COLUMNS_OF_S} FROM wanted w"
+                    " JOIN suppressions s ON s.tenant = w.tenant AND s.address = w.key"
+                    " WHERE s.expires_at IS NULL OR s.expires_at > ?",
+                    (*args, at),
+                ).fetchall():
+                    rows.keep_clear_first(found, (row[1], row[0]), rows.suppression_from(row[1:]))
+            return found
+
+        result: dict[tuple[str, str], Suppression] = await self._read(work)
+        return result
+
     async def release_claims(self, owner: str) -> int:
         """Make every row leased to ``owner`` due now (a restarted node's old leases)."""
 
@@ -161,23 +194,27 @@ class RelayQueries(SqliteQueries):
         result: int = await self._write(work)
         return result
 
-    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int:
+    async def update_recipient(
+        self, recipient_id: int, status: Status | None, event: Event
+    ) -> int:
         """Set a recipient's status outside an attempt (async report, hold); returns the
-        event's id. A final status clears ``due_at`` so the relay leaves the row alone."""
+        event's id. ``None`` keeps the row's status (whatever it is when the write runs). A
+        final status clears ``due_at`` so the relay leaves the row alone."""
+        final = status is not None and status.is_final
 
         def work(c: sqlite3.Connection) -> int:
             c.execute(
-                "UPDATE recipients SET status = ?, updated_at = ?,"
+                "UPDATE recipients SET status = coalesce(?, status), updated_at = ?,"
                 " category = coalesce(?, category), last_reply = ?,"
                 " due_at = CASE WHEN ? THEN NULL ELSE due_at END,"
                 " lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END WHERE id = ?",
                 (
-                    status.value,
+                    status.value if status is not None else None,
                     ts(event.at),
                     event.category.value if event.category else None,
                     _reply_text(event),
-                    status.is_final,
-                    status.is_final,
+                    final,
+                    final,
                     recipient_id,
                 ),
             )
@@ -193,10 +230,12 @@ _CLAIM_SQL = (
     " WHERE r.due_at <= ? AND m.held = 0"
 )
 _IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may be 999)
+_PAIRS_CHUNK = 150  # ``suppressions_among``: six placeholders a pair, under the same bound
 
 
-def _chunks(items: list[T]) -> list[list[T]]:
-    return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
+def _chunks(items: list[T], size: int = _IN_CHUNK) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
 
 
 def _record_outcomes(
