@@ -18,7 +18,7 @@ import functools
 import hashlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -67,6 +67,11 @@ _LDH = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<
 _FOLD = b"\r\n\t"
 _MAX_LINE = 78  # RFC 5322 §2.1.1: SHOULD not exceed 78 characters
 _TXT_CHUNK = 255  # RFC 1035 §3.3.14: one character-string holds at most 255 octets
+# The body is canonicalised and hashed a piece of about this size at a time: one regex pass
+# over a 25 MB body would hold the GIL for a quarter of a second, and the relay signs in a
+# thread so that the event loop goes on meanwhile (it only can between pieces).
+_BODY_PIECE = 64 * 1024
+_CRLF = b"\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,24 +153,46 @@ def _relaxed_header(name: bytes, value: bytes) -> bytes:
     return name.rstrip(b" \t").lower() + b":" + _WSP_RUN.sub(b" ", unfolded).strip(b" \t") + b"\r\n"
 
 
-def _relaxed_body(body: bytes) -> bytes:
-    """RFC 6376 §3.4.4 (with erratum 1384: an empty body canonicalises to nothing).
+def _relaxed_body(body: bytes, piece: int = _BODY_PIECE) -> Iterator[bytes]:
+    """RFC 6376 §3.4.4 (with erratum 1384: an empty body canonicalises to nothing), in
+    pieces whose concatenation is the canonical body.
 
     An unterminated last line is canonicalised as it will arrive: SMTP ends DATA with CRLF
     (RFC 5321 §4.1.1.4), so trailing spaces on it are ignored like on any other line.
 
-    Whole-buffer substitutions rather than a loop over lines: this runs for every message.
+    Whole-piece substitutions rather than a loop over lines: this runs for every message.
+    Each piece ends just after an LF (but the last), so a line, a run of white space and a
+    CRLF never straddle two pieces, and an LF first in a piece follows an LF: bare.
+    Empty lines at the end of a piece are held back until text follows them; those at the
+    end of the body are dropped, but for the CRLF that ends the last line of text.
     """
-    text = body
-    if text.count(b"\n") != text.count(b"\r\n"):
-        text = _BARE_LF.sub(b"\r\n", text)
-    if text and not text.endswith(b"\r\n"):
-        text += b"\r\n"  # the last line, unterminated, is still a line
-    text = _WSP_RUN.sub(b" ", text).replace(b" \r\n", b"\r\n")
-    end = len(text)
-    while text.endswith(b"\r\n\r\n", 0, end):  # drop empty lines at the end
-        end -= 2
-    return b"" if end == 2 and text.startswith(b"\r\n") else text[:end]
+    held = 0  # empty lines (CRLFs) after the last text yielded
+    texts = False  # whether any text was yielded
+    start, end = 0, len(body)
+    while start < end:
+        cut = body.find(b"\n", start + piece)
+        stop = end if cut < 0 else cut + 1
+        text = body[start:stop]
+        start = stop
+        if text.count(b"\n") != text.count(_CRLF):
+            text = _BARE_LF.sub(_CRLF, text)
+        if stop == end and not text.endswith(_CRLF):
+            text += _CRLF  # the last line, unterminated, is still a line
+        text = _WSP_RUN.sub(b" ", text).replace(b" \r\n", _CRLF)
+        tail = len(text) - len(text.rstrip(b"\r\n"))
+        if text.endswith(_CRLF * (tail // 2)):  # the tail is CRLFs only: the usual case
+            trailing = tail // 2
+        else:  # a lone CR among them is text
+            trailing = 0
+            while text.endswith(_CRLF, 0, len(text) - 2 * trailing):
+                trailing += 1
+        if 2 * trailing == len(text):
+            held += trailing
+            continue
+        yield _CRLF * held + text[: len(text) - 2 * trailing]
+        held, texts = trailing, True
+    if texts:  # end the last line of text
+        yield _CRLF
 
 
 def _fold(pieces: Sequence[tuple[bytes, bytes]], start: int) -> bytes:
@@ -242,7 +269,10 @@ def sign(
             signed += _relaxed_header(field_name, value)
         h_names += [name] * (len(present) + 1) if present else []
 
-    body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest())
+    hasher = hashlib.sha256()
+    for piece in _relaxed_body(body):
+        hasher.update(piece)
+    body_hash = base64.b64encode(hasher.digest())
     stamp = int(time.time()) if now is None else now
     pieces: list[tuple[bytes, bytes]] = [
         (b" ", b"v=1;"),

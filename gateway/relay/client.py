@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 _BARE_LINE_ENDING = re.compile(rb"\r\n|\r(?!\n)|(?<!\r)\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")  # RFC 5321 §4.5.2 transparency
 _QUIT_TIMEOUT = 5.0
+_PAYLOAD_IN_THREAD = 256 * 1024  # bytes: from here on, ~1 ms and more of scans and copies
 # An address aiosmtplib's ``quote_address`` returns unchanged in brackets (its parse is the
 # email package's, ~25 µs): the common case skips it; anything else still goes through it.
 _PLAIN_ADDRESS = re.compile(
@@ -627,8 +628,9 @@ class SmtpClient:
                 await replies_in.read(timeout)
             conn.broken = True
             return TransactionResult(host, accepted, deferred, bounced, conn.tls)
+        payload = await _payload_off_the_loop(content)
         with _phase(Phase.DOT, host):
-            transport.write(_data_payload(content))
+            transport.write(payload)
             response = await replies_in.read(self._data_timeout)
         if response.code == 421 or not 200 <= response.code < 600 or 300 <= response.code < 400:
             conn.smtp.close()
@@ -650,7 +652,7 @@ class SmtpClient:
                 )
             # RFC 5321 §4.1.1.4: no transaction took place; the session goes on.
             return Reply.parse(response.code, response.message)
-        payload = _data_payload(content)
+        payload = await _payload_off_the_loop(content)
         try:
             with _phase(Phase.DOT, host):
                 # aiosmtplib's data() cannot tell a refused DATA from a refused message,
@@ -721,6 +723,14 @@ def _synth(code: int, enhanced: str, text: str) -> Reply:
 def _describe(exc: BaseException) -> str:
     detail = str(exc).strip()
     return f"{type(exc).__name__}: {detail}"[:300] if detail else type(exc).__name__
+
+
+async def _payload_off_the_loop(content: bytes) -> bytes:
+    """``_data_payload``, in a worker thread for a large message: scanning and copying
+    megabytes would hold the event loop (issue 13); a small one is not worth the hop."""
+    if len(content) < _PAYLOAD_IN_THREAD:
+        return _data_payload(content)
+    return await asyncio.to_thread(_data_payload, content)
 
 
 def _data_payload(content: bytes) -> bytes:

@@ -66,11 +66,12 @@ Classifier = Callable[[int | None, str | None, str], Category]
 
 
 class Signer(Protocol):
-    """DKIM: ``signer(tenant, content)`` returns the header to prepend (or ``b""``)."""
+    """DKIM: ``await signer(tenant, content)`` returns the header to prepend (or ``b""``),
+    signed off the event loop."""
 
     async def refresh(self) -> None: ...
 
-    def __call__(self, tenant: str, content: bytes) -> bytes: ...
+    async def __call__(self, tenant: str, content: bytes) -> bytes: ...
 
 
 _POLL = 5.0  # seconds: upper bound on sleeping, so other processes' new mail is seen
@@ -296,7 +297,7 @@ class Relay:
         if self.signer is not None:
             await self.signer.refresh()
             # Signed once per transaction, over the bytes as stored (RFC 6376 §5).
-            content = self.signer(first.tenant, content) + content
+            content = (await self.signer(first.tenant, content)) + content
         return_path = (
             verp.make_return_path(
                 job.queue_id,

@@ -88,7 +88,6 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
         self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._lookups: sqlite3.Connection | None = None
         self._write_lock: int | None = None  # the lock file's descriptor (module docstring)
         self._node_lock: int | None = None
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
@@ -124,7 +123,6 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
                 f"PRAGMA busy_timeout = {int(self.busy_timeout.total_seconds() * 1000)}"
             )
             await self._reader.execute("PRAGMA query_only = ON")
-            self._lookups = _lookup_connection(self.path)
         except BaseException as exc:
             # Close what was opened: aiosqlite's worker threads would otherwise outlive us.
             for db in (self._reader, self._db):
@@ -166,9 +164,6 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
         if self._writer is not None:
             await self._writer
             self._writer = None
-        if self._lookups is not None:
-            self._lookups.close()
-            self._lookups = None
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
@@ -495,10 +490,9 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
         """``find_suppression``, else ``find_hashed_suppression``, in one look-up (the intake
         asks at every RCPT).
 
-        The look-up is one primary-key probe, so it runs right here on the event loop: a
-        trip to the reader's thread and back costs several times the query. The connection
-        never waits for a lock (WAL readers do not wait for the writer; a checkpoint or a
-        recovery can make them): then the look-up goes to the reader's thread instead.
+        On the reader's thread, in one hop there and back, like every read: a primary-key
+        probe is cheap, but a page not in the cache is a disk read, and on the event loop
+        it would stall every SMTP session (issue 13).
         """
         key = hashed_address(address)
 
@@ -511,9 +505,6 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
             ).fetchone()
             return None if row is None else _suppression(row)
 
-        if self._lookups is not None:
-            with contextlib.suppress(sqlite3.OperationalError):  # busy: take the thread
-                return work(self._lookups)
         return await self._read(work)
 
     async def add_suppression(self, suppression: Suppression) -> None:
@@ -710,14 +701,6 @@ _QUEUED_EVENTS_SQL = (
     + " SELECT id, queue_id, tenant, address, 'queued', ?, NULL, NULL, NULL, '', '', '', '{}'"
     " FROM recipients WHERE queue_id = ? ORDER BY id"
 )
-
-
-def _lookup_connection(path: Path) -> sqlite3.Connection:
-    """A read-only connection for point look-ups on the event loop: it never waits for a
-    lock (``timeout=0``), so it cannot stall the loop; the caller falls back to a thread."""
-    connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA query_only = ON")
-    return connection
 
 
 def _upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None:

@@ -1,8 +1,8 @@
 """SQLite only: what several processes on one file and the event loop rely on.
 
-``suppression_for`` asks a lock-free connection first (``timeout=0``); when SQLite answers
-busy, the same query goes to the reader's thread, which may wait ``busy_timeout``. Writers
-take turns on ``<db>-writer.lock``; a relay node id is held by one store at a time.
+``suppression_for`` (the intake asks at every RCPT) runs on the reader's thread like every
+read, never on the event loop, and may wait ``busy_timeout`` there. Writers take turns on
+``<db>-writer.lock``; a relay node id is held by one store at a time.
 """
 
 from __future__ import annotations
@@ -14,27 +14,13 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import NewMessage, Suppression, SuppressionReason
 from gateway.store.sqlite import SqliteStore
-
-
-class BusyConnection:
-    """Answers every statement as SQLite does when another connection holds the lock."""
-
-    def __init__(self) -> None:
-        self.asked = 0
-
-    def execute(self, *args: Any) -> Any:
-        self.asked += 1
-        raise sqlite3.OperationalError("database is locked")
-
-    def close(self) -> None:
-        pass
+from tests.scenarios.loop_probe import sqlite_calls_on_this_thread
 
 
 def _suppression(address: str) -> Suppression:
@@ -42,40 +28,50 @@ def _suppression(address: str) -> Suppression:
     return Suppression("t1", address, SuppressionReason.NONEXISTENT_ADDRESS, since, None, None, "")
 
 
-async def test_a_busy_loop_connection_hands_the_look_up_to_the_reader(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_suppression_look_up_runs_on_the_readers_thread(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "q.db", busy_timeout=timedelta(seconds=2))
     await store.open()
     try:
         await store.add_suppression(_suppression("a@example.com"))
         now = datetime.now(UTC)
-        # The loop's connection sees a commit the moment it returns.
-        assert await store.suppression_for("t1", "a@example.com", now) == _suppression(
-            "a@example.com"
-        )
-        busy = BusyConnection()
-        monkeypatch.setattr(store, "_lookups", busy)
-        assert await store.suppression_for("t1", "a@example.com", now) == _suppression(
-            "a@example.com"
-        )
-        assert await store.suppression_for("t1", "b@example.com", now) is None
-        assert busy.asked == 2  # asked first each time, answered by the reader's thread
+        with sqlite_calls_on_this_thread() as on_the_loop:
+            # The reader sees a commit the moment it returns.
+            found = await store.suppression_for("t1", "a@example.com", now)
+            missing = await store.suppression_for("t1", "b@example.com", now)
+        assert found == _suppression("a@example.com")
+        assert missing is None
+        assert on_the_loop == []
     finally:
         await store.close()
 
 
-async def test_the_loop_connection_is_read_only_and_closed_with_the_store(tmp_path: Path) -> None:
+async def test_a_slow_read_does_not_stall_the_loop(tmp_path: Path) -> None:
+    """The reader's connection made slow, as a page read from a cold disk is: the look-up
+    takes its time on the reader's thread while the loop runs on."""
     store = SqliteStore(tmp_path / "q.db")
     await store.open()
-    lookups = store._lookups
-    assert lookups is not None
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        lookups.execute("DELETE FROM suppressions")
-    await store.close()
-    assert store._lookups is None
-    with pytest.raises(sqlite3.ProgrammingError):
-        lookups.execute("SELECT 1")
+    try:
+        await store.add_suppression(_suppression("a@example.com"))
+
+        def slow_down(c: sqlite3.Connection) -> None:
+            c.set_progress_handler(lambda: time.sleep(0.002) or 0, 1)  # 2 ms every VM step
+
+        await store._on(store._reader, slow_down)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        look_up = asyncio.ensure_future(
+            store.suppression_for("t1", "a@example.com", datetime.now(UTC))
+        )
+        gaps, last = [], loop.time()
+        while not look_up.done():
+            await asyncio.sleep(0.005)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+        assert look_up.result() == _suppression("a@example.com")
+        assert loop.time() - started > 0.1  # the read was slow...
+        assert max(gaps) < 0.05, gaps  # ...and the loop did not wait for it
+    finally:
+        await store.close()
 
 
 # --- several processes on one file: the writers' lock and the node lock -------------------------

@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.dkim import (
+    _BODY_PIECE,
     DEFAULT_SIGNED_HEADERS,
     ED25519_SHA256,
     RSA_SHA256,
     DkimKey,
+    _relaxed_body,
     keygen,
     public_record,
     sign,
@@ -225,6 +227,46 @@ def test_body_hash_matches_dkimpy(rsa_key: DkimKey) -> None:
         return match.group(1)
 
     assert body_hash(ours) == body_hash(theirs)
+
+
+def test_a_body_of_many_pieces_hashes_as_dkimpy_does(rsa_key: DkimKey) -> None:
+    """A 1 MB body is canonicalised in pieces (``_BODY_PIECE``): white space, empty lines
+    and trailing empty lines fall on the pieces' edges somewhere along it."""
+    lines = [b"line %d  with \t space " % i + b"x" * (i % 97) for i in range(12000)]
+    lines[5000:5040] = [b""] * 40  # a run of empty lines in the middle
+    body = b"\r\n".join(lines) + b"\r\n" * 30  # and at the end
+    assert len(body) > 10 * _BODY_PIECE
+    message = MESSAGE.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" + body
+    pem = serialization.load_pem_private_key(rsa_key.private_key_pem, None).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    theirs = dkim.sign(message, b"rsa", b"example.com", pem, canonicalize=(b"relaxed", b"relaxed"))
+    ours = sign(message, rsa_key)
+
+    def body_hash(header: bytes) -> bytes:
+        match = re.search(rb"bh=([^;]+);", re.sub(rb"\s", b"", header))
+        assert match is not None
+        return match.group(1)
+
+    assert body_hash(ours) == body_hash(theirs)
+    assert verifies(ours + message, rsa_key)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.lists(
+        st.sampled_from([b"a", b"b", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\r\n", b"."]),
+        max_size=60,
+    ).map(b"".join),
+    piece=st.integers(min_value=1, max_value=16),
+)
+def test_pieces_of_any_size_canonicalise_the_body_as_one_piece_does(
+    body: bytes, piece: int
+) -> None:
+    whole = b"".join(_relaxed_body(body, piece=len(body) + 1))
+    assert b"".join(_relaxed_body(body, piece=piece)) == whole
 
 
 def test_a_message_without_from_cannot_be_signed(key: DkimKey) -> None:
