@@ -36,6 +36,7 @@ from gateway.smtp_in.bounce_sink import BounceSink
 from gateway.smtp_in.handler import IntakeHandler
 from gateway.smtp_in.server import Listener, start_listener, tls_context_from
 from gateway.store import open_store
+from gateway.tenants import TenantDirectory
 from gateway.webhooks import WebhookDispatcher, WebhookOutbox
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Gateway:
     store: Store
     relay: Relay
     handler: IntakeHandler
+    tenants: TenantDirectory
     metrics: Metrics
     outbox: WebhookOutbox
     dispatcher: WebhookDispatcher
@@ -151,9 +153,11 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
     # without the protocol adapters knowing about either.
     store = ObservedStore(raw, [metrics, outbox], on_sink_error=metrics.sink_failed)
     resolver = DnsResolver(config.dns, clock, observe=metrics.observe_dns)
-    policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock)
+    # One view of the tenants for the whole process: intake, shaping, signing, policy.
+    tenants = TenantDirectory(raw)
+    policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock, tenants)
     client = SmtpClient(config.relay, config.helo_name, own_names=(config.smtp.hostname,))
-    signer = DkimSigner(raw)
+    signer = DkimSigner(tenants)
     await signer.refresh(force=True)
     relay = Relay(
         config.relay,
@@ -167,13 +171,19 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
         node_id=config.relay.node_id or config.smtp.hostname,
         local_names=(config.smtp.hostname, config.helo_name),
         signer=signer,
-        shaper=Shaper(raw, config.bounce, config.public.base_url),
+        shaper=Shaper(tenants, config.bounce, config.public.base_url),
         local_endpoints=lambda: gw_endpoints(servers),
     )
     relay.notifier = BounceNotifier(store, config.smtp.hostname, clock, relay.wake)
     sink = BounceSink(config.bounce, store, policy, clock, rules)
     checker = RecipientChecker(
-        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains
+        resolver,
+        store,
+        clock,
+        config.smtp.typo_check,
+        config.smtp.typo_domains,
+        # A hold outlives any live transaction: each command comes within the timeout.
+        hold_lifetime=3 * config.smtp.command_timeout,
     )
     handler = IntakeHandler(
         config.smtp,
@@ -181,6 +191,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
         store,
         checker,
         clock,
+        tenants,
         on_queued=relay.wake,
         bounce_check=sink.valid_address,
         bounce_sink=sink.receive,
@@ -193,10 +204,21 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
         readiness=dict,  # replaced below, once the Gateway exists
         metrics=metrics.exposition,
         on_queued=relay.wake,
+        tenants_changed=tenants.invalidate,
     )
     build_admin_app(admin)  # validates admin.tokens now: a bad entry stops start-up
     gw = Gateway(
-        config, store, relay, handler, metrics, outbox, dispatcher, admin, clock, servers=servers
+        config,
+        store,
+        relay,
+        handler,
+        tenants,
+        metrics,
+        outbox,
+        dispatcher,
+        admin,
+        clock,
+        servers=servers,
     )
     admin.readiness = gw.readiness
     metrics.track_smtp_sessions(lambda: sum(listener.sessions for listener in gw.listeners))
@@ -234,6 +256,8 @@ async def run(gw: Gateway) -> None:
             tasks.create_task(run_janitor(gw.store, cfg, gw.clock, gw.stopping))  # type: ignore[arg-type]
             tasks.create_task(run_gauges(gw.store, gw.metrics, gw.stopping))
             tasks.create_task(gw.outbox.run(gw.webhooks_stopping))
+            # Quota holds of sessions that hung up mid-transaction go back at once.
+            tasks.create_task(gw.handler.run_releases(gw.webhooks_stopping))
             tasks.create_task(gw.dispatcher.run(gw.webhooks_stopping))
             await gw.stopping.wait()
             log_event(log, "gateway.stopping")

@@ -1,10 +1,12 @@
 """The recipient checklist: syntax → typo → domain (MX/A) → suppression → quota.
 
 Owns: the order of the checks and the reply each refusal gets, shared by the SMTP intake
-(``RCPT TO``), ``gateway check`` and the admin API's address check. Does not own: the
-SMTP session (``smtp_in``), DNS transport (``dns``), persistence (``store``; it reaches
-them through the ``Resolver`` and ``Store`` ports) or which domains are typos
-(``core.addresses``).
+(``RCPT TO``), ``gateway check`` and the admin API's address check. At the intake the
+quota step holds the recipient (``Store.reserve_quota``): recipients accepted earlier in
+the transaction and by concurrent sessions and nodes count; elsewhere it only counts.
+Does not own: the SMTP session (``smtp_in``), DNS transport (``dns``), persistence
+(``store``; it reaches them through the ``Resolver`` and ``Store`` ports) or which domains
+are typos (``core.addresses``).
 
 The typo step refuses (553 5.1.3, naming the likely address) only a domain on the list of
 known typo domains (``core.addresses.typo_table``: the shipped list with
@@ -143,6 +145,9 @@ class RecipientChecker:
             ``warn`` (both accepted with the warning) or ``off`` (no typo step at all).
         typo_domains: ``smtp.typo_domains``, applied to the shipped list of known typo
             domains (``core.addresses.typo_table``).
+        hold_lifetime: how long a quota hold outlives its ``RCPT`` when nothing settles or
+            releases it (its process died): longer than a live transaction takes from an
+            ``RCPT`` to its end.
     """
 
     def __init__(
@@ -152,15 +157,26 @@ class RecipientChecker:
         clock: Clock,
         typo_mode: str,
         typo_domains: Iterable[tuple[str, str]] = (),
+        hold_lifetime: timedelta = timedelta(minutes=15),
     ) -> None:
         self.resolver = resolver
         self.store = store
         self.clock = clock
         self.typo_mode = typo_mode
         self.typo_domains = typo_table(typo_domains)
+        self.hold_lifetime = hold_lifetime
 
-    async def check(self, address: str, tenant: Tenant | None) -> Verdict:
-        """Run every check in order and return the first refusal (or acceptance)."""
+    async def check(self, address: str, tenant: Tenant | None, hold: str = "") -> Verdict:
+        """Run every check in order and return the first refusal (or acceptance).
+
+        Args:
+            address: the recipient as given.
+            tenant: whose suppressions and quotas apply (``None``: neither).
+            hold: the intake's transaction id: an accepted recipient of a tenant with a
+                quota is then held against it (``Store.reserve_quota``) until the message
+                is queued or the transaction ends; without one the quota is only counted
+                (``gateway check``, the admin API's address check).
+        """
         norm = canonical(address)
         if norm is None:
             return Verdict(address, replies.RECIPIENT_SYNTAX, "invalid")
@@ -181,8 +197,9 @@ class RecipientChecker:
             return refusal
         if tenant is not None:
             refusal = await self._suppression(norm, tenant.name)
-            if refusal is None:
-                refusal = await self._quota(norm, tenant)
+            if refusal is None and (tenant.hourly_quota or tenant.daily_quota):
+                quota = self._hold(norm, tenant, hold) if hold else self._quota(norm, tenant)
+                refusal = await quota
             if refusal is not None:
                 return refusal
         if likely is None:
@@ -220,25 +237,57 @@ class RecipientChecker:
         return Verdict(norm, replies.SUPPRESSED.with_text(text), "suppressed")
 
     async def _quota(self, norm: str, tenant: Tenant) -> Verdict | None:
+        """The quota counted, nothing held: would one more recipient fit now?"""
         now = self.clock.now()
-        for limit, window, name in (
-            (tenant.hourly_quota, timedelta(hours=1), "hourly"),
-            (tenant.daily_quota, timedelta(days=1), "daily"),
-        ):
-            if not limit:
-                continue
+        for limit, window, name in _limits(tenant):
             try:
                 used = await self.store.count_accepted(tenant.name, now - window)
             except StoreError:
                 return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
             if used >= limit:
-                resets = _window_reset(now, window)
-                text = (
-                    f"The tenant's {name} quota of {limit} recipients is exhausted;"
-                    f" it frees up gradually, fully by {resets:%Y-%m-%d %H:%M} UTC"
-                )
-                return Verdict(norm, replies.QUOTA_EXHAUSTED.with_text(text), "quota")
+                return _exhausted(norm, now, limit, window, name)
         return None
+
+    async def _hold(self, norm: str, tenant: Tenant, hold: str) -> Verdict | None:
+        """The quota held: one recipient more for ``hold``, if every limit has room for it
+        with what other sessions and nodes hold and queued (one atomic store write)."""
+        now = self.clock.now()
+        limits = _limits(tenant)
+        try:
+            index = await self.store.reserve_quota(
+                tenant.name,
+                hold,
+                norm,
+                [(limit, window) for limit, window, _ in limits],
+                now,
+                now + self.hold_lifetime,
+            )
+        except StoreError:
+            return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
+        if index is None:
+            return None
+        return _exhausted(norm, now, *limits[index])
+
+
+def _limits(tenant: Tenant) -> list[tuple[int, timedelta, str]]:
+    """The tenant's quotas as (most recipients, sliding window, name)."""
+    return [
+        (limit, window, name)
+        for limit, window, name in (
+            (tenant.hourly_quota, timedelta(hours=1), "hourly"),
+            (tenant.daily_quota, timedelta(days=1), "daily"),
+        )
+        if limit
+    ]
+
+
+def _exhausted(norm: str, now: datetime, limit: int, window: timedelta, name: str) -> Verdict:
+    resets = _window_reset(now, window)
+    text = (
+        f"The tenant's {name} quota of {limit} recipients is exhausted;"
+        f" it frees up gradually, fully by {resets:%Y-%m-%d %H:%M} UTC"
+    )
+    return Verdict(norm, replies.QUOTA_EXHAUSTED.with_text(text), "quota")
 
 
 def _refusal(norm: str, reply: Reply, reason: str, likely: str | None) -> Verdict:

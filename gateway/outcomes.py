@@ -8,7 +8,6 @@ sink. Does not own: the policy itself (``core.policy``, pure) or the store.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from gateway.core.model import (
 from gateway.core.notice import FailedRecipient, build_notice
 from gateway.core.policy import PastOutcome, PolicySettings, decide, needs_alert
 from gateway.logging import log_event
+from gateway.tenants import TenantDirectory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from gateway.core.ports import Clock, Store
 
 log = logging.getLogger("gateway.outcomes")
-
-_OVERRIDES_REFRESH_SECONDS = 60.0
 
 _FINAL_EVENTS = {
     EventType.BOUNCED: Status.BOUNCED,
@@ -53,38 +51,39 @@ class PolicyApplier:
         store: where history is read and suppressions are written.
         settings: the policy's knobs.
         clock: time source.
+        tenants: the tenant directory (each tenant's own threshold and window); by
+            default one of its own over ``store`` (``app`` passes the process's).
     """
 
-    def __init__(self, store: Store, settings: PolicySettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: PolicySettings,
+        clock: Clock,
+        tenants: TenantDirectory | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
-        self._overrides: dict[str, PolicySettings] = {}
-        self._loaded_at = float("-inf")
+        # Both stores have the directory's queries; the Store port does not name them.
+        self.tenants = TenantDirectory(store) if tenants is None else tenants  # type: ignore[arg-type]
 
     async def settings_for(self, tenant: str) -> PolicySettings:
         """The tenant's policy: ``[policy]`` with the tenant's own threshold and window
-        (admin API ``PATCH /api/v1/tenants/{name}``), refreshed every minute."""
-        if time.monotonic() - self._loaded_at >= _OVERRIDES_REFRESH_SECONDS:
-            loader = getattr(self.store, "list_tenant_settings", None)
-            if loader is not None:
-                try:
-                    rows = await loader()
-                except StoreError as exc:
-                    log_event(log, "policy.overrides_failed", logging.WARNING, error=str(exc))
-                else:
-                    self._overrides = {
-                        row.tenant.name: replace(
-                            self.settings,
-                            failure_threshold=row.failure_threshold
-                            or self.settings.failure_threshold,
-                            failure_window=row.failure_window or self.settings.failure_window,
-                        )
-                        for row in rows
-                        if row.failure_threshold or row.failure_window
-                    }
-                    self._loaded_at = time.monotonic()
-        return self._overrides.get(tenant, self.settings)
+        (admin API ``PATCH /api/v1/tenants/{name}``, seen on every node within about a
+        second); ``[policy]`` alone while the directory cannot be read."""
+        try:
+            row = await self.tenants.settings(tenant)
+        except StoreError as exc:
+            log_event(log, "policy.overrides_failed", logging.WARNING, error=str(exc))
+            return self.settings
+        if row is None or not (row.failure_threshold or row.failure_window):
+            return self.settings
+        return replace(
+            self.settings,
+            failure_threshold=row.failure_threshold or self.settings.failure_threshold,
+            failure_window=row.failure_window or self.settings.failure_window,
+        )
 
     async def after(
         self,

@@ -1,8 +1,9 @@
 """DKIM signing of outgoing mail with the tenant's key for the ``From:`` domain.
 
 Owns: which key signs which message (tenant + ``From:`` domain), keeping the keys in memory
-(refreshed from the store every minute), and building the header to prepend. Does not own:
-the signature itself (``gateway.dkim``) or when it is applied (``relay``).
+(from the tenant directory, which sees a key stored on any node within about a second), and
+building the header to prepend. Does not own: the signature itself (``gateway.dkim``), when
+it is applied (``relay``) or where keys are kept (``gateway.tenants``, the store).
 
 A signature runs in a worker thread: hashing a large body and the RSA operation would
 otherwise hold the event loop (every SMTP session, every delivery) for tens of milliseconds
@@ -13,56 +14,62 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from gateway.core.errors import StoreError
 from gateway.dkim import DkimKey, sign
 from gateway.logging import log_event
 from gateway.rawmail import from_domain, header_block
 
-
-class DkimKeyStore(Protocol):
-    async def dkim_keys(self) -> list[tuple[str, str, str, str, bytes]]: ...
-
+if TYPE_CHECKING:
+    from gateway.tenants import DkimKeyRow, TenantDirectory, TenantSnapshot
 
 log = logging.getLogger("gateway.signing")
-
-_REFRESH_SECONDS = 60.0
 
 
 class DkimSigner:
     """``await signer(tenant, content) -> header bytes`` (empty when no key applies).
 
     Args:
-        store: where keys live (``gateway dkim keygen --tenant``).
+        tenants: the tenant directory (keys stored by ``gateway dkim keygen --tenant``).
     """
 
-    def __init__(self, store: DkimKeyStore) -> None:
-        self.store = store
+    def __init__(self, tenants: TenantDirectory) -> None:
+        self.tenants = tenants
         self._keys: dict[tuple[str, str], DkimKey] = {}
-        self._loaded_at = float("-inf")
+        self._parsed: dict[DkimKeyRow, DkimKey] = {}
+        self._snapshot: TenantSnapshot | None = None
 
     async def refresh(self, *, force: bool = False) -> None:
-        """Reload the keys when older than a minute (cheap otherwise)."""
-        if not force and time.monotonic() - self._loaded_at < _REFRESH_SECONDS:
-            return
-        keys = {}
+        """Take the directory's current keys (no I/O while its snapshot is fresh); ``force``
+        reads the store's change counter now. A key is parsed once, when it first shows."""
         try:
-            stored = await self.store.dkim_keys()
+            snapshot = await self.tenants.snapshot(recheck=force)
         except StoreError as exc:
-            # Keep signing with the keys we have; the next job tries the store again.
+            # No snapshot yet: keep signing with the keys we have; the next job tries again.
             log_event(log, "dkim.reload_failed", logging.WARNING, error=str(exc))
             return
-        for tenant, domain, selector, algorithm, pem in stored:
-            try:
-                keys[(tenant, domain)] = DkimKey(domain, selector, pem, algorithm)
-            except ValueError as exc:
-                log_event(
-                    log, "dkim.bad_key", logging.ERROR, tenant=tenant, domain=domain, error=str(exc)
-                )
-        self._keys = keys
-        self._loaded_at = time.monotonic()
+        if snapshot is self._snapshot:
+            return
+        keys, parsed = {}, {}
+        for row in snapshot.dkim_keys:
+            tenant, domain, selector, algorithm, pem = row
+            key = self._parsed.get(row)
+            if key is None:
+                try:
+                    key = DkimKey(domain, selector, pem, algorithm)
+                except ValueError as exc:
+                    log_event(
+                        log,
+                        "dkim.bad_key",
+                        logging.ERROR,
+                        tenant=tenant,
+                        domain=domain,
+                        error=str(exc),
+                    )
+                    continue
+            keys[(tenant, domain)] = parsed[row] = key
+        self._keys, self._parsed, self._snapshot = keys, parsed, snapshot
 
     async def __call__(self, tenant: str, content: bytes) -> bytes:
         if not self._keys:

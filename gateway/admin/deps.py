@@ -33,6 +33,9 @@ class AdminDeps:
             adds its own store ping.
         metrics: returns ``(body, content type)`` for ``/metrics``; ``None`` answers 404.
         on_queued: called after send-test queued a message, to wake the relay.
+        tenants_changed: called after a tenant or its credentials changed, so this
+            process's tenant directory reloads at once (other processes see the change
+            about a second later).
     """
 
     config: Config
@@ -42,6 +45,7 @@ class AdminDeps:
     readiness: Callable[[], dict[str, bool]]
     metrics: Callable[[], tuple[bytes, str]] | None = None
     on_queued: Callable[[], None] | None = None
+    tenants_changed: Callable[[], None] | None = None
 
 
 def deps_of(request: Request) -> AdminDeps:

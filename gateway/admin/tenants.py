@@ -1,7 +1,8 @@
 """JSON handlers for tenants: create, list, update settings, rotate SMTP credentials.
 
-Owns: validating tenant settings and showing a new secret exactly once (the store keeps
-only its scrypt hash; a webhook secret is kept because the sender must sign with it).
+Owns: validating tenant settings, showing a new secret exactly once (the store keeps only
+its scrypt hash; a webhook secret is kept because the sender must sign with it) and telling
+this process's tenant directory that a tenant changed (``AdminDeps.tenants_changed``).
 Does not own: the queries (``store.sqlite_admin``) or checking SMTP logins (``smtp_in``).
 """
 
@@ -101,6 +102,13 @@ def _new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+def _changed(request: Request) -> None:
+    """This process's tenant directory reloads at its next look-up."""
+    notify = deps_of(request).tenants_changed
+    if notify is not None:
+        notify()
+
+
 async def list_tenants(request: Request) -> JSONResponse:
     rows = await deps_of(request).store.list_tenant_settings()
     return JSONResponse({"items": [tenant_json(s) for s in rows]})
@@ -146,6 +154,7 @@ async def create_tenant(request: Request) -> JSONResponse:
         raise ApiError(409, "conflict", f"Tenant {name} already exists")
     secret, hashed = await new_credentials()
     await deps.store.set_credentials(name, username, hashed)
+    _changed(request)
     await audit(request, "tenant.create", name)
     created = await deps.store.tenant_settings(name)
     assert created is not None
@@ -177,6 +186,7 @@ async def update_tenant(request: Request) -> JSONResponse:
         new_secret = _new_webhook_secret()
         changes["webhook_secret"] = new_secret
     await deps.store.update_tenant_settings(name, changes)
+    _changed(request)
     await audit(request, "tenant.update", name, fields=sorted(body))
     updated = await deps.store.tenant_settings(name)
     assert updated is not None
@@ -201,5 +211,6 @@ async def rotate_credentials(request: Request) -> JSONResponse:
         raise ApiError(409, "conflict", f"The SMTP username {username} belongs to another tenant")
     secret, hashed = await new_credentials()
     await deps.store.set_credentials(name, username, hashed)
+    _changed(request)
     await audit(request, "tenant.rotate_credentials", name, username=username)
     return JSONResponse({"tenant": name, "username": username, "secret": secret})

@@ -119,7 +119,9 @@ class NewMessage:
     """An accepted transaction, ready to be committed before the ``250``.
 
     ``content`` is the message exactly as received, with our headers prepended; it is never
-    parsed and regenerated (CVE-2023-27043, CVE-2024-6923).
+    parsed and regenerated (CVE-2023-27043, CVE-2024-6923). ``hold`` names the quota holds
+    its transaction took at ``RCPT`` (``Store.reserve_quota``): the enqueue settles them in
+    its own transaction. Empty when none were taken.
     """
 
     queue_id: str
@@ -131,6 +133,7 @@ class NewMessage:
     subject: str
     received_at: datetime
     client_address: str = ""
+    hold: str = ""
 
 
 @dataclass(frozen=True, slots=True)

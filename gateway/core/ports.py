@@ -1,4 +1,4 @@
-"""The ports adapters implement: ``Store``, ``Resolver``, ``Clock``.
+"""The ports adapters implement: ``Store``, ``Resolver``, ``Clock``, ``Tenants``.
 
 Owns: the contracts between the pure core and the world. A fake implements a port for a
 unit test; a contract suite runs every real adapter against the same expectations.
@@ -57,6 +57,15 @@ class Resolver(Protocol):
     async def mx(self, domain: str) -> MxAnswer: ...
 
     async def addresses(self, host: str) -> tuple[str, ...]: ...
+
+
+class Tenants(Protocol):
+    """The tenant directory (``gateway.tenants``): each tenant as stored, with a change made
+    on any node seen within about a second."""
+
+    async def tenant(self, name: str) -> Tenant:
+        """The tenant by name; one without settings when none is stored by that name."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +141,24 @@ class Store(Protocol):
 
     async def count_accepted(self, tenant: str, since: datetime) -> int: ...
 
+    async def reserve_quota(
+        self,
+        tenant: str,
+        holder: str,
+        address: str,
+        limits: Sequence[tuple[int, timedelta]],
+        now: datetime,
+        expires_at: datetime,
+    ) -> int | None:
+        """Hold one recipient of an open transaction (``holder``) against the tenant's
+        (most recipients, window) ``limits``, counting what every session and node holds or
+        queued, atomically: ``None`` when held (or held already), else the index of the
+        first limit it would exceed. ``NewMessage.hold`` settles the holds at enqueue;
+        ``release_quota`` gives them back; unsettled, they lapse at ``expires_at``."""
+        ...
+
+    async def release_quota(self, holder: str) -> int: ...
+
     # suppressions
     async def find_suppression(
         self, tenant: str, address: str, now: datetime
@@ -198,4 +225,5 @@ __all__ = [
     "Resolver",
     "Store",
     "SystemClock",
+    "Tenants",
 ]

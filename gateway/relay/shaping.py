@@ -1,29 +1,29 @@
 """Per-tenant shaping of what the relay sends: ``List-Unsubscribe`` and bounce notices.
 
-Owns: the tenant options the relay needs (kept in memory, refreshed every minute from the
-store), the unsubscribe headers prepended per recipient, and whether a final failure is
-reported to the envelope sender by mail. Does not own: the header text
-(``core.unsubscribe``), the notice bytes (``core.notice``) or the tenant settings' storage.
+Owns: the tenant options the relay needs (taken from the tenant directory, which sees a
+change on any node within about a second), the unsubscribe headers prepended per
+recipient, and whether a final failure is reported to the envelope sender by mail. Does
+not own: the header text (``core.unsubscribe``), the notice bytes (``core.notice``) or the
+tenant settings (``gateway.tenants``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gateway.core import verp
+from gateway.core.errors import StoreError
 from gateway.core.unsubscribe import unsubscribe_headers
 from gateway.logging import log_event
 from gateway.rawmail import header_block, value
 
 if TYPE_CHECKING:
     from gateway.config import BounceConfig
+    from gateway.tenants import TenantDirectory, TenantSnapshot
 
 log = logging.getLogger("gateway.relay")
-
-_REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,34 +39,33 @@ class Shaper:
     """Tenant options and the headers they add.
 
     Args:
-        store: anything with ``list_tenant_settings()`` (the admin queries of the store).
+        tenants: the tenant directory.
         bounce: the ``[bounce]`` section (domain and key of unsubscribe tokens).
         base_url: ``public.base_url`` for the one-click URL; empty for mailto only.
     """
 
-    def __init__(self, store: Any, bounce: BounceConfig, base_url: str) -> None:
-        self.store = store
+    def __init__(self, tenants: TenantDirectory, bounce: BounceConfig, base_url: str) -> None:
+        self.tenants = tenants
         self.bounce = bounce
         self.base_url = base_url
         self.secret = bounce.secret.encode()
         self._options: dict[str, TenantOptions] = {}
-        self._loaded_at = float("-inf")
+        self._snapshot: TenantSnapshot | None = None
 
     async def refresh(self, *, force: bool = False) -> None:
-        if not force and time.monotonic() - self._loaded_at < _REFRESH_SECONDS:
-            return
-        loader = getattr(self.store, "list_tenant_settings", None)
-        if loader is None:
-            return
+        """Take the directory's current snapshot (no I/O while it is fresh); ``force``
+        reads the store's change counter now."""
         try:
-            settings = await loader()
-        except Exception as exc:  # keep the last good options; tried again next refresh
+            snapshot = await self.tenants.snapshot(recheck=force)
+        except StoreError as exc:  # no snapshot yet: keep the last options, try next time
             log_event(log, "relay.tenant_options_failed", logging.WARNING, error=str(exc))
             return
-        self._options = {
-            s.tenant.name: TenantOptions(s.list_unsubscribe, s.bounce_notice) for s in settings
-        }
-        self._loaded_at = time.monotonic()
+        if snapshot is not self._snapshot:
+            self._options = {
+                name: TenantOptions(s.list_unsubscribe, s.bounce_notice)
+                for name, s in snapshot.settings.items()
+            }
+            self._snapshot = snapshot
 
     def options(self, tenant: str) -> TenantOptions:
         return self._options.get(tenant, _DEFAULT)

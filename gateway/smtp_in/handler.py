@@ -8,14 +8,23 @@ delivery (``relay``, woken through ``on_queued``).
 
 Message content stays the bytes received: we only prepend ``Received:`` (and
 ``Message-ID:``/``Date:`` when missing), never parse and regenerate the message.
+
+Tenants come from the tenant directory (``Tenants`` port), read at ``MAIL``: a change made
+through the admin API on any node applies to the next transaction about a second later.
+A transaction of a tenant with a quota holds each accepted recipient against it (the quota
+step of ``checks``); the holds become queued recipients in the enqueue's own write, and are
+given back when the transaction ends any other way: ``RSET``, a new ``MAIL`` after a reset,
+``QUIT``, a refused or failed ``DATA``, the connection's end (``end_session``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -36,7 +45,7 @@ from gateway.smtp_in.server import NULL_SENDER
 
 if TYPE_CHECKING:
     from gateway.config import BounceConfig, SmtpConfig
-    from gateway.core.ports import Clock, Store
+    from gateway.core.ports import Clock, Store, Tenants
     from gateway.core.replies import Reply
 
 log = logging.getLogger("gateway.smtp_in")
@@ -62,12 +71,23 @@ class Transaction:
     bounce_recipients: list[str] = field(default_factory=list)
     # Accepted recipients with a ``possible_typo`` warning, recorded once the message is queued.
     possible_typos: dict[str, Verdict] = field(default_factory=dict)
+    # The quota hold id of a tenant with a quota (``Store.reserve_quota``), else "".
+    hold: str = ""
 
 
 def _client_ip(session: Session) -> str:
     """The client's IP address (aiosmtpd types ``peer`` loosely; it is a socket address)."""
     peer: Any = session.peer
     return str(peer[0]) if peer else ""
+
+
+def _open_hold(session: Session) -> str:
+    """The hold id of the session's transaction that may hold quota still ("" if none)."""
+    return str(getattr(session, "gateway_hold", ""))
+
+
+def _set_open_hold(session: Session, hold: str) -> None:
+    session.gateway_hold = hold  # type: ignore[attr-defined]
 
 
 def _state(envelope: Envelope) -> Transaction:
@@ -87,6 +107,7 @@ class IntakeHandler:
         store: durable queue.
         checker: the recipient checklist.
         clock: time source.
+        tenants: the tenant directory (settings as every node sees them).
         on_queued: called after each commit so the relay attempts at once.
         bounce_check: validates a bounce-domain recipient's token.
         bounce_sink: receives mail to valid bounce addresses.
@@ -99,6 +120,7 @@ class IntakeHandler:
         store: Store,
         checker: RecipientChecker,
         clock: Clock,
+        tenants: Tenants,
         on_queued: Callable[[], None] = lambda: None,
         bounce_check: BounceCheck | None = None,
         bounce_sink: BounceSink | None = None,
@@ -108,11 +130,14 @@ class IntakeHandler:
         self.store = store
         self.checker = checker
         self.clock = clock
+        self.tenants = tenants
         self.on_queued = on_queued
         self.bounce_check = bounce_check
         self.bounce_sink = bounce_sink
         self.throttle = AuthThrottle(config.auth_max_failures, config.auth_failure_window)
-        self._tenants: dict[str, Tenant] = {}
+        # Holds of sessions that ended mid-transaction, for ``run_releases``.
+        self._abandoned: list[str] = []
+        self._released = asyncio.Event()
 
     # --- who is speaking --------------------------------------------------------------------
 
@@ -123,16 +148,53 @@ class IntakeHandler:
             return False
         return any(ip in net for net in self.config.trusted_networks)
 
-    async def _tenant(self, name: str) -> Tenant:
-        tenant = self._tenants.get(name)
-        if tenant is None:
-            tenant = await self.store.get_tenant(name) or Tenant(name)
-            self._tenants[name] = tenant
-        return tenant
+    # --- quota holds ------------------------------------------------------------------------
 
-    def forget_tenant(self, name: str) -> None:
-        """Drop a cached tenant (after its quotas or allowed domains change)."""
-        self._tenants.pop(name, None)
+    async def _release_hold(self, session: Session) -> None:
+        """Give back what the session's last transaction holds (it ended without a queued
+        message). A failure is logged: the holds then lapse at their expiry."""
+        hold = _open_hold(session)
+        if not hold:
+            return
+        _set_open_hold(session, "")
+        try:
+            await self.store.release_quota(hold)
+        except StoreError as exc:
+            log_event(log, "smtp.quota_release_failed", logging.WARNING, error=str(exc))
+
+    def end_session(self, session: Session) -> None:
+        """The connection is gone (``QUIT``, the client or the network hung up): what its
+        last transaction holds is given back by ``run_releases``, at once.
+
+        Called from the session's task as it ends, often cancelled (twice, on a hang-up),
+        where awaiting the store could be cut short.
+        """
+        hold = _open_hold(session)
+        if hold:
+            _set_open_hold(session, "")
+            self._abandoned.append(hold)
+            self._released.set()
+
+    async def run_releases(self, stopping: asyncio.Event) -> None:
+        """Give back the holds of sessions that ended without ending their transaction,
+        until ``stopping`` is set and none is left (a long-running task of ``app``)."""
+        while True:
+            stop = asyncio.ensure_future(stopping.wait())
+            woken = asyncio.ensure_future(self._released.wait())
+            try:
+                await asyncio.wait({stop, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                woken.cancel()
+            self._released.clear()
+            while self._abandoned:
+                hold = self._abandoned.pop()
+                try:
+                    await self.store.release_quota(hold)
+                except StoreError as exc:  # they lapse at their expiry
+                    log_event(log, "smtp.quota_release_failed", logging.WARNING, error=str(exc))
+            if stopping.is_set():
+                return
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -219,11 +281,15 @@ class IntakeHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        # A transaction reset without a word to the handler (EHLO, an oversized DATA).
+        await self._release_hold(session)
         state = _state(envelope)
         if session.authenticated:
-            state.tenant = await self._tenant(str(session.auth_data))
+            state.tenant = await self.tenants.tenant(str(session.auth_data))
         elif self._trusted(session):
-            state.tenant = await self._tenant(self.config.default_tenant)
+            state.tenant = await self.tenants.tenant(self.config.default_tenant)
+        if state.tenant is not None and (state.tenant.hourly_quota or state.tenant.daily_quota):
+            state.hold = secrets.token_hex(12)
         # Unauthenticated, untrusted clients may only send to bounce.domain: they are refused
         # at RCPT (530 5.7.0) for any other recipient, so MAIL itself is accepted.
         if address != NULL_SENDER:
@@ -255,7 +321,9 @@ class IntakeHandler:
                 state.tenant, canonical(address) or address, reply, envelope, "too_many_recipients"
             )
             return str(reply)
-        verdict = await self.checker.check(address, state.tenant)
+        verdict = await self.checker.check(address, state.tenant, state.hold)
+        if state.hold:
+            _set_open_hold(session, state.hold)
         if verdict.reply is not None:
             await self._record_refusal(
                 state.tenant,
@@ -333,6 +401,9 @@ class IntakeHandler:
         except Exception as error:  # a bug or an unexpected failure: temporary, logged
             log.error("smtp.unexpected_error", exc_info=error)
             return str(replies.STORE_FAILED.with_text("Temporary server error; please try again"))
+        finally:
+            # Queued: the enqueue settled the holds. Anything else ends the transaction too.
+            await self._release_hold(session)
 
     async def _data(self, session: Session, envelope: Envelope) -> str:
         state = _state(envelope)
@@ -378,6 +449,7 @@ class IntakeHandler:
             subject=headers.subject(head),
             received_at=now,
             client_address=_client_ip(session),
+            hold=state.hold,
         )
         try:
             result = await self.store.enqueue(message, self.config.duplicate_window)
@@ -387,6 +459,7 @@ class IntakeHandler:
         except StoreError as exc:
             log_event(log, "smtp.queue_failed", logging.ERROR, queue_id=queue_id, error=str(exc))
             return str(replies.STORE_FAILED)
+        _set_open_hold(session, "")  # settled in the enqueue's transaction
         if state.possible_typos and result.queued:
             await self._record_possible_typos(state, message, result.queue_id, result.queued)
         if result.queued:
@@ -448,6 +521,11 @@ class IntakeHandler:
         return str(reply)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
+        await self._release_hold(session)
+        return MISSING
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
+        await self._release_hold(session)
         return MISSING
 
     async def handle_exception(self, error: Exception) -> str:

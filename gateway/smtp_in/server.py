@@ -158,6 +158,10 @@ class GatewaySMTP(SMTP):
         try:
             await super()._handle_client()
         finally:
+            # However the session ended (QUIT, a hang-up: aiosmtpd cancels this task, maybe
+            # twice, so nothing is awaited here), its open transaction's holds go back.
+            if self.session is not None:
+                self.event_handler.end_session(self.session)
             listener.sessions -= 1
             if listener.sessions == 0:
                 listener.idle.set()

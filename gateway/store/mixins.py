@@ -26,7 +26,9 @@ class SqliteQueries:
 
         async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T: ...
 
-        async def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any: ...
+        async def _write(
+            self, work: Callable[[sqlite3.Connection], Any], *, durable: bool = True
+        ) -> Any: ...
 
 
 class PostgresQueries:

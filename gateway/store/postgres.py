@@ -43,8 +43,10 @@ from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientVi
 from gateway.store import rows
 from gateway.store.postgres_admin import PostgresAdminQueries
 from gateway.store.postgres_outbox import PostgresOutboxQueries
+from gateway.store.postgres_quota import PostgresQuotaQueries
 from gateway.store.rows import dt, ts
 from gateway.store.sqlite_admin import hashed_address
+from gateway.store.sqlite_quota import minute_of
 
 T = TypeVar("T")
 Connection: TypeAlias = asyncpg.Connection
@@ -136,11 +138,12 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
+class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQueries):
     """``Store`` on a PostgreSQL database shared by every node (see the module docstring).
 
-    The admin API's queries and the webhook outbox live in mixins of their own modules
-    (``postgres_admin``, ``postgres_outbox``), method by method like SQLite's.
+    The admin API's queries, the webhook outbox and the quota holds live in mixins of their
+    own modules (``postgres_admin``, ``postgres_outbox``, ``postgres_quota``), method by
+    method like SQLite's.
 
     Args:
         url: a ``postgresql://user:password@host:port/database`` URL (``store.url``).
@@ -303,6 +306,14 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
         )
         return [_tenant(row) for row in rows]
 
+    async def tenant_generation(self) -> int:
+        """The counter every change to tenants, credentials and DKIM keys moves (triggers
+        of migration 006, in the change's own transaction): the tenant directory's cue."""
+        value = await self._run(
+            lambda c: c.fetchval("SELECT generation FROM tenant_generation"), transaction=False
+        )
+        return int(value)
+
     async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None:
         await self._run(
             lambda c: c.execute(
@@ -357,7 +368,9 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
 
     async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
         """Commit the message, its recipients and their ``queued`` events in one transaction,
-        and notify ``gateway_queue`` (delivered to listeners only when it commits).
+        settle the quota holds of its transaction (``message.hold``; see
+        ``store.sqlite_quota.settle_holds``) and notify ``gateway_queue`` (delivered to
+        listeners only when it commits).
 
         Recipients already sent the same Message-ID by the same tenant within
         ``duplicate_window`` are recorded as ``duplicate`` events and not queued again.
@@ -383,6 +396,8 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries):
             now - duplicate_window.total_seconds(),
             _DUPLICATE_TEXT,
             CHANNEL,
+            message.hold,
+            minute_of(now),
         )
 
         async def work(c: Connection) -> list[Any]:
@@ -799,14 +814,19 @@ _DUPLICATE_TEXT = "Same Message-ID retried within the window; not queued again (
 
 # $1 queue_id, $2 tenant, $3 mail_from, $4 message_id, $5 subject, $6 size, $7 received_at,
 # $8 client_address, $9 content, $10 recipients, $11 start of the duplicate window,
-# $12 the duplicate event's text before the original's queue id, $13 the channel.
+# $12 the duplicate event's text before the original's queue id, $13 the channel,
+# $14 the transaction's quota hold ('' for none), $15 the minute of $7.
 #
 # prev: recipients already queued under this Message-ID within the window (none without
 # one); want: the others, in order. The message row is written only when some recipient is
 # left; its RETURNING notifies the channel (delivered at commit). Recipient ids follow
 # ``ORDER BY``; the events of the queued recipients come first, in recipient order, then
-# the duplicates', as SQLite writes them. Data-modifying CTEs always run to completion;
-# the statement returns the duplicates (address, original queue id).
+# the duplicates', as SQLite writes them. held/usage settle the quota holds as
+# ``store.sqlite_quota.settle_holds`` does: for a counted tenant, each minute's usage moves
+# by the queued recipients without a hold (+1, this minute) and the held ones not queued
+# (-1, their minute), in one upsert (one statement may not change a row twice); a minute
+# no longer kept is not written back with a negative count. Data-modifying CTEs always run
+# to completion; the statement returns the duplicates (address, original queue id).
 _ENQUEUE = (
     "WITH prev AS (SELECT DISTINCT ON (r.address) r.address, m.queue_id FROM messages m"
     " JOIN recipients r ON r.queue_id = m.queue_id WHERE $4::text IS NOT NULL"
@@ -827,7 +847,20 @@ _ENQUEUE = (
     " UNION ALL SELECT 1, u.n, NULL, p.queue_id, u.address, 'duplicate',"
     " $12::text || p.queue_id || ')', 'duplicate_message_id'"
     " FROM unnest($10::text[]) WITH ORDINALITY AS u(address, n)"
-    " JOIN prev p ON p.address = u.address) e ORDER BY e.k, e.n)"
+    " JOIN prev p ON p.address = u.address) e ORDER BY e.k, e.n),"
+    " held AS (DELETE FROM quota_holds WHERE $14::text <> '' AND holder = $14"
+    " RETURNING address, minute),"
+    " delta AS (SELECT $15::bigint AS minute, 1 AS n FROM rcpt r"
+    " WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.address = r.address)"
+    " UNION ALL SELECT h.minute, -1 FROM held h"
+    " WHERE NOT EXISTS (SELECT 1 FROM rcpt r WHERE r.address = h.address)),"
+    " usage AS (INSERT INTO quota_usage (tenant, minute, used)"
+    " SELECT $2, d.minute, sum(d.n) FROM delta d"
+    " WHERE EXISTS (SELECT 1 FROM quota_tracking WHERE tenant = $2) GROUP BY d.minute"
+    " HAVING sum(d.n) > 0 OR (sum(d.n) < 0 AND EXISTS (SELECT 1 FROM quota_usage q"
+    " WHERE q.tenant = $2 AND q.minute = d.minute))"
+    " ON CONFLICT (tenant, minute) DO UPDATE SET used = greatest(quota_usage.used"
+    " + excluded.used, 0))"
     " SELECT p.address, p.queue_id FROM prev p"
 )
 

@@ -7,7 +7,9 @@ own: what the rows mean (``core``), nor when things are written (intake, relay).
 Durability: every write goes through one writer that batches whatever is waiting into one
 transaction, commits it (an fsync with ``synchronous=FULL`` in WAL mode), and only then
 resolves each caller's future. A ``250`` therefore always follows its own fsync, while many
-sessions share one (group commit).
+sessions share one (group commit). A batch of writes that nothing depends on after a crash
+(quota holds: ``_write(..., durable=False)``) commits with ``synchronous=NORMAL``, without
+the fsync; WAL keeps commits in order, so the next durable commit's fsync covers it.
 
 Several processes may share the file (gateway processes on one machine, each its own relay
 node, ``smtp.reuse_port``; the CLI beside a running gateway). Their writers take turns on a
@@ -46,6 +48,7 @@ from gateway.core.ports import EnqueueResult, QueueSummary, RecipientView
 from gateway.store import rows
 from gateway.store.sqlite_admin import AdminQueries, hashed_address
 from gateway.store.sqlite_outbox import OutboxQueries
+from gateway.store.sqlite_quota import QuotaQueries, settle_holds
 from gateway.store.sqlite_relay import RelayQueries, insert_event
 
 T = TypeVar("T")
@@ -76,11 +79,11 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
+class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
     """``Store`` on one SQLite file (see the module docstring for durability).
 
-    The admin API's queries, the relay's and the webhook outbox live in mixins of their own
-    modules.
+    The admin API's queries, the relay's, the webhook outbox and the quota holds live in
+    mixins of their own modules.
     """
 
     def __init__(self, path: str | Path, busy_timeout: timedelta = timedelta(seconds=5)) -> None:
@@ -90,7 +93,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
         self._reader: aiosqlite.Connection | None = None
         self._write_lock: int | None = None  # the lock file's descriptor (module docstring)
         self._node_lock: int | None = None
-        self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Work, asyncio.Future[Any], bool]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -206,11 +209,11 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
 
     # --- the writer: group commit -----------------------------------------------------------
 
-    async def _write(self, work: Work) -> Any:
+    async def _write(self, work: Work, *, durable: bool = True) -> Any:
         if self._closing or self._writer is None:
             raise StoreUnavailable("store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, future))
+        self._pending.append((work, future, durable))
         self._wakeup.set()
         return await future
 
@@ -225,21 +228,22 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
             if self._closing and not self._pending:
                 return
 
-    async def _commit_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+    async def _commit_batch(self, batch: list[tuple[Work, asyncio.Future[Any], bool]]) -> None:
         assert self._db is not None
         # The whole batch runs in the connection's thread as one function: one round trip,
         # one transaction, one fsync. Each item gets a savepoint so one failure is its own.
         try:
             results = await self._in_thread(
                 _run_batch,
-                [work for work, _ in batch],
+                [work for work, _, _ in batch],
                 self._write_lock,
                 self.busy_timeout.total_seconds(),
+                any(durable for _, _, durable in batch),
             )
         except sqlite3.Error as exc:  # BEGIN or COMMIT failed: nothing of the batch is durable
             error = _translate(exc)
             results = [(False, error) for _ in batch]
-        for (_, future), (ok, value) in zip(batch, results, strict=True):
+        for (_, future, _), (ok, value) in zip(batch, results, strict=True):
             if future.done():
                 continue
             if ok:
@@ -320,6 +324,14 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
         )
         return [_tenant(row) for row in rows]
 
+    async def tenant_generation(self) -> int:
+        """The counter every change to tenants, credentials and DKIM keys moves (triggers
+        of migration 006, in the change's own transaction): the tenant directory's cue."""
+        row = await self._read(
+            lambda c: c.execute("SELECT generation FROM tenant_generation").fetchone()
+        )
+        return int(row[0])
+
     async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None:
         def work(c: sqlite3.Connection) -> None:
             c.execute(
@@ -372,7 +384,8 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
     # --- intake -------------------------------------------------------------------------------
 
     async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
-        """Commit the message, its recipients and their ``queued`` events durably.
+        """Commit the message, its recipients and their ``queued`` events durably, and
+        settle the quota holds of its transaction (``message.hold``) in the same write.
 
         Recipients already sent the same Message-ID by the same tenant within
         ``duplicate_window`` are recorded as ``duplicate`` events and not queued again.
@@ -438,6 +451,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
                 # Every recipient's ``queued`` event in one statement, from the rows just
                 # written (a new queue id: they are the message's only recipients).
                 c.execute(_QUEUED_EVENTS_SQL, (now, message.queue_id))
+            settle_holds(c, message.tenant, message.hold, queued, now)
             for address, previous_id in duplicates:
                 insert_event(
                     c,
@@ -622,18 +636,25 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries):
 
 
 def _run_batch(
-    c: sqlite3.Connection, works: list[Work], lock: int | None, timeout: float
+    c: sqlite3.Connection,
+    works: list[Work],
+    lock: int | None,
+    timeout: float,
+    durable: bool = True,
 ) -> list[tuple[bool, Any]]:
     """One transaction for the batch; a savepoint per item so a failing item is undone alone.
 
     ``lock``, when given, is the writers' lock file (module docstring), held from before
-    BEGIN until after COMMIT or ROLLBACK; ``timeout`` bounds the wait for it.
+    BEGIN until after COMMIT or ROLLBACK; ``timeout`` bounds the wait for it. Not
+    ``durable``: committed without the fsync (module docstring).
 
     Raises ``sqlite3.Error`` when the lock, BEGIN or COMMIT fails: then no item is durable.
     """
     if lock is not None:
         _lock_writers(lock, timeout)
     try:
+        # Set for every batch: a durable one never depends on an earlier one resetting it.
+        c.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = NORMAL")
         return _transaction(c, works)
     finally:
         if lock is not None:

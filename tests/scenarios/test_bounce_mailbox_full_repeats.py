@@ -44,6 +44,7 @@ async def test_a_tenant_override_of_the_threshold_applies(harness: GatewayHarnes
     harness.mx("127.0.0.2", "example.com")
     gw = await harness.start(smtp=TRUSTED)
     await gw.store.update_tenant_settings("default", {"failure_threshold": 1})  # type: ignore[attr-defined]
+    gw.tenants.invalidate()  # as the admin API does after its own write
 
     return_path = await harness.deliver(ADDRESS)
     body = make_dsn(return_path, ADDRESS, status="5.2.2", diagnostic="552 5.2.2 Mailbox full")

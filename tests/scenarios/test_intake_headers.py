@@ -86,7 +86,7 @@ async def test_foreign_from_domain_is_refused_for_a_restricted_tenant(
     gw = await harness.start()
     restricted = Tenant("default", allowed_sender_domains=("sender.example",))
     await gw.store.update_tenant(restricted)  # type: ignore[attr-defined]
-    gw.handler.forget_tenant("default")
+    gw.tenants.invalidate()
 
     foreign = ORIGINAL.replace(b"app@sender.example", b"ceo@bank.example")
     async with await harness.raw() as client:
@@ -110,7 +110,7 @@ async def test_a_second_from_header_cannot_slip_past_the_domain_check(
     gw = await harness.start()
     restricted = Tenant("default", allowed_sender_domains=("sender.example",))
     await gw.store.update_tenant(restricted)  # type: ignore[attr-defined]
-    gw.handler.forget_tenant("default")
+    gw.tenants.invalidate()
 
     for extra in (b"From: CEO <ceo@bank.example>\r\n", b"From : CEO <ceo@bank.example>\r\n"):
         async with await harness.raw() as client:

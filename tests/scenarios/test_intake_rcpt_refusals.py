@@ -109,7 +109,7 @@ async def test_exhausted_hourly_quota_names_the_quota(harness: GatewayHarness) -
     mx = harness.mx("127.0.0.2", "example.com")
     gw = await harness.start()
     await gw.store.update_tenant(Tenant("default", hourly_quota=1))  # type: ignore[attr-defined]
-    gw.handler.forget_tenant("default")
+    gw.tenants.invalidate()
 
     assert await harness.send(["first@example.com"]) == {}
     await mx.wait_for(1, timeout=10)

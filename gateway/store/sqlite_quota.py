@@ -1,0 +1,189 @@
+"""SQLite queries for quota holds (mixed into ``SqliteStore``).
+
+Owns: holding one recipient against a tenant's quotas at ``RCPT`` (``reserve_quota``), giving
+a transaction's holds back (``release_quota``), and settling them in the transaction that
+queues the message (``settle_holds``, called by ``SqliteStore.enqueue``). Does not own: the
+limits (the tenant's settings, applied by ``checks``), the schema (migration 006) or the
+connection and its writer (``store.sqlite``).
+
+Usage is counted per tenant and minute (``quota_usage``), the minute a recipient was held
+or queued: a window of the last hour covers the minute it starts in, so a recipient stops
+counting up to a minute later than exactly one window after. Every write here runs in the
+store's single writer, under SQLite's write lock shared by every process on the file: the
+count a hold is checked against and the hold itself are one write, so concurrent sessions
+and processes never hold more than the quota together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+
+from gateway.store.mixins import SqliteQueries
+
+#: The longest window a quota counts (``daily_quota``): usage older than this is dropped.
+KEEP = timedelta(days=1)
+
+
+def minute_of(epoch: float) -> int:
+    """The minute (``epoch // 60``) a time falls in: ``quota_usage.minute``."""
+    return int(epoch // 60)
+
+
+class QuotaQueries(SqliteQueries):
+    """Quota holds; relies on ``SqliteStore._write``."""
+
+    async def reserve_quota(
+        self,
+        tenant: str,
+        holder: str,
+        address: str,
+        limits: Sequence[tuple[int, timedelta]],
+        now: datetime,
+        expires_at: datetime,
+    ) -> int | None:
+        """Hold one recipient of an open transaction against every limit of its tenant.
+
+        Args:
+            tenant: the tenant.
+            holder: the transaction's hold id (``NewMessage.hold`` when it is queued).
+            address: the canonical recipient; held at most once per holder.
+            limits: (most recipients, window) pairs; no window longer than :data:`KEEP`.
+            now: the time of the ``RCPT``.
+            expires_at: when this hold is given back if nothing settles or releases it.
+
+        Returns:
+            ``None`` when the recipient is held (now or already), else the index in
+            ``limits`` of the first limit it would exceed (nothing is held then).
+        """
+        windows = [(limit, window.total_seconds()) for limit, window in limits]
+        now_ts, until = now.timestamp(), expires_at.timestamp()
+
+        def work(c: sqlite3.Connection) -> int | None:
+            return _reserve(c, tenant, holder, address, windows, now_ts, until)
+
+        # A hold is worth nothing once its session is gone: no fsync (``store.sqlite``).
+        result: int | None = await self._write(work, durable=False)
+        return result
+
+    async def release_quota(self, holder: str) -> int:
+        """Give back every hold of ``holder`` (its transaction ended without a message);
+        returns how many there were."""
+        result: int = await self._write(lambda c: _release(c, holder), durable=False)
+        return result
+
+
+def _reserve(
+    c: sqlite3.Connection,
+    tenant: str,
+    holder: str,
+    address: str,
+    windows: list[tuple[int, float]],
+    now: float,
+    expires: float,
+) -> int | None:
+    minute = minute_of(now)
+    # Holds whose session died with its process: their recipients count no more.
+    expired = c.execute(
+        "SELECT minute, count(*) FROM quota_holds WHERE tenant = ? AND expires_at <= ?"
+        " GROUP BY minute",
+        (tenant, now),
+    ).fetchall()
+    if expired:
+        _give_back(c, [(tenant, m, n) for m, n in expired])
+        c.execute("DELETE FROM quota_holds WHERE tenant = ? AND expires_at <= ?", (tenant, now))
+    if c.execute(
+        "SELECT 1 FROM quota_holds WHERE holder = ? AND address = ?", (holder, address)
+    ).fetchone():
+        return None  # the same recipient again in the same transaction
+    keep = KEEP.total_seconds()
+    if c.execute("SELECT 1 FROM quota_tracking WHERE tenant = ?", (tenant,)).fetchone() is None:
+        # The tenant's first hold (or its first since it had no quota): count what it
+        # queued in the last day and what open transactions hold, once.
+        c.execute("DELETE FROM quota_usage WHERE tenant = ?", (tenant,))
+        c.execute(
+            "INSERT INTO quota_usage (tenant, minute, used) SELECT ?, m, count(*) FROM ("
+            " SELECT CAST(at / 60 AS INTEGER) AS m FROM events"
+            " WHERE tenant = ? AND type = 'queued' AND at >= ?"
+            " UNION ALL SELECT minute FROM quota_holds WHERE tenant = ?) GROUP BY m",
+            (tenant, tenant, now - keep - 60, tenant),
+        )
+        c.execute("INSERT INTO quota_tracking (tenant, since) VALUES (?, ?)", (tenant, now))
+    c.execute(
+        "DELETE FROM quota_usage WHERE tenant = ? AND minute < ?",
+        (tenant, minute_of(now - keep) - 1),
+    )
+    for index, (limit, window) in enumerate(windows):
+        used = c.execute(
+            "SELECT coalesce(sum(used), 0) FROM quota_usage WHERE tenant = ? AND minute >= ?",
+            (tenant, minute_of(now - window)),
+        ).fetchone()[0]
+        if used >= limit:
+            return index
+    c.execute(
+        "INSERT INTO quota_holds (holder, address, tenant, minute, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (holder, address, tenant, minute, expires),
+    )
+    _add(c, tenant, minute, 1)
+    return None
+
+
+def _release(c: sqlite3.Connection, holder: str) -> int:
+    held = c.execute(
+        "SELECT tenant, minute, count(*) FROM quota_holds WHERE holder = ? GROUP BY tenant, minute",
+        (holder,),
+    ).fetchall()
+    if not held:
+        return 0
+    _give_back(c, held)
+    c.execute("DELETE FROM quota_holds WHERE holder = ?", (holder,))
+    return sum(n for _, _, n in held)
+
+
+def settle_holds(
+    c: sqlite3.Connection, tenant: str, holder: str, queued: Collection[str], now: float
+) -> None:
+    """Inside the enqueue's transaction: the holder's holds become queued recipients.
+
+    Held recipients that were queued keep counting where they were held; held ones that
+    were not queued (duplicates of an earlier message) are given back; queued ones without
+    a hold (no quota when their transaction began, a bounce notice, a hold that expired)
+    count from now on, if the tenant is counted at all.
+    """
+    held: dict[str, int] = {}
+    if holder:
+        held = dict(
+            c.execute(
+                "SELECT address, minute FROM quota_holds WHERE holder = ?", (holder,)
+            ).fetchall()
+        )
+        if held:
+            c.execute("DELETE FROM quota_holds WHERE holder = ?", (holder,))
+    if c.execute("SELECT 1 FROM quota_tracking WHERE tenant = ?", (tenant,)).fetchone() is None:
+        return
+    unheld = sum(1 for address in queued if address not in held)
+    if unheld:
+        _add(c, tenant, minute_of(now), unheld)
+    queued = set(queued)
+    back = Counter(minute for address, minute in held.items() if address not in queued)
+    if back:
+        _give_back(c, [(tenant, minute, n) for minute, n in back.items()])
+
+
+def _add(c: sqlite3.Connection, tenant: str, minute: int, count: int) -> None:
+    c.execute(
+        "INSERT INTO quota_usage (tenant, minute, used) VALUES (?, ?, ?)"
+        " ON CONFLICT (tenant, minute) DO UPDATE SET used = used + excluded.used",
+        (tenant, minute, count),
+    )
+
+
+def _give_back(c: sqlite3.Connection, counts: Sequence[tuple[str, int, int]]) -> None:
+    """Subtract (tenant, minute, count) from the usage (a minute no longer kept: nothing)."""
+    c.executemany(
+        "UPDATE quota_usage SET used = max(used - ?, 0) WHERE tenant = ? AND minute = ?",
+        [(n, tenant, minute) for tenant, minute, n in counts],
+    )
