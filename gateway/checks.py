@@ -33,6 +33,7 @@ from email_validator import EmailNotValidError, validate_email
 from gateway.core import replies
 from gateway.core.addresses import typo_suggestion, typo_table
 from gateway.core.errors import DnsPermanent, DnsTemporary, StoreError
+from gateway.core.model import Reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,20 +49,21 @@ MAX_ADDRESS_LENGTH = 320  # RFC 5321 §4.5.3.1: 64 local + @ + 255 domain
 class Verdict:
     """The checklist's answer for one address.
 
-    ``reply`` is ``None`` when the address would be accepted; ``reason`` is the machine code
-    of the refusal (``invalid``, ``typo``, ``no_such_domain``, ``null_mx``, ``dns_tempfail``,
-    ``suppressed``, ``quota``); ``suggestion`` is the whole address the domain was probably
-    meant to be (a typo refusal, a refusal of a near miss, or a ``possible_typo``
+    ``reply`` is ``None`` when the address would be accepted; ``reason`` is the typed
+    reason of the refusal (``invalid``, ``typo``, ``no_such_domain``, ``null_mx``,
+    ``dns_tempfail``, ``suppressed``, ``quota``, ``store_unavailable``: the intake stores it
+    on the ``rejected`` event as it is); ``suggestion`` is the whole address the domain was
+    probably meant to be (a typo refusal, a refusal of a near miss, or a ``possible_typo``
     warning); ``warning`` carries a non-fatal note for an accepted address and
-    ``warning_reason`` its machine code (``possible_typo``).
+    ``warning_reason`` its reason (``possible_typo``).
     """
 
     address: str
     reply: Reply | None = None
-    reason: str = ""
+    reason: Reason | None = None
     suggestion: str | None = None
     warning: str = ""
-    warning_reason: str = ""
+    warning_reason: Reason | None = None
 
     @property
     def accepted(self) -> bool:
@@ -129,7 +131,7 @@ def syntax_verdict(address: str) -> Verdict:
     """Only the syntax and typo steps (no I/O)."""
     norm = canonical(address)
     if norm is None:
-        return Verdict(address, replies.RECIPIENT_SYNTAX, "invalid")
+        return Verdict(address, replies.RECIPIENT_SYNTAX, Reason.INVALID)
     return Verdict(norm)
 
 
@@ -179,7 +181,7 @@ class RecipientChecker:
         """
         norm = canonical(address)
         if norm is None:
-            return Verdict(address, replies.RECIPIENT_SYNTAX, "invalid")
+            return Verdict(address, replies.RECIPIENT_SYNTAX, Reason.INVALID)
         local, _, domain = norm.rpartition("@")
         likely: str | None = None
         if self.typo_mode != "off":
@@ -189,7 +191,7 @@ class RecipientChecker:
                 reply = replies.RECIPIENT_TYPO.with_text(
                     f"The recipient domain looks misspelt: did you mean {likely}?"
                 )
-                return Verdict(norm, reply, "typo", likely)
+                return Verdict(norm, reply, Reason.TYPO, likely)
             suggestion = known or _typo_suggestion(domain)
             likely = None if suggestion is None else f"{local}@{suggestion}"
         refusal = await self._domain(norm, domain, likely)
@@ -208,7 +210,7 @@ class RecipientChecker:
             norm,
             suggestion=likely,
             warning=f"The recipient domain may be misspelt: did you mean {likely}?",
-            warning_reason="possible_typo",
+            warning_reason=Reason.POSSIBLE_TYPO,
         )
 
     async def _domain(self, norm: str, domain: str, likely: str | None) -> Verdict | None:
@@ -216,11 +218,11 @@ class RecipientChecker:
         try:
             answer = await self.resolver.mx(domain)
         except DnsPermanent:
-            return _refusal(norm, replies.NO_SUCH_DOMAIN, "no_such_domain", likely)
+            return _refusal(norm, replies.NO_SUCH_DOMAIN, Reason.NO_SUCH_DOMAIN, likely)
         except DnsTemporary:
-            return Verdict(norm, replies.DNS_TEMPFAIL, "dns_tempfail")
+            return Verdict(norm, replies.DNS_TEMPFAIL, Reason.DNS_TEMPFAIL)
         if answer.null:
-            return _refusal(norm, replies.NULL_MX, "null_mx", likely)
+            return _refusal(norm, replies.NULL_MX, Reason.NULL_MX, likely)
         return None
 
     async def _suppression(self, norm: str, tenant: str) -> Verdict | None:
@@ -229,12 +231,12 @@ class RecipientChecker:
             # An erased address (LGPD) keeps only a hashed suppression: both in one look-up.
             found = await self.store.suppression_for(tenant, norm, now)
         except StoreError:
-            return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
+            return Verdict(norm, replies.STORE_FAILED, Reason.STORE_UNAVAILABLE)
         if found is None:
             return None
         since = found.since.strftime("%Y-%m-%d")
         text = f"The recipient is on the suppression list ({found.reason.value}) since {since}"
-        return Verdict(norm, replies.SUPPRESSED.with_text(text), "suppressed")
+        return Verdict(norm, replies.SUPPRESSED.with_text(text), Reason.SUPPRESSED)
 
     async def _quota(self, norm: str, tenant: Tenant) -> Verdict | None:
         """The quota counted, nothing held: would one more recipient fit now?"""
@@ -243,7 +245,7 @@ class RecipientChecker:
             try:
                 used = await self.store.count_accepted(tenant.name, now - window)
             except StoreError:
-                return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
+                return Verdict(norm, replies.STORE_FAILED, Reason.STORE_UNAVAILABLE)
             if used >= limit:
                 return _exhausted(norm, now, limit, window, name)
         return None
@@ -263,7 +265,7 @@ class RecipientChecker:
                 now + self.hold_lifetime,
             )
         except StoreError:
-            return Verdict(norm, replies.STORE_FAILED, "store_unavailable")
+            return Verdict(norm, replies.STORE_FAILED, Reason.STORE_UNAVAILABLE)
         if index is None:
             return None
         return _exhausted(norm, now, *limits[index])
@@ -287,10 +289,10 @@ def _exhausted(norm: str, now: datetime, limit: int, window: timedelta, name: st
         f"The tenant's {name} quota of {limit} recipients is exhausted;"
         f" it frees up gradually, fully by {resets:%Y-%m-%d %H:%M} UTC"
     )
-    return Verdict(norm, replies.QUOTA_EXHAUSTED.with_text(text), "quota")
+    return Verdict(norm, replies.QUOTA_EXHAUSTED.with_text(text), Reason.QUOTA)
 
 
-def _refusal(norm: str, reply: Reply, reason: str, likely: str | None) -> Verdict:
+def _refusal(norm: str, reply: Reply, reason: Reason, likely: str | None) -> Verdict:
     if likely is None:
         return Verdict(norm, reply, reason)
     return Verdict(norm, reply.with_text(f"{reply.text}; did you mean {likely}?"), reason, likely)

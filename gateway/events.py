@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from gateway.core.model import Event, EventType, Status, Suppression
+from gateway.core.model import Event, EventType, Reason, Status, Suppression
 from gateway.logging import log_event
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ class ObservedStore:
                     EventType.QUEUED,
                     message.received_at,
                     queue_id=result.queue_id,
+                    reason=Reason.QUEUED,
                 ),
                 Status.QUEUED,
             )
@@ -235,7 +236,9 @@ class ObservedStore:
         self._publish(events)
         return recorded
 
-    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int:
+    async def update_recipient(
+        self, recipient_id: int, status: Status | None, event: Event
+    ) -> int:
         event_id = await self.inner.update_recipient(recipient_id, status, event)
         self._publish([RecipientChanged(_with_id(event, event_id), status)])
         return event_id

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from gateway.core.errors import StoreError
 from gateway.core.ids import new_queue_id
+from gateway.core.lifecycle import effect_of_event
 from gateway.core.model import (
     Category,
     Event,
@@ -31,17 +32,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
 
+    from gateway.core.lifecycle import Effect
     from gateway.core.ports import Clock, Store
 
 log = logging.getLogger("gateway.outcomes")
-
-_FINAL_EVENTS = {
-    EventType.BOUNCED: Status.BOUNCED,
-    EventType.EXPIRED: Status.EXPIRED,
-    EventType.SENT: Status.SENT,
-    EventType.REPORT: Status.BOUNCED,
-}
-_NOT_FAILURE_REPORTS = frozenset({Category.DELIVERED, Category.AUTO_REPLY, Category.COMPLAINT})
 
 
 class PolicyApplier:
@@ -88,18 +82,25 @@ class PolicyApplier:
     async def after(
         self,
         event: Event,
-        status: Status,
-        category: Category | None,
+        effect: Effect,
         feedback_type: str | None = None,
         event_id: int | None = None,
     ) -> Suppression | None:
         """Decide about the address after ``event`` (already recorded) and suppress if asked.
 
+        Args:
+            event: the event that recorded the outcome or the report.
+            effect: what it did (``core.lifecycle.effect``); nothing happens unless
+                ``effect.decide``.
+            feedback_type: the ARF ``Feedback-Type`` of a complaint.
+            event_id: the event's id, kept on the suppression.
+
         Returns:
             The suppression written, if any.
         """
-        if status not in (Status.BOUNCED, Status.EXPIRED, Status.SENT):
+        if not effect.decide:
             return None
+        category = event.category
         now = event.at
         alert = needs_alert(category, feedback_type)
         if alert is not None:
@@ -126,7 +127,7 @@ class PolicyApplier:
         ]
         decision = decide(
             category,
-            status,
+            effect.counts_as,
             now,
             [h for h in history if h is not None],
             settings,
@@ -153,7 +154,7 @@ class PolicyApplier:
                 now,
                 queue_id=event.queue_id,
                 category=category,
-                reason=decision.reason.value,
+                reason=decision.reason.reason,
                 text=f"Suppressed ({decision.reason.value})",
             )
         )
@@ -170,27 +171,22 @@ class PolicyApplier:
 
 def _is_failure_report(event: Event) -> bool:
     """An asynchronous report saying a delivery finally failed (not a delay notice)."""
-    return (
-        event.type is EventType.REPORT
-        and event.recipient_id is not None
-        and event.category is not None
-        and event.category not in _NOT_FAILURE_REPORTS
-        and event.details.get("action") != "delayed"
-    )
+    if event.type is not EventType.REPORT or event.recipient_id is None:
+        return False
+    found = effect_of_event(event)
+    return found is not None and found.final_failure
 
 
 def _past(event: Event) -> PastOutcome | None:
+    """How the policy reads an earlier event (``Effect.counts_as``); ``None`` when it never
+    counts: deferrals, delay notices, complaints, auto-replies, cancellations."""
     if event.type is EventType.UNSUPPRESSED:
         # An admin's unblock resets the counter: it reads as a success.
         return PastOutcome(event.at, Status.SENT, Category.DELIVERED)
-    status = _FINAL_EVENTS.get(event.type)
-    if status is None:
+    found = effect_of_event(event)
+    if found is None or found.counts_as is None:
         return None
-    if event.type is EventType.REPORT and event.category is Category.DELIVERED:
-        status = Status.SENT
-    elif event.type is EventType.REPORT and event.details.get("action") == "delayed":
-        return None  # a delay notice is a deferral, and deferrals never count
-    return PastOutcome(event.at, status, event.category)
+    return PastOutcome(event.at, found.counts_as, event.category)
 
 
 class BounceNotifier:

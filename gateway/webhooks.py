@@ -35,7 +35,9 @@ was suppressed since; ``reason`` is the suppression's), ``opt_out``, ``unsuppres
 ``complaint`` (the recipient's status stays), ``report`` (any other return-path report),
 and the opt-in ``duplicate``, ``held``, ``released`` and ``possible_typo`` (accepted, but
 the domain looks like a misspelt popular one; the suggested address is in ``diagnostic``;
-the status stays as it was, so ``status`` is null).
+the status stays as it was, so ``status`` is null). ``reason`` is the event's typed reason
+(``core.model.Reason``) as stored: for ``rejected``, the check that refused (``typo``,
+``no_such_domain``, ``quota``, …).
 
 Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 "<t>." + body)>``; the receiver checks it with ``verify_signature`` and drops duplicates by
@@ -67,7 +69,7 @@ import httpx
 
 from gateway.core.errors import GatewayError, StoreError
 from gateway.core.lifecycle import effect_of_event
-from gateway.core.model import Category, EventType, Status, SuppressionReason
+from gateway.core.model import Category, EventType, Reason, Status
 from gateway.core.ports import Clock, SystemClock
 from gateway.events import DomainEvent, RecipientChanged
 from gateway.logging import log_event
@@ -183,11 +185,7 @@ def webhook_type(change: RecipientChanged) -> str:
             # An asynchronous DSN of a final failure: the same news as a 5xx.
             return "bounced"
         return "report"
-    if (
-        ev.type is EventType.SUPPRESSED
-        and ev.recipient_id is None
-        and ev.reason == SuppressionReason.OPT_OUT
-    ):
+    if ev.type is EventType.SUPPRESSED and ev.recipient_id is None and ev.reason == Reason.OPT_OUT:
         # The address opted out; a recipient not sent because of it is ``suppressed``.
         return "opt_out"
     return ev.type.value
@@ -219,7 +217,7 @@ def payload(
         "event_id": ev.event_id,
         "status": status.value if status else None,
         "category": ev.category.value if ev.category else None,
-        "reason": ev.reason,
+        "reason": str(ev.reason),
         "reply_code": ev.reply_code,
         "enhanced_status": ev.enhanced or None,
         "diagnostic": reply or None,

@@ -26,7 +26,7 @@ from gateway.admin.views import (
     recipient_view_json,
 )
 from gateway.core.ids import new_queue_id
-from gateway.core.model import Category, Event, EventType, NewMessage, Status, Tenant
+from gateway.core.model import Category, Event, EventType, NewMessage, Reason, Status, Tenant
 from gateway.core.ports import RecipientView
 from gateway.core.routing import provider_of
 from gateway.store.sqlite_admin import AuditEntry, MessageFilter, hashed_address
@@ -126,7 +126,7 @@ async def get_message(request: Request) -> JSONResponse:
 
 
 def _admin_event(
-    request: Request, view: RecipientView, kind: EventType, reason: str, text: str
+    request: Request, view: RecipientView, kind: EventType, reason: Reason, text: str
 ) -> Event:
     deps = deps_of(request)
     return Event(
@@ -149,7 +149,7 @@ async def hold_message(request: Request) -> JSONResponse:
         queue_id,
         True,
         lambda v: _admin_event(
-            request, v, EventType.HELD, "held_by_admin", f"Held by administrator {actor}"
+            request, v, EventType.HELD, Reason.HELD_BY_ADMIN, f"Held by administrator {actor}"
         ),
     )
     if count is None:
@@ -170,7 +170,7 @@ async def release_message(request: Request) -> JSONResponse:
             request,
             v,
             EventType.RELEASED,
-            "released_by_admin",
+            Reason.RELEASED_BY_ADMIN,
             f"Released by administrator {actor}",
         ),
     )
@@ -192,7 +192,7 @@ async def delete_message(request: Request) -> JSONResponse:
             request,
             v,
             EventType.EXPIRED,
-            "deleted_by_admin",
+            Reason.DELETED_BY_ADMIN,
             f"Deleted from the queue by administrator {actor}",
         ),
     )
@@ -231,7 +231,7 @@ async def check_address(request: Request) -> JSONResponse:
             "address": verdict.address,
             "tenant": tenant.name,
             "accepted": verdict.accepted,
-            "reason": verdict.reason or None,
+            "reason": None if verdict.reason is None else verdict.reason.value,
             "reply": None if reply is None else str(reply),
             "reply_code": None if reply is None else reply.code,
             "enhanced": None if reply is None else reply.enhanced,

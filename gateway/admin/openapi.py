@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.core.model import Reason
+
 _JSON = "application/json"
 
 
@@ -66,7 +68,14 @@ SCHEMAS: dict[str, Any] = {
             "remote_host": _S,
             "queue_id": _nullable("string"),
             "recipient_id": _nullable("integer"),
-            "reason": _S,
+            "reason": {
+                "enum": [r.value for r in Reason],
+                "description": (
+                    "The event's typed reason as stored; for a rejected event, the check that"
+                    " refused (invalid, typo, no_such_domain, null_mx, dns_tempfail,"
+                    " suppressed, quota, too_many_recipients, store_unavailable)"
+                ),
+            },
             "suggestion": {
                 "type": ["string", "null"],
                 "description": "The address a typo refusal or a possible_typo warning suggested",
@@ -142,7 +151,13 @@ SCHEMAS: dict[str, Any] = {
             },
             "category": _nullable("string"),
             "category_label": _nullable("string"),
-            "reason": _nullable("string"),
+            "reason": {
+                "enum": [*(r.value for r in Reason), None],
+                "description": (
+                    "The suppression's reason (suppressed) or the check that refused"
+                    " (rejected), as stored; null for the other statuses"
+                ),
+            },
             "since": _T,
             "guidance": _ref("Guidance"),
             "recipient": {"oneOf": [_ref("RecipientRow"), {"type": "null"}]},

@@ -269,7 +269,8 @@ def _report_html(r: RecipientReport, lang: str, principal: Principal, csrf: str)
     label = folded_label(r.category, lang)
     status_line = f"{t['status_' + r.status.value]}" + (f" — {label}" if label else "")
     out = [
-        f'<section class="card {colour}" data-status="{e(r.status.value)}">',
+        f'<section class="card {colour}" data-status="{e(r.status.value)}"'
+        f' data-reason="{e(r.reason or "")}">',
         f'<p class="badge {colour}">{e(status_line)}</p>',
         f"<h2>{e(r.guidance.title)}</h2>",
         f'<p class="meta"><code>{e(r.address)}</code> · {e(t["since"])} {e(_fmt(r.since))}</p>',

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 
 from gateway.admin.deps import deps_of
 from gateway.core import verp
-from gateway.core.model import Event, EventType, Suppression, SuppressionReason
+from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 
 ONE_CLICK = "One-Click"
 
@@ -112,7 +112,7 @@ async def one_click(request: Request) -> HTMLResponse:
         address,
         EventType.SUPPRESSED,
         now,
-        reason=SuppressionReason.OPT_OUT.value,
+        reason=Reason.OPT_OUT,
         text=f"Suppressed ({SuppressionReason.OPT_OUT.value}): {note}",
         details={"source": "one_click"},
     )

@@ -18,7 +18,7 @@ from gateway.admin.api import audit
 from gateway.admin.deps import AdminDeps, deps_of, principal_of
 from gateway.admin.errors import ApiError, invalid, not_found, read_json
 from gateway.admin.views import suppression_json
-from gateway.core.model import Event, EventType, Suppression, SuppressionReason
+from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 
 MAX_REASON = 500
 
@@ -61,7 +61,7 @@ async def add_suppression(request: Request) -> JSONResponse:
         address,
         EventType.SUPPRESSED,
         now,
-        reason=SuppressionReason.MANUAL.value,
+        reason=Reason.MANUAL,
         text=f"Blocked by administrator {actor}: {note}"[:2000],
         details={"actor": actor, "note": note},
     )
@@ -110,7 +110,7 @@ async def unblock(
             address,
             EventType.UNSUPPRESSED,
             now,
-            reason="admin_unblock",
+            reason=Reason.ADMIN_UNBLOCK,
             text=f"Unblocked by administrator {actor}: {reason}"[:2000],
             details={"actor": actor, "ticket": reason, "was": found.reason.value},
         )

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gateway.core import replies
-from gateway.core.model import Category, Event, EventType, Status, Suppression
+from gateway.core.model import Category, Event, EventType, Reason, Status, Suppression
 from gateway.core.status_text import Guidance, folded_label, guidance
 
 if TYPE_CHECKING:
@@ -28,44 +27,11 @@ if TYPE_CHECKING:
 
 EVENTS_SHOWN = 20
 
-#: (code, enhanced, a word of the text or "") -> the intake reason ``status_text`` knows.
-_INTAKE_REASONS: tuple[tuple[replies.Reply, str, str], ...] = (
-    (replies.RECIPIENT_TYPO, "misspelt", "typo"),
-    (replies.RECIPIENT_SYNTAX, "", "invalid"),
-    (replies.NO_SUCH_DOMAIN, "", "no_such_domain"),
-    (replies.NULL_MX, "", "null_mx"),
-    (replies.SUPPRESSED, "", "suppressed"),
-    (replies.TOO_MANY_RECIPIENTS, "too many", "too_many_recipients"),
-    (replies.QUOTA_EXHAUSTED, "quota", "quota"),
-    (replies.DNS_TEMPFAIL, "", "dns_tempfail"),
-    (replies.STORE_FAILED, "", "store_unavailable"),
-)
-
 
 def normalise_lang(lang: str | None) -> str:
     """``"en"`` for any English tag, else ``"pt-BR"`` (the default)."""
     tag = (lang or "").strip().lower()
     return "en" if tag == "en" or tag.startswith(("en-", "en_")) else "pt-BR"
-
-
-def intake_reason(event: Event) -> str:
-    """The machine reason of an intake refusal.
-
-    The intake records the reply it sent (``reason="intake_refused"``) and the check's
-    reason in ``details["reason"]``; for refusals recorded before it did, the reply
-    constants of ``core.replies`` identify the check that refused.
-    """
-    explicit = event.details.get("reason") or (
-        event.reason if event.reason not in ("", "intake_refused") else ""
-    )
-    if explicit:
-        return explicit
-    text = event.text.lower()
-    for reply, word, reason in _INTAKE_REASONS:
-        same = event.reply_code == reply.code and (event.enhanced or "") == reply.enhanced
-        if same and (not word or word in text):
-            return reason
-    return ""
 
 
 def iso(value: datetime | None) -> str | None:
@@ -93,7 +59,7 @@ def event_json(event: Event, lang: str = "pt-BR") -> dict[str, Any]:
         "remote_host": event.remote_host,
         "queue_id": event.queue_id,
         "recipient_id": event.recipient_id,
-        "reason": event.reason,
+        "reason": str(event.reason),
         # The address a typo refusal or a ``possible_typo`` warning suggested.
         "suggestion": event.details.get("suggestion"),
     }
@@ -192,7 +158,7 @@ class RecipientReport:
     lang: str
     status: Status
     category: Category | None
-    reason: str
+    reason: Reason | None
     since: datetime
     guidance: Guidance
     recipient: RecipientView | None
@@ -221,13 +187,11 @@ class RecipientReport:
             "status": self.status.value,
             "category": self.category.value if self.category else None,
             "category_label": folded_label(self.category, self.lang) or None,
-            "reason": self.reason or None,
+            "reason": None if self.reason is None else str(self.reason),
             "since": iso(self.since),
             "guidance": guidance_json(self.guidance, self.lang),
             "recipient": None if self.recipient is None else recipient_view_json(self.recipient),
-            "rejection": None
-            if self.rejection is None
-            else event_json(self.rejection, self.lang) | {"reason": intake_reason(self.rejection)},
+            "rejection": None if self.rejection is None else event_json(self.rejection, self.lang),
             "suppression": None
             if active is None
             else suppression_json(active, self.causes.get(active.event_id or -1)),
@@ -264,18 +228,20 @@ async def recipient_report(
             if found is not None:
                 causes[s.event_id] = found
     category: Category | None = None
-    reason = ""
+    reason: Reason | None = None
     suggestion: str | None = None
     if suppressions:
         status, reason, since = (
             Status.SUPPRESSED,
-            suppressions[0].reason.value,
+            suppressions[0].reason.reason,
             suppressions[0].since,
         )
         cause = causes.get(suppressions[0].event_id or -1)
         category = cause.category if cause else None
     elif rejection is not None and (row is None or rejection.at >= row.updated_at):
-        status, reason, since = Status.REJECTED, intake_reason(rejection), rejection.at
+        # The refusal's typed reason as the intake stored it (migration 007 gave the rows of
+        # older gateways theirs): never worked out from the reply's words.
+        status, reason, since = Status.REJECTED, rejection.reason, rejection.at
         suggestion = rejection.details.get("suggestion") or None
     elif row is not None:
         status, category, since = row.status, row.category, row.updated_at

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from gateway.core.model import Category, EventType, Status, SuppressionReason
+from gateway.core.model import Category, EventType, Reason, Status, SuppressionReason
 from gateway.core.schedule import next_attempt, retry_hint
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ FEEDBACK_TYPES = ("abuse", "fraud", "virus", "other", "not-spam", "auth-failure"
 #: recipient, and the policy never blocks for them.
 NOT_OBJECTIONS = frozenset({"auth-failure", "virus", "not-spam"})
 _DELIVERY_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
-_REPORT_REASON = "report_"
+_REPORT_PREFIX = "report_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +130,7 @@ class Effect:
     """
 
     event: EventType
-    reason: str
+    reason: Reason
     category: Category | None
     status: Status | None
     updates_row: bool
@@ -157,7 +157,7 @@ def effect(current: Status | None, cause: Cause) -> Effect:
     if isinstance(cause, Suppressed):
         status = Status.SUPPRESSED if current is None or current in PENDING else None
         return Effect(
-            EventType.SUPPRESSED, cause.reason.value, None, status, status is not None, None, False
+            EventType.SUPPRESSED, cause.reason.reason, None, status, status is not None, None, False
         )
     return _report(current, cause)
 
@@ -166,12 +166,18 @@ def _attempt(attempt: Attempt) -> Effect:
     category = attempt.category
     if attempt.result is Result.ACCEPTED:
         return Effect(
-            EventType.SENT, "accepted", Category.DELIVERED, Status.SENT, True, Status.SENT, False
+            EventType.SENT,
+            Reason.ACCEPTED,
+            Category.DELIVERED,
+            Status.SENT,
+            True,
+            Status.SENT,
+            False,
         )
     if attempt.result is Result.BOUNCED:
         return Effect(
             EventType.BOUNCED,
-            "permanent_failure",
+            Reason.PERMANENT_FAILURE,
             category,
             Status.BOUNCED,
             True,
@@ -181,7 +187,7 @@ def _attempt(attempt: Attempt) -> Effect:
     if attempt.expired:
         return Effect(
             EventType.EXPIRED,
-            "queue_lifetime_exceeded",
+            Reason.QUEUE_LIFETIME_EXCEEDED,
             category or Category.RECEIVING_PROBLEM,
             Status.EXPIRED,
             True,
@@ -189,12 +195,12 @@ def _attempt(attempt: Attempt) -> Effect:
             True,
         )
     return Effect(
-        EventType.DEFERRED, "transient_failure", category, Status.DEFERRED, True, None, False
+        EventType.DEFERRED, Reason.TRANSIENT_FAILURE, category, Status.DEFERRED, True, None, False
     )
 
 
 def _report(current: Status | None, report: Report) -> Effect:
-    reason = _REPORT_REASON + report.kind
+    reason = Reason.of_report(report.kind)
     category = report.category
     action = (report.action or "").strip().lower()
 
@@ -237,7 +243,7 @@ def effect_of_event(event: Event, current: Status | None = None) -> Effect | Non
         cause = Attempt(Result.DEFERRED, event.category, expired=True)
     elif event.type is EventType.REPORT:
         cause = Report(
-            event.reason.removeprefix(_REPORT_REASON),
+            event.reason.removeprefix(_REPORT_PREFIX),
             event.category,
             event.details.get("feedback_type"),
             event.details.get("action"),
@@ -274,7 +280,7 @@ class Transition:
         return self.effect.category
 
     @property
-    def reason(self) -> str:
+    def reason(self) -> Reason:
         return self.effect.reason
 
 

@@ -67,12 +67,93 @@ _FINAL = frozenset(
 )
 
 
-class SuppressionReason(StrEnum):
+class Reason(StrEnum):
+    """The machine reason stored on every event and suppression (docs/style.md §8).
+
+    The API, the support page, the webhooks and the metrics read it as it is stored; none
+    of them works a reason out from a reply's words. Writing a value that is not a member
+    is a programming error: the stores refuse it (``store.rows``).
+    """
+
+    # Refused at RCPT (``rejected`` events), one per check of ``gateway.checks``.
+    INVALID = "invalid"
+    TYPO = "typo"
+    NO_SUCH_DOMAIN = "no_such_domain"
+    NULL_MX = "null_mx"
+    DNS_TEMPFAIL = "dns_tempfail"
+    SUPPRESSED = "suppressed"
+    QUOTA = "quota"
+    TOO_MANY_RECIPIENTS = "too_many_recipients"
+    STORE_UNAVAILABLE = "store_unavailable"
+    # Accepted at intake.
+    QUEUED = "queued"
+    POSSIBLE_TYPO = "possible_typo"
+    DUPLICATE_MESSAGE_ID = "duplicate_message_id"
+    # Delivery attempts (``core.lifecycle.effect``).
+    ACCEPTED = "accepted"
+    TRANSIENT_FAILURE = "transient_failure"
+    PERMANENT_FAILURE = "permanent_failure"
+    QUEUE_LIFETIME_EXCEEDED = "queue_lifetime_exceeded"
+    # Reports on the return path: ``report_<kind>`` of the reader (``bounce.BounceReport``);
+    # ``report_other`` for a kind this list does not name.
+    REPORT_DSN = "report_dsn"
+    REPORT_ARF = "report_arf"
+    REPORT_AUTO_REPLY = "report_auto_reply"
+    REPORT_NONSTANDARD = "report_nonstandard"
+    REPORT_NONE = "report_none"
+    REPORT_UNPARSEABLE = "report_unparseable"
+    REPORT_OTHER = "report_other"
+    # Suppressions (``SuppressionReason``: the same values) and their lifting.
     REPEATED_FAILURES = "repeated_failures"
     NONEXISTENT_ADDRESS = "nonexistent_address"
     COMPLAINT = "complaint"
     OPT_OUT = "opt_out"
     MANUAL = "manual"
+    ADMIN_UNBLOCK = "admin_unblock"
+    # Queue control by an administrator.
+    HELD_BY_ADMIN = "held_by_admin"
+    RELEASED_BY_ADMIN = "released_by_admin"
+    DELETED_BY_ADMIN = "deleted_by_admin"
+    # A row written before reasons were typed whose old reason could not be read back
+    # (migration 007), and an ``Event`` built without one.
+    LEGACY_UNKNOWN = "legacy_unknown"
+
+    @classmethod
+    def of_report(cls, kind: str) -> Reason:
+        """The reason of a report read by ``kind`` (``dsn``, ``arf``, ``auto_reply``, …)."""
+        try:
+            return cls(f"report_{kind}")
+        except ValueError:
+            return cls.REPORT_OTHER
+
+
+#: The reasons of a refusal at RCPT, in the order of the checklist.
+INTAKE_REASONS = (
+    Reason.TOO_MANY_RECIPIENTS,
+    Reason.INVALID,
+    Reason.TYPO,
+    Reason.NO_SUCH_DOMAIN,
+    Reason.NULL_MX,
+    Reason.DNS_TEMPFAIL,
+    Reason.SUPPRESSED,
+    Reason.QUOTA,
+    Reason.STORE_UNAVAILABLE,
+)
+
+
+class SuppressionReason(StrEnum):
+    """Why an address is suppressed: the subset of :class:`Reason` a suppression takes."""
+
+    REPEATED_FAILURES = Reason.REPEATED_FAILURES.value
+    NONEXISTENT_ADDRESS = Reason.NONEXISTENT_ADDRESS.value
+    COMPLAINT = Reason.COMPLAINT.value
+    OPT_OUT = Reason.OPT_OUT.value
+    MANUAL = Reason.MANUAL.value
+
+    @property
+    def reason(self) -> Reason:
+        """The same value as a :class:`Reason` (what an event row stores)."""
+        return Reason(self.value)
 
 
 class EventType(StrEnum):
@@ -163,6 +244,6 @@ class Event:
     enhanced: str | None = None
     text: str = ""
     remote_host: str = ""
-    reason: str = ""
+    reason: Reason = Reason.LEGACY_UNKNOWN
     details: dict[str, str] = field(default_factory=dict)
     event_id: int | None = None

@@ -201,7 +201,20 @@ class Store(Protocol):
 
     async def release_claims(self, owner: str) -> int: ...
 
-    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int: ...
+    async def suppressions_among(
+        self, recipients: Sequence[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], Suppression]:
+        """The active suppression of each ``(tenant, address)`` that has one, in clear or
+        hashed (an erased address), the clear one first, as ``suppression_for`` finds it: for
+        a whole claimed batch, in one query."""
+        ...
+
+    async def update_recipient(
+        self, recipient_id: int, status: Status | None, event: Event
+    ) -> int:
+        """Set a recipient's status (``None`` keeps the row's own), category and reply from
+        ``event``, outside an attempt, and record ``event``; returns the event's id."""
+        ...
 
     # history
     async def events_for(self, address: str, tenant: str | None, limit: int) -> list[Event]: ...

@@ -11,6 +11,11 @@ arithmetic (``core.schedule``/``core.lifecycle``) or the auto-block policy (``ou
 Claims are leases (``relay.lease``): a recipient claimed by a process that dies becomes due
 again when the lease runs out, and at start-up a node releases its own previous leases.
 
+Suppressions are checked again before each attempt, for the whole claimed batch in one
+query: a recipient whose address was suppressed after it was queued (by an admin, a
+complaint, another message's hard bounce; in clear or, for an erased address, hashed) is
+not sent. It ends ``suppressed``, with the suppression's reason on its event.
+
 Routing faults and what they mean for the recipients:
 
 * null MX (RFC 7505) → bounced ``5.1.10``, without connecting; NXDOMAIN or no MX and no
@@ -45,7 +50,7 @@ from gateway.core.errors import (
     StoreUnavailable,
     TransientRelayError,
 )
-from gateway.core.lifecycle import Result, transition
+from gateway.core.lifecycle import Effect, Result, Suppressed, effect, transition
 from gateway.core.model import Category, Delivery, Event, Status
 from gateway.core.notice import FailedRecipient
 from gateway.core.ports import Outcome
@@ -200,6 +205,9 @@ class Relay:
                     if not claimed:
                         await self._sleep()
                         continue
+                    claimed = await self._drop_suppressed(claimed)
+                    if not claimed:
+                        continue  # all of them were suppressed: more may be due already
                     split = None
                     if self.shaper is not None:
                         await self.shaper.refresh()
@@ -242,6 +250,59 @@ class Relay:
         except StoreError as exc:
             log_event(log, "relay.claim_failed", logging.ERROR, error=str(exc))
             return None
+
+    async def _drop_suppressed(self, claimed: list[Delivery]) -> list[Delivery]:
+        """The claimed recipients whose address is not suppressed; the others are recorded
+        as ``suppressed`` (one query for the batch, one write when any is found).
+
+        A store that fails the look-up leaves the batch as it was: the intake checked every
+        address at ``RCPT``, and holding the batch would leave it leased for ``relay.lease``.
+        """
+        now = self.clock.now()
+        try:
+            found = await self.store.suppressions_among(
+                [(d.tenant, d.address) for d in claimed], now
+            )
+        except StoreError as exc:
+            log_event(log, "relay.suppression_check_failed", logging.ERROR, error=str(exc))
+            return claimed
+        if not found:
+            return claimed
+        keep: list[Delivery] = []
+        cancelled: list[Outcome] = []
+        for delivery in claimed:
+            suppression = found.get((delivery.tenant, delivery.address))
+            if suppression is None:
+                keep.append(delivery)
+                continue
+            current = Status.DEFERRED if delivery.attempts else Status.QUEUED
+            change = effect(current, Suppressed(suppression.reason))
+            assert change.status is not None  # a claimed recipient is pending
+            reason = suppression.reason.value
+            event = Event(
+                delivery.recipient_id,
+                delivery.tenant,
+                delivery.address,
+                change.event,
+                now,
+                queue_id=delivery.queue_id,
+                category=change.category,
+                text=f"Not sent: the address was suppressed ({reason}) after it was queued",
+                reason=change.reason,
+                details={"suppressed_since": suppression.since.isoformat()},
+            )
+            cancelled.append(Outcome(delivery.recipient_id, change.status, event))
+            log_event(
+                log,
+                "relay.suppressed",
+                queue_id=delivery.queue_id,
+                rcpt=delivery.address,
+                reason=reason,
+            )
+        # Not recorded (the store failed): still not sent; the lease runs out and the next
+        # claim checks again.
+        await self._record_outcomes(cancelled[0].event.queue_id or "", cancelled)
+        return keep
 
     async def _back_off(self) -> None:
         """Pause ``_STORE_BACKOFF`` seconds, or until ``stop``."""
@@ -417,7 +478,7 @@ class Relay:
         if not replies_by_rcpt:
             return
         now = self.clock.now()
-        outcomes: list[tuple[Outcome, Delivery]] = []
+        outcomes: list[tuple[Outcome, Delivery, Effect]] = []
         verbose = log.isEnabledFor(logging.INFO)  # per recipient: skip building the fields
         for delivery in job.deliveries:
             reply = replies_by_rcpt.get(delivery.address)
@@ -453,7 +514,7 @@ class Relay:
                 reason=step.reason,
             )
             outcome = Outcome(delivery.recipient_id, step.status, event, step.due_at, step.category)
-            outcomes.append((outcome, delivery))
+            outcomes.append((outcome, delivery, step.effect))
             if verbose:
                 log_event(
                     log,
@@ -466,11 +527,11 @@ class Relay:
                     category=step.category.value if step.category else None,
                     attempt=delivery.attempts + 1,
                 )
-        recorded = await self._record_outcomes(job, [o for o, _ in outcomes])
+        recorded = await self._record_outcomes(job.queue_id, [o for o, _, _ in outcomes])
         if recorded is None:
             return
         failed: list[FailedRecipient] = []
-        for outcome, delivery in outcomes:
+        for outcome, delivery, change in outcomes:
             event_id = recorded.get(outcome.recipient_id)
             if event_id is None:
                 log_event(
@@ -482,13 +543,12 @@ class Relay:
                 )
                 continue
             # A success cannot suppress anything; the policy reads it as history later.
-            if outcome.status in (Status.BOUNCED, Status.EXPIRED):
+            if change.decide:
                 try:
-                    await self.policy.after(
-                        outcome.event, outcome.status, outcome.category, event_id=event_id
-                    )
+                    await self.policy.after(outcome.event, change, event_id=event_id)
                 except StoreError as exc:
                     log_event(log, "relay.policy_failed", logging.ERROR, error=str(exc))
+            if change.final_failure:
                 ev = outcome.event
                 failed.append(
                     FailedRecipient(
@@ -501,9 +561,12 @@ class Relay:
                 )
         await self._notify(job, failed)
 
-    async def _record_outcomes(self, job: Job, outcomes: list[Outcome]) -> dict[int, int] | None:
+    async def _record_outcomes(
+        self, queue_id: str, outcomes: list[Outcome]
+    ) -> dict[int, int] | None:
         """Record, retrying a transient store failure a few times: a result left unrecorded
-        waits for the lease to run out, and a delivery is then made again (a duplicate)."""
+        waits for the lease to run out, and a delivery is then made again (a duplicate).
+        ``queue_id`` names the (first) message in the logs."""
         for attempt in range(1, _RECORD_TRIES + 1):
             try:
                 return await self.store.record_outcomes(outcomes, self.node_id)
@@ -512,7 +575,7 @@ class Relay:
                     log,
                     "relay.record_failed",
                     logging.ERROR,
-                    queue_id=job.queue_id,
+                    queue_id=queue_id,
                     error=str(exc),
                     attempt=attempt,
                 )
@@ -520,7 +583,7 @@ class Relay:
                     await self._back_off()
             except StoreError as exc:
                 log_event(
-                    log, "relay.record_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
+                    log, "relay.record_failed", logging.ERROR, queue_id=queue_id, error=str(exc)
                 )
                 break
         # Not recorded: the lease runs out and the recipients are tried again.

@@ -3,8 +3,9 @@
 Owns: which addresses at ``bounce.domain`` exist (``b+<token>`` return paths and
 ``u+<token>`` unsubscribe addresses, both HMAC-signed), attributing parsed reports to the
 recipients the token names — never to other addresses a report's body mentions — and the
-opt-out on any mail to an unsubscribe address. Does not own: parsing (``bounce``), the
-policy (``outcomes``) or the SMTP session (``smtp_in.handler``).
+opt-out on any mail to an unsubscribe address. Does not own: parsing (``bounce``), what a
+report does to the recipient (``core.lifecycle.effect``), the policy (``outcomes``) or the
+SMTP session (``smtp_in.handler``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING
 from gateway.bounce import parse_bounce
 from gateway.core import replies, verp
 from gateway.core.errors import StoreError
-from gateway.core.model import Category, Event, EventType, Status, Suppression, SuppressionReason
+from gateway.core.lifecycle import Report, effect
+from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 from gateway.logging import log_event
 
 if TYPE_CHECKING:
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
     from gateway.outcomes import PolicyApplier
 
 log = logging.getLogger("gateway.bounce_sink")
-
-_NOT_FAILURES = frozenset({Category.DELIVERED, Category.AUTO_REPLY})
 
 
 class BounceSink:
@@ -101,7 +101,7 @@ class BounceSink:
                 address,
                 EventType.SUPPRESSED,
                 now,
-                reason=SuppressionReason.OPT_OUT,
+                reason=Reason.OPT_OUT,
                 text="The recipient unsubscribed (mail to the unsubscribe address)",
             )
         )
@@ -153,22 +153,26 @@ class BounceSink:
         return []
 
     async def _record(self, target: RecipientView, report: BounceReport) -> None:
+        """Record ``report`` on ``target`` as ``core.lifecycle.effect`` decides: the event
+        always; the row's status, category and reply only when the effect says so."""
         now = self.clock.now()
-        category = report.category
-        failure = category is not None and category not in _NOT_FAILURES
+        change = effect(
+            target.status,
+            Report(report.kind, report.category, report.feedback_type, report.action),
+        )
         event = Event(
             target.recipient_id,
             target.tenant,
             target.address,
-            EventType.REPORT,
+            change.event,
             now,
             queue_id=target.queue_id,
-            category=category,
+            category=change.category,
             reply_code=report.reply_code,
             enhanced=report.status,
             text=report.diagnostic[:1000],
             remote_host=report.remote_mta or "",
-            reason=f"report_{report.kind}",
+            reason=change.reason,
             details={
                 k: v
                 for k, v in (
@@ -179,20 +183,19 @@ class BounceSink:
                 if v
             },
         )
-        status = Status.BOUNCED if failure and report.action != "delayed" else target.status
-        if report.action == "delayed":
-            failure = False  # a delay notice is not a final outcome
-        event_id = await self.store.update_recipient(target.recipient_id, status, event)
+        if change.updates_row:
+            # ``status`` None keeps the row's own (read now, in the write, not ``target``'s).
+            event_id = await self.store.update_recipient(target.recipient_id, change.status, event)
+        else:
+            event_id = await self.store.record_event(event)
         log_event(
             log,
             "bounce.report",
             queue_id=target.queue_id,
             rcpt=target.address,
-            category=category,
+            category=report.category,
             kind=report.kind,
             status=report.status,
+            new_status=change.status,
         )
-        if failure or category is Category.COMPLAINT:
-            await self.policy.after(
-                event, Status.BOUNCED, category, report.feedback_type, event_id=event_id
-            )
+        await self.policy.after(event, change, report.feedback_type, event_id=event_id)

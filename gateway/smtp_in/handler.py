@@ -37,7 +37,7 @@ from gateway.checks import RecipientChecker, Verdict, canonical
 from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.ids import new_queue_id
-from gateway.core.model import Event, EventType, NewMessage, Tenant
+from gateway.core.model import Event, EventType, NewMessage, Reason, Tenant
 from gateway.credentials import verify_async
 from gateway.logging import log_event
 from gateway.smtp_in.auth import AuthThrottle
@@ -318,13 +318,18 @@ class IntakeHandler:
         if len(state.recipients) >= self.config.max_recipients:
             reply = replies.TOO_MANY_RECIPIENTS
             await self._record_refusal(
-                state.tenant, canonical(address) or address, reply, envelope, "too_many_recipients"
+                state.tenant,
+                canonical(address) or address,
+                reply,
+                envelope,
+                Reason.TOO_MANY_RECIPIENTS,
             )
             return str(reply)
         verdict = await self.checker.check(address, state.tenant, state.hold)
         if state.hold:
             _set_open_hold(session, state.hold)
         if verdict.reply is not None:
+            assert verdict.reason is not None  # every refusal names the check that refused
             await self._record_refusal(
                 state.tenant,
                 verdict.address,
@@ -342,7 +347,7 @@ class IntakeHandler:
                 rcpt=verdict.address,
                 warning=verdict.warning,
             )
-            if verdict.warning_reason == "possible_typo" and verdict.suggestion:
+            if verdict.warning_reason is Reason.POSSIBLE_TYPO and verdict.suggestion:
                 state.possible_typos[verdict.address] = verdict
         if verdict.address not in state.recipients:
             state.recipients.append(verdict.address)
@@ -365,13 +370,14 @@ class IntakeHandler:
         address: str,
         reply: Reply,
         envelope: Envelope,
-        reason: str,
+        reason: Reason,
         suggestion: str | None = None,
     ) -> None:
-        """Record a refusal as a ``rejected`` event: the reply sent, and in ``details`` the
-        check's machine reason and the suggested address (support's guidance reads them as
-        data, not from the reply's words)."""
-        details = {"mail_from": str(envelope.mail_from)[:320], "reason": reason}
+        """Record a refusal as a ``rejected`` event: the reply sent, the check's typed reason
+        as the event's reason (also kept in ``details["reason"]``, where refusals recorded
+        before it was typed had it), and in ``details`` the suggested address. The API, the
+        page and the webhooks read them as data, never from the reply's words."""
+        details = {"mail_from": str(envelope.mail_from)[:320], "reason": reason.value}
         if suggestion:
             details["suggestion"] = suggestion[:320]
         event = Event(
@@ -383,7 +389,7 @@ class IntakeHandler:
             reply_code=reply.code,
             enhanced=reply.enhanced,
             text=reply.text,
-            reason="intake_refused",
+            reason=reason,
             details=details,
         )
         try:
@@ -504,7 +510,7 @@ class IntakeHandler:
                         message.received_at,
                         queue_id=queue_id,
                         text=verdict.warning,
-                        reason="possible_typo",
+                        reason=Reason.POSSIBLE_TYPO,
                         details={"suggestion": str(verdict.suggestion)[:320]},
                     )
                 )

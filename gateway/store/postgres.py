@@ -479,7 +479,7 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
                 " note = excluded.note",
                 suppression.tenant,
                 suppression.address,
-                suppression.reason.value,
+                rows.suppression_reason_value(suppression.reason),
                 ts(suppression.since),
                 ts(suppression.expires_at),
                 suppression.event_id,
@@ -646,6 +646,34 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
 
         return await self._run(work)
 
+    async def suppressions_among(
+        self, recipients: Sequence[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], Suppression]:
+        """The active suppression of each ``(tenant, address)`` that has one, in clear or
+        hashed (an erased address; the clear one first): a claimed batch in one statement."""
+        wanted = list(dict.fromkeys(recipients))
+        if not wanted:
+            return {}
+        found_rows = await self._run(
+            lambda c: c.fetch(
+                f"SELECT w.address, {rows.SUPPRESSION_COLUMNS_OF_S}"
+                " FROM unnest($1::text[], $2::text[], $3::text[]) AS w (tenant, address, hashed)"
+                " JOIN suppressions s ON s.tenant = w.tenant"
+                " AND s.address IN (w.address, w.hashed)"
+                " WHERE s.expires_at IS NULL OR s.expires_at > $4",
+                [tenant for tenant, _ in wanted],
+                [address for _, address in wanted],
+                [hashed_address(address) for _, address in wanted],
+                now.timestamp(),
+            ),
+            transaction=False,
+        )
+        found: dict[tuple[str, str], Suppression] = {}
+        for row in found_rows:
+            values = tuple(row)
+            rows.keep_clear_first(found, (values[1], values[0]), _suppression(values[1:]))
+        return found
+
     async def release_claims(self, owner: str) -> int:
         """Make every row leased to ``owner`` due now (a restarted node's old leases)."""
 
@@ -664,21 +692,24 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
 
         return await self._run(work)
 
-    async def update_recipient(self, recipient_id: int, status: Status, event: Event) -> int:
+    async def update_recipient(
+        self, recipient_id: int, status: Status | None, event: Event
+    ) -> int:
         """Set a recipient's status outside an attempt (async report, hold); returns the
-        event's id. A final status clears ``due_at`` so the relay leaves the row alone."""
+        event's id. ``None`` keeps the row's status (whatever it is when the write runs). A
+        final status clears ``due_at`` so the relay leaves the row alone."""
 
         async def work(c: Connection) -> int:
             await c.execute(
-                "UPDATE recipients SET status = $1, updated_at = $2,"
+                "UPDATE recipients SET status = coalesce($1, status), updated_at = $2,"
                 " category = coalesce($3, category), last_reply = $4,"
                 " due_at = CASE WHEN $5 THEN NULL ELSE due_at END,"
                 " lease_owner = CASE WHEN $5 THEN NULL ELSE lease_owner END WHERE id = $6",
-                status.value,
+                status.value if status is not None else None,
                 ts(event.at),
                 event.category.value if event.category else None,
                 _reply_text(event),
-                status.is_final,
+                status is not None and status.is_final,
                 recipient_id,
             )
             return await _insert_event(c, event)
@@ -843,7 +874,7 @@ _ENQUEUE = (
     f" ev AS ({rows.EVENT_INSERT} SELECT e.rid, e.qid, $2, e.address, e.type, $7, NULL,"
     " NULL, NULL, e.text, '', e.reason, '{}' FROM ("
     " SELECT 0 AS k, r.id AS n, r.id AS rid, $1::text AS qid, r.address, 'queued' AS type,"
-    " '' AS text, '' AS reason FROM rcpt r"
+    " '' AS text, 'queued' AS reason FROM rcpt r"
     " UNION ALL SELECT 1, u.n, NULL, p.queue_id, u.address, 'duplicate',"
     " $12::text || p.queue_id || ')', 'duplicate_message_id'"
     " FROM unnest($10::text[]) WITH ORDINALITY AS u(address, n)"

@@ -136,7 +136,7 @@ class PostgresAdminQueries(PostgresQueries):
                 " note = excluded.note",
                 suppression.tenant,
                 suppression.address,
-                suppression.reason.value,
+                rows.suppression_reason_value(suppression.reason),
                 suppression.since.timestamp(),
                 rows.ts(suppression.expires_at),
                 event_id,

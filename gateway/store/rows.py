@@ -18,6 +18,7 @@ from gateway.core.model import (
     Category,
     Event,
     EventType,
+    Reason,
     Status,
     Suppression,
     SuppressionReason,
@@ -87,8 +88,39 @@ def reply_text(event: Event) -> str:
     return " ".join(p for p in parts if p)
 
 
+def reason_value(reason: Reason) -> str:
+    """The stored form of a reason: a ``Reason`` member's value.
+
+    Raises:
+        TypeError: ``reason`` is not a member (an untyped string that names none, say): a
+            programming error, refused before anything is written.
+    """
+    try:
+        return Reason(reason).value
+    except ValueError:
+        raise TypeError(f"not a core.model.Reason: {reason!r}") from None
+
+
+def suppression_reason_value(reason: SuppressionReason) -> str:
+    """The stored form of a suppression's reason: a ``SuppressionReason`` member's value
+    (each is a ``Reason`` member too).
+
+    Raises:
+        TypeError: ``reason`` is not a suppression reason: a programming error, refused
+            before anything is written.
+    """
+    try:
+        return SuppressionReason(reason).value
+    except ValueError:
+        raise TypeError(f"not a core.model.SuppressionReason: {reason!r}") from None
+
+
 def event_values(event: Event) -> tuple[Any, ...]:
-    """The values for ``EVENT_INSERT``, in its column order (long texts cut to fit)."""
+    """The values for ``EVENT_INSERT``, in its column order (long texts cut to fit).
+
+    Raises:
+        TypeError: the event's reason is not a ``Reason`` member (``reason_value``).
+    """
     return (
         event.recipient_id,
         event.queue_id,
@@ -101,7 +133,7 @@ def event_values(event: Event) -> tuple[Any, ...]:
         event.enhanced,
         event.text[:2000],
         event.remote_host[:255],
-        event.reason,
+        reason_value(event.reason),
         json.dumps(event.details),
     )
 
@@ -120,10 +152,19 @@ def event_from(row: Sequence[Any]) -> Event:
         enhanced=row[9],
         text=row[10],
         remote_host=row[11],
-        reason=row[12],
+        reason=_stored_reason(row[12]),
         details=json.loads(row[13]),
         event_id=row[0],
     )
+
+
+def _stored_reason(value: str) -> Reason:
+    """A stored reason; one no member names (written around the store, by hand) reads as
+    ``legacy_unknown`` rather than failing the page that shows it."""
+    try:
+        return Reason(value)
+    except ValueError:
+        return Reason.LEGACY_UNKNOWN
 
 
 def tenant_from(row: Sequence[Any]) -> Tenant:

@@ -40,6 +40,7 @@ from gateway.core.model import (
     Event,
     EventType,
     NewMessage,
+    Reason,
     Suppression,
     SuppressionReason,
     Tenant,
@@ -462,7 +463,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
                         EventType.DUPLICATE,
                         message.received_at,
                         queue_id=previous_id,
-                        reason="duplicate_message_id",
+                        reason=Reason.DUPLICATE_MESSAGE_ID,
                         text=f"Same Message-ID retried within the window; not queued again "
                         f"(original {previous_id})",
                     ),
@@ -719,7 +720,8 @@ _recipient_view = rows.recipient_view_from
 #: QUEUED with only the required fields gives through ``rows.event_values``.
 _QUEUED_EVENTS_SQL = (
     rows.EVENT_INSERT
-    + " SELECT id, queue_id, tenant, address, 'queued', ?, NULL, NULL, NULL, '', '', '', '{}'"
+    + " SELECT id, queue_id, tenant, address, 'queued', ?, NULL, NULL, NULL, '', '', 'queued',"
+    " '{}'"
     " FROM recipients WHERE queue_id = ? ORDER BY id"
 )
 
@@ -734,7 +736,7 @@ def _upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None
         (
             suppression.tenant,
             suppression.address,
-            suppression.reason.value,
+            rows.suppression_reason_value(suppression.reason),
             ts(suppression.since),
             ts(suppression.expires_at),
             suppression.event_id,

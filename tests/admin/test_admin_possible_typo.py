@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from gateway.admin.views import EVENTS_SHOWN
 from gateway.core import replies
-from gateway.core.model import Event, EventType, Status
+from gateway.core.model import Event, EventType, Reason, Status
 from gateway.core.status_text import guidance
 from tests.admin.support import RO_TOKEN, Env, auth
 
@@ -48,7 +48,7 @@ async def _possible_typo(env: Env, address: str, suggestion: str, queue_id: str)
             env.clock.now(),
             queue_id=queue_id,
             text=f"The recipient domain may be misspelt: did you mean {suggestion}?",
-            reason="possible_typo",
+            reason=Reason.POSSIBLE_TYPO,
             details={"suggestion": suggestion},
         )
     )
@@ -109,7 +109,7 @@ async def test_a_refusal_names_its_suggestion_from_the_recorded_data(env: Env) -
             reply_code=reply.code,
             enhanced=reply.enhanced,
             text=reply.text,
-            reason="intake_refused",
+            reason=Reason.TYPO,
             details={"reason": "typo", "suggestion": "maria@gmail.com"},
         )
     )
@@ -126,7 +126,8 @@ async def test_a_refusal_names_its_suggestion_from_the_recorded_data(env: Env) -
 async def test_an_older_refusal_without_a_recorded_suggestion_gets_the_plain_text(
     env: Env,
 ) -> None:
-    """Refusals recorded before the suggestion was kept: no address is read from the reply."""
+    """Refusals recorded before the suggestion was kept (their reason given by migration 007):
+    no address is read from the reply."""
     reply = replies.RECIPIENT_TYPO.with_text(
         "The recipient domain looks misspelt: did you mean maria@gmail.com?"
     )
@@ -140,7 +141,7 @@ async def test_an_older_refusal_without_a_recorded_suggestion_gets_the_plain_tex
             reply_code=reply.code,
             enhanced=reply.enhanced,
             text=reply.text,
-            reason="intake_refused",
+            reason=Reason.TYPO,
         )
     )
     body = (await env.client.get("/api/v1/recipients/maria@gmial.com", headers=auth())).json()

@@ -9,6 +9,7 @@ from gateway.core.model import (
     Category,
     Event,
     EventType,
+    Reason,
     Status,
     Suppression,
     SuppressionReason,
@@ -114,7 +115,7 @@ async def test_rejected_at_intake_shows_the_refusal(env: Env) -> None:
             reply_code=reply.code,
             enhanced=reply.enhanced,
             text=reply.text,
-            reason="intake_refused",
+            reason=Reason.TYPO,
         )
     )
     body = (

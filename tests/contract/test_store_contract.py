@@ -20,6 +20,7 @@ from gateway.core.model import (
     Event,
     EventType,
     NewMessage,
+    Reason,
     Status,
     Suppression,
     SuppressionReason,
@@ -967,7 +968,7 @@ async def test_record_event_round_trips_every_field(store: Store) -> None:
         enhanced="5.2.2",
         text="Mailbox full — désolé",
         remote_host="mx1.example.com",
-        reason="remote_reply",
+        reason=Reason.PERMANENT_FAILURE,
         details={"provider_hint": "gmail", "action": "failed"},
     )
 

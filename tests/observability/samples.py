@@ -9,6 +9,7 @@ from gateway.core.model import (
     Event,
     EventType,
     NewMessage,
+    Reason,
     Status,
     Suppression,
     SuppressionReason,
@@ -18,6 +19,13 @@ from gateway.events import MessageAccepted, RecipientChanged, SuppressionAdded, 
 from gateway.metrics import QUEUE_STATUSES, WEBHOOK_RESULTS, Metrics
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+# The reason the relay stores with an attempt's event (``core.lifecycle.effect``).
+_REASONS = {
+    EventType.SENT: Reason.ACCEPTED,
+    EventType.DEFERRED: Reason.TRANSIENT_FAILURE,
+    EventType.BOUNCED: Reason.PERMANENT_FAILURE,
+    EventType.EXPIRED: Reason.QUEUE_LIFETIME_EXCEEDED,
+}
 TENANT = "acme"
 
 
@@ -64,7 +72,7 @@ def outcome(
         enhanced=enhanced,
         text="remote says so",
         remote_host=host,
-        reason=kind.value,
+        reason=_REASONS.get(kind, Reason.LEGACY_UNKNOWN),
     )
     due = at + timedelta(minutes=5) if kind is EventType.DEFERRED else None
     return Outcome(recipient_id, status, event, due, category)

@@ -114,7 +114,7 @@ async def test_signed_payload_is_delivered_and_verifies(sqlite_store: SqliteStor
         "event_id": event_id,
         "status": "sent",
         "category": None,
-        "reason": "sent",
+        "reason": "accepted",  # what the relay stores with a 2xx (core.lifecycle.effect)
         "reply_code": 250,
         "enhanced_status": "2.0.0",
         "diagnostic": "250 2.0.0 remote says so",

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from gateway.core.errors import StoreError
-from gateway.core.model import Category, Event, EventType, Status, SuppressionReason
+from gateway.core.model import Category, Event, EventType, Reason, Status, SuppressionReason
 from gateway.events import ObservedStore
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
@@ -228,7 +228,7 @@ async def test_events_after_deleted_ones_are_not_skipped(sqlite_store: Store) ->
     assert await sqlite_store.purge_events(T0 + timedelta(days=1), 10_000) == 6
     await drain(outbox)  # moves the cursor back to the highest id left (none)
     await sqlite_store.record_event(
-        Event(None, TENANT, "y@gmail.com", EventType.REJECTED, T0, reason="no_such_user")
+        Event(None, TENANT, "y@gmail.com", EventType.REJECTED, T0, reason=Reason.INVALID)
     )
     await drain(outbox)
     rows = await outbox_rows(sqlite_store)
@@ -291,12 +291,12 @@ async def test_postgres_event_committed_late_with_a_lower_id_is_not_skipped(
         await slow.start()
         late_id = await conn.fetchval(
             "INSERT INTO events (tenant, address, type, at, reason) VALUES"
-            " ($1, 'late@gmail.com', 'rejected', $2, 'no_such_user') RETURNING id",
+            " ($1, 'late@gmail.com', 'rejected', $2, 'no_such_domain') RETURNING id",
             TENANT,
             T0.timestamp(),
         )
         early_id = await sqlite_store.record_event(
-            Event(None, TENANT, "early@gmail.com", EventType.REJECTED, T0, reason="x")
+            Event(None, TENANT, "early@gmail.com", EventType.REJECTED, T0, reason=Reason.INVALID)
         )
         assert early_id > late_id
         await drain(outbox)
