@@ -11,8 +11,6 @@ import hashlib
 import html
 import json
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,25 +21,12 @@ import httpx
 from gateway import config as config_module
 from gateway.admin.app import build_admin_app, serve_http
 from tests.admin.support import SECRET, Env, make_config
-
-
-async def _gateway(*args: str) -> tuple[int, str]:
-    def work() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gateway", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    done = await asyncio.to_thread(work)
-    return done.returncode, done.stdout
+from tests.scenarios.test_cli import gateway
 
 
 async def _create(*options: str) -> tuple[str, str, str]:
     """Run the command as a user would; (token, config entry, environment line)."""
-    code, out = await _gateway("admin", "token", "create", *options)
+    code, out, _ = await gateway("admin", "token", "create", *options)
     assert code == 0, out
     token_line, config_line, env_line = out.splitlines()[1:]
     token = token_line.strip()
@@ -137,7 +122,7 @@ async def test_a_made_token_stored_as_its_hash_logs_into_the_support_page(
 
 
 async def test_json_output_for_scripts(tmp_path: Path) -> None:
-    code, out = await _gateway("admin", "token", "create", "--json", "--read-only")
+    code, out, _ = await gateway("admin", "token", "create", "--json", "--read-only")
     assert code == 0
     made = json.loads(out)
     assert made["entry"] == "sha256:" + hashlib.sha256(made["token"].encode()).hexdigest()

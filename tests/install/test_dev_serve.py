@@ -13,7 +13,6 @@ import http.cookiejar
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.mx import free_port
+from tests.install.source import copy_checkout
 
-ROOT = Path(__file__).resolve().parents[2]
 _SOURCE = ("dev.py", "pyproject.toml", "README.md", "requirements", "gateway", "config")
 _BANNER = re.compile(r"support page: (http://\S+/login)\s+token: (\S+)")
 
@@ -103,14 +102,7 @@ def _login(login_url: str, token: str) -> tuple[int, str]:
 def test_dev_serve_in_a_fresh_copy_answers_smtp_and_prints_a_working_login(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "clone"
-    root.mkdir()
-    for name in _SOURCE:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, root / name)
+    root = copy_checkout(_SOURCE, tmp_path / "clone")
     smtp_port, admin_port = free_port(), free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY", "VIRTUAL_ENV"))

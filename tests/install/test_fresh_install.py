@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -26,12 +25,12 @@ import pytest
 
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import free_port
+from tests.install.source import copy_checkout
 from tests.scenarios.harness import published_mx, send_message, write_config
 
 # Every runnable command, walked from the parser (a new subcommand is covered by itself).
 from tests.unit.test_cli_config_option import COMMANDS
 
-ROOT = Path(__file__).resolve().parents[2]
 # Copied into the temporary source tree: what `pip install .` needs, nothing of the checkout's
 # state (the venv, the store, caches) and no tests.
 _SOURCE = ("pyproject.toml", "README.md", "gateway", "config")
@@ -53,14 +52,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtual environment with the gateway installed the way the README's operator does;
     its ``bin`` directory."""
     base = tmp_path_factory.mktemp("fresh-install")
-    source = base / "src"
-    source.mkdir()
-    for name in _SOURCE:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, source / name)
+    source = copy_checkout(_SOURCE, base / "src")
     target = base / "venv"
     venv.EnvBuilder(with_pip=True).create(target)
     done = subprocess.run(

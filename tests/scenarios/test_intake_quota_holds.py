@@ -14,33 +14,20 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from gateway.core import replies
 from gateway.core.model import EventType
+from tests.scenarios.admin_api import ADMIN, admin
 from tests.scenarios.harness import GatewayHarness, RawClient
 
-TOKEN = "quota-holds-admin-token-0123456789abcdef"
-ADMIN: dict[str, Any] = {"tokens": [TOKEN]}
 CONTENT = b"From: App <app@sender.example>\r\nSubject: Invoice\r\n\r\nHello.\r\n.\r\n"
 RELEASE_WITHIN = 5.0  # seconds for a hang-up's holds to go back (done by a task, at once)
 
 
 async def patch_tenant(harness: GatewayHarness, **changes: Any) -> None:
     """``PATCH /api/v1/tenants/default`` on the gateway's admin listener."""
-    assert harness.gw is not None
-    async with asyncio.timeout(10):
-        while harness.gw.admin_port is None:
-            await asyncio.sleep(0.05)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{harness.gw.admin_port}", timeout=10
-    ) as client:
-        response = await client.patch(
-            "/api/v1/tenants/default",
-            json=changes,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
+    response = await admin(harness, "PATCH", "/api/v1/tenants/default", json=changes)
     assert response.status_code == 200, response.text
 
 

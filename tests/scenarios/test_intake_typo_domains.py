@@ -23,9 +23,9 @@ from gateway.core.model import EventType, Status
 from gateway.core.status_text import guidance
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import free_port
+from tests.scenarios.admin_api import ADMIN, admin
 from tests.scenarios.harness import GatewayHarness, RawClient, base_config, config_toml
 
-TOKEN = "scenario-admin-token-0123456789"
 # Working domains of other companies, one dropped ".br" away from a Brazilian provider.
 REAL_NEAR_MISSES = [
     ("bol.com", "bol.com.br"),
@@ -36,7 +36,7 @@ REAL_NEAR_MISSES = [
 
 
 async def start(harness: GatewayHarness, **smtp: object) -> None:
-    await harness.start(smtp=dict(smtp), admin={"tokens": [TOKEN]})
+    await harness.start(smtp=dict(smtp), admin=ADMIN)
 
 
 async def rcpt(harness: GatewayHarness, address: str) -> str:
@@ -47,16 +47,9 @@ async def rcpt(harness: GatewayHarness, address: str) -> str:
         return await client.command(f"RCPT TO:<{address}>")
 
 
-async def admin(harness: GatewayHarness, path: str, **params: str) -> httpx.Response:
+async def admin_get(harness: GatewayHarness, path: str, **params: str) -> httpx.Response:
     """GET ``path`` from the gateway's admin listener over loopback HTTP, with the token."""
-    assert harness.gw is not None
-    async with asyncio.timeout(10):
-        while harness.gw.admin_port is None:
-            await asyncio.sleep(0.05)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{harness.gw.admin_port}", timeout=10
-    ) as client:
-        return await client.get(path, params=params, headers={"Authorization": f"Bearer {TOKEN}"})
+    return await admin(harness, "GET", path, params=params)
 
 
 def prefix(reply: replies.Reply) -> str:
@@ -80,7 +73,7 @@ async def test_a_listed_typo_domain_is_refused_naming_the_suggestion(
     assert event.details["suggestion"] == "maria@gmail.com"
 
     # Support reads the suggestion in Portuguese (the default) and English, from the data.
-    body = (await admin(harness, "/api/v1/recipients/maria@gmial.com")).json()
+    body = (await admin_get(harness, "/api/v1/recipients/maria@gmial.com")).json()
     assert (body["status"], body["reason"]) == ("rejected", "typo")
     assert body["rejection"]["suggestion"] == "maria@gmail.com"
     pt = body["guidance"]
@@ -91,7 +84,7 @@ async def test_a_listed_typo_domain_is_refused_naming_the_suggestion(
         k: getattr(guidance(Status.REJECTED, None, "typo", "pt-BR", "maria@gmail.com"), k)
         for k in ("title", "what_to_do", "customer_message")
     }
-    en = (await admin(harness, "/api/v1/recipients/maria@gmial.com", lang="en")).json()
+    en = (await admin_get(harness, "/api/v1/recipients/maria@gmial.com", lang="en")).json()
     assert "Did you mean maria@gmail.com?" in en["guidance"]["customer_message"]
 
 
@@ -122,17 +115,17 @@ async def test_a_working_near_miss_is_accepted_with_a_possible_typo_warning(
     assert (warning.queue_id, warning.recipient_id) == (row.queue_id, row.recipient_id)
     assert likely in warning.text
 
-    body = (await admin(harness, f"/api/v1/recipients/{address}")).json()
+    body = (await admin_get(harness, f"/api/v1/recipients/{address}")).json()
     assert body["status"] == "sent"  # the warning is not a status
     assert body["possible_typo"]["suggestion"] == likely
     assert body["possible_typo"]["queue_id"] == row.queue_id
     assert body["possible_typo"]["at"] == warning.at.isoformat()
     assert [e["suggestion"] for e in body["events"] if e["type"] == "possible_typo"] == [likely]
 
-    en = await admin(harness, "/support", address=address, lang="en")
+    en = await admin_get(harness, "/support", address=address, lang="en")
     assert en.status_code == 200
     assert f"did you mean <code>{likely}</code>?" in en.text
-    pt = await admin(harness, "/support", address=address)
+    pt = await admin_get(harness, "/support", address=address)
     assert f"você quis dizer <code>{likely}</code>?" in pt.text
 
 
@@ -141,9 +134,9 @@ async def test_an_address_without_a_near_miss_has_no_warning(harness: GatewayHar
     await start(harness)
     await harness.deliver("ana@example.com")
     assert EventType.POSSIBLE_TYPO not in [e.type for e in await harness.events("ana@example.com")]
-    body = (await admin(harness, "/api/v1/recipients/ana@example.com")).json()
+    body = (await admin_get(harness, "/api/v1/recipients/ana@example.com")).json()
     assert body["possible_typo"] is None
-    page = await admin(harness, "/support", address="ana@example.com", lang="en")
+    page = await admin_get(harness, "/support", address="ana@example.com", lang="en")
     assert "did you mean" not in page.text
 
 
@@ -170,7 +163,7 @@ async def test_a_near_miss_without_mx_or_a_is_refused_by_the_domain_check(
     (event,) = await harness.events(address)
     assert event.type is EventType.REJECTED
     assert (event.details["reason"], event.details["suggestion"]) == ("no_such_domain", likely)
-    body = (await admin(harness, f"/api/v1/recipients/{address}")).json()
+    body = (await admin_get(harness, f"/api/v1/recipients/{address}")).json()
     assert body["reason"] == "no_such_domain"
     assert likely in body["guidance"]["customer_message"]
 
