@@ -233,6 +233,12 @@ class ObservedStore:
                     first and outcome.event.type in _ATTEMPTS,
                 )
             )
+            if outcome.suppress is not None:  # the policy's, in the same transaction
+                suppression, suppressed = outcome.suppress
+                if suppression.event_id is None:
+                    suppression = replace(suppression, event_id=event_id)
+                events.append(SuppressionAdded(suppression))
+                events.append(RecipientChanged(suppressed, Status.SUPPRESSED))
         self._publish(events)
         return recorded
 
@@ -246,10 +252,18 @@ class ObservedStore:
     # --- admin writes (``store.sqlite_admin``), which bypass the methods above ------------------
 
     async def suppress_with_event(
-        self, suppression: Suppression, event: Event, *, keep_permanent: bool = False
+        self,
+        suppression: Suppression,
+        event: Event,
+        *,
+        keep_permanent: bool = False,
+        audit: Callable[[Any], Any] | None = None,
     ) -> tuple[Suppression, int] | None:
-        result: tuple[Suppression, int] | None = await self.inner.suppress_with_event(  # type: ignore[attr-defined]
-            suppression, event, keep_permanent=keep_permanent
+        # ``audit`` (the admin's audit entry, same transaction) is the adapters' own keyword,
+        # not the port's: passed on only when given.
+        extra: dict[str, Any] = {} if audit is None else {"audit": audit}
+        result = await self.inner.suppress_with_event(
+            suppression, event, keep_permanent=keep_permanent, **extra
         )
         if result is not None:
             stored, event_id = result
@@ -262,11 +276,16 @@ class ObservedStore:
         return result
 
     async def lift_suppressions(
-        self, address: str, tenant: str | None, make_event: Callable[[Suppression], Event]
+        self,
+        address: str,
+        tenant: str | None,
+        make_event: Callable[[Suppression], Event],
+        *,
+        audit: Callable[[Any], Any] | None = None,
     ) -> list[tuple[Suppression, int]]:
         built: list[Event] = []
         lifted: list[tuple[Suppression, int]] = await self.inner.lift_suppressions(  # type: ignore[attr-defined]
-            address, tenant, _capturing(make_event, built)
+            address, tenant, _capturing(make_event, built), audit=audit
         )
         events: list[DomainEvent] = []
         for (found, event_id), event in zip(lifted, built, strict=False):
@@ -276,22 +295,31 @@ class ObservedStore:
         return lifted
 
     async def set_held(
-        self, queue_id: str, held: bool, make_event: Callable[[RecipientView], Event]
+        self,
+        queue_id: str,
+        held: bool,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: Callable[[Any], Any] | None = None,
     ) -> int | None:
         built: list[Event] = []
         count: int | None = await self.inner.set_held(  # type: ignore[attr-defined]
-            queue_id, held, _capturing(make_event, built)
+            queue_id, held, _capturing(make_event, built), audit=audit
         )
         status = Status.HELD if held else None
         self._publish([RecipientChanged(event, status) for event in built])
         return count
 
     async def cancel_message(
-        self, queue_id: str, make_event: Callable[[RecipientView], Event]
+        self,
+        queue_id: str,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: Callable[[Any], Any] | None = None,
     ) -> int | None:
         built: list[Event] = []
         count: int | None = await self.inner.cancel_message(  # type: ignore[attr-defined]
-            queue_id, _capturing(make_event, built)
+            queue_id, _capturing(make_event, built), audit=audit
         )
         self._publish([RecipientChanged(event, Status.EXPIRED) for event in built])
         return count

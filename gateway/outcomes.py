@@ -98,6 +98,42 @@ class PolicyApplier:
         Returns:
             The suppression written, if any.
         """
+        planned = await self.plan(event, effect, feedback_type, event_id)
+        if planned is None:
+            return None
+        suppression, suppressed = planned
+        # The suppression and its event in one transaction: a crash between two writes
+        # would leave one without the other (issue 13).
+        written = await self.store.suppress_with_event(suppression, suppressed)
+        assert written is not None  # keep_permanent is off: always written
+        self.log_suppressed(written[0])
+        return written[0]
+
+    def log_suppressed(self, suppression: Suppression) -> None:
+        """Log a suppression the policy asked for, once it is written."""
+        log_event(
+            log,
+            "policy.suppressed",
+            tenant=suppression.tenant,
+            rcpt=suppression.address,
+            reason=suppression.reason.value,
+            expires=suppression.expires_at,
+        )
+
+    async def plan(
+        self,
+        event: Event,
+        effect: Effect,
+        feedback_type: str | None = None,
+        event_id: int | None = None,
+    ) -> tuple[Suppression, Event] | None:
+        """The suppression the policy asks for after ``event``, with its ``suppressed``
+        event, without writing them: ``after`` writes them, and the relay records them with
+        the attempt's outcome, in its transaction (``Outcome.suppress``).
+
+        Args are ``after``'s; ``event`` need not be recorded yet (then ``event_id`` is
+        ``None``, and the store links the suppression to the event when it records it).
+        """
         if not effect.decide:
             return None
         category = event.category
@@ -144,29 +180,17 @@ class PolicyApplier:
             event_id=event_id,
             note=f"{category.value if category else 'failure'}: {event.text[:200]}",
         )
-        await self.store.add_suppression(suppression)
-        await self.store.record_event(
-            Event(
-                None,
-                event.tenant,
-                event.address,
-                EventType.SUPPRESSED,
-                now,
-                queue_id=event.queue_id,
-                category=category,
-                reason=decision.reason.reason,
-                text=f"Suppressed ({decision.reason.value})",
-            )
+        return suppression, Event(
+            None,
+            event.tenant,
+            event.address,
+            EventType.SUPPRESSED,
+            now,
+            queue_id=event.queue_id,
+            category=category,
+            reason=decision.reason.reason,
+            text=f"Suppressed ({decision.reason.value})",
         )
-        log_event(
-            log,
-            "policy.suppressed",
-            tenant=event.tenant,
-            rcpt=event.address,
-            reason=decision.reason.value,
-            expires=decision.expires_at,
-        )
-        return suppression
 
 
 def _is_failure_report(event: Event) -> bool:

@@ -8,6 +8,7 @@ Suppressions and tenants have their own modules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -35,10 +36,17 @@ PROVIDERS = ("gmail", "outlook", "yahoo", "uol", "terra", "other")
 _ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
 
 
-async def audit(request: Request, action: str, target: str, **detail: Any) -> None:
+def audit_entry(request: Request, action: str, target: str, **detail: Any) -> AuditEntry:
+    """The audit entry of the request's principal, for a store write that records it in the
+    change's own transaction (the ``audit=`` of the admin writes, issue 13)."""
     deps = deps_of(request)
-    entry = AuditEntry(deps.clock.now(), principal_of(request).actor, action, target, detail)
-    await deps.store.audit(entry)
+    return AuditEntry(deps.clock.now(), principal_of(request).actor, action, target, detail)
+
+
+async def audit(request: Request, action: str, target: str, **detail: Any) -> None:
+    """Record an audit entry in a transaction of its own: only for an action whose change
+    has no combined write yet."""
+    await deps_of(request).store.audit(audit_entry(request, action, target, **detail))
 
 
 # --- recipients -------------------------------------------------------------------------
@@ -142,6 +150,21 @@ def _admin_event(
     )
 
 
+def _audit_count(
+    request: Request, action: str, queue_id: str, *, none_changed: bool = False
+) -> Callable[[int | None], AuditEntry | None]:
+    """The audit entry of a hold, release or delete, built from the store's count in the
+    write's transaction: none for a missing message, nor for a count of 0 unless
+    ``none_changed`` (a release of a message with nothing pending is still recorded)."""
+
+    def build(count: int | None) -> AuditEntry | None:
+        if count is None or not (count or none_changed):
+            return None
+        return audit_entry(request, action, queue_id, recipients=count)
+
+    return build
+
+
 async def hold_message(request: Request) -> JSONResponse:
     queue_id = request.path_params["queue_id"]
     actor = principal_of(request).actor
@@ -151,12 +174,12 @@ async def hold_message(request: Request) -> JSONResponse:
         lambda v: _admin_event(
             request, v, EventType.HELD, Reason.HELD_BY_ADMIN, f"Held by administrator {actor}"
         ),
+        audit=_audit_count(request, "message.hold", queue_id),
     )
     if count is None:
         raise not_found(f"No message {queue_id}")
     if count == 0:
         raise ApiError(409, "nothing_pending", f"Message {queue_id} has no recipient to hold")
-    await audit(request, "message.hold", queue_id, recipients=count)
     return JSONResponse({"queue_id": queue_id, "held": True, "recipients": count})
 
 
@@ -173,10 +196,10 @@ async def release_message(request: Request) -> JSONResponse:
             Reason.RELEASED_BY_ADMIN,
             f"Released by administrator {actor}",
         ),
+        audit=_audit_count(request, "message.release", queue_id, none_changed=True),
     )
     if count is None:
         raise not_found(f"No message {queue_id}")
-    await audit(request, "message.release", queue_id, recipients=count)
     deps = deps_of(request)
     if deps.on_queued is not None and count:
         deps.on_queued()
@@ -195,12 +218,12 @@ async def delete_message(request: Request) -> JSONResponse:
             Reason.DELETED_BY_ADMIN,
             f"Deleted from the queue by administrator {actor}",
         ),
+        audit=_audit_count(request, "message.delete", queue_id),
     )
     if count is None:
         raise not_found(f"No message {queue_id}")
     if count == 0:
         raise ApiError(409, "nothing_pending", f"Message {queue_id} has no pending recipient")
-    await audit(request, "message.delete", queue_id, recipients=count)
     return JSONResponse({"queue_id": queue_id, "deleted": True, "recipients": count})
 
 
@@ -244,9 +267,13 @@ async def check_address(request: Request) -> JSONResponse:
 async def erase_address(request: Request) -> JSONResponse:
     deps = deps_of(request)
     address = params.address_key(request.path_params["address"])
-    erased = await deps.store.erase_address(address, deps.clock.now())
     key = hashed_address(address)
-    await audit(request, "address.erase", key, events=erased.events_deleted)
+    # The erasure and its audit entry in one transaction (issue 13).
+    erased = await deps.store.erase_address(
+        address,
+        deps.clock.now(),
+        audit=lambda done: audit_entry(request, "address.erase", key, events=done.events_deleted),
+    )
     return JSONResponse(
         {
             "address_hash": key,

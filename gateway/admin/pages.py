@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.admin import params
-from gateway.admin.api import audit
 from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal, bearer_token
 from gateway.admin.deps import auth_of, deps_of
 from gateway.admin.errors import ApiError
@@ -363,9 +362,8 @@ async def unblock_form(request: Request) -> Response:
         raise ApiError(422, "invalid_request", "reason is required")
     request.state.principal = principal
     tenant = form.get("tenant", "").strip() or None
-    lifted = await unblock(deps_of(request), principal.actor, address, tenant, reason)
-    if lifted:
-        await audit(request, "suppression.remove", address, reason=reason, tenants=len(lifted))
+    # The audit entry is written with the unblock, in its transaction (issue 13).
+    await unblock(deps_of(request), principal.actor, address, tenant, reason, request)
     query = urlencode({"address": address, "lang": lang})
     return RedirectResponse(f"/support?{query}", status_code=303)
 

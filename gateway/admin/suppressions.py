@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.admin import params
-from gateway.admin.api import audit
+from gateway.admin.api import audit_entry
 from gateway.admin.deps import AdminDeps, deps_of, principal_of
 from gateway.admin.errors import ApiError, invalid, not_found, read_json
 from gateway.admin.views import suppression_json
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
+from gateway.store.sqlite_admin import AuditEntry
 
 MAX_REASON = 500
 
@@ -65,11 +66,14 @@ async def add_suppression(request: Request) -> JSONResponse:
         text=f"Blocked by administrator {actor}: {note}"[:2000],
         details={"actor": actor, "note": note},
     )
+    # The suppression, its event and the audit entry in one transaction (issue 13).
+    entry = audit_entry(request, "suppression.add", f"{tenant} {address}", note=note)
     stored = await deps.store.suppress_with_event(
-        Suppression(tenant, address, SuppressionReason.MANUAL, now, expires, None, note), event
+        Suppression(tenant, address, SuppressionReason.MANUAL, now, expires, None, note),
+        event,
+        audit=lambda _: entry,
     )
     assert stored is not None  # keep_permanent is off: always written
-    await audit(request, "suppression.add", f"{tenant} {address}", note=note)
     return JSONResponse(suppression_json(stored[0]), status_code=201)
 
 
@@ -85,23 +89,36 @@ async def delete_suppression(request: Request) -> JSONResponse:
     tenant = request.query_params.get("tenant") or params.optional_str(body, "tenant", 200)
     actor = principal_of(request).actor
     now = deps.clock.now()
-    lifted = await unblock(deps, actor, address, tenant or None, reason)
+    lifted = await unblock(deps, actor, address, tenant or None, reason, request)
     if not lifted:
         where = f" in tenant {tenant}" if tenant else ""
         raise ApiError(404, "not_suppressed", f"{address} is not suppressed{where}")
-    await audit(request, "suppression.remove", address, reason=reason, tenants=len(lifted))
     return JSONResponse(_unblocked(address, actor, now, reason, lifted))
 
 
 async def unblock(
-    deps: AdminDeps, actor: str, address: str, tenant: str | None, reason: str
+    deps: AdminDeps,
+    actor: str,
+    address: str,
+    tenant: str | None,
+    reason: str,
+    request: Request | None = None,
 ) -> list[tuple[Suppression, int]]:
     """Lift an address's suppressions (one tenant or all), one ``unsuppressed`` event each.
 
     The event carries the actor and the reason; the auto-block policy reads it as a reset
-    of the failure counter (``outcomes._past``).
+    of the failure counter (``outcomes._past``). With ``request``, the ``suppression.remove``
+    audit entry of its principal is written in the same transaction when anything was
+    lifted (issue 13).
     """
     now = deps.clock.now()
+
+    def audit_of(lifted: list[tuple[Suppression, int]]) -> AuditEntry | None:
+        if request is None or not lifted:
+            return None
+        return audit_entry(
+            request, "suppression.remove", address, reason=reason, tenants=len(lifted)
+        )
 
     def unblock_event(found: Suppression) -> Event:
         return Event(
@@ -115,7 +132,7 @@ async def unblock(
             details={"actor": actor, "ticket": reason, "was": found.reason.value},
         )
 
-    return await deps.store.lift_suppressions(address, tenant, unblock_event)
+    return await deps.store.lift_suppressions(address, tenant, unblock_event, audit=audit_of)
 
 
 def _unblocked(

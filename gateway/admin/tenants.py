@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.admin.api import audit
+from gateway.admin.api import audit_entry
 from gateway.admin.deps import deps_of
 from gateway.admin.errors import ApiError, invalid, not_found, read_json
 from gateway.admin.views import tenant_json
@@ -150,12 +150,18 @@ async def create_tenant(request: Request) -> JSONResponse:
     )
     if await deps.store.get_credentials(username) is not None:
         raise ApiError(409, "conflict", f"The SMTP username {username} is taken")
-    if not await deps.store.create_tenant(settings, deps.clock.now()):
-        raise ApiError(409, "conflict", f"Tenant {name} already exists")
     secret, hashed = await new_credentials()
-    await deps.store.set_credentials(name, username, hashed)
+    # The tenant, its login and the audit entry in one transaction (issue 13).
+    entry = audit_entry(request, "tenant.create", name)
+    inserted = await deps.store.create_tenant(
+        settings,
+        deps.clock.now(),
+        credentials=(username, hashed),
+        audit=lambda done: entry if done else None,
+    )
+    if not inserted:
+        raise ApiError(409, "conflict", f"Tenant {name} already exists")
     _changed(request)
-    await audit(request, "tenant.create", name)
     created = await deps.store.tenant_settings(name)
     assert created is not None
     body_out: dict[str, Any] = {
@@ -185,9 +191,11 @@ async def update_tenant(request: Request) -> JSONResponse:
     if url and (rotate or not current.webhook_secret):
         new_secret = _new_webhook_secret()
         changes["webhook_secret"] = new_secret
-    await deps.store.update_tenant_settings(name, changes)
+    entry = audit_entry(request, "tenant.update", name, fields=sorted(body))
+    await deps.store.update_tenant_settings(
+        name, changes, audit=lambda found: entry if found else None
+    )
     _changed(request)
-    await audit(request, "tenant.update", name, fields=sorted(body))
     updated = await deps.store.tenant_settings(name)
     assert updated is not None
     out: dict[str, Any] = {"tenant": tenant_json(updated)}
@@ -210,7 +218,7 @@ async def rotate_credentials(request: Request) -> JSONResponse:
     if owner is not None and owner[0] != name:
         raise ApiError(409, "conflict", f"The SMTP username {username} belongs to another tenant")
     secret, hashed = await new_credentials()
-    await deps.store.set_credentials(name, username, hashed)
+    entry = audit_entry(request, "tenant.rotate_credentials", name, username=username)
+    await deps.store.set_credentials(name, username, hashed, audit=lambda _: entry)
     _changed(request)
-    await audit(request, "tenant.rotate_credentials", name, username=username)
     return JSONResponse({"tenant": name, "username": username, "secret": secret})

@@ -82,7 +82,11 @@ class EnqueueResult:
 class Outcome:
     """The result of one attempt for one recipient, ready to record.
 
-    ``status`` is the new state; ``due_at`` the next attempt (deferred only).
+    ``status`` is the new state; ``due_at`` the next attempt (deferred only). ``suppress``
+    is the suppression the auto-block policy asks for after it, with its ``suppressed``
+    event: written in the outcome's transaction when the outcome is (not when fenced off),
+    so a crash cannot leave one without the other (issue 13). A suppression without an
+    ``event_id`` is linked to the outcome's event.
     """
 
     recipient_id: int
@@ -90,6 +94,7 @@ class Outcome:
     event: Event
     due_at: datetime | None = None
     category: Category | None = None
+    suppress: tuple[Suppression, Event] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +180,15 @@ class Store(Protocol):
 
     async def add_suppression(self, suppression: Suppression) -> None: ...
 
+    async def suppress_with_event(
+        self, suppression: Suppression, event: Event, *, keep_permanent: bool = False
+    ) -> tuple[Suppression, int] | None:
+        """Write ``suppression`` and its ``suppressed`` ``event`` in one transaction: both or
+        neither (issue 13). An ``event_id`` of ``None`` on the suppression becomes the new
+        event's. ``keep_permanent``: an existing suppression without expiry is kept, and
+        nothing is written (``None``). Returns the stored suppression and the event's id."""
+        ...
+
     async def remove_suppression(self, tenant: str | None, address: str) -> int: ...
 
     async def list_suppressions(
@@ -197,7 +211,11 @@ class Store(Protocol):
 
     async def load_content(self, queue_id: str) -> bytes | None: ...
 
-    async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]: ...
+    async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
+        """Record attempt results (and their ``Outcome.suppress``) in one transaction; rows
+        no longer leased to ``owner`` are fenced off. Returns recipient id -> event id of
+        each outcome recorded."""
+        ...
 
     async def release_claims(self, owner: str) -> int: ...
 

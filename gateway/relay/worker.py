@@ -51,7 +51,7 @@ from gateway.core.errors import (
     TransientRelayError,
 )
 from gateway.core.lifecycle import Effect, Result, Suppressed, effect, transition
-from gateway.core.model import Category, Delivery, Event, Status
+from gateway.core.model import Category, Delivery, Event, Status, Suppression
 from gateway.core.notice import FailedRecipient
 from gateway.core.ports import Outcome
 from gateway.core.routing import order_mx, provider_of
@@ -513,7 +513,14 @@ class Relay:
                 remote_host=host,
                 reason=step.reason,
             )
-            outcome = Outcome(delivery.recipient_id, step.status, event, step.due_at, step.category)
+            outcome = Outcome(
+                delivery.recipient_id,
+                step.status,
+                event,
+                step.due_at,
+                step.category,
+                await self._suppression_after(event, step.effect),
+            )
             outcomes.append((outcome, delivery, step.effect))
             if verbose:
                 log_event(
@@ -542,12 +549,8 @@ class Relay:
                     rcpt=delivery.address,
                 )
                 continue
-            # A success cannot suppress anything; the policy reads it as history later.
-            if change.decide:
-                try:
-                    await self.policy.after(outcome.event, change, event_id=event_id)
-                except StoreError as exc:
-                    log_event(log, "relay.policy_failed", logging.ERROR, error=str(exc))
+            if outcome.suppress is not None:  # recorded with the outcome
+                self.policy.log_suppressed(outcome.suppress[0])
             if change.final_failure:
                 ev = outcome.event
                 failed.append(
@@ -560,6 +563,20 @@ class Relay:
                     )
                 )
         await self._notify(job, failed)
+
+    async def _suppression_after(
+        self, event: Event, change: Effect
+    ) -> tuple[Suppression, Event] | None:
+        """The suppression the policy asks for after this outcome, to record with it in one
+        transaction (``Outcome.suppress``, issue 13). A success cannot suppress anything;
+        the policy reads it as history later. The history unreadable: none (logged)."""
+        if not change.decide:
+            return None
+        try:
+            return await self.policy.plan(event, change)
+        except StoreError as exc:
+            log_event(log, "relay.policy_failed", logging.ERROR, error=str(exc))
+            return None
 
     async def _record_outcomes(
         self, queue_id: str, outcomes: list[Outcome]

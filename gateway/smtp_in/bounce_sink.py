@@ -94,7 +94,18 @@ class BounceSink:
 
     async def _opt_out(self, tenant: str, address: str) -> None:
         now = self.clock.now()
-        event_id = await self.store.record_event(
+        # The suppression and its event in one transaction, so a crash cannot leave one
+        # without the other (issue 13); the suppression links to the event.
+        await self.store.suppress_with_event(
+            Suppression(
+                tenant,
+                address,
+                SuppressionReason.OPT_OUT,
+                now,
+                None,
+                None,
+                "unsubscribe by e-mail",
+            ),
             Event(
                 None,
                 tenant,
@@ -103,18 +114,7 @@ class BounceSink:
                 now,
                 reason=Reason.OPT_OUT,
                 text="The recipient unsubscribed (mail to the unsubscribe address)",
-            )
-        )
-        await self.store.add_suppression(
-            Suppression(
-                tenant,
-                address,
-                SuppressionReason.OPT_OUT,
-                now,
-                None,
-                event_id,
-                "unsubscribe by e-mail",
-            )
+            ),
         )
         log_event(log, "bounce.opt_out", tenant=tenant, rcpt=address)
 

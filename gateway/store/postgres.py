@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -41,11 +42,16 @@ from gateway.core.model import (
 )
 from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
 from gateway.store import rows
-from gateway.store.postgres_admin import PostgresAdminQueries
+from gateway.store.postgres_admin import (
+    PostgresAdminQueries,
+    audited,
+    upsert_credentials,
+    upsert_suppression,
+)
 from gateway.store.postgres_outbox import PostgresOutboxQueries
 from gateway.store.postgres_quota import PostgresQuotaQueries
 from gateway.store.rows import dt, ts
-from gateway.store.sqlite_admin import hashed_address
+from gateway.store.sqlite_admin import AuditOf, hashed_address
 from gateway.store.sqlite_quota import minute_of
 
 T = TypeVar("T")
@@ -314,18 +320,17 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
         )
         return int(value)
 
-    async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None:
-        await self._run(
-            lambda c: c.execute(
-                "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE SET"
-                " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
-                username,
-                tenant,
-                secret_hash,
-                datetime.now(UTC).timestamp(),
-            )
-        )
+    async def set_credentials(
+        self, tenant: str, username: str, secret_hash: str, *, audit: AuditOf | None = None
+    ) -> None:
+        """Set (or replace) a login's secret; ``audit`` builds the admin audit entry, written
+        in the same transaction (issue 13)."""
+
+        async def work(c: asyncpg.Connection) -> None:
+            await upsert_credentials(c, tenant, username, secret_hash, datetime.now(UTC))
+            await audited(c, audit, None)
+
+        await self._run(work)
 
     async def get_credentials(self, username: str) -> tuple[str, str] | None:
         row = await self._run(
@@ -642,6 +647,17 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
                 )
                 if _rowcount(status) == 1:
                     recorded[outcome.recipient_id] = await _insert_event(c, ev)
+            # The policy's suppressions of the outcomes recorded, with their events, in the
+            # outcomes' transaction (issue 13).
+            for outcome in outcomes:
+                event_id = recorded.get(outcome.recipient_id)
+                if outcome.suppress is None or event_id is None:
+                    continue
+                suppression, event = outcome.suppress
+                await _insert_event(c, event)
+                if suppression.event_id is None:
+                    suppression = dataclasses.replace(suppression, event_id=event_id)
+                await upsert_suppression(c, suppression)
             return recorded
 
         return await self._run(work)

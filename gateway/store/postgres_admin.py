@@ -28,6 +28,7 @@ from gateway.store.sqlite_admin import (
     _TENANT_COLUMNS,
     SETTINGS_COLUMNS,
     AuditEntry,
+    AuditOf,
     Erasure,
     MessageFilter,
     MessageRow,
@@ -71,6 +72,58 @@ async def _insert_event(c: asyncpg.Connection, event: Event) -> int:
     return int(value)
 
 
+async def _insert_audit(c: asyncpg.Connection, entry: AuditEntry) -> int:
+    value = await c.fetchval(
+        "INSERT INTO admin_audit (at, actor, action, target, detail)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        entry.at.timestamp(),
+        entry.actor,
+        entry.action,
+        entry.target,
+        json.dumps(entry.detail),
+    )
+    return int(value)
+
+
+async def audited(c: asyncpg.Connection, audit: AuditOf | None, result: Any) -> None:
+    """Write the audit entry ``audit`` builds from ``result``, in the same transaction."""
+    entry = None if audit is None else audit(result)
+    if entry is not None:
+        await _insert_audit(c, entry)
+
+
+async def upsert_credentials(
+    c: asyncpg.Connection, tenant: str, username: str, secret_hash: str, now: datetime
+) -> None:
+    await c.execute(
+        "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE SET"
+        " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
+        username,
+        tenant,
+        secret_hash,
+        now.timestamp(),
+    )
+
+
+async def upsert_suppression(c: asyncpg.Connection, suppression: Suppression) -> None:
+    """Insert or replace the (tenant, address) suppression."""
+    await c.execute(
+        "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
+        " note) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, address)"
+        " DO UPDATE SET reason = excluded.reason, since = excluded.since,"
+        " expires_at = excluded.expires_at, event_id = excluded.event_id,"
+        " note = excluded.note",
+        suppression.tenant,
+        suppression.address,
+        rows.suppression_reason_value(suppression.reason),
+        suppression.since.timestamp(),
+        rows.ts(suppression.expires_at),
+        suppression.event_id,
+        suppression.note,
+    )
+
+
 class PostgresAdminQueries(PostgresQueries):
     """Read and admin-write queries; relies on ``PostgresStore._run``."""
 
@@ -109,12 +162,19 @@ class PostgresAdminQueries(PostgresQueries):
         return [rows.suppression_from(row) for row in found]
 
     async def suppress_with_event(
-        self, suppression: Suppression, event: Event, *, keep_permanent: bool = False
+        self,
+        suppression: Suppression,
+        event: Event,
+        *,
+        keep_permanent: bool = False,
+        audit: AuditOf | None = None,
     ) -> tuple[Suppression, int] | None:
         """Add (or replace) a suppression and its ``suppressed`` event in one transaction.
 
         ``keep_permanent`` leaves an existing suppression without expiry untouched (then
-        nothing is written and the result is ``None``).
+        nothing is written and the result is ``None``). An ``event_id`` of ``None`` on
+        ``suppression`` is set to the new event's id. ``audit`` builds the admin audit entry
+        from the result, written in the same transaction.
         """
 
         async def work(c: asyncpg.Connection) -> tuple[Suppression, int] | None:
@@ -128,38 +188,33 @@ class PostgresAdminQueries(PostgresQueries):
                 if row is not None:
                     return None
             event_id = await _insert_event(c, event)
-            await c.execute(
-                "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
-                " note) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, address)"
-                " DO UPDATE SET reason = excluded.reason, since = excluded.since,"
-                " expires_at = excluded.expires_at, event_id = excluded.event_id,"
-                " note = excluded.note",
-                suppression.tenant,
-                suppression.address,
-                rows.suppression_reason_value(suppression.reason),
-                suppression.since.timestamp(),
-                rows.ts(suppression.expires_at),
-                event_id,
-                suppression.note,
-            )
+            linked = event_id if suppression.event_id is None else suppression.event_id
             stored = Suppression(
                 suppression.tenant,
                 suppression.address,
                 suppression.reason,
                 suppression.since,
                 suppression.expires_at,
-                event_id,
+                linked,
                 suppression.note,
             )
+            await upsert_suppression(c, stored)
+            await audited(c, audit, (stored, event_id))
             return stored, event_id
 
         return await self._run(work)
 
     async def lift_suppressions(
-        self, address: str, tenant: str | None, make_event: Callable[[Suppression], Event]
+        self,
+        address: str,
+        tenant: str | None,
+        make_event: Callable[[Suppression], Event],
+        *,
+        audit: AuditOf | None = None,
     ) -> list[tuple[Suppression, int]]:
         """Remove an address's suppressions (clear or hashed) and record one ``unsuppressed``
-        event each; returns each lifted suppression with its event's id."""
+        event each; returns each lifted suppression with its event's id. ``audit`` builds
+        the admin audit entry from the result, written in the same transaction."""
         args = _Args(address, hashed_address(address))
         sql = "DELETE FROM suppressions WHERE address IN ($1, $2)"
         if tenant is not None:
@@ -170,7 +225,9 @@ class PostgresAdminQueries(PostgresQueries):
             deleted = [rows.suppression_from(row) for row in await c.fetch(sql, *args.values)]
             # In primary-key order, as SQLite's scan of the same rows returns them.
             deleted.sort(key=lambda s: (s.tenant.encode(), s.address.encode()))
-            return [(found, await _insert_event(c, make_event(found))) for found in deleted]
+            lifted = [(found, await _insert_event(c, make_event(found))) for found in deleted]
+            await audited(c, audit, lifted)
+            return lifted
 
         return await self._run(work)
 
@@ -276,18 +333,31 @@ class PostgresAdminQueries(PostgresQueries):
         return summary
 
     async def set_held(
-        self, queue_id: str, held: bool, make_event: Callable[[RecipientView], Event]
+        self,
+        queue_id: str,
+        held: bool,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: AuditOf | None = None,
     ) -> int | None:
         """Hold or release a message: the relay claims no recipient of a held message.
 
         Pending recipients show ``held`` while held; on release they return to ``queued``
         (never attempted) or ``deferred``, due at once.
 
+        ``audit`` builds the admin audit entry from the count (or ``None``), written in the
+        same transaction.
+
         Returns:
             The number of pending recipients affected, or ``None`` if there is no message.
         """
 
         async def work(c: asyncpg.Connection) -> int | None:
+            count = await change(c)
+            await audited(c, audit, count)
+            return count
+
+        async def change(c: asyncpg.Connection) -> int | None:
             # The message row's lock serialises holds, releases and cancels of one message.
             if await c.fetchrow(_LOCK_MESSAGE, queue_id) is None:
                 return None
@@ -323,7 +393,11 @@ class PostgresAdminQueries(PostgresQueries):
         return await self._run(work)
 
     async def cancel_message(
-        self, queue_id: str, make_event: Callable[[RecipientView], Event]
+        self,
+        queue_id: str,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: AuditOf | None = None,
     ) -> int | None:
         """Take a message's pending recipients out of the queue, keeping their history.
 
@@ -332,11 +406,19 @@ class PostgresAdminQueries(PostgresQueries):
         fences on it), so an attempt in flight cannot record its outcome over this one.
         The content is deleted once nothing is pending.
 
+        ``audit`` builds the admin audit entry from the count (or ``None``), written in the
+        same transaction.
+
         Returns:
             The number of recipients cancelled, or ``None`` if there is no message.
         """
 
         async def work(c: asyncpg.Connection) -> int | None:
+            count = await change(c)
+            await audited(c, audit, count)
+            return count
+
+        async def change(c: asyncpg.Connection) -> int | None:
             if await c.fetchrow(_LOCK_MESSAGE, queue_id) is None:
                 return None
             pending = await c.fetch(
@@ -365,11 +447,28 @@ class PostgresAdminQueries(PostgresQueries):
 
     # --- tenants --------------------------------------------------------------------------
 
-    async def create_tenant(self, settings: TenantSettings, now: datetime) -> bool:
-        """Insert a tenant with its settings; ``False`` if the name is taken."""
+    async def create_tenant(
+        self,
+        settings: TenantSettings,
+        now: datetime,
+        *,
+        credentials: tuple[str, str] | None = None,
+        audit: AuditOf | None = None,
+    ) -> bool:
+        """Insert a tenant with its settings; ``False`` if the name is taken. With its
+        ``credentials`` (username, secret hash) and the admin audit entry ``audit`` builds,
+        in one transaction (``SqliteStore.create_tenant``)."""
         t = settings.tenant
-        status = await self._run(
-            lambda c: c.execute(
+
+        async def work(c: asyncpg.Connection) -> bool:
+            created = _count(await insert(c)) == 1
+            if created and credentials is not None:
+                await upsert_credentials(c, t.name, *credentials, now)
+            await audited(c, audit, created)
+            return created
+
+        def insert(c: asyncpg.Connection) -> Any:
+            return c.execute(
                 "INSERT INTO tenants (name, allowed_sender_domains, hourly_quota, daily_quota,"
                 " created_at, list_unsubscribe, bounce_notice, webhook_url, webhook_secret,"
                 " failure_threshold, failure_window_seconds)"
@@ -389,8 +488,8 @@ class PostgresAdminQueries(PostgresQueries):
                 if settings.failure_window is None
                 else settings.failure_window.total_seconds(),
             )
-        )
-        return _count(status) == 1
+
+        return await self._run(work)
 
     async def tenant_settings(self, name: str) -> TenantSettings | None:
         async def work(c: asyncpg.Connection) -> TenantSettings | None:
@@ -417,22 +516,27 @@ class PostgresAdminQueries(PostgresQueries):
 
         return await self._run(work)
 
-    async def update_tenant_settings(self, name: str, changes: dict[str, Any]) -> bool:
-        """Apply ``changes`` (keys of ``SETTINGS_COLUMNS``); ``False`` if no tenant."""
+    async def update_tenant_settings(
+        self, name: str, changes: dict[str, Any], *, audit: AuditOf | None = None
+    ) -> bool:
+        """Apply ``changes`` (keys of ``SETTINGS_COLUMNS``); ``False`` if no tenant.
+        ``audit`` builds the admin audit entry from the result, in the same transaction."""
         args = _Args()
         assignments = [
             f"{SETTINGS_COLUMNS[key]} = {args.add(_column_value(value))}"  # KeyError: a bug
             for key, value in changes.items()
         ]
-        if not assignments:
-            found = await self._run(
-                lambda c: c.fetchrow("SELECT 1 FROM tenants WHERE name = $1", name),
-                transaction=False,
-            )
-            return found is not None
         sql = f"UPDATE tenants SET {', '.join(assignments)} WHERE name = {args.add(name)}"
-        status = await self._run(lambda c: c.execute(sql, *args.values))
-        return _count(status) == 1
+
+        async def work(c: asyncpg.Connection) -> bool:
+            if assignments:
+                found = _count(await c.execute(sql, *args.values)) == 1
+            else:
+                found = await c.fetchrow("SELECT 1 FROM tenants WHERE name = $1", name) is not None
+            await audited(c, audit, found)
+            return found
+
+        return await self._run(work, transaction=bool(assignments) or audit is not None)
 
     # --- statistics -----------------------------------------------------------------------
 
@@ -472,18 +576,8 @@ class PostgresAdminQueries(PostgresQueries):
     # --- audit ----------------------------------------------------------------------------
 
     async def audit(self, entry: AuditEntry) -> int:
-        value = await self._run(
-            lambda c: c.fetchval(
-                "INSERT INTO admin_audit (at, actor, action, target, detail)"
-                " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                entry.at.timestamp(),
-                entry.actor,
-                entry.action,
-                entry.target,
-                json.dumps(entry.detail),
-            )
-        )
-        return int(value)
+        value: int = await self._run(lambda c: _insert_audit(c, entry))
+        return value
 
     async def list_audit(self, limit: int, before_id: int | None) -> list[AuditEntry]:
         args = _Args()
@@ -496,9 +590,12 @@ class PostgresAdminQueries(PostgresQueries):
 
     # --- erasure and retention ------------------------------------------------------------
 
-    async def erase_address(self, address: str, now: datetime) -> Erasure:
+    async def erase_address(
+        self, address: str, now: datetime, *, audit: AuditOf | None = None
+    ) -> Erasure:
         """Erase what the store holds on an address (LGPD art. 18, VI); see
-        ``SqliteStore.erase_address`` for what is deleted, hashed and kept."""
+        ``SqliteStore.erase_address`` for what is deleted, hashed and kept. ``audit`` builds
+        the admin audit entry from the result, in the same transaction."""
         key = hashed_address(address)
         at = now.timestamp()
 
@@ -552,7 +649,9 @@ class PostgresAdminQueries(PostgresQueries):
                     queue_ids,
                 )
             )
-            return Erasure(events, hashed, cancelled, suppressions, contents)
+            erased = Erasure(events, hashed, cancelled, suppressions, contents)
+            await audited(c, audit, erased)
+            return erased
 
         return await self._run(work)
 

@@ -47,7 +47,13 @@ from gateway.core.model import (
 )
 from gateway.core.ports import EnqueueResult, QueueSummary, RecipientView
 from gateway.store import rows
-from gateway.store.sqlite_admin import AdminQueries, hashed_address
+from gateway.store.sqlite_admin import (
+    AdminQueries,
+    AuditOf,
+    audited,
+    hashed_address,
+    upsert_credentials,
+)
 from gateway.store.sqlite_outbox import OutboxQueries
 from gateway.store.sqlite_quota import QuotaQueries, settle_holds
 from gateway.store.sqlite_relay import RelayQueries, insert_event
@@ -333,14 +339,15 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
         )
         return int(row[0])
 
-    async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None:
+    async def set_credentials(
+        self, tenant: str, username: str, secret_hash: str, *, audit: AuditOf | None = None
+    ) -> None:
+        """Set (or replace) a login's secret; ``audit`` builds the admin audit entry, written
+        in the same transaction (issue 13)."""
+
         def work(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
-                " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
-                (username, tenant, secret_hash, datetime.now(UTC).timestamp()),
-            )
+            upsert_credentials(c, tenant, username, secret_hash, datetime.now(UTC))
+            audited(c, audit, None)
 
         await self._write(work)
 

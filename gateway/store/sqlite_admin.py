@@ -128,6 +128,38 @@ _MESSAGE_COLUMNS = (
 )
 
 
+#: Builds the audit entry of an admin write from its result, in the write's transaction
+#: (``None``: nothing to audit, e.g. nothing was changed).
+AuditOf = Callable[[Any], "AuditEntry | None"]
+
+
+def insert_audit(c: sqlite3.Connection, entry: AuditEntry) -> int:
+    """Write one ``admin_audit`` row; its id."""
+    cur = c.execute(
+        "INSERT INTO admin_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        (entry.at.timestamp(), entry.actor, entry.action, entry.target, json.dumps(entry.detail)),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def audited(c: sqlite3.Connection, audit: AuditOf | None, result: Any) -> None:
+    """Write the audit entry ``audit`` builds from ``result``, in the same transaction."""
+    entry = None if audit is None else audit(result)
+    if entry is not None:
+        insert_audit(c, entry)
+
+
+def upsert_credentials(
+    c: sqlite3.Connection, tenant: str, username: str, secret_hash: str, now: datetime
+) -> None:
+    c.execute(
+        "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
+        " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
+        (username, tenant, secret_hash, now.timestamp()),
+    )
+
+
 def _sq() -> Any:
     # sqlite.py imports this module at its top: import it back lazily, once both are loaded.
     from gateway.store import sqlite
@@ -187,15 +219,23 @@ class AdminQueries(SqliteQueries):
         return [sq._suppression(row) for row in rows]
 
     async def suppress_with_event(
-        self, suppression: Suppression, event: Event, *, keep_permanent: bool = False
+        self,
+        suppression: Suppression,
+        event: Event,
+        *,
+        keep_permanent: bool = False,
+        audit: AuditOf | None = None,
     ) -> tuple[Suppression, int] | None:
         """Add (or replace) a suppression and its ``suppressed`` event in one transaction.
 
         Args:
-            suppression: the row; its ``event_id`` is set to the new event's id.
+            suppression: the row; an ``event_id`` of ``None`` is set to the new event's id
+                (the policy keeps the id of the outcome that caused the suppression).
             event: the event recording it.
             keep_permanent: leave an existing suppression without expiry untouched (an
                 opt-out must not overwrite a complaint); then nothing is written.
+            audit: builds the admin audit entry from the result, written in the same
+                transaction (issue 13).
 
         Returns:
             The stored suppression and the event id, or ``None`` when one was kept.
@@ -212,15 +252,23 @@ class AdminQueries(SqliteQueries):
                 if row is not None:
                     return None
             event_id = sq._insert_event(c, event)
-            stored = replace(suppression, event_id=event_id)
+            stored = suppression
+            if suppression.event_id is None:
+                stored = replace(suppression, event_id=event_id)
             sq._upsert_suppression(c, stored)
+            audited(c, audit, (stored, event_id))
             return stored, event_id
 
         result: tuple[Suppression, int] | None = await self._write(work)
         return result
 
     async def lift_suppressions(
-        self, address: str, tenant: str | None, make_event: Callable[[Suppression], Event]
+        self,
+        address: str,
+        tenant: str | None,
+        make_event: Callable[[Suppression], Event],
+        *,
+        audit: AuditOf | None = None,
     ) -> list[tuple[Suppression, int]]:
         """Remove an address's suppressions (clear or hashed) and record one event each.
 
@@ -230,6 +278,8 @@ class AdminQueries(SqliteQueries):
             address: the canonical address.
             tenant: one tenant, or ``None`` for every tenant.
             make_event: builds the event for each lifted suppression.
+            audit: builds the admin audit entry from the result, written in the same
+                transaction.
 
         Returns:
             Each lifted suppression with its event's id (empty when there was none).
@@ -250,6 +300,7 @@ class AdminQueries(SqliteQueries):
                     (found.tenant, found.address),
                 )
                 lifted.append((found, sq._insert_event(c, make_event(found))))
+            audited(c, audit, lifted)
             return lifted
 
         result: list[tuple[Suppression, int]] = await self._write(work)
@@ -364,12 +415,20 @@ class AdminQueries(SqliteQueries):
         return found
 
     async def set_held(
-        self, queue_id: str, held: bool, make_event: Callable[[RecipientView], Event]
+        self,
+        queue_id: str,
+        held: bool,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: AuditOf | None = None,
     ) -> int | None:
         """Hold or release a message: the relay claims no recipient of a held message.
 
         Pending recipients show ``held`` while held; on release they return to ``queued``
         (never attempted) or ``deferred``, due at once.
+
+        ``audit`` builds the admin audit entry from the count (or ``None``), written in the
+        same transaction.
 
         Returns:
             The number of pending recipients affected, or ``None`` if there is no message.
@@ -377,6 +436,11 @@ class AdminQueries(SqliteQueries):
         sq = _sq()
 
         def work(c: sqlite3.Connection) -> int | None:
+            count = change(c)
+            audited(c, audit, count)
+            return count
+
+        def change(c: sqlite3.Connection) -> int | None:
             if (
                 c.execute("SELECT 1 FROM messages WHERE queue_id = ?", (queue_id,)).fetchone()
                 is None
@@ -407,7 +471,11 @@ class AdminQueries(SqliteQueries):
         return result
 
     async def cancel_message(
-        self, queue_id: str, make_event: Callable[[RecipientView], Event]
+        self,
+        queue_id: str,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: AuditOf | None = None,
     ) -> int | None:
         """Take a message's pending recipients out of the queue, keeping their history.
 
@@ -416,12 +484,20 @@ class AdminQueries(SqliteQueries):
         cannot record its outcome over this one. The content is deleted once nothing is
         pending.
 
+        ``audit`` builds the admin audit entry from the count (or ``None``), written in the
+        same transaction.
+
         Returns:
             The number of recipients cancelled, or ``None`` if there is no message.
         """
         sq = _sq()
 
         def work(c: sqlite3.Connection) -> int | None:
+            count = change(c)
+            audited(c, audit, count)
+            return count
+
+        def change(c: sqlite3.Connection) -> int | None:
             if (
                 c.execute("SELECT 1 FROM messages WHERE queue_id = ?", (queue_id,)).fetchone()
                 is None
@@ -450,10 +526,32 @@ class AdminQueries(SqliteQueries):
 
     # --- tenants --------------------------------------------------------------------------
 
-    async def create_tenant(self, settings: TenantSettings, now: datetime) -> bool:
-        """Insert a tenant with its settings; ``False`` if the name is taken."""
+    async def create_tenant(
+        self,
+        settings: TenantSettings,
+        now: datetime,
+        *,
+        credentials: tuple[str, str] | None = None,
+        audit: AuditOf | None = None,
+    ) -> bool:
+        """Insert a tenant with its settings; ``False`` if the name is taken.
+
+        Args:
+            settings: the tenant and its settings.
+            now: its creation time.
+            credentials: (username, secret hash) of its SMTP login, written with it.
+            audit: builds the admin audit entry from the result; the tenant, its credentials
+                and the entry commit in one transaction (issue 13).
+        """
 
         def work(c: sqlite3.Connection) -> bool:
+            created = insert(c)
+            if created and credentials is not None:
+                upsert_credentials(c, settings.tenant.name, *credentials, now)
+            audited(c, audit, created)
+            return created
+
+        def insert(c: sqlite3.Connection) -> bool:
             t = settings.tenant
             cur = c.execute(
                 "INSERT INTO tenants (name, allowed_sender_domains, hourly_quota, daily_quota,"
@@ -507,8 +605,11 @@ class AdminQueries(SqliteQueries):
 
         return await self._read(work)
 
-    async def update_tenant_settings(self, name: str, changes: dict[str, Any]) -> bool:
-        """Apply ``changes`` (keys of :data:`SETTINGS_COLUMNS`); ``False`` if no tenant."""
+    async def update_tenant_settings(
+        self, name: str, changes: dict[str, Any], *, audit: AuditOf | None = None
+    ) -> bool:
+        """Apply ``changes`` (keys of :data:`SETTINGS_COLUMNS`); ``False`` if no tenant.
+        ``audit`` builds the admin audit entry from the result, in the same transaction."""
         assignments, args = [], []
         for key, value in changes.items():
             column = SETTINGS_COLUMNS[key]  # a KeyError here is a programming error
@@ -516,6 +617,11 @@ class AdminQueries(SqliteQueries):
             args.append(_column_value(value))
 
         def work(c: sqlite3.Connection) -> bool:
+            found = update(c)
+            audited(c, audit, found)
+            return found
+
+        def update(c: sqlite3.Connection) -> bool:
             if not assignments:
                 return (
                     c.execute("SELECT 1 FROM tenants WHERE name = ?", (name,)).fetchone()
@@ -565,21 +671,7 @@ class AdminQueries(SqliteQueries):
     # --- audit ----------------------------------------------------------------------------
 
     async def audit(self, entry: AuditEntry) -> int:
-        def work(c: sqlite3.Connection) -> int:
-            cur = c.execute(
-                "INSERT INTO admin_audit (at, actor, action, target, detail)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    entry.at.timestamp(),
-                    entry.actor,
-                    entry.action,
-                    entry.target,
-                    json.dumps(entry.detail),
-                ),
-            )
-            return int(cur.lastrowid or 0)
-
-        result: int = await self._write(work)
+        result: int = await self._write(lambda c: insert_audit(c, entry))
         return result
 
     async def list_audit(self, limit: int, before_id: int | None) -> list[AuditEntry]:
@@ -595,8 +687,12 @@ class AdminQueries(SqliteQueries):
 
     # --- erasure and retention ------------------------------------------------------------
 
-    async def erase_address(self, address: str, now: datetime) -> Erasure:
+    async def erase_address(
+        self, address: str, now: datetime, *, audit: AuditOf | None = None
+    ) -> Erasure:
         """Erase what the store holds on an address (LGPD art. 18, VI).
+
+        ``audit`` builds the admin audit entry from the result, in the same transaction.
 
         Events about it are deleted; recipient rows keep their history under the address's
         hash (pending ones are cancelled: mail cannot go to a hash); an active suppression
@@ -646,7 +742,9 @@ class AdminQueries(SqliteQueries):
                     " AND due_at IS NOT NULL)",
                     (queue_id, queue_id),
                 ).rowcount
-            return Erasure(events, hashed, cancelled, suppressions, contents)
+            erased = Erasure(events, hashed, cancelled, suppressions, contents)
+            audited(c, audit, erased)
+            return erased
 
         result: Erasure = await self._write(work)
         return result

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -144,7 +145,9 @@ class RelayQueries(SqliteQueries):
         """
 
         def work(c: sqlite3.Connection) -> dict[int, int]:
-            return _record_outcomes(c, outcomes, owner)
+            recorded = _record_outcomes(c, outcomes, owner)
+            _record_suppressions(c, outcomes, recorded)
+            return recorded
 
         result: dict[int, int] = await self._write(work)
         return result
@@ -236,6 +239,24 @@ _PAIRS_CHUNK = 150  # ``suppressions_among``: six placeholders a pair, under the
 def _chunks(items: list[T], size: int = _IN_CHUNK) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
+
+
+def _record_suppressions(
+    c: sqlite3.Connection, outcomes: Sequence[Outcome], recorded: dict[int, int]
+) -> None:
+    """The policy's suppressions (``Outcome.suppress``) of the outcomes recorded, with
+    their events, in the outcomes' transaction (issue 13)."""
+    from gateway.store import sqlite  # imports this module at its top: import it lazily
+
+    for outcome in outcomes:
+        event_id = recorded.get(outcome.recipient_id)
+        if outcome.suppress is None or event_id is None:
+            continue
+        suppression, event = outcome.suppress
+        insert_event(c, event)
+        if suppression.event_id is None:
+            suppression = replace(suppression, event_id=event_id)
+        sqlite._upsert_suppression(c, suppression)
 
 
 def _record_outcomes(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,7 +27,8 @@ from gateway.core.model import (
     SuppressionReason,
     Tenant,
 )
-from gateway.core.ports import Outcome, Store
+from gateway.core.ports import Outcome, RecipientView, Store
+from gateway.store.sqlite_admin import AuditEntry, TenantSettings
 
 if TYPE_CHECKING:
     from tests.contract.conftest import Backend
@@ -543,6 +545,73 @@ async def test_record_outcomes_from_a_fenced_owner_records_nothing(store: Store)
     assert list(done) == [ids["a@example.com"]]
 
 
+def bounced_with_suppression(
+    recipient_id: int, address: str, at: datetime, queue_id: str, reason: Any
+) -> Outcome:
+    """A bounce with the policy's suppression of the address (``Outcome.suppress``)."""
+    return Outcome(
+        recipient_id,
+        Status.BOUNCED,
+        attempt_event(recipient_id, address, EventType.BOUNCED, at, queue_id=queue_id,
+                      code=550, enhanced="5.1.1", category=Category.NONEXISTENT_ADDRESS),
+        category=Category.NONEXISTENT_ADDRESS,
+        suppress=(
+            Suppression("t1", address, reason, at, None, None, "nonexistent_address: 550"),
+            Event(None, "t1", address, EventType.SUPPRESSED, at, queue_id=queue_id,
+                  category=Category.NONEXISTENT_ADDRESS, reason=Reason.NONEXISTENT_ADDRESS),
+        ),
+    )  # fmt: skip
+
+
+async def test_record_outcomes_writes_the_policys_suppression_in_the_same_transaction(
+    store: Store, backend: Backend
+) -> None:
+    # Issue 13: the relay's outcome, the policy's suppression and its event commit as one;
+    # a fenced outcome writes no suppression; a suppression the store refuses undoes the
+    # outcomes with it.
+    now = now_ms()
+    await store.enqueue(message("Q1", ("a@example.com", "b@example.com")), WINDOW)
+    ids = await ids_of(store, "Q1")
+    assert len(await store.claim_due(now, 10, "A", LEASE)) == 2
+    good = SuppressionReason.NONEXISTENT_ADDRESS
+    bad = Reason.QUEUED  # a Reason, but not a SuppressionReason
+
+    with pytest.raises((TypeError, StoreError)):
+        await store.record_outcomes(
+            [
+                bounced_with_suppression(ids["a@example.com"], "a@example.com", now, "Q1", good),
+                bounced_with_suppression(ids["b@example.com"], "b@example.com", now, "Q1", bad),
+            ],
+            "A",
+        )
+    assert backend.count("events", "type IN ('bounced', 'suppressed')") == 0
+    assert backend.count("suppressions") == 0
+    assert {v.status for v in await store.recipients_of("Q1")} == {Status.QUEUED}
+
+    recorded = await store.record_outcomes(
+        [
+            bounced_with_suppression(ids["a@example.com"], "a@example.com", now, "Q1", good),
+            sent(ids["b@example.com"], "b@example.com", now, "Q1"),
+        ],
+        "A",
+    )
+    fenced = await store.record_outcomes(
+        [bounced_with_suppression(ids["b@example.com"], "b@example.com", now, "Q1", good)], "Z"
+    )
+
+    assert fenced == {}
+    assert backend.count("suppressions", "address = 'b@example.com'") == 0
+    found = await store.find_suppression("t1", "a@example.com", now)
+    assert found is not None
+    assert found.event_id == recorded[ids["a@example.com"]]  # the bounce that caused it
+    assert backend.rows("SELECT type FROM events WHERE address = 'a@example.com' ORDER BY id") == [
+        ("queued",),
+        ("bounced",),
+        ("suppressed",),
+    ]
+    assert backend.count("events", "type = 'suppressed' AND reason = 'nonexistent_address'") == 1
+
+
 async def test_release_claims_makes_the_owners_rows_due_now(store: Store) -> None:
     now = now_ms()
     await store.enqueue(
@@ -832,6 +901,217 @@ async def test_suppressions_add_find_replace_and_remove_for_one_tenant(store: St
     assert await store.remove_suppression("t1", "a@example.com") == 1
     assert await store.find_suppression("t1", "a@example.com", now) is None
     assert await store.remove_suppression("t1", "a@example.com") == 0
+
+
+def suppressed_event(tenant: str, address: str, at: datetime, reason: Reason) -> Event:
+    return Event(
+        None, tenant, address, EventType.SUPPRESSED, at, reason=reason,
+        text=f"Suppressed ({reason})",
+    )  # fmt: skip
+
+
+async def test_suppress_with_event_writes_both_and_links_the_suppression_to_its_event(
+    store: Store, backend: Backend
+) -> None:
+    # Issue 13: the suppression and its event commit together. A suppression without an
+    # event id links to the new event; one with an id (the policy's cause) keeps it.
+    now = now_ms()
+    cause = await store.record_event(
+        attempt_event(None, "b@example.com", EventType.BOUNCED, now, code=550, enhanced="5.1.1")
+    )
+
+    opted = await store.suppress_with_event(
+        Suppression("t1", "a@example.com", SuppressionReason.OPT_OUT, now, None, None, "e-mail"),
+        suppressed_event("t1", "a@example.com", now, Reason.OPT_OUT),
+    )
+    policy = await store.suppress_with_event(
+        Suppression("t1", "b@example.com", SuppressionReason.NONEXISTENT_ADDRESS, now, None,
+                    cause, "bounce"),
+        suppressed_event("t1", "b@example.com", now, Reason.NONEXISTENT_ADDRESS),
+    )  # fmt: skip
+
+    assert opted is not None
+    assert policy is not None
+    assert opted[0].event_id == opted[1]
+    assert await store.find_suppression("t1", "a@example.com", now) == opted[0]
+    assert policy[0].event_id == cause != policy[1]
+    assert await store.find_suppression("t1", "b@example.com", now) == policy[0]
+    for address, (_, event_id) in (("a@example.com", opted), ("b@example.com", policy)):
+        assert backend.rows(
+            "SELECT id, type, reason FROM events WHERE address = ? AND type = 'suppressed'",
+            (address,),
+        ) == [(event_id, "suppressed", "opt_out" if address[0] == "a" else "nonexistent_address")]
+
+
+async def test_suppress_with_event_is_one_transaction_a_failing_second_write_leaves_neither(
+    store: Store, backend: Backend
+) -> None:
+    # The event is written first; a suppression the store refuses (a reason that is no
+    # SuppressionReason) fails after it, inside the same transaction: nothing of either
+    # stays, an existing suppression is left as it was, and a write beside it commits.
+    now = now_ms()
+    before = Suppression("t1", "old@example.com", SuppressionReason.MANUAL, now, None, None, "x")
+    await store.add_suppression(before)
+    bad = Reason.QUEUED  # a Reason, but not a SuppressionReason
+
+    results = await asyncio.gather(
+        store.suppress_with_event(
+            Suppression("t1", "new@example.com", bad, now),  # type: ignore[arg-type]
+            suppressed_event("t1", "new@example.com", now, Reason.MANUAL),
+        ),
+        store.suppress_with_event(
+            Suppression("t1", "old@example.com", bad, now),  # type: ignore[arg-type]
+            suppressed_event("t1", "old@example.com", now, Reason.MANUAL),
+        ),
+        store.record_event(suppressed_event("t1", "other@example.com", now, Reason.MANUAL)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], (TypeError, StoreError))
+    assert isinstance(results[1], (TypeError, StoreError))
+    assert isinstance(results[2], int)
+    assert backend.count("events", "address IN ('new@example.com', 'old@example.com')") == 0
+    assert backend.count("suppressions", "address = 'new@example.com'") == 0
+    assert await store.find_suppression("t1", "old@example.com", now) == before
+    assert backend.count("events", "address = 'other@example.com'") == 1
+    # and an event the store refuses writes no suppression either
+    with pytest.raises((TypeError, StoreError)):
+        await store.suppress_with_event(
+            Suppression("t1", "new@example.com", SuppressionReason.MANUAL, now),
+            suppressed_event("t1", "new@example.com", now, "no_such_reason"),  # type: ignore[arg-type]
+        )
+    assert backend.count("suppressions", "address = 'new@example.com'") == 0
+    assert backend.count("events", "address = 'new@example.com'") == 0
+
+
+async def test_suppress_with_event_keeping_a_permanent_one_writes_nothing(
+    store: Store, backend: Backend
+) -> None:
+    now = now_ms()
+    complaint = Suppression("t1", "a@example.com", SuppressionReason.COMPLAINT, now, None, 7, "")
+    await store.add_suppression(complaint)
+
+    kept = await store.suppress_with_event(
+        Suppression("t1", "a@example.com", SuppressionReason.OPT_OUT, now),
+        suppressed_event("t1", "a@example.com", now, Reason.OPT_OUT),
+        keep_permanent=True,
+    )
+
+    assert kept is None
+    assert await store.find_suppression("t1", "a@example.com", now) == complaint
+    assert backend.count("events", "address = 'a@example.com'") == 0
+
+
+def _admin_event(view: RecipientView, type_: EventType, reason: Reason) -> Event:
+    return Event(
+        view.recipient_id, view.tenant, view.address, type_, now_ms(), queue_id=view.queue_id,
+        reason=reason, text="by administrator",
+    )  # fmt: skip
+
+
+async def _admin_write(store: Any, action: str, audit: Callable[[Any], Any]) -> Any:
+    """One admin write with its ``audit`` builder, on a message Q1 (two pending recipients)
+    and a suppression of a@example.com, both in place."""
+    now = now_ms()
+    if action == "hold":
+        return await store.set_held(
+            "Q1", True, lambda v: _admin_event(v, EventType.HELD, Reason.HELD_BY_ADMIN),
+            audit=audit,
+        )  # fmt: skip
+    if action == "delete":
+        return await store.cancel_message(
+            "Q1", lambda v: _admin_event(v, EventType.EXPIRED, Reason.DELETED_BY_ADMIN),
+            audit=audit,
+        )  # fmt: skip
+    if action == "erase":
+        return await store.erase_address("x@example.com", now, audit=audit)
+    if action == "create_tenant":
+        settings = TenantSettings(Tenant("t9"))
+        return await store.create_tenant(settings, now, credentials=("u9", "hash"), audit=audit)
+    if action == "update_tenant":
+        return await store.update_tenant_settings("t1", {"hourly_quota": 5}, audit=audit)
+    if action == "credentials":
+        return await store.set_credentials("t1", "u1", "hash", audit=audit)
+    if action == "suppress":
+        return await store.suppress_with_event(
+            Suppression("t1", "b@example.com", SuppressionReason.MANUAL, now),
+            suppressed_event("t1", "b@example.com", now, Reason.MANUAL),
+            audit=audit,
+        )
+    return await store.lift_suppressions(
+        "a@example.com", None,
+        lambda found: Event(None, found.tenant, "a@example.com", EventType.UNSUPPRESSED, now,
+                            reason=Reason.ADMIN_UNBLOCK),
+        audit=audit,
+    )  # fmt: skip
+
+
+# action -> (events it writes, the SQL that sees its change, rows that SQL finds after it)
+ADMIN_WRITES = {
+    "hold": ("type = 'held'", "SELECT count(*) FROM recipients WHERE status = 'held'", 2),
+    "delete": ("type = 'expired'", "SELECT count(*) FROM recipients WHERE status = 'expired'", 2),
+    "erase": ("address = 'x@example.com'", "SELECT count(*) FROM events", 1),
+    "create_tenant": (
+        "1 = 0",
+        "SELECT count(*) FROM tenants t JOIN credentials c ON c.tenant = t.name"
+        " WHERE t.name = 't9'",
+        1,
+    ),
+    "update_tenant": ("1 = 0", "SELECT count(*) FROM tenants WHERE hourly_quota = 5", 1),
+    "credentials": ("1 = 0", "SELECT count(*) FROM credentials WHERE username = 'u1'", 1),
+    "suppress": (
+        "type = 'suppressed'",
+        "SELECT count(*) FROM suppressions WHERE address = 'b@example.com'",
+        1,
+    ),
+    "unblock": (
+        "type = 'unsuppressed'",
+        "SELECT count(*) FROM suppressions WHERE address = 'a@example.com'",
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("action", ADMIN_WRITES)
+async def test_an_admin_write_and_its_audit_entry_commit_together_or_not_at_all(
+    store: Store, backend: Backend, action: str
+) -> None:
+    # Issue 13: the change, its events and the admin audit entry in one transaction. An
+    # audit entry the store cannot write (a detail that is no JSON) undoes the change.
+    events, changed, after = ADMIN_WRITES[action]
+    await store.enqueue(message("Q1", ("x@example.com", "y@example.com")), WINDOW)
+    await store.add_suppression(suppression("t1", "a@example.com"))
+    await store.ensure_tenant(Tenant("t1"))
+    before = backend.rows(changed)
+    events_before = backend.count("events", events)
+
+    def broken(result: Any) -> AuditEntry:
+        return AuditEntry(now_ms(), "ops", f"test.{action}", "Q1", {"bad": object()})
+
+    with pytest.raises((TypeError, StoreError)):
+        await _admin_write(store, action, broken)
+
+    assert backend.rows(changed) == before
+    assert backend.count("events", events) == events_before
+    assert backend.count("admin_audit") == 0
+
+    seen: list[Any] = []
+
+    def entry(result: Any) -> AuditEntry:
+        seen.append(result)
+        return AuditEntry(now_ms(), "ops", f"test.{action}", "Q1", {"n": 1})
+
+    result = await _admin_write(store, action, entry)
+
+    assert seen == [result]
+    assert backend.rows(changed) == [(after,)]
+    if action == "erase":
+        assert backend.count("events", events) == 0
+    elif events != "1 = 0":
+        assert backend.count("events", events) > events_before
+    assert backend.rows("SELECT actor, action, target FROM admin_audit") == [
+        ("ops", f"test.{action}", "Q1")
+    ]
 
 
 async def test_expired_suppressions_are_not_found(store: Store) -> None:

@@ -11,6 +11,18 @@ environment names a hook). Each hook is chosen by an environment variable:
     (``test_fault_kill9_after_commit.py``). The hook wraps ``ObservedStore.enqueue``, the
     one door every intake commit goes through, so the kill follows the real commit.
 
+``GATEWAY_TEST_FAULT=kill_mid_suppression``
+    The process SIGKILLs itself inside the transaction that writes a suppression with its
+    ``suppressed`` event (``suppress_with_event``: an opt-out's, the bounce sink's policy;
+    ``record_outcomes``: the relay's outcome with the policy's suppression), right after
+    that event's insert and before the suppression's write and the commit: where a crash
+    fell between the two writes when they were separate (issue 13). Neither may stay
+    (``test_fault_kill9_suppression.py``). SQLite only: it wraps the SQLite store's event
+    insert, which runs in the writer's thread.
+
+``GATEWAY_TEST_FAULT=kill_after_suppression``
+    The process SIGKILLs itself right after such a write committed: both must stay.
+
 ``GATEWAY_TEST_SLOW_CALLBACKS=<file>``
     asyncio's debug mode on the gateway's event loop with ``slow_callback_duration`` set to
     ``GATEWAY_TEST_SLOW_CALLBACK_SECONDS`` (default 0.05): each "Executing … took …" warning
@@ -34,10 +46,11 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import timedelta
 
-    from gateway.core.model import NewMessage
-    from gateway.core.ports import EnqueueResult
+    from gateway.core.model import Event, NewMessage, Suppression
+    from gateway.core.ports import EnqueueResult, Outcome
 
 FAULT = "GATEWAY_TEST_FAULT"
 SLOW_CALLBACKS = "GATEWAY_TEST_SLOW_CALLBACKS"
@@ -62,6 +75,58 @@ def kill_after_commit() -> None:
 
     ObservedStore.enqueue = enqueue_then_die  # type: ignore[method-assign]
 
+
+def kill_mid_suppression() -> None:
+    import sqlite3
+
+    from gateway.core.model import EventType
+    from gateway.store import sqlite, sqlite_relay
+
+    insert = sqlite._insert_event
+
+    def insert_then_die(c: sqlite3.Connection, event: Event) -> int:
+        event_id = insert(c, event)
+        if event.type is EventType.SUPPRESSED:
+            os.kill(os.getpid(), signal.SIGKILL)  # in the transaction, before its commit
+        return event_id
+
+    # ``store.sqlite_admin.suppress_with_event`` and ``store.sqlite_relay``'s outcome
+    # writes look it up on their modules at each call.
+    sqlite._insert_event = insert_then_die
+    sqlite_relay.insert_event = insert_then_die
+
+
+def kill_after_suppression() -> None:
+    from gateway.events import ObservedStore
+
+    suppress = ObservedStore.suppress_with_event
+
+    async def suppress_then_die(
+        self: ObservedStore, suppression: Suppression, event: Event, *, keep_permanent: bool = False
+    ) -> tuple[Suppression, int] | None:
+        result = await suppress(self, suppression, event, keep_permanent=keep_permanent)
+        os.kill(os.getpid(), signal.SIGKILL)  # committed, nothing after it has run
+        return result
+
+    record = ObservedStore.record_outcomes
+
+    async def record_then_die(
+        self: ObservedStore, outcomes: Sequence[Outcome], owner: str
+    ) -> dict[int, int]:
+        recorded = await record(self, outcomes, owner)
+        if any(o.suppress is not None and o.recipient_id in recorded for o in outcomes):
+            os.kill(os.getpid(), signal.SIGKILL)  # committed with the outcome
+        return recorded
+
+    ObservedStore.suppress_with_event = suppress_then_die  # type: ignore[method-assign]
+    ObservedStore.record_outcomes = record_then_die  # type: ignore[method-assign]
+
+
+FAULTS = {
+    "kill_after_commit": kill_after_commit,
+    "kill_mid_suppression": kill_mid_suppression,
+    "kill_after_suppression": kill_after_suppression,
+}
 
 _last = threading.local()  # the CPU time of the callback the loop ran last
 
@@ -113,8 +178,8 @@ def watch_slow_callbacks(path: str, seconds: float) -> None:
 
 def main() -> int:
     fault = os.environ.get(FAULT, "")
-    if fault == "kill_after_commit":
-        kill_after_commit()
+    if fault in FAULTS:
+        FAULTS[fault]()
     elif fault:
         print(f"{FAULT}: unknown fault {fault!r}", file=sys.stderr)
         return 64
