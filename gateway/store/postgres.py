@@ -475,22 +475,7 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
         return None if row is None else _suppression(row)
 
     async def add_suppression(self, suppression: Suppression) -> None:
-        await self._run(
-            lambda c: c.execute(
-                "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
-                " note) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, address)"
-                " DO UPDATE SET reason = excluded.reason, since = excluded.since,"
-                " expires_at = excluded.expires_at, event_id = excluded.event_id,"
-                " note = excluded.note",
-                suppression.tenant,
-                suppression.address,
-                rows.suppression_reason_value(suppression.reason),
-                ts(suppression.since),
-                ts(suppression.expires_at),
-                suppression.event_id,
-                suppression.note,
-            )
-        )
+        await self._run(lambda c: upsert_suppression(c, suppression))
 
     async def remove_suppression(self, tenant: str | None, address: str) -> int:
         async def work(c: Connection) -> int:
