@@ -431,11 +431,29 @@ async def send_message(
     content = (
         f"From: App <{sender}>\r\nTo: {rcpt}\r\nSubject: Fault test\r\n{header}\r\nHello.\r\n"
     ).encode()
+    return await send_content(port, sender, rcpt, content)
+
+
+async def send_content(
+    port: int,
+    sender: str,
+    rcpt: str,
+    content: bytes,
+    helo: str = "client.test",
+    source: str | None = None,
+) -> tuple[int, bytes]:
+    """``content`` from ``sender`` to ``rcpt`` over smtplib (in a thread), saying ``helo`` and
+    connecting from ``source`` (a loopback address) when given: the reply to the final dot,
+    the refusal of the RCPT, or ``(-1, why)`` when the connection died before a reply."""
 
     def work() -> tuple[int, bytes]:
         try:
             with smtplib.SMTP(
-                "127.0.0.1", port, local_hostname="client.test", timeout=10
+                "127.0.0.1",
+                port,
+                local_hostname=helo,
+                timeout=10,
+                source_address=(source, 0) if source else None,
             ) as client:
                 client.ehlo()
                 client.mail(sender)

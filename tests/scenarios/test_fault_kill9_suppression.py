@@ -12,8 +12,6 @@ SQLite file is then read from the outside.
 
 from __future__ import annotations
 
-import asyncio
-import smtplib
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from tests.scenarios.harness import (
     GatewaySubprocess,
     db_rows,
     published_mx,
+    send_content,
     send_message,
     write_config,
 )
@@ -86,25 +85,7 @@ async def _mail_to(port: int, to: str, sender: str) -> tuple[int, bytes]:
     """Mail "SAIR" to ``to`` the way a recipient's MTA does, from outside a trusted network."""
     content = f"From: <{sender}>\r\nTo: {to}\r\nSubject: SAIR\r\n\r\nSAIR\r\n".encode()
 
-    def work() -> tuple[int, bytes]:
-        try:
-            with smtplib.SMTP(
-                "127.0.0.1",
-                port,
-                local_hostname="mta.remote.test",
-                timeout=10,
-                source_address=("127.0.0.9", 0),
-            ) as client:
-                client.ehlo()
-                client.mail(sender)
-                code, text = client.rcpt(to)
-                if code != 250:
-                    return code, text
-                return client.data(content)
-        except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
-            return -1, str(exc).encode()
-
-    return await asyncio.to_thread(work)
+    return await send_content(port, sender, to, content, "mta.remote.test", "127.0.0.9")
 
 
 @pytest.mark.parametrize(("fault", "kept"), FAULTS.items(), ids=list(FAULTS))
