@@ -12,7 +12,8 @@ import httpx
 
 from gateway import config as config_module
 from gateway.admin.app import AdminDeps
-from gateway.core.model import Category, Event, EventType, NewMessage, Status
+from gateway.core import replies
+from gateway.core.model import Category, Event, EventType, NewMessage, Reason, Status
 from gateway.core.ports import Outcome
 from gateway.store.sqlite import SqliteStore
 from tests.fakes.dns_server import FakeDns
@@ -66,6 +67,30 @@ class Env:
     public: httpx.AsyncClient
     ready: dict[str, bool] = field(default_factory=lambda: {"intake": True, "relay": True})
     woken: list[int] = field(default_factory=list)
+
+    async def record_typo_refusal(
+        self, address: str = "maria@gmial.com", details: dict[str, str] | None = None
+    ) -> None:
+        """A ``rejected`` event as the intake records a refused typo, replying with the
+        catalogue's 553 naming ``maria@gmail.com``; ``details`` as the intake stores them
+        (``None``: a refusal recorded before the suggestion was kept)."""
+        reply = replies.RECIPIENT_TYPO.with_text(
+            "The recipient domain looks misspelt: did you mean maria@gmail.com?"
+        )
+        await self.store.record_event(
+            Event(
+                None,
+                "default",
+                address,
+                EventType.REJECTED,
+                self.clock.now(),
+                reply_code=reply.code,
+                enhanced=reply.enhanced,
+                text=reply.text,
+                reason=Reason.TYPO,
+                details=dict(details or {}),
+            )
+        )
 
     async def seed(
         self,

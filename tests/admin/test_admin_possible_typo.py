@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.admin.views import EVENTS_SHOWN
-from gateway.core import replies
 from gateway.core.model import Event, EventType, Reason, Status
 from gateway.core.status_text import guidance
 from tests.admin.support import RO_TOKEN, Env, auth
@@ -96,23 +95,7 @@ async def test_the_warning_is_escaped_on_the_page(env: Env) -> None:
 
 
 async def test_a_refusal_names_its_suggestion_from_the_recorded_data(env: Env) -> None:
-    reply = replies.RECIPIENT_TYPO.with_text(
-        "The recipient domain looks misspelt: did you mean maria@gmail.com?"
-    )
-    await env.store.record_event(
-        Event(
-            None,
-            "default",
-            "maria@gmial.com",
-            EventType.REJECTED,
-            env.clock.now(),
-            reply_code=reply.code,
-            enhanced=reply.enhanced,
-            text=reply.text,
-            reason=Reason.TYPO,
-            details={"reason": "typo", "suggestion": "maria@gmail.com"},
-        )
-    )
+    await env.record_typo_refusal(details={"reason": "typo", "suggestion": "maria@gmail.com"})
     body = (await env.client.get("/api/v1/recipients/maria@gmial.com", headers=auth())).json()
     assert body["reason"] == "typo"
     expected = guidance(Status.REJECTED, None, "typo", "pt-BR", "maria@gmail.com")
@@ -128,22 +111,7 @@ async def test_an_older_refusal_without_a_recorded_suggestion_gets_the_plain_tex
 ) -> None:
     """Refusals recorded before the suggestion was kept (their reason given by migration 007):
     no address is read from the reply."""
-    reply = replies.RECIPIENT_TYPO.with_text(
-        "The recipient domain looks misspelt: did you mean maria@gmail.com?"
-    )
-    await env.store.record_event(
-        Event(
-            None,
-            "default",
-            "maria@gmial.com",
-            EventType.REJECTED,
-            env.clock.now(),
-            reply_code=reply.code,
-            enhanced=reply.enhanced,
-            text=reply.text,
-            reason=Reason.TYPO,
-        )
-    )
+    await env.record_typo_refusal()
     body = (await env.client.get("/api/v1/recipients/maria@gmial.com", headers=auth())).json()
     assert body["reason"] == "typo"
     assert body["guidance"]["customer_message"] == guidance(

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.core import replies
 from gateway.core.model import (
     Category,
-    Event,
     EventType,
-    Reason,
     Status,
     Suppression,
     SuppressionReason,
@@ -102,22 +99,7 @@ async def test_expired_suppression_is_not_shown(env: Env) -> None:
 
 
 async def test_rejected_at_intake_shows_the_refusal(env: Env) -> None:
-    reply = replies.RECIPIENT_TYPO.with_text(
-        "The recipient domain looks misspelt: did you mean maria@gmail.com?"
-    )
-    await env.store.record_event(
-        Event(
-            None,
-            "default",
-            "maria@gmial.com",
-            EventType.REJECTED,
-            env.clock.now(),
-            reply_code=reply.code,
-            enhanced=reply.enhanced,
-            text=reply.text,
-            reason=Reason.TYPO,
-        )
-    )
+    await env.record_typo_refusal()
     body = (
         await env.client.get("/api/v1/recipients/maria@gmial.com?lang=en", headers=auth())
     ).json()
