@@ -68,16 +68,16 @@ class Env:
     ready: dict[str, bool] = field(default_factory=lambda: {"intake": True, "relay": True})
     woken: list[int] = field(default_factory=list)
 
-    async def record_typo_refusal(
-        self, address: str = "maria@gmial.com", details: dict[str, str] | None = None
-    ) -> None:
-        """A ``rejected`` event as the intake records a refused typo, replying with the
-        catalogue's 553 naming ``maria@gmail.com``; ``details`` as the intake stores them
-        (``None``: a refusal recorded before the suggestion was kept)."""
-        reply = replies.RECIPIENT_TYPO.with_text(
-            "The recipient domain looks misspelt: did you mean maria@gmail.com?"
-        )
-        await self.store.record_event(
+    async def record_refusal(
+        self,
+        address: str,
+        reason: Reason,
+        reply: replies.Reply,
+        details: dict[str, str] | None = None,
+    ) -> int:
+        """A ``rejected`` event as the intake records a refusal at RCPT: its reply and typed
+        reason (``details`` as the intake stores them); the event's id."""
+        return await self.store.record_event(
             Event(
                 None,
                 "default",
@@ -87,10 +87,19 @@ class Env:
                 reply_code=reply.code,
                 enhanced=reply.enhanced,
                 text=reply.text,
-                reason=Reason.TYPO,
+                reason=reason,
                 details=dict(details or {}),
             )
         )
+
+    async def record_typo_refusal(self, details: dict[str, str] | None = None) -> None:
+        """The refused typo ``maria@gmial.com``, replying with the catalogue's 553 naming
+        ``maria@gmail.com``; ``details`` as the intake stores them (``None``: a refusal
+        recorded before the suggestion was kept)."""
+        reply = replies.RECIPIENT_TYPO.with_text(
+            "The recipient domain looks misspelt: did you mean maria@gmail.com?"
+        )
+        await self.record_refusal("maria@gmial.com", Reason.TYPO, reply, details)
 
     async def seed(
         self,

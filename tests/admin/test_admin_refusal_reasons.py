@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.core import replies
-from gateway.core.model import INTAKE_REASONS, Event, EventType, Reason, Status
+from gateway.core.model import INTAKE_REASONS, Reason, Status
 from gateway.core.status_text import guidance
 from tests.admin.support import TOKEN, Env, auth
 
@@ -38,22 +38,6 @@ def test_the_table_covers_every_intake_reason() -> None:
     assert set(REPLY_OF) == set(INTAKE_REASONS)
 
 
-async def _refused(env: Env, address: str, reason: Reason, reply: replies.Reply) -> int:
-    return await env.store.record_event(
-        Event(
-            None,
-            "default",
-            address,
-            EventType.REJECTED,
-            env.clock.now(),
-            reply_code=reply.code,
-            enhanced=reply.enhanced,
-            text=reply.text,
-            reason=reason,
-        )
-    )
-
-
 async def _login(client: httpx.AsyncClient) -> None:
     r = await client.post("/login", data={"token": TOKEN, "lang": "en"})
     assert r.status_code == 303
@@ -68,7 +52,7 @@ async def test_api_and_page_show_the_stored_reason(
     if reworded:
         reply = reply.with_text(REWORDED)
     address = f"{reason.value.replace('_', '-')}@example.com"
-    event_id = await _refused(env, address, reason, reply)
+    event_id = await env.record_refusal(address, reason, reply)
 
     body = (await env.client.get(f"/api/v1/recipients/{address}?lang=en", headers=auth())).json()
     assert body["status"] == "rejected"
@@ -97,7 +81,7 @@ async def test_api_and_page_show_the_stored_reason(
 async def test_the_reason_wins_over_the_words_of_the_reply(
     env: Env, stored: Reason, reply: replies.Reply
 ) -> None:
-    await _refused(env, "ana@example.com", stored, reply)
+    await env.record_refusal("ana@example.com", stored, reply)
     body = (await env.client.get("/api/v1/recipients/ana@example.com", headers=auth())).json()
     assert body["reason"] == stored.value
     assert body["guidance"]["title"] == guidance(Status.REJECTED, None, stored).title
