@@ -15,7 +15,7 @@ from types import ModuleType
 
 from cryptography.hazmat.primitives import serialization
 
-from gateway.dkim import ED25519_SHA256, RSA_SHA256, keygen, sign
+from gateway.mail.dkim import ED25519_SHA256, RSA_SHA256, keygen, sign
 
 MESSAGE = (
     b"From: Billing <billing@example.com>\r\n"
@@ -71,8 +71,8 @@ def main() -> None:
         ),
         max(n // 10, 5),
     )
-    print(f"gateway.dkim rsa-sha256 2048   {ours_rsa:8.3f} ms CPU/signature")
-    print(f"gateway.dkim ed25519-sha256    {ours_ed:8.3f} ms CPU/signature")
+    print(f"gateway.mail.dkim rsa-sha256 2048   {ours_rsa:8.3f} ms CPU/signature")
+    print(f"gateway.mail.dkim ed25519-sha256    {ours_ed:8.3f} ms CPU/signature")
     print(f"dkimpy dkim.sign rsa-sha256    {theirs:8.3f} ms CPU/signature")
     print(f"speed-up (RSA)                 {theirs / ours_rsa:8.1f}x")
 

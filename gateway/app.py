@@ -17,27 +17,27 @@ from typing import TYPE_CHECKING
 
 from gateway.admin.app import AdminDeps, build_admin_app, build_public_app, serve_http
 from gateway.bounce import classify_reply, load_rules
-from gateway.checks import RecipientChecker
 from gateway.core.errors import ConfigError, StoreError
 from gateway.core.model import Tenant
 from gateway.core.policy import PolicySettings
 from gateway.core.ports import Clock, SystemClock
-from gateway.dns import DnsResolver
-from gateway.events import ObservedStore
-from gateway.janitor import run_janitor
-from gateway.logging import log_event
-from gateway.metrics import Metrics, run_gauges
-from gateway.outcomes import BounceNotifier, PolicyApplier
+from gateway.observe.events import ObservedStore
+from gateway.observe.logging import log_event
+from gateway.observe.metrics import Metrics, run_gauges
+from gateway.observe.webhooks import WebhookDispatcher, WebhookOutbox
 from gateway.relay.client import SmtpClient
 from gateway.relay.shaping import Shaper
 from gateway.relay.worker import Relay
-from gateway.signing import DkimSigner
+from gateway.services.checks import RecipientChecker
+from gateway.services.dns import DnsResolver
+from gateway.services.outcomes import BounceNotifier, PolicyApplier
+from gateway.services.retention import run_janitor
+from gateway.services.signing import DkimSigner
+from gateway.services.tenants import TenantDirectory
 from gateway.smtp_in.bounce_sink import BounceSink
 from gateway.smtp_in.handler import IntakeHandler
 from gateway.smtp_in.server import Listener, start_listener, tls_context_from
 from gateway.store import open_store
-from gateway.tenants import TenantDirectory
-from gateway.webhooks import WebhookDispatcher, WebhookOutbox
 
 if TYPE_CHECKING:
     from gateway.config import Config

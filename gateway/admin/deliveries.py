@@ -2,7 +2,7 @@
 
 Owns: the JSON form of an outbox row (state, attempts, next try, last error, the payload
 as sent) and its cursor pagination. Does not own: the outbox (``store.sqlite_outbox``) or
-delivering (``gateway.webhooks``). The signing secret is never shown here: it is not part
+delivering (``gateway.observe.webhooks``). The signing secret is never shown here: it is not part
 of the row.
 """
 

@@ -14,9 +14,9 @@ from starlette.requests import Request
 
 if TYPE_CHECKING:
     from gateway.admin.auth import Principal, TokenAuth
-    from gateway.checks import RecipientChecker
     from gateway.config import Config
     from gateway.core.ports import Clock
+    from gateway.services.checks import RecipientChecker
     from gateway.store.sqlite import SqliteStore
 
 

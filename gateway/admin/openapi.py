@@ -41,7 +41,7 @@ _S = {"type": "string"}
 _I = {"type": "integer"}
 _B = {"type": "boolean"}
 _T = {"type": "string", "format": "date-time"}
-# The webhook ``type`` values (``gateway.webhooks.ALL_TYPES``; a test keeps them equal).
+# The webhook ``type`` values (``gateway.observe.webhooks.ALL_TYPES``; a test keeps them equal).
 WEBHOOK_TYPES = [
     "queued", "sent", "deferred", "bounced", "expired", "rejected", "suppressed", "opt_out",
     "unsuppressed", "complaint", "report", "duplicate", "held", "released", "possible_typo",

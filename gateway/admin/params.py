@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from gateway.admin.errors import ApiError, invalid
-from gateway.checks import canonical
+from gateway.services.checks import canonical
 
 E = TypeVar("E", bound=StrEnum)
 

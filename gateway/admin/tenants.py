@@ -22,7 +22,7 @@ from gateway.admin.deps import deps_of
 from gateway.admin.errors import ApiError, invalid, not_found, read_json
 from gateway.admin.views import tenant_json
 from gateway.core.model import Tenant
-from gateway.credentials import new_credentials
+from gateway.services.credentials import new_credentials
 from gateway.store.sqlite_admin import TenantSettings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

@@ -75,7 +75,7 @@ class Reason(StrEnum):
     is a programming error: the stores refuse it (``store.rows``).
     """
 
-    # Refused at RCPT (``rejected`` events), one per check of ``gateway.checks``.
+    # Refused at RCPT (``rejected`` events), one per check of ``gateway.services.checks``.
     INVALID = "invalid"
     TYPO = "typo"
     NO_SUCH_DOMAIN = "no_such_domain"

@@ -60,8 +60,8 @@ class Resolver(Protocol):
 
 
 class Tenants(Protocol):
-    """The tenant directory (``gateway.tenants``): each tenant as stored, with a change made
-    on any node seen within about a second."""
+    """The tenant directory (``gateway.services.tenants``): each tenant as stored, with a
+    change made on any node seen within about a second."""
 
     async def tenant(self, name: str) -> Tenant:
         """The tenant by name; one without settings when none is stored by that name."""
@@ -86,7 +86,10 @@ class Outcome:
     is the suppression the auto-block policy asks for after it, with its ``suppressed``
     event: written in the outcome's transaction when the outcome is (not when fenced off),
     so a crash cannot leave one without the other (issue 13). A suppression without an
-    ``event_id`` is linked to the outcome's event.
+    ``event_id`` is linked to the outcome's event. ``notice`` is the bounce notice to the
+    sender this final failure causes, queued in the same transaction when the outcome is
+    recorded; the same notice on several outcomes of one attempt is queued once (when any
+    of them is recorded).
     """
 
     recipient_id: int
@@ -95,6 +98,7 @@ class Outcome:
     due_at: datetime | None = None
     category: Category | None = None
     suppress: tuple[Suppression, Event] | None = None
+    notice: NewMessage | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Owns: turning a resolved ``MxAnswer`` into the ordered list of hosts to try (RFC
 §5.1), naming the mailbox provider behind an MX host (for per-provider rate limits and
 reports), and the canonical *site* name that keys per-destination concurrency.
 
-Does not own: DNS lookups (``gateway.dns``), connecting (``gateway.relay.client``), or
+Does not own: DNS lookups (``gateway.services.dns``), connecting (``gateway.relay.client``), or
 what to do with a null MX (the caller bounces; ``order_mx`` returns no hosts for it).
 Pure: stdlib only, no I/O.
 """

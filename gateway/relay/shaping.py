@@ -4,7 +4,7 @@ Owns: the tenant options the relay needs (taken from the tenant directory, which
 change on any node within about a second), the unsubscribe headers prepended per
 recipient, and whether a final failure is reported to the envelope sender by mail. Does
 not own: the header text (``core.unsubscribe``), the notice bytes (``core.notice``) or the
-tenant settings (``gateway.tenants``).
+tenant settings (``gateway.services.tenants``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from gateway.core import verp
 from gateway.core.errors import StoreError
 from gateway.core.unsubscribe import unsubscribe_headers
-from gateway.logging import log_event
-from gateway.rawmail import header_block, value
+from gateway.mail.rawmail import header_block, value
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from gateway.config import BounceConfig
-    from gateway.tenants import TenantDirectory, TenantSnapshot
+    from gateway.services.tenants import TenantDirectory, TenantSnapshot
 
 log = logging.getLogger("gateway.relay")
 

@@ -55,15 +55,15 @@ from gateway.core.model import Category, Delivery, Event, Status, Suppression
 from gateway.core.notice import FailedRecipient
 from gateway.core.ports import Outcome
 from gateway.core.routing import order_mx, provider_of
-from gateway.logging import log_event
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from gateway.config import BounceConfig, RelayConfig
     from gateway.core.ports import Clock, Resolver, Store
     from gateway.core.replies import Reply
-    from gateway.outcomes import BounceNotifier, PolicyApplier
     from gateway.relay.client import SmtpClient, TransactionResult
     from gateway.relay.shaping import Shaper
+    from gateway.services.outcomes import BounceNotifier, PolicyApplier
 
 log = logging.getLogger("gateway.relay")
 

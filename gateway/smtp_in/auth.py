@@ -1,7 +1,7 @@
 """Brute-force throttling of SMTP AUTH: ``535`` then ``421 4.7.0``.
 
 Owns: the per-client failure counter. Does not own: the hash format and verification
-(``gateway.credentials``) or the AUTH dialogue (``smtp_in.handler``).
+(``gateway.services.credentials``) or the AUTH dialogue (``smtp_in.handler``).
 """
 
 from __future__ import annotations

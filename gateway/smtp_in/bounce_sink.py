@@ -19,14 +19,14 @@ from gateway.core import replies, verp
 from gateway.core.errors import StoreError
 from gateway.core.lifecycle import Report, effect
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
-from gateway.logging import log_event
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from gateway.bounce import BounceReport, Rules
     from gateway.config import BounceConfig
     from gateway.core.ports import Clock, RecipientView, Store
     from gateway.core.replies import Reply
-    from gateway.outcomes import PolicyApplier
+    from gateway.services.outcomes import PolicyApplier
 
 log = logging.getLogger("gateway.bounce_sink")
 

@@ -3,7 +3,7 @@
 Owns: who may send (AUTH or a trusted network, else only bounces), the per-command
 checklists, the headers we prepend, the durable commit before ``250``, and one structured
 log line per transaction. Does not own: the recipient checks themselves
-(``gateway.checks``), the message store (``Store`` port), bounce parsing (``bounce``) or
+(``gateway.services.checks``), the message store (``Store`` port), bounce parsing (``bounce``) or
 delivery (``relay``, woken through ``on_queued``).
 
 Message content stays the bytes received: we only prepend ``Received:`` (and
@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
-from gateway import rawmail as headers
-from gateway.checks import RecipientChecker, Verdict, canonical
 from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.ids import new_queue_id
 from gateway.core.model import Event, EventType, NewMessage, Reason, Tenant
-from gateway.credentials import verify_async
-from gateway.logging import log_event
+from gateway.mail import rawmail as headers
+from gateway.observe.logging import log_event
+from gateway.services.checks import RecipientChecker, Verdict, canonical
+from gateway.services.credentials import verify_async
 from gateway.smtp_in.auth import AuthThrottle
 from gateway.smtp_in.server import NULL_SENDER
 

@@ -2,7 +2,7 @@
 
 The PostgreSQL dialect of ``store.sqlite_outbox``, method by method: same signatures,
 same row types (that module's), same semantics. Does not own: the pool, the schema or the
-translation of errors (``store.postgres``), nor what is sent or when (``gateway.webhooks``).
+translation of errors (``store.postgres``), nor what is sent or when (``gateway.observe.webhooks``).
 
 A claim is ``SELECT … FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` pushing ``next_at``
 forward by the lease, in one statement: dispatchers on several nodes never lease the same

@@ -5,7 +5,7 @@ Owns: each tenant's webhook endpoint and secret (``tenant_webhooks``; read throu
 ``webhook_secret`` columns of migration 003) and the durable outbox
 (``webhook_outbox``): enqueue, claim with a lease, mark delivered/failed, history. Does not
 own: the connection, the writer or the schema's other tables (``store.sqlite``), nor what is
-sent or when (``gateway.webhooks``).
+sent or when (``gateway.observe.webhooks``).
 
 The outbox is fed from the events log (migration 005): ``webhook_events`` reads the events
 after the durable cursor (``webhook_cursor``) and ``commit_webhooks`` writes their outbox rows

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from gateway.core.model import Category, Status, Suppression, SuppressionReason
-from gateway.janitor import JanitorSettings, run_janitor, run_pass
+from gateway.services.retention import JanitorSettings, run_janitor, run_pass
 from gateway.store.sqlite_admin import hashed_address
 from tests.admin.support import Env, auth
 

@@ -18,7 +18,7 @@ from gateway.core.model import INTAKE_REASONS, Reason, Status
 from gateway.core.status_text import guidance
 from tests.admin.support import TOKEN, Env, auth
 
-# The check -> the reply it sends (``gateway.checks``, ``smtp_in.handler``).
+# The check -> the reply it sends (``gateway.services.checks``, ``smtp_in.handler``).
 REPLY_OF = {
     Reason.INVALID: replies.RECIPIENT_SYNTAX,
     Reason.TYPO: replies.RECIPIENT_TYPO,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.credentials import verify_secret
+from gateway.services.credentials import verify_secret
 from tests.admin.support import Env, auth
 
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from tests.observability.samples import exercise
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.core.model import Category, Event, EventType, Status, SuppressionReason
-from gateway.events import RecipientChanged
-from gateway.webhooks import (
+from gateway.observe.events import RecipientChanged
+from gateway.observe.webhooks import (
     WebhookTargetRefused,
     check_target,
     sign,

@@ -61,7 +61,7 @@ CPU_MARK = " | loop CPU "
 
 
 def kill_after_commit() -> None:
-    from gateway.events import ObservedStore
+    from gateway.observe.events import ObservedStore
 
     enqueue = ObservedStore.enqueue
 
@@ -97,7 +97,7 @@ def kill_mid_suppression() -> None:
 
 
 def kill_after_suppression() -> None:
-    from gateway.events import ObservedStore
+    from gateway.observe.events import ObservedStore
 
     suppress = ObservedStore.suppress_with_event
 
@@ -168,7 +168,7 @@ def watch_slow_callbacks(path: str, seconds: float) -> None:
         loop.slow_callback_duration = seconds
         return loop
 
-    # ``gateway.__main__`` looks the factory up at ``serve`` time, after this ran.
+    # ``gateway.cli.main`` looks the factory up at ``serve`` time, after this ran.
     uvloop.new_event_loop = debug_loop
     _time_callbacks()
     asyncio_log = logging.getLogger("asyncio")
@@ -186,7 +186,7 @@ def main() -> int:
     path = os.environ.get(SLOW_CALLBACKS, "")
     if path:
         watch_slow_callbacks(path, float(os.environ.get(SLOW_CALLBACK_SECONDS, "0.05")))
-    from gateway.__main__ import main as gateway_main
+    from gateway.cli.main import main as gateway_main
 
     return gateway_main(sys.argv[1:])
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import dkim
 
-from gateway.dkim import DkimKey, public_record
+from gateway.mail.dkim import DkimKey, public_record
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import free_port
 from tests.scenarios.gateway_hooks import CPU_MARK, SLOW_CALLBACK_SECONDS, SLOW_CALLBACKS

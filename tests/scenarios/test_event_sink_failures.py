@@ -14,7 +14,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.core.model import Status
-from gateway.events import DomainEvent, ObservedStore
+from gateway.observe.events import DomainEvent, ObservedStore
 from tests.scenarios.harness import GatewayHarness
 
 

@@ -12,7 +12,7 @@ import trustme
 
 from gateway.core import replies
 from gateway.core.model import Tenant
-from gateway.credentials import hash_secret
+from gateway.services.credentials import hash_secret
 from tests.scenarios.harness import HOSTNAME, GatewayHarness
 
 UNTRUSTED = ["127.0.0.250/32"]  # the test client (127.0.0.1) is not in it

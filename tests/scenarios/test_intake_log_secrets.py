@@ -12,8 +12,8 @@ import pytest
 import trustme
 
 from gateway.core.model import Tenant
-from gateway.credentials import hash_secret
-from gateway.logging import JsonFormatter, configure, log_event
+from gateway.observe.logging import JsonFormatter, configure, log_event
+from gateway.services.credentials import hash_secret
 from tests.scenarios.harness import SECRET, GatewayHarness
 from tests.scenarios.test_intake_auth import UNTRUSTED, client, tls_files  # noqa: F401
 

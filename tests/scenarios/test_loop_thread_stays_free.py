@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gateway.bounce.parse import parse_bounce
 from gateway.core.model import Status
-from gateway.dkim import keygen, sign
+from gateway.mail.dkim import keygen, sign
 from tests.scenarios.harness import GatewayHarness, make_dsn
 from tests.scenarios.loop_probe import work_on_this_thread
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dkim
 
-from gateway.dkim import keygen, public_record
+from gateway.mail.dkim import keygen, public_record
 from tests.scenarios.harness import GatewayHarness
 
 

@@ -25,7 +25,6 @@ import pytest
 
 from gateway.admin.app import AdminDeps, build_admin_app, serve_http
 from gateway.admin.views import recipient_report
-from gateway.checks import RecipientChecker
 from gateway.core.model import (
     Category,
     Event,
@@ -36,7 +35,8 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.status_text import guidance
-from gateway.dns import DnsResolver
+from gateway.services.checks import RecipientChecker
+from gateway.services.dns import DnsResolver
 from gateway.store.sqlite import SqliteStore
 from tests.admin.support import TOKEN, Env, FakeClock, make_config
 from tests.fakes.dns_server import FakeDns

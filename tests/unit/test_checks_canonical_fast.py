@@ -8,7 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.checks import canonical
+from gateway.services.checks import canonical
 
 
 def reference(address: str) -> str | None:

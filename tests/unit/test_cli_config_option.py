@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.__main__ import EXIT_USAGE, build_parser, parse_args
+from gateway.cli.main import EXIT_USAGE, build_parser, parse_args
 
 PATH = "/etc/gateway/site.toml"
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.dkim import (
+from gateway.mail.dkim import (
     _BODY_PIECE,
     DEFAULT_SIGNED_HEADERS,
     ED25519_SHA256,

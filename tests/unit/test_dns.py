@@ -10,7 +10,7 @@ import pytest
 
 from gateway.core.errors import DnsPermanent, DnsTemporary
 from gateway.core.ports import MxAnswer, MxHost
-from gateway.dns import DnsResolver
+from gateway.services.dns import DnsResolver
 from tests.fakes.dns_server import FakeDns
 
 

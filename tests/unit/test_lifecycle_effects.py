@@ -30,9 +30,9 @@ from gateway.core.lifecycle import (
     effect_of_event,
 )
 from gateway.core.model import Category, Event, EventType, Status, SuppressionReason
-from gateway.events import RecipientChanged
-from gateway.metrics import Metrics
-from gateway.webhooks import logged_change, webhook_type
+from gateway.observe.events import RecipientChanged
+from gateway.observe.metrics import Metrics
+from gateway.observe.webhooks import logged_change, webhook_type
 
 STATUSES: list[Status | None] = [*Status, None]
 CATEGORIES: list[Category | None] = [*Category, None]

@@ -19,7 +19,7 @@ from gateway.core.lifecycle import Attempt, Report, Result, effect
 from gateway.core.model import Category, Event, Status
 from gateway.core.policy import PolicySettings
 from gateway.core.ports import SystemClock
-from gateway.outcomes import PolicyApplier
+from gateway.services.outcomes import PolicyApplier
 from gateway.store.sqlite import SqliteStore
 from tests.unit.test_lifecycle_effects import ACTIONS, CATEGORIES, FEEDBACK, NOW, as_written
 

@@ -25,8 +25,8 @@ from gateway.core.model import (
     Reason,
     SuppressionReason,
 )
-from gateway.events import RecipientChanged
-from gateway.webhooks import payload
+from gateway.observe.events import RecipientChanged
+from gateway.observe.webhooks import payload
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 GATEWAY = Path(gateway.__file__).parent
@@ -97,7 +97,7 @@ def test_the_views_do_not_consult_the_reply_catalogue() -> None:
     """The old support page found a refusal's reason by matching its reply against
     ``core.replies`` ("misspelt", "quota", "too many"); what the API and the page show about
     a recipient now reads no reply. (Behaviour: ``tests/admin/test_admin_refusal_reasons``.)"""
-    for module in ("admin/views.py", "core/status_text.py", "webhooks.py"):
+    for module in ("admin/views.py", "core/status_text.py", "observe/webhooks.py"):
         tree = ast.parse((GATEWAY / module).read_text(encoding="utf-8"))
         imported = {
             *(n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)),

@@ -18,12 +18,12 @@ from gateway.core.errors import StoreError
 from gateway.core.model import Tenant
 from gateway.core.policy import PolicySettings
 from gateway.core.ports import SystemClock
-from gateway.dkim import keygen
-from gateway.outcomes import PolicyApplier
-from gateway.signing import DkimSigner
+from gateway.mail.dkim import keygen
+from gateway.services.outcomes import PolicyApplier
+from gateway.services.signing import DkimSigner
+from gateway.services.tenants import DkimKeyRow, TenantDirectory
 from gateway.store.sqlite import SqliteStore
 from gateway.store.sqlite_admin import TenantSettings
-from gateway.tenants import DkimKeyRow, TenantDirectory
 
 
 class Counting:

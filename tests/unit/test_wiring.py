@@ -29,7 +29,7 @@ from gateway import config as config_module
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "gateway"
-METRICS = GATEWAY / "metrics.py"
+METRICS = GATEWAY / "observe" / "metrics.py"
 CONFIG = GATEWAY / "config.py"
 METRIC_TYPES = frozenset({"Counter", "Gauge", "Histogram", "Summary"})
 FEEDS = frozenset({"inc", "dec", "set", "observe", "set_function"})

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from gateway.checks import RecipientChecker
 from gateway.core.errors import (
     DnsPermanent,
     DnsTemporary,
@@ -22,8 +21,9 @@ from gateway.core.errors import (
 from gateway.core.model import Tenant
 from gateway.core.ports import SystemClock
 from gateway.core.routing import order_mx
-from gateway.credentials import generate_secret, hash_secret
-from gateway.dns import DnsResolver
+from gateway.services.checks import RecipientChecker
+from gateway.services.credentials import generate_secret, hash_secret
+from gateway.services.dns import DnsResolver
 from gateway.store import open_store
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ async def _tenant_add(args: argparse.Namespace, store: object) -> int:
 
 
 async def _dkim_for_tenant(args: argparse.Namespace, store: object) -> int:
-    from gateway.dkim import keygen
+    from gateway.mail.dkim import keygen
 
     if await store.get_tenant(args.tenant) is None:  # type: ignore[attr-defined]
         print(f"gateway: no such tenant: {args.tenant}", file=sys.stderr)

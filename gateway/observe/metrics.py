@@ -33,21 +33,21 @@ from gateway.core.lifecycle import effect_of_event
 from gateway.core.model import Category, EventType, Status
 from gateway.core.policy import needs_alert
 from gateway.core.routing import provider_of
-from gateway.events import (
+from gateway.observe.events import (
     DomainEvent,
     MessageAccepted,
     RecipientChanged,
     SuppressionAdded,
     SuppressionRemoved,
 )
-from gateway.logging import log_event
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from gateway.core.ports import Store
 
-log = logging.getLogger("gateway.metrics")
+log = logging.getLogger("gateway.observe.metrics")
 
 NONE = "none"  # the label value for "no category"
 ALL_TENANTS = "all"  # an unblock without a tenant lifts the address everywhere
@@ -329,7 +329,7 @@ class Metrics:
     def observe_dns(self, kind: str, outcome: str, seconds: float | None = None) -> None:
         """Count one DNS lookup and, when it went to the network, its duration.
 
-        Called by ``gateway.dns`` (the adapter passes this method in; metrics never imports
+        Called by ``gateway.services.dns`` (the adapter passes this method in; metrics never imports
         dns). Values outside ``DNS_KINDS``/``DNS_OUTCOMES`` become ``"other"``.
 
         Args:

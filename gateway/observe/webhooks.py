@@ -71,8 +71,8 @@ from gateway.core.errors import GatewayError, StoreError
 from gateway.core.lifecycle import effect_of_event
 from gateway.core.model import Category, EventType, Reason, Status
 from gateway.core.ports import Clock, SystemClock
-from gateway.events import DomainEvent, RecipientChanged
-from gateway.logging import log_event
+from gateway.observe.events import DomainEvent, RecipientChanged
+from gateway.observe.logging import log_event
 from gateway.store.sqlite_outbox import ClaimedWebhook, EventBatch, OutboxItem
 
 if TYPE_CHECKING:
@@ -80,9 +80,9 @@ if TYPE_CHECKING:
 
     from gateway.config import WebhookConfig
     from gateway.core.model import Event
-    from gateway.metrics import Metrics
+    from gateway.observe.metrics import Metrics
 
-log = logging.getLogger("gateway.webhooks")
+log = logging.getLogger("gateway.observe.webhooks")
 
 SIGNATURE_HEADER = "X-Gateway-Signature"
 EVENT_ID_HEADER = "X-Gateway-Event-Id"

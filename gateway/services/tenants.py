@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.errors import StoreError
 from gateway.core.model import Tenant
-from gateway.logging import log_event
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from gateway.store.sqlite_admin import TenantSettings
 
-log = logging.getLogger("gateway.tenants")
+log = logging.getLogger("gateway.services.tenants")
 
 #: Seconds a snapshot is used before the store's counter is read again.
 EXPIRY = 1.0

@@ -2,8 +2,8 @@
 
 Owns: which key signs which message (tenant + ``From:`` domain), keeping the keys in memory
 (from the tenant directory, which sees a key stored on any node within about a second), and
-building the header to prepend. Does not own: the signature itself (``gateway.dkim``), when
-it is applied (``relay``) or where keys are kept (``gateway.tenants``, the store).
+building the header to prepend. Does not own: the signature itself (``gateway.mail.dkim``), when
+it is applied (``relay``) or where keys are kept (``gateway.services.tenants``, the store).
 
 A signature runs in a worker thread: hashing a large body and the RSA operation would
 otherwise hold the event loop (every SMTP session, every delivery) for tens of milliseconds
@@ -17,14 +17,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import StoreError
-from gateway.dkim import DkimKey, sign
-from gateway.logging import log_event
-from gateway.rawmail import from_domain, header_block
+from gateway.mail.dkim import DkimKey, sign
+from gateway.mail.rawmail import from_domain, header_block
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
-    from gateway.tenants import DkimKeyRow, TenantDirectory, TenantSnapshot
+    from gateway.services.tenants import DkimKeyRow, TenantDirectory, TenantSnapshot
 
-log = logging.getLogger("gateway.signing")
+log = logging.getLogger("gateway.services.signing")
 
 
 class DkimSigner:

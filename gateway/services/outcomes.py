@@ -25,8 +25,8 @@ from gateway.core.model import (
 )
 from gateway.core.notice import FailedRecipient, build_notice
 from gateway.core.policy import PastOutcome, PolicySettings, decide, needs_alert
-from gateway.logging import log_event
-from gateway.tenants import TenantDirectory
+from gateway.observe.logging import log_event
+from gateway.services.tenants import TenantDirectory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from gateway.core.lifecycle import Effect
     from gateway.core.ports import Clock, Store
 
-log = logging.getLogger("gateway.outcomes")
+log = logging.getLogger("gateway.services.outcomes")
 
 
 class PolicyApplier:

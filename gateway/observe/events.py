@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gateway.core.model import Event, EventType, Reason, Status, Suppression
-from gateway.logging import log_event
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from gateway.core.model import Delivery, NewMessage
     from gateway.core.ports import EnqueueResult, Outcome, RecipientView, Store
 
-log = logging.getLogger("gateway.events")
+log = logging.getLogger("gateway.observe.events")
 T = TypeVar("T")
 
 # Deliveries claimed but not yet recorded, remembered for the latency histograms. A claim

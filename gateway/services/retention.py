@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.errors import StoreError
-from gateway.logging import log_event
+from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.core.ports import Clock
 
-log = logging.getLogger("gateway.janitor")
+log = logging.getLogger("gateway.services.retention")
 
 
 class RetentionStore(Protocol):

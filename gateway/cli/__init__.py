@@ -1,0 +1,2 @@
+"""The ``gateway`` command line: argument parsing (``main``) and the commands behind each
+subcommand (``commands``)."""
