@@ -39,19 +39,26 @@ import asyncio
 import logging
 import re
 import ssl
-from typing import TYPE_CHECKING, Any, AnyStr
+from typing import TYPE_CHECKING, Any, AnyStr, Protocol
 
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.smtp import SMTP, Session, syntax
 
 from gateway.core import replies
 
 if TYPE_CHECKING:
     from gateway.config import SmtpConfig
-    from gateway.smtp_in.handler import IntakeHandler
 
 log = logging.getLogger("gateway.smtp_in")
 
 NULL_SENDER = "<>"
+
+
+class SessionHandler(Protocol):
+    """What the protocol layer calls on its handler besides aiosmtpd's ``handle_*`` hooks
+    (looked up by name): the intake's handler (``smtp_in.handler``) implements it, and this
+    module does not import that one (the handler imports ``NULL_SENDER`` from here)."""
+
+    def end_session(self, session: Session) -> None: ...
 _SIZE_ERRORS = (
     "552 Error: Too much mail data",
     "552 Error: message size exceeds fixed maximum message size",
@@ -81,7 +88,7 @@ class GatewaySMTP(SMTP):
 
     def __init__(
         self,
-        handler: IntakeHandler,
+        handler: SessionHandler,
         listener: Listener,
         line_length_limit: int | None = None,
         **kwargs: Any,
@@ -264,7 +271,7 @@ class GatewaySMTP(SMTP):
 
 
 async def start_listener(
-    handler: IntakeHandler,
+    handler: SessionHandler,
     config: SmtpConfig,
     host: str,
     port: int,
