@@ -33,59 +33,45 @@ recipients accepted at RCPT, so recipients refused at RCPT keep their own reply.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import logging
-import re
-import socket
 import ssl
-from collections import deque
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
 
 from aiosmtplib import (
     SMTP,
-    SMTPException,
     SMTPHeloError,
     SMTPRecipientRefused,
-    SMTPResponse,
     SMTPResponseException,
     SMTPSenderRefused,
     SMTPServerDisconnected,
-    SMTPTimeoutError,
 )
-from aiosmtplib.email import quote_address
 
 from gateway.config import RelayConfig
 from gateway.core import replies
 from gateway.core.errors import PermanentRelayError, Phase, RelayError, TransientRelayError
 from gateway.core.replies import Reply
+from gateway.relay.pool import Connection, ConnectionPool, Key, abort
+from gateway.relay.wire import (
+    NET_ERRORS,
+    PipelinedReplies,
+    client_tls_context,
+    command,
+    describe,
+    failure,
+    in_phase,
+    is_ip,
+    open_socket,
+    payload_off_the_loop,
+    quote,
+    synth,
+    utf8_headers,
+)
 
 log = logging.getLogger(__name__)
 
-# RFC 5321 §2.3.8: a bare CR or LF is not a line ending; we send each as CRLF so that no
-# receiver, however lenient, can find an end-of-data sequence other than ours (SMTP
-# smuggling). Content from intake is already CRLF-normalised, so this is a no-op there.
-_BARE_LINE_ENDING = re.compile(rb"\r\n|\r(?!\n)|(?<!\r)\n")
-_LEADING_DOT = re.compile(rb"(?m)^\.")  # RFC 5321 §4.5.2 transparency
 _QUIT_TIMEOUT = 5.0
-_PAYLOAD_IN_THREAD = 256 * 1024  # bytes: from here on, ~1 ms and more of scans and copies
-# An address aiosmtplib's ``quote_address`` returns unchanged in brackets (its parse is the
-# email package's, ~25 µs): the common case skips it; anything else still goes through it.
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z"
-)
-# What aiosmtplib refuses in a command argument (CR, LF, NUL and the other controls).
-_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
-# A pipelined reply (RFC 5321 §4.2: at most 512 octets a line; generous bounds here).
-_MAX_REPLY_LINE = 8192
-_MAX_REPLY_BUFFER = 1024 * 1024
-
-# Errors a network step can raise; anything else is a bug and propagates.
-_NET_ERRORS = (SMTPException, OSError, TimeoutError, ValueError, RuntimeError)
-
-_Key = tuple[str, int, str | None, str | None]  # host, port, server name, auth user
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +91,6 @@ class TransactionResult:
     deferred: dict[str, Reply]
     bounced: dict[str, Reply]
     tls: bool
-
-
-@dataclass(eq=False, slots=True)
-class _Connection:
-    smtp: SMTP
-    tls: bool
-    messages: int = 0
-    broken: bool = False
-    timer: asyncio.TimerHandle | None = None
-
-
-@dataclass(eq=False, slots=True)
-class _Destination:
-    idle: deque[_Connection] = field(default_factory=deque)
-    open: int = 0  # idle + in use + being opened; bounded by per_destination_concurrency
-    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
 
 
 class _TlsFailed(Exception):
@@ -161,9 +131,12 @@ class SmtpClient:
         self._connect_timeout = config.connect_timeout.total_seconds()
         self._command_timeout = config.command_timeout.total_seconds()
         self._data_timeout = config.data_timeout.total_seconds()
-        self._tls_context = tls_context or _tls_context(verify=config.tls_verify)
-        self._pool: dict[_Key, _Destination] = {}
-        self._closed = False
+        self._tls_context = tls_context or client_tls_context(verify=config.tls_verify)
+        self._pool = ConnectionPool(
+            config.per_destination_concurrency,
+            config.idle_timeout.total_seconds(),
+            self._connect_timeout,
+        )
 
     # --- public -----------------------------------------------------------------------------
     async def send(
@@ -197,8 +170,8 @@ class SmtpClient:
         if not recipients:
             msg = "send() needs at least one recipient"
             raise ValueError(msg)
-        key: _Key = (host.lower(), port, server_name, auth[0] if auth else None)
-        conn = await self._checkout(key, host)
+        key: Key = (host.lower(), port, server_name, auth[0] if auth else None)
+        conn = await self._pool.checkout(key, host)
         reusable = False
         try:
             reused = conn is not None
@@ -213,7 +186,7 @@ class SmtpClient:
                 # nothing was sent yet, so drop it and try once on a fresh connection.
                 if not (reused and exc.phase is Phase.MAIL and exc.reply.enhanced == "4.4.2"):
                     raise
-                _abort(conn)
+                abort(conn)
                 conn = None
                 conn = await self._open(host, port, server_name, auth)
                 result = await self._transaction(conn, host, mail_from, recipients, content)
@@ -224,88 +197,26 @@ class SmtpClient:
                 await self._quit(conn)
             return result
         finally:
-            self._checkin(key, conn, reusable=reusable)
+            self._pool.checkin(key, conn, reusable=reusable)
 
     async def close(self) -> None:
         """Close every pooled connection (QUIT, bounded in time)."""
-        self._closed = True
-        for dest in self._pool.values():
-            while dest.idle:
-                conn = dest.idle.popleft()
-                _cancel_timer(conn)
-                dest.open -= 1
-                await self._quit(conn)
-            _wake(dest)
+        await self._pool.close(self._quit)
 
-    # --- pool -------------------------------------------------------------------------------
-    async def _checkout(self, key: _Key, host: str) -> _Connection | None:
-        """An idle connection, or ``None`` with a slot reserved to open a new one."""
-        dest = self._pool.setdefault(key, _Destination())
-        limit = self._config.per_destination_concurrency
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                while True:
-                    while dest.idle:
-                        conn = dest.idle.pop()  # most recently used: most likely alive
-                        _cancel_timer(conn)
-                        if conn.smtp.is_connected:
-                            return conn
-                        dest.open -= 1
-                        _abort(conn)
-                    if dest.open < limit:
-                        dest.open += 1
-                        return None
-                    waiter = asyncio.get_running_loop().create_future()
-                    dest.waiters.append(waiter)
-                    try:
-                        await waiter
-                    except BaseException:
-                        if waiter.done() and not waiter.cancelled():
-                            _wake(dest)  # we were woken but will not take the slot: pass it on
-                        raise
-                    finally:
-                        with contextlib.suppress(ValueError):
-                            dest.waiters.remove(waiter)
-        except TimeoutError:
-            reply = Reply(451, "4.4.5", f"Too many connections to {host} in use; try later")
-            raise TransientRelayError(reply, Phase.CONNECT, host) from None
-
-    def _checkin(self, key: _Key, conn: _Connection | None, *, reusable: bool) -> None:
-        dest = self._pool[key]
-        if conn is not None and reusable and not self._closed and conn.smtp.is_connected:
-            idle = self._config.idle_timeout.total_seconds()
-            conn.timer = asyncio.get_running_loop().call_later(idle, self._expire, key, conn)
-            dest.idle.append(conn)
-        else:
-            if conn is not None:
-                _abort(conn)
-            dest.open -= 1
-        _wake(dest)
-
-    def _expire(self, key: _Key, conn: _Connection) -> None:
-        dest = self._pool.get(key)
-        if dest is None or conn not in dest.idle:
-            return
-        dest.idle.remove(conn)
-        dest.open -= 1
-        conn.timer = None
-        _abort(conn)
-        _wake(dest)
-
-    async def _reset(self, conn: _Connection) -> bool:
+    async def _reset(self, conn: Connection) -> bool:
         """RSET before reusing a connection (RFC 5321 §4.1.1.5); false if it is dead."""
         try:
             await conn.smtp.rset(timeout=self._command_timeout)
-        except _NET_ERRORS:
+        except NET_ERRORS:
             return False
         return True
 
-    async def _quit(self, conn: _Connection) -> None:
+    async def _quit(self, conn: Connection) -> None:
         """QUIT politely (RFC 5321 §4.1.1.10), then close whatever the answer."""
         try:
             async with asyncio.timeout(min(self._command_timeout, _QUIT_TIMEOUT)):
                 await conn.smtp.quit()
-        except _NET_ERRORS:
+        except NET_ERRORS:
             pass
         finally:
             conn.smtp.close()
@@ -313,7 +224,7 @@ class SmtpClient:
     # --- session set-up ---------------------------------------------------------------------
     async def _open(
         self, host: str, port: int, server_name: str | None, auth: tuple[str, str] | None
-    ) -> _Connection:
+    ) -> Connection:
         try:
             return await self._session(host, port, server_name, auth, try_tls=True)
         except _TlsFailed as failed:
@@ -330,7 +241,7 @@ class SmtpClient:
         auth: tuple[str, str] | None,
         *,
         try_tls: bool,
-    ) -> _Connection:
+    ) -> Connection:
         smtp = await self._connect(host, port)
         try:
             await self._ehlo(smtp, host)
@@ -342,14 +253,14 @@ class SmtpClient:
         except BaseException:
             smtp.close()
             raise
-        return _Connection(smtp, tls)
+        return Connection(smtp, tls)
 
     async def _connect(self, host: str, port: int) -> SMTP:
         """TCP connect (``connect_timeout``), then the greeting (``command_timeout``)."""
         where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         try:
             async with asyncio.timeout(self._connect_timeout):
-                sock = await _open_socket(host, port)
+                sock = await open_socket(host, port)
         except TimeoutError:
             reply = Reply(451, "4.4.1", f"Timed out connecting to {where}")
             raise TransientRelayError(reply, Phase.CONNECT, host) from None
@@ -360,11 +271,11 @@ class SmtpClient:
             raise TransientRelayError(reply, Phase.CONNECT, host) from None
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            reply = _synth(451, "4.4.1", f"Could not connect to {where}: {reason}")
+            reply = synth(451, "4.4.1", f"Could not connect to {where}: {reason}")
             raise TransientRelayError(reply, Phase.CONNECT, host) from None
         smtp = SMTP(local_hostname=self._helo, start_tls=False, timeout=self._command_timeout)
         try:
-            with _phase(Phase.GREETING, host):
+            with in_phase(Phase.GREETING, host):
                 greeting = await smtp.connect(sock=sock, timeout=self._command_timeout)
             self._check_loop(greeting.message, Phase.GREETING, host)
         except BaseException:
@@ -384,7 +295,7 @@ class SmtpClient:
             raise PermanentRelayError(replies.MAIL_LOOP.with_text(text), phase, host)
 
     async def _ehlo(self, smtp: SMTP, host: str) -> None:
-        with _phase(Phase.EHLO, host):
+        with in_phase(Phase.EHLO, host):
             try:
                 response = await smtp.ehlo(timeout=self._command_timeout)
             except SMTPHeloError as exc:
@@ -402,13 +313,13 @@ class SmtpClient:
                 reply = Reply(451, "4.7.5", f"{host} does not offer STARTTLS and TLS is required")
                 raise TransientRelayError(reply, Phase.STARTTLS, host)
             return False
-        sni = server_name or (None if _is_ip(host) else host)
+        sni = server_name or (None if is_ip(host) else host)
         if sni is None and self._tls_context.check_hostname:
             # Verification needs a name (RFC 6125 §6); without one, behave as if
             # STARTTLS were not offered rather than burn the connection.
             if required:
                 text = f"No server name to verify the certificate of {host} against"
-                raise TransientRelayError(_synth(451, "4.7.5", text), Phase.STARTTLS, host)
+                raise TransientRelayError(synth(451, "4.7.5", text), Phase.STARTTLS, host)
             return False
         try:
             await smtp.starttls(
@@ -416,17 +327,17 @@ class SmtpClient:
             )
         except SMTPResponseException as exc:
             if exc.code == 421 or exc.code < 400 or not smtp.is_connected:
-                raise _failure(exc, Phase.STARTTLS, host) from None
+                raise failure(exc, Phase.STARTTLS, host) from None
             # RFC 3207 §4: e.g. "454 TLS not available"; the session itself is fine.
             if required:
                 text = f"{host} refused STARTTLS: {exc.code} {exc.message}"
-                reply = _synth(451, "4.7.5", text)
+                reply = synth(451, "4.7.5", text)
                 raise TransientRelayError(reply, Phase.STARTTLS, host) from None
             return False
-        except (*_NET_ERRORS, ssl.SSLError) as exc:
-            text = f"TLS handshake with {host} failed: {_describe(exc)}"
+        except (*NET_ERRORS, ssl.SSLError) as exc:
+            text = f"TLS handshake with {host} failed: {describe(exc)}"
             if required:
-                reply = _synth(451, "4.7.5", text)
+                reply = synth(451, "4.7.5", text)
                 raise TransientRelayError(reply, Phase.STARTTLS, host) from None
             raise _TlsFailed(text) from None
         # RFC 3207 §4.2: forget what was learnt in the clear and ask again.
@@ -439,19 +350,19 @@ class SmtpClient:
             raise TransientRelayError(reply, Phase.AUTH, host)
         user, password = auth
         try:
-            with _phase(Phase.AUTH, host):
+            with in_phase(Phase.AUTH, host):
                 await smtp.login(user, password, timeout=self._command_timeout)
         except PermanentRelayError as exc:
             # Wrong smarthost credentials are our configuration problem, not the
             # recipients': defer (and alert) instead of bouncing everyone.
             text = f"{host} refused our credentials: {exc.reply}"
-            reply = _synth(451, "4.7.8", text)
+            reply = synth(451, "4.7.8", text)
             raise TransientRelayError(reply, Phase.AUTH, host) from None
 
     # --- the transaction --------------------------------------------------------------------
     async def _transaction(
         self,
-        conn: _Connection,
+        conn: Connection,
         host: str,
         mail_from: str,
         recipients: Sequence[str],
@@ -469,7 +380,7 @@ class SmtpClient:
             options.append(f"SIZE={len(content)}")  # RFC 1870 §6
         if not content.isascii() and smtp.supports_extension("8bitmime"):
             options.append("BODY=8BITMIME")  # RFC 6152 §3
-        needs_utf8 = not all(a.isascii() for a in (sender, *recipients)) or _utf8_headers(content)
+        needs_utf8 = not all(a.isascii() for a in (sender, *recipients)) or utf8_headers(content)
         if needs_utf8 and utf8_offered:
             options.append("SMTPUTF8")  # RFC 6531 §3.4
         encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
@@ -480,7 +391,7 @@ class SmtpClient:
             if pipelined is not None:
                 return pipelined
 
-        with _phase(Phase.MAIL, host):
+        with in_phase(Phase.MAIL, host):
             await smtp.mail(
                 sender, options=options, encoding=encoding, timeout=self._command_timeout
             )
@@ -492,7 +403,7 @@ class SmtpClient:
             if not rcpt.isascii() and not utf8_offered:
                 bounced[rcpt] = Reply(553, "5.6.7", f"{host} does not support SMTPUTF8 addresses")
                 continue
-            with _phase(Phase.RCPT, host):
+            with in_phase(Phase.RCPT, host):
                 try:
                     await smtp.rcpt(rcpt, encoding=encoding, timeout=self._command_timeout)
                 except SMTPRecipientRefused as exc:
@@ -519,7 +430,7 @@ class SmtpClient:
 
     async def _pipelined(
         self,
-        conn: _Connection,
+        conn: Connection,
         host: str,
         sender: str,
         options: list[str],
@@ -534,8 +445,8 @@ class SmtpClient:
         be sent (all refused locally): the caller then runs the plain dialogue (MAIL, RSET).
         """
         smtp = conn.smtp
-        with _phase(Phase.MAIL, host):
-            mail = _command(b"MAIL FROM:" + _quote(sender).encode(encoding), options)
+        with in_phase(Phase.MAIL, host):
+            mail = command(b"MAIL FROM:" + quote(sender).encode(encoding), options)
         bounced: dict[str, Reply] = {}
         sent: list[str] = []
         lines = [mail]
@@ -544,7 +455,7 @@ class SmtpClient:
                 bounced[rcpt] = Reply(553, "5.6.7", f"{host} does not support SMTPUTF8 addresses")
                 continue
             try:
-                lines.append(_command(b"RCPT TO:" + _quote(rcpt).encode(encoding), ()))
+                lines.append(command(b"RCPT TO:" + quote(rcpt).encode(encoding), ()))
             except ValueError:
                 bounced[rcpt] = Reply(553, "5.1.3", "The recipient address cannot be sent")
                 continue
@@ -556,9 +467,9 @@ class SmtpClient:
         # A socket or TLS transport (uvloop's are not asyncio.Transport subclasses).
         transport = cast("asyncio.Transport | None", protocol and protocol.transport)
         if protocol is None or transport is None or transport.is_closing():
-            with _phase(Phase.MAIL, host):
+            with in_phase(Phase.MAIL, host):
                 raise SMTPServerDisconnected("Connection lost")
-        replies_in = _Replies(protocol)
+        replies_in = PipelinedReplies(protocol)
         transport.set_protocol(replies_in)
         try:
             return await self._pipelined_dialogue(
@@ -572,9 +483,9 @@ class SmtpClient:
 
     async def _pipelined_dialogue(
         self,
-        conn: _Connection,
+        conn: Connection,
         transport: asyncio.Transport,
-        replies_in: _Replies,
+        replies_in: PipelinedReplies,
         host: str,
         lines: list[bytes],
         sent: list[str],
@@ -582,7 +493,7 @@ class SmtpClient:
         content: bytes,
     ) -> TransactionResult:
         timeout = self._command_timeout
-        with _phase(Phase.MAIL, host):
+        with in_phase(Phase.MAIL, host):
             transport.write(b"".join(lines))
             response = await replies_in.read(timeout)
             if response.code != 250:
@@ -590,7 +501,7 @@ class SmtpClient:
         deferred: dict[str, Reply] = {}
         valid: list[str] = []
         for rcpt in sent:
-            with _phase(Phase.RCPT, host):
+            with in_phase(Phase.RCPT, host):
                 response = await replies_in.read(timeout)
                 if response.code not in (250, 251):
                     if response.code == 421 or not 400 <= response.code < 600:
@@ -599,12 +510,12 @@ class SmtpClient:
                     (deferred if reply.is_transient else bounced)[rcpt] = reply
                     continue
             valid.append(rcpt)
-        with _phase(Phase.DATA, host):
+        with in_phase(Phase.DATA, host):
             response = await replies_in.read(timeout)
         accepted: dict[str, Reply] = {}
         if response.code != 354:
             if response.code == 421 or not 400 <= response.code < 600:
-                raise _failure(
+                raise failure(
                     SMTPResponseException(response.code, response.message), Phase.DATA, host
                 )
             if valid:
@@ -614,7 +525,7 @@ class SmtpClient:
             # A refused DATA (as expected when every RCPT was refused) leaves the MAIL
             # transaction open: RSET, so the connection is clean for the next message.
             try:
-                with _phase(Phase.DATA, host):
+                with in_phase(Phase.DATA, host):
                     transport.write(b"RSET\r\n")
                     if (await replies_in.read(timeout)).code != 250:
                         conn.broken = True
@@ -623,38 +534,38 @@ class SmtpClient:
             return TransactionResult(host, accepted, deferred, bounced, conn.tls)
         if not valid:
             # RFC 2920 §3.1: DATA accepted with no valid recipient: end it with a lone dot.
-            with _phase(Phase.DATA, host):
+            with in_phase(Phase.DATA, host):
                 transport.write(b".\r\n")
                 await replies_in.read(timeout)
             conn.broken = True
             return TransactionResult(host, accepted, deferred, bounced, conn.tls)
-        payload = await _payload_off_the_loop(content)
-        with _phase(Phase.DOT, host):
+        payload = await payload_off_the_loop(content)
+        with in_phase(Phase.DOT, host):
             transport.write(payload)
             response = await replies_in.read(self._data_timeout)
         if response.code == 421 or not 200 <= response.code < 600 or 300 <= response.code < 400:
             conn.smtp.close()
-            raise _failure(SMTPResponseException(response.code, response.message), Phase.DOT, host)
+            raise failure(SMTPResponseException(response.code, response.message), Phase.DOT, host)
         final = Reply.parse(response.code, response.message)
         target = accepted if final.is_success else deferred if final.is_transient else bounced
         target.update(dict.fromkeys(valid, final))
         return TransactionResult(host, accepted, deferred, bounced, conn.tls)
 
-    async def _data(self, conn: _Connection, host: str, content: bytes) -> Reply:
+    async def _data(self, conn: Connection, host: str, content: bytes) -> Reply:
         """DATA, the content, the final dot; the server's reply to the dot (or to DATA)."""
         smtp = conn.smtp
-        with _phase(Phase.DATA, host):
+        with in_phase(Phase.DATA, host):
             response = await smtp.execute_command(b"DATA", timeout=self._command_timeout)
         if response.code != 354:
             if response.code == 421 or not 400 <= response.code < 600:
-                raise _failure(
+                raise failure(
                     SMTPResponseException(response.code, response.message), Phase.DATA, host
                 )
             # RFC 5321 §4.1.1.4: no transaction took place; the session goes on.
             return Reply.parse(response.code, response.message)
-        payload = await _payload_off_the_loop(content)
+        payload = await payload_off_the_loop(content)
         try:
-            with _phase(Phase.DOT, host):
+            with in_phase(Phase.DOT, host):
                 # aiosmtplib's data() cannot tell a refused DATA from a refused message,
                 # so we write the stuffed content ourselves and read the one reply.
                 protocol = smtp.protocol
@@ -668,258 +579,5 @@ class SmtpClient:
             raise
         if response.code == 421 or not 200 <= response.code < 600 or 300 <= response.code < 400:
             smtp.close()
-            raise _failure(SMTPResponseException(response.code, response.message), Phase.DOT, host)
+            raise failure(SMTPResponseException(response.code, response.message), Phase.DOT, host)
         return Reply.parse(response.code, response.message)
-
-
-# --- helpers ------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _phase(phase: Phase, host: str) -> Iterator[None]:
-    """Translate aiosmtplib and socket errors raised inside into ``RelayError``."""
-    try:
-        yield
-    except RelayError:
-        raise
-    except (*_NET_ERRORS, ssl.SSLError) as exc:
-        raise _failure(exc, phase, host) from None
-
-
-def _failure(exc: BaseException, phase: Phase, host: str) -> RelayError:
-    """The ``RelayError`` for an error at ``phase``; replies are synthesised for I/O."""
-    during = phase.value.upper() if phase is not Phase.DOT else "the final dot"
-    if isinstance(exc, SMTPResponseException) and 400 <= exc.code < 600:
-        reply = Reply.parse(exc.code, exc.message)
-        if reply.is_permanent:
-            return PermanentRelayError(reply, phase, host)
-        return TransientRelayError(reply, phase, host)
-    if isinstance(exc, SMTPResponseException):
-        # RFC 3463 X.5.0: a reply we cannot parse, one past aiosmtplib's length limits,
-        # or a code that makes no sense here.
-        text = f"Malformed reply from {host} during {during}: {exc.code} {exc.message[:200]}"
-        return TransientRelayError(_synth(451, "4.5.0", text), phase, host)
-    if isinstance(exc, SMTPTimeoutError | TimeoutError):
-        text = f"Timed out waiting for {host} during {during}"
-        return TransientRelayError(Reply(451, "4.4.2", text), phase, host)
-    if isinstance(exc, ValueError) and phase is Phase.MAIL:
-        reply = Reply(553, "5.1.7", "The sender address cannot be sent over SMTP")
-        return PermanentRelayError(reply, phase, host)
-    if isinstance(exc, OSError | SMTPException) or phase is Phase.DOT:
-        if phase is Phase.DOT:
-            text = f"Connection to {host} lost after the final dot; delivery status unknown"
-        else:
-            # The exception's type, not its text: "Connection reset by peer" would read as a
-            # remote block to the reply classifier.
-            text = f"Connection to {host} lost during {during} ({type(exc).__name__})"
-        return TransientRelayError(_synth(451, "4.4.2", text), phase, host)
-    text = f"Protocol error with {host} during {during}: {_describe(exc)}"
-    return TransientRelayError(_synth(451, "4.5.0", text), phase, host)
-
-
-def _synth(code: int, enhanced: str, text: str) -> Reply:
-    """A reply of our own about the remote side; remote text folded onto one line."""
-    return Reply(code, enhanced, " ".join(text.split()))
-
-
-def _describe(exc: BaseException) -> str:
-    detail = str(exc).strip()
-    return f"{type(exc).__name__}: {detail}"[:300] if detail else type(exc).__name__
-
-
-async def _payload_off_the_loop(content: bytes) -> bytes:
-    """``_data_payload``, in a worker thread for a large message: scanning and copying
-    megabytes would hold the event loop (issue 13); a small one is not worth the hop."""
-    if len(content) < _PAYLOAD_IN_THREAD:
-        return _data_payload(content)
-    return await asyncio.to_thread(_data_payload, content)
-
-
-def _data_payload(content: bytes) -> bytes:
-    """The DATA stream for ``content``: CRLF line endings, dot-stuffed, terminated."""
-    crlf = content.count(b"\r\n")
-    if content.count(b"\r") == crlf and content.count(b"\n") == crlf:
-        # Already CRLF throughout (all content from intake): every LF ends a line, so a
-        # line-leading dot is the start or follows an LF. Byte-string scans, no regex.
-        data = content.replace(b"\n.", b"\n..")
-        if data.startswith(b"."):
-            data = b"." + data
-    else:
-        data = _LEADING_DOT.sub(b"..", _BARE_LINE_ENDING.sub(b"\r\n", content))
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
-def _quote(address: str) -> str:
-    """``<address>`` exactly as aiosmtplib's ``quote_address`` makes it (ValueError alike)."""
-    if _PLAIN_ADDRESS.match(address):
-        return f"<{address}>"
-    return quote_address(address)
-
-
-def _command(head: bytes, options: Sequence[str]) -> bytes:
-    """One command line as aiosmtplib would send it (same refusal of control characters)."""
-    args = [head, *(option.encode("ascii") for option in options)]
-    if any(_CONTROL.search(arg) for arg in args):
-        msg = "Command arg contains a prohibited control character"
-        raise ValueError(msg)
-    return b" ".join(args) + b"\r\n"
-
-
-class _Replies(asyncio.Protocol):
-    """The transport's protocol during a pipelined transaction (RFC 2920): keeps every reply
-    in order. aiosmtplib's own protocol holds one reply at a time and drops what arrives
-    meanwhile, so it cannot read pipelined replies. Flow control and the loss of the
-    connection are passed on to it, so its state stays true."""
-
-    def __init__(self, inner: asyncio.BaseProtocol) -> None:
-        self.inner = inner
-        self.buffer = bytearray()
-        self.replies: deque[SMTPResponse] = deque()
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-
-    def pending(self) -> bool:
-        return bool(self.replies or self.buffer)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer.extend(data)
-        try:
-            while (response := _parse_reply(self.buffer)) is not None:
-                self.replies.append(response)
-        except SMTPResponseException as exc:
-            self.error = exc
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self.error = self.error or SMTPServerDisconnected("Unexpected EOF received")
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.error = self.error or SMTPServerDisconnected("Connection lost")
-        self._wake()
-        self.inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-    def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    async def read(self, seconds: float) -> SMTPResponse:
-        """The next reply; raises the connection's error, or ``TimeoutError``."""
-        async with asyncio.timeout(seconds):
-            while not self.replies:
-                if self.error is not None:
-                    raise self.error
-                self.waiter = asyncio.get_running_loop().create_future()
-                await self.waiter
-        return self.replies.popleft()
-
-
-def _parse_reply(buffer: bytearray) -> SMTPResponse | None:
-    """Take one complete (possibly multi-line) reply off ``buffer``; ``None`` if incomplete.
-    Same reading as aiosmtplib's: the code of the last line, the texts joined by LF."""
-    offset = 0
-    texts: list[bytes] = []
-    while True:
-        end = buffer.find(b"\n", offset)
-        if end == -1:
-            if len(buffer) - offset > _MAX_REPLY_LINE or len(buffer) > _MAX_REPLY_BUFFER:
-                raise SMTPResponseException(-1, "Response too long")
-            return None
-        line = bytes(buffer[offset : end + 1])
-        if len(line) > _MAX_REPLY_LINE:
-            raise SMTPResponseException(-1, "Response too long")
-        try:
-            code = int(line[:3])
-        except ValueError:
-            text = line.decode("utf-8", errors="ignore")
-            raise SMTPResponseException(-1, f"Malformed SMTP response line: {text}") from None
-        offset = end + 1
-        texts.append(line[4:].strip(b" \t\r\n"))
-        if line[3:4] != b"-":
-            del buffer[:offset]
-            return SMTPResponse(code, b"\n".join(texts).decode("utf-8", "surrogateescape"))
-
-
-def _utf8_headers(content: bytes) -> bool:
-    """True when the header section has 8-bit bytes (RFC 6532 headers need SMTPUTF8)."""
-    end = content.find(b"\r\n\r\n")
-    return not (content if end < 0 else content[:end]).isascii()
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-async def _open_socket(host: str, port: int) -> socket.socket:
-    """A connected non-blocking socket; tries each address of a name in turn."""
-    loop = asyncio.get_running_loop()
-    infos: list[tuple[int, Any]]
-    if _is_ip(host):
-        infos = [(socket.AF_INET6 if ":" in host else socket.AF_INET, (host, port))]
-    else:
-        found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        infos = [(family, addr) for family, _, _, _, addr in found]
-    error: OSError = OSError(f"no addresses for {host}")
-    for family, addr in infos:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, addr)
-        except OSError as exc:
-            sock.close()
-            error = exc
-        except BaseException:
-            sock.close()
-            raise
-        else:
-            return sock
-    raise error
-
-
-def _tls_context(*, verify: bool) -> ssl.SSLContext:
-    if verify:
-        return ssl.create_default_context()
-    # RFC 7435 opportunistic security: encrypt even when the certificate cannot be
-    # checked (most MX certificates do not match the MX name).
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _abort(conn: _Connection) -> None:
-    """Close without waiting: send QUIT if we can, then drop the transport."""
-    _cancel_timer(conn)
-    protocol = conn.smtp.protocol
-    if protocol is not None and conn.smtp.is_connected:
-        with contextlib.suppress(*_NET_ERRORS):
-            protocol.write(b"QUIT\r\n")
-    conn.smtp.close()
-
-
-def _cancel_timer(conn: _Connection) -> None:
-    if conn.timer is not None:
-        conn.timer.cancel()
-        conn.timer = None
-
-
-def _wake(dest: _Destination) -> None:
-    while dest.waiters:
-        waiter = dest.waiters.popleft()
-        if not waiter.done():
-            waiter.set_result(None)
-            return
-
-
-__all__ = ["SmtpClient", "TransactionResult"]
