@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
 import pytest
 
 from gateway.core import status_text
@@ -59,8 +65,36 @@ def test_every_suppression_reason(reason: str | None, lang: str) -> None:
 
 
 def test_both_languages_cover_the_same_cases() -> None:
-    assert set(status_text._PT) == set(status_text._EN)
-    assert {key.partition(":")[0] for key in status_text._PT} == {s.value for s in Status}
+    texts, suggested = status_text._shipped()
+    assert set(texts["pt-BR"]) == set(texts["en"])
+    assert set(suggested["pt-BR"]) == set(suggested["en"])
+    assert {key.partition(":")[0] for key in texts["pt-BR"]} == {s.value for s in Status}
+
+
+def _shipped_data() -> dict[str, Any]:
+    text = resources.files("gateway.core").joinpath(status_text.TEXTS_FILE).read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "named"),
+    [
+        (lambda d: d["texts"]["en"].pop("rejected:invalid"), "the same keys"),
+        (lambda d: d["texts"]["pt-BR"]["sent"].pop("title"), '[texts."pt-BR"."sent"]'),
+        (lambda d: d["texts"]["en"]["sent"].update(title=" "), "non-empty text"),
+        (lambda d: d["suggested"]["en"]["rejected:typo"].update(what_to_do="x"), "{suggestion}"),
+        (lambda d: [t.pop("expired") for t in d["texts"].values()], "['expired']"),
+        (lambda d: d.pop("suggested"), "[suggested]"),
+    ],
+)
+def test_a_broken_texts_file_is_refused_naming_the_entry(
+    breakage: Callable[[dict[str, Any]], object], named: str
+) -> None:
+    data = _shipped_data()
+    status_text.parse_texts(data)  # the shipped file parses
+    breakage(data)
+    with pytest.raises(ValueError, match=re.escape(named)):
+        status_text.parse_texts(data)
 
 
 @pytest.mark.parametrize(
