@@ -12,8 +12,10 @@ Public API:
 
 from __future__ import annotations
 
-from gateway.bounce.classify import Rule, Rules, classify_reply, load_rules
+from gateway.bounce.classify import Rule, Rules
 from gateway.bounce.parse import parse_bounce
+from gateway.bounce.reply import classify_reply
 from gateway.bounce.report import BounceReport
+from gateway.bounce.rules_file import load_rules
 
 __all__ = ["BounceReport", "Rule", "Rules", "classify_reply", "load_rules", "parse_bounce"]

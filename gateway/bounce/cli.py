@@ -14,8 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from gateway.bounce.classify import Rules, load_rules
+from gateway.bounce.classify import Rules
 from gateway.bounce.parse import parse_bounce
+from gateway.bounce.rules_file import load_rules
 
 # Fields every line carries, in a stable order (file first, for grep and sort).
 _FIELDS = (

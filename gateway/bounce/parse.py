@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass, field
 
 from gateway.bounce import arf, autoreply, dsn, freetext, mime, notify
-from gateway.bounce.classify import Rules, decide, default_rules
+from gateway.bounce.classify import Rules, decide
 from gateway.bounce.decode import collapse_ws, decode_header
 from gateway.bounce.literals import Gate, folded
 from gateway.bounce.report import BounceReport, unparseable
+from gateway.bounce.rules_file import default_rules
 from gateway.core.model import Category
 
 _TAG = re.compile(r"<[^<>]{0,2000}>")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.bounce import classify_reply, load_rules
-from gateway.bounce.classify import default_rules
+from gateway.bounce.rules_file import default_rules
 from gateway.core.model import Category
 
 SYNC_REPLIES = [

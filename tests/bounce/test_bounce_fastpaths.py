@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from gateway.bounce import freetext, mime, parse_bounce
-from gateway.bounce.classify import Facts, Rule, Rules, default_rules, load_rules, normalise
+from gateway.bounce.classify import Facts, Rule, Rules, normalise
 from gateway.bounce.literals import Gate, folded, required_literals
+from gateway.bounce.rules_file import default_rules, load_rules
 
 SAMPLES = [
     "550 5.1.1 <a@example.com>: Recipient address rejected: User unknown in local recipient table",

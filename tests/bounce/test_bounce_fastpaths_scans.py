@@ -12,7 +12,7 @@ import random
 import re
 from pathlib import Path
 
-from gateway.bounce import classify, dsn, freetext, mime, parse
+from gateway.bounce import classify, dsn, freetext, mime, parse, rules_file
 from gateway.bounce.literals import folded
 
 SPECIALS = "\u0130\u0131\u017f\u212a"
@@ -46,7 +46,7 @@ def _lookahead_present(index: classify._LiteralIndex, text: str) -> set[str]:
 
 
 def test_literal_search_equals_lookahead(corpus: Path) -> None:
-    index = classify.default_rules()._index
+    index = rules_file.default_rules()._index
     texts = [classify.normalise(t) for t in _corpus_texts(corpus)]
     texts += [t[:300] for t in _corpus_texts(corpus)]
     texts += _random_texts("user unknown mailbox full quota ", 2000, 21)

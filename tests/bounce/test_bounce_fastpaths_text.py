@@ -12,7 +12,7 @@ import random
 import re
 from pathlib import Path
 
-from gateway.bounce import classify, dsn, freetext, mime
+from gateway.bounce import classify, dsn, freetext, mime, rules_file
 from gateway.bounce.literals import Gate, folded
 from tests.bounce.test_bounce_fastpaths import _plain_command_in
 
@@ -50,7 +50,7 @@ def test_folding_keeps_positions_and_equals_ignorecase() -> None:
 
 
 def test_gates_on_folded_text_with_special_letters() -> None:
-    patterns = [rx for rule in classify.default_rules().rules for rx in rule.regexes]
+    patterns = [rx for rule in rules_file.default_rules().rules for rx in rule.regexes]
     patterns += [pattern for pattern, _ in freetext._COMMANDS]
     gates = [Gate(p) for p in patterns]
     for text in _random_texts(f"aipskOFR ſİıK\nRCPT{SPECIALS}", 500, 13):
@@ -220,7 +220,7 @@ def test_status_and_reply_keys_equal_pattern_tuples() -> None:
     ]
     codes = [None, 550, 55, 5500, -55, 421, 250, 599]
     statuses.append("5.7." + "1" * 100)
-    rules = classify.default_rules().rules
+    rules = rules_file.default_rules().rules
     for rule in rules:
         for status in statuses:
             want = _plain_status_matches(rule.statuses, status)
@@ -231,7 +231,7 @@ def test_status_and_reply_keys_equal_pattern_tuples() -> None:
 
 
 def test_long_envelopes_are_not_kept() -> None:
-    rules = classify.load_rules()
+    rules = rules_file.load_rules()
     rules._allowed.clear()
     long_status = "5.7." + "1" * 100
     want = rules.first_match(classify.Facts(None, long_status, "x"))
