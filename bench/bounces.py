@@ -5,8 +5,18 @@ precision of ``nonexistent_address``, and emails per second; when Debian's ``lib
 is installed, times Sisimai over the same files in the same run and prints the speed ratio. Both
 sides are timed alike: files read into memory first, a warm-up pass, then the best of N passes.
 
+With ``--cv`` it runs a grouped cross-validation instead: the group is the label's ``source``
+(one MTA or provider family), and each source is scored with the rules that match *only* that
+source's emails left out (a rule-based classifier has no training step: a rule is credited on
+a fold only if evidence for it exists in the other folds). It prints, per source, the rows, the
+accuracy with all rules and held out, and the ``nonexistent_address`` precision held out; then,
+for every rule, the sources whose emails it matches, and the special-case rules (one source)
+that lack a ``reason`` in ``rules.toml``. The CV counts the original emails only (the CRLF
+copies are the same emails).
+
 Usage:
     python bench/bounces.py [--misses] [--repeat N] [--no-sisimai]
+    python bench/bounces.py --cv [--rules-detail]
 
 The corpus is the repository's copy in ``tests/data/bounce-corpus``; set ``$GATEWAY_SHARED`` to
 score another folder that holds a ``bounce-corpus/`` of the same layout. A label row is matched
@@ -30,7 +40,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import gateway.bounce.parse as bounce_parse
 from gateway.bounce import BounceReport, parse_bounce
+from gateway.bounce.classify import Rules, matching_rules
+from gateway.bounce.rules_file import default_rules
 from gateway.core.model import Category
 
 PLACEHOLDER = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
@@ -77,14 +90,20 @@ class Score:
         return self.hits[category] / self.truth[category] if self.truth[category] else 1.0
 
 
-def score(corpus: Path, labels: list[dict[str, str]]) -> Score:
-    """Parse every labelled file once and match its reports with the label rows."""
+def score(corpus: Path, labels: list[dict[str, str]], rules: Rules | None = None) -> Score:
+    """Parse every labelled file once and match its reports with the label rows.
+
+    Args:
+        corpus: the corpus folder.
+        labels: the label rows to score.
+        rules: the rules table; the packaged one when ``None``.
+    """
     by_file: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in labels:
         by_file[row["file"]].append(row)
     result = Score()
     for name, rows in by_file.items():
-        reports = parse_bounce((corpus / name).read_bytes())
+        reports = parse_bounce((corpus / name).read_bytes(), rules)
         pool: dict[str, list[BounceReport]] = defaultdict(list)
         for report in reports:
             pool[report.recipient or PLACEHOLDER].append(report)
@@ -104,6 +123,102 @@ def score(corpus: Path, labels: list[dict[str, str]]) -> Score:
             if got != MISSING and Category(got).category7 == row["category7"]:
                 result.correct7 += 1
     return result
+
+
+def rule_sources(corpus: Path, labels: list[dict[str, str]], rules: Rules) -> dict[int, set[str]]:
+    """For each rule (by position), the sources of the emails whose evidence it matches.
+
+    Every classification the parser makes for a file is recorded (``parse.decide`` wrapped
+    for the run) and every rule whose conditions hold for it is counted, not just the first.
+
+    Args:
+        corpus: the corpus folder.
+        labels: the label rows (their files and sources).
+        rules: the rules table.
+    """
+    source_of = {row["file"]: row["source"] for row in labels}
+    position = {id(rule): i for i, rule in enumerate(rules.rules)}
+    seen: dict[int, set[str]] = defaultdict(set)
+    calls: list[dict[str, object]] = []
+    original = bounce_parse.decide
+
+    def recording(table: Rules, **facts: object) -> Category:
+        calls.append(facts)
+        return original(table, **facts)  # type: ignore[arg-type]
+
+    bounce_parse.decide = recording  # type: ignore[assignment]
+    try:
+        for name, source in source_of.items():
+            calls.clear()
+            parse_bounce((corpus / name).read_bytes(), rules)
+            for facts in calls:
+                for rule in matching_rules(rules, **facts):  # type: ignore[arg-type]
+                    seen[position[id(rule)]].add(source)
+    finally:
+        bounce_parse.decide = original
+    return seen
+
+
+def cross_validate(corpus: Path, labels: list[dict[str, str]], detail: bool) -> None:
+    """Print the grouped cross-validation (see the module docstring)."""
+    rules = default_rules()
+    rows = [row for row in labels if row.get("variant", "original") == "original"]
+    sources = rule_sources(corpus, rows, rules)
+    by_source: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_source[row["source"]].append(row)
+    total_all = Score()
+    total_out = Score()
+    print(
+        f"{'source':<26}{'n':>4}{'acc(all)':>10}{'acc(held-out)':>15}"
+        f"{'nonexist prec':>15}{'dropped':>9}"
+    )
+    for source in sorted(by_source, key=lambda s: (-len(by_source[s]), s)):
+        group = by_source[source]
+        own = {i for i, seen in sources.items() if seen == {source}}
+        held = Rules(tuple(r for i, r in enumerate(rules.rules) if i not in own))
+        full = score(corpus, group, rules)
+        out = score(corpus, group, held)
+        for total, part in ((total_all, full), (total_out, out)):
+            total.rows += part.rows
+            total.correct += part.correct
+            total.hits.update(part.hits)
+            total.predicted.update(part.predicted)
+        predicted = out.predicted["nonexistent_address"]
+        prec = f"{out.precision('nonexistent_address'):.3f} ({predicted})" if predicted else "-"
+        flag = "  <90%" if out.accuracy < 0.9 else ""
+        print(
+            f"{source:<26}{full.rows:>4}{full.accuracy:>10.3f}{out.accuracy:>15.3f}"
+            f"{prec:>15}{len(own):>9}{flag}"
+        )
+        if detail:
+            for row, report in out.misses:
+                got = report.category.value if report and report.category else MISSING
+                print(f"      {row['file']} want={row['category']} got={got}")
+    print(
+        f"{'all sources':<26}{total_all.rows:>4}{total_all.accuracy:>10.3f}"
+        f"{total_out.accuracy:>15.3f}"
+        f"{total_out.precision('nonexistent_address'):>15.4f}"
+    )
+    print()
+    print("rules and the sources whose emails they match:")
+    lacking = []
+    for i, rule in enumerate(rules.rules):
+        seen = sources.get(i, set())
+        label = ", ".join(sorted(seen)) if seen else "(no DEV email)"
+        mark = ""
+        if len(seen) == 1:
+            if rule.reason:
+                mark = "  [special case: reason given]"
+            else:
+                mark = "  [SPECIAL CASE, NO REASON]"
+                lacking.append(rule.name)
+        print(f"  {rule.name:<32}{rule.category.value:<21}{len(seen):>3}  {label}{mark}")
+    print()
+    if lacking:
+        print(f"special-case rules lacking a reason ({len(lacking)}): {', '.join(lacking)}")
+    else:
+        print("special-case rules lacking a reason: none")
 
 
 def all_files(corpus: Path) -> list[Path]:
@@ -182,11 +297,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="list mismatching rows")
     parser.add_argument("--repeat", type=int, default=3, help="timing passes (best is kept)")
     parser.add_argument("--no-sisimai", action="store_true", help="skip timing Sisimai")
+    parser.add_argument(
+        "--cv", action="store_true", help="grouped cross-validation by source (no timing)"
+    )
+    parser.add_argument(
+        "--rules-detail", action="store_true", help="with --cv: list each source's misses"
+    )
     args = parser.parse_args(argv)
     corpus = corpus_dir()
     if not (corpus / "labels.jsonl").exists():
         print(f"corpus not found at {corpus}; restore tests/data/bounce-corpus", file=sys.stderr)
         return 2
+    if args.cv:
+        cross_validate(corpus, load_labels(corpus), args.rules_detail)
+        return 0
     result = score(corpus, load_labels(corpus))
     print(f"rows: {result.rows} (originals and crlf copies)")
     print(f"accuracy (category):  {result.accuracy:.4f}")

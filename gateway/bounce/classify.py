@@ -55,6 +55,8 @@ class Rule:
     providers: tuple[str, ...] = ()
     fallback: bool = False
     textual: bool = field(default=False)
+    # Why a rule that only one sender's bounces need is in the shared table (rules.toml).
+    reason: str = ""
     # Derived: each list of literal phrases as one alternation, searched once (C speed)
     # instead of a Python-level `any(p in text ...)` over dozens of phrases per rule.
     _phrases_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
@@ -414,6 +416,43 @@ def explain(
         second = Facts(reply_code, status, combined, command, action, provider)
         rule = rules.first_match(second)
     return rule
+
+
+def matching_rules(
+    rules: Rules,
+    *,
+    reply_code: int | None,
+    status: str | None,
+    diagnostic: str,
+    context: str = "",
+    command: str | None = None,
+    action: str | None = None,
+    provider: str | None = None,
+) -> list[Rule]:
+    """Every rule whose conditions hold for a failure, in table order (not just the first).
+
+    The same two readings as :func:`explain`: the remote server's words alone (fallbacks
+    excluded), then those words with the reporting MTA's explanation. Used to see which
+    evidence each rule is written for (``bench/bounces.py --cv``).
+
+    Args:
+        rules: the rules table.
+        reply_code: the SMTP reply code, if known.
+        status: the RFC 3463 enhanced status code, if known.
+        diagnostic: the remote server's own words.
+        context: the reporting MTA's explanation for this recipient.
+        command: MAIL, RCPT, DATA or CONN when known.
+        action: the RFC 3464 §2.3.3 action.
+        provider: a provider hint such as ``"uol"``.
+    """
+    first = Facts(reply_code, status, normalise(diagnostic), command, action, provider)
+    combined = normalise(f"{diagnostic}\n{context}") if context else first.text
+    second = Facts(reply_code, status, combined, command, action, provider)
+    return [
+        rule
+        for rule in rules.rules
+        if (not rule.fallback and rule.matches(first)) or rule.matches(second)
+    ]
 
 
 def _status_keys(status: str | None) -> frozenset[str]:

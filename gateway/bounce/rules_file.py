@@ -31,6 +31,7 @@ _ALLOWED_KEYS = frozenset(
         "actions",
         "providers",
         "fallback",
+        "reason",
     }
 )
 _COMMANDS = frozenset({"MAIL", "RCPT", "DATA", "CONN"})
@@ -105,6 +106,10 @@ def _parse_rule(raw: object, where: str) -> Rule:
     if not isinstance(fallback, bool):
         msg = f"{where}: 'fallback' must be true or false"
         raise ValueError(msg)
+    reason = raw.get("reason", "")
+    if not isinstance(reason, str) or ("reason" in raw and not reason.strip()):
+        msg = f"{where}: 'reason' must be a non-empty string"
+        raise ValueError(msg)
     return Rule(
         name=str(raw.get("name", "")),
         category=category,
@@ -121,6 +126,7 @@ def _parse_rule(raw: object, where: str) -> Rule:
         providers=tuple(p.lower() for p in _strings(raw, "providers", where)),
         fallback=fallback,
         textual=bool(phrases or sequences or regexes),
+        reason=reason.strip(),
     )
 
 

@@ -127,6 +127,8 @@ def test_local_rules_are_evaluated_first(tmp_path: Path) -> None:
         ('[[rule]]\ncategory = "spam_blocked"\nphrase = ["typo key"]\n', "unknown key"),
         ('[[rule]]\ncategory = "spam_blocked"\ncommands = ["QUIT"]\n', "unknown command"),
         ('[[rule]]\ncategory = "spam_blocked"\nreply = ["55"]\n', "bad reply pattern"),
+        ('[[rule]]\ncategory = "spam_blocked"\nreason = ""\n', "'reason' must be"),
+        ('[[rule]]\ncategory = "spam_blocked"\nreason = ["a", "b"]\n', "'reason' must be"),
     ],
 )
 def test_bad_rules_file_names_the_file_and_rule(tmp_path: Path, body: str, problem: str) -> None:
@@ -136,6 +138,27 @@ def test_bad_rules_file_names_the_file_and_rule(tmp_path: Path, body: str, probl
         load_rules(local)
     assert str(local) in str(info.value)
     assert "rule 1" in str(info.value)
+
+
+def test_a_rule_keeps_its_reason_and_the_reason_is_no_condition(tmp_path: Path) -> None:
+    local = tmp_path / "local.toml"
+    local.write_text(
+        '[[rule]]\nname = "one-vendor"\ncategory = "mailbox_full"\n'
+        'phrases = ["vendor says the box is stuffed"]\n'
+        'reason = "  documented by the vendor; one sender in the corpus  "\n',
+        encoding="utf-8",
+    )
+    rule = load_rules(local).rules[0]
+    assert rule.reason == "documented by the vendor; one sender in the corpus"
+    assert classify_reply(452, None, "Vendor says the box is stuffed", load_rules(local)) is (
+        Category.MAILBOX_FULL
+    )
+
+
+def test_every_packaged_reason_is_a_sentence() -> None:
+    for rule in default_rules().rules:
+        assert rule.reason == rule.reason.strip()
+        assert not rule.reason or len(rule.reason) > 20, rule.name
 
 
 def test_unreadable_rules_file_raises_value_error(tmp_path: Path) -> None:
