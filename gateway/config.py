@@ -24,12 +24,11 @@ from typing import Any
 
 from gateway.core.addresses import parse_typo_domains
 from gateway.core.errors import ConfigError
+from gateway.core.units import parse_duration
 
 ENV_PREFIX = "GATEWAY__"
 DEFAULT_PATH = "config/gateway.toml"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
     "": 1,
@@ -59,11 +58,7 @@ class HostPort:
 
 
 def _duration(key: str, raw: object) -> timedelta:
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return timedelta(seconds=raw)
-    if isinstance(raw, str) and (m := _DURATION.match(raw)):
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    raise ConfigError(key, f'expected a duration such as "30s", "5m", "5d", got {raw!r}')
+    return parse_duration(key, raw)
 
 
 def _durations(key: str, raw: object) -> tuple[timedelta, ...]:
@@ -93,6 +88,13 @@ def _positive_int(key: str, raw: object) -> int:
     value = _int(key, raw)
     if value <= 0:
         raise ConfigError(key, f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(key: str, raw: object) -> int:
+    value = _int(key, raw)
+    if value < 0:
+        raise ConfigError(key, f"expected zero or a positive integer, got {value}")
     return value
 
 
@@ -223,6 +225,19 @@ class SmtpConfig:
     command_timeout: timedelta = _opt(_duration, timedelta(minutes=5))
     max_sessions: int = _opt(_positive_int, 200)
     reuse_port: bool = _opt(_bool, False)
+    # Hostile clients (issue 14): per-client limits, the error budget, discipline, hops.
+    max_sessions_per_client: int = _opt(_positive_int, 20)
+    max_sessions_per_network: int = _opt(_positive_int, 50)
+    max_connections_per_minute: int = _opt(_positive_int, 60)
+    trusted_sessions_per_client: int | None = _opt(_optional_positive_int, None)
+    trusted_connections_per_minute: int | None = _opt(_optional_positive_int, None)
+    session_lifetime: timedelta = _opt(_duration, timedelta(minutes=30))
+    min_data_rate: int = _opt(_non_negative_int, 500)
+    error_soft_limit: int = _opt(_positive_int, 20)
+    error_hard_limit: int = _opt(_positive_int, 50)
+    greeting_delay: timedelta = _opt(_duration, timedelta(seconds=1))
+    max_hops: int = _opt(_positive_int, 50)
+    postmaster_address: str = _opt(_str, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +453,7 @@ def _validate(config: Config) -> None:
     if config.smtp.max_line_length < _MIN_LINE_LENGTH:
         # RFC 5321 §4.5.3.1.6: 1000 bytes with the CRLF is what every server must take.
         raise ConfigError("smtp.max_line_length", f"must be at least {_MIN_LINE_LENGTH} bytes")
+    _validate_hostile_client_limits(config)
     for key in ("tls_cert", "tls_key"):
         value = getattr(config.smtp, key)
         if value and not Path(value).is_file():
@@ -448,3 +464,31 @@ def _validate(config: Config) -> None:
         raise ConfigError("relay.smarthost_password", "smarthost user and password go together")
     if "@" in config.bounce.domain or not config.bounce.domain:
         raise ConfigError("bounce.domain", "expected a domain name")
+
+
+def _validate_hostile_client_limits(config: Config) -> None:
+    smtp = config.smtp
+    if smtp.error_soft_limit > smtp.error_hard_limit:
+        raise ConfigError("smtp.error_soft_limit", "must not be above smtp.error_hard_limit")
+    if smtp.max_sessions_per_client > smtp.max_sessions_per_network:
+        raise ConfigError(
+            "smtp.max_sessions_per_client", "must not be above smtp.max_sessions_per_network"
+        )
+    if smtp.session_lifetime <= timedelta(0):
+        raise ConfigError("smtp.session_lifetime", "must be positive")
+    if not timedelta(0) <= smtp.greeting_delay < smtp.command_timeout:
+        raise ConfigError(
+            "smtp.greeting_delay", "must be at least 0s and shorter than smtp.command_timeout"
+        )
+    address = smtp.postmaster_address
+    if address:
+        local, at, domain = address.rpartition("@")
+        if not at or not local or not domain or any(c in address for c in " <>\t"):
+            raise ConfigError(
+                "smtp.postmaster_address", f"expected an e-mail address, got {address!r}"
+            )
+        if domain.lower() in (config.bounce.domain.lower(), smtp.hostname.lower()):
+            # Mail to postmaster@ those domains goes to this address: it would loop.
+            raise ConfigError(
+                "smtp.postmaster_address", "must not be at bounce.domain or smtp.hostname (a loop)"
+            )
