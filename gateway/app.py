@@ -174,7 +174,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
         shaper=Shaper(tenants, config.bounce, config.public.base_url),
         local_endpoints=lambda: gw_endpoints(servers),
     )
-    relay.notifier = BounceNotifier(store, config.smtp.hostname, clock, relay.wake)
+    relay.notifier = BounceNotifier(config.smtp.hostname, clock, relay.wake)
     sink = BounceSink(config.bounce, store, policy, clock, rules)
     checker = RecipientChecker(
         resolver,

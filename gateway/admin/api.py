@@ -43,12 +43,6 @@ def audit_entry(request: Request, action: str, target: str, **detail: Any) -> Au
     return AuditEntry(deps.clock.now(), principal_of(request).actor, action, target, detail)
 
 
-async def audit(request: Request, action: str, target: str, **detail: Any) -> None:
-    """Record an audit entry in a transaction of its own: only for an action whose change
-    has no combined write yet."""
-    await deps_of(request).store.audit(audit_entry(request, action, target, **detail))
-
-
 # --- recipients -------------------------------------------------------------------------
 
 
@@ -331,8 +325,12 @@ async def send_test(request: Request) -> JSONResponse:
         received_at=now,
         client_address="admin-api",
     )
-    result = await deps.store.enqueue(message, deps.config.smtp.duplicate_window)
-    await audit(request, "send_test", result.queue_id, to=verdict.address)
+    # The message and its audit entry commit in one transaction (issue 13).
+    result = await deps.store.enqueue(
+        message,
+        deps.config.smtp.duplicate_window,
+        audit=lambda done: audit_entry(request, "send_test", done.queue_id, to=verdict.address),
+    )
     if deps.on_queued is not None:
         deps.on_queued()
     return JSONResponse({"queue_id": result.queue_id, "to": verdict.address}, status_code=202)

@@ -101,6 +101,16 @@ class Outcome:
     notice: NewMessage | None = None
 
 
+def notices_of(outcomes: Sequence[Outcome], recorded: dict[int, int]) -> list[NewMessage]:
+    """The bounce notices (``Outcome.notice``) of the outcomes ``recorded`` (recipient id ->
+    event id), each once: what ``record_outcomes`` queues in the outcomes' transaction."""
+    found: dict[str, NewMessage] = {}
+    for outcome in outcomes:
+        if outcome.notice is not None and outcome.recipient_id in recorded:
+            found.setdefault(outcome.notice.queue_id, outcome.notice)
+    return list(found.values())
+
+
 @dataclass(frozen=True, slots=True)
 class RecipientView:
     """One recipient row with its message's envelope, for support and the API."""
@@ -164,6 +174,13 @@ class Store(Protocol):
         queued, atomically: ``None`` when held (or held already), else the index of the
         first limit it would exceed. ``NewMessage.hold`` settles the holds at enqueue;
         ``release_quota`` gives them back; unsettled, they lapse at ``expires_at``."""
+        ...
+
+    async def quota_exceeded(
+        self, tenant: str, limits: Sequence[tuple[int, timedelta]], now: datetime
+    ) -> int | None:
+        """``reserve_quota``'s answer for one more recipient, counted the same way, without
+        holding it (``gateway check``, the admin API's address check)."""
         ...
 
     async def release_quota(self, holder: str) -> int: ...
@@ -261,4 +278,5 @@ __all__ = [
     "Store",
     "SystemClock",
     "Tenants",
+    "notices_of",
 ]

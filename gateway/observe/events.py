@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from gateway.core.model import Event, EventType, Reason, Status, Suppression
+from gateway.core.ports import EnqueueResult, notices_of
 from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from gateway.core.model import Delivery, NewMessage
-    from gateway.core.ports import EnqueueResult, Outcome, RecipientView, Store
+    from gateway.core.ports import Outcome, RecipientView, Store
 
 log = logging.getLogger("gateway.observe.events")
 T = TypeVar("T")
@@ -144,33 +145,18 @@ class ObservedStore:
 
     # --- intake -------------------------------------------------------------------------------
 
-    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
-        result = await self.inner.enqueue(message, duplicate_window)
-        events: list[DomainEvent] = [
-            MessageAccepted(
-                message.tenant,
-                result.queue_id,
-                len(result.queued),
-                len(result.duplicates),
-                message.received_at,
-            )
-        ]
-        events.extend(
-            RecipientChanged(
-                Event(
-                    None,
-                    message.tenant,
-                    address,
-                    EventType.QUEUED,
-                    message.received_at,
-                    queue_id=result.queue_id,
-                    reason=Reason.QUEUED,
-                ),
-                Status.QUEUED,
-            )
-            for address in result.queued
-        )
-        self._publish(events)
+    async def enqueue(
+        self,
+        message: NewMessage,
+        duplicate_window: timedelta,
+        *,
+        audit: Callable[[Any], Any] | None = None,
+    ) -> EnqueueResult:
+        # ``audit`` (an admin's test message: its audit entry, same transaction) is passed
+        # on only when given.
+        extra: dict[str, Any] = {} if audit is None else {"audit": audit}
+        result = await self.inner.enqueue(message, duplicate_window, **extra)
+        self._publish(_accepted(message, result))
         return result
 
     async def record_event(self, event: Event) -> int:
@@ -239,6 +225,8 @@ class ObservedStore:
                     suppression = replace(suppression, event_id=event_id)
                 events.append(SuppressionAdded(suppression))
                 events.append(RecipientChanged(suppressed, Status.SUPPRESSED))
+        for notice in notices_of(outcomes, recorded):  # queued in the same transaction
+            events.extend(_accepted(notice, EnqueueResult(notice.queue_id, notice.recipients, ())))
         self._publish(events)
         return recorded
 
@@ -326,6 +314,35 @@ class ObservedStore:
 
 
 _ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
+
+
+def _accepted(message: NewMessage, result: EnqueueResult) -> list[DomainEvent]:
+    """What an enqueue that committed tells the sinks: the message, each queued recipient."""
+    events: list[DomainEvent] = [
+        MessageAccepted(
+            message.tenant,
+            result.queue_id,
+            len(result.queued),
+            len(result.duplicates),
+            message.received_at,
+        )
+    ]
+    events.extend(
+        RecipientChanged(
+            Event(
+                None,
+                message.tenant,
+                address,
+                EventType.QUEUED,
+                message.received_at,
+                queue_id=result.queue_id,
+                reason=Reason.QUEUED,
+            ),
+            Status.QUEUED,
+        )
+        for address in result.queued
+    )
+    return events
 
 
 def _capturing(make: Callable[[T], Event], into: list[Event]) -> Callable[[T], Event]:

@@ -51,9 +51,9 @@ from gateway.core.errors import (
     TransientRelayError,
 )
 from gateway.core.lifecycle import Effect, Result, Suppressed, effect, transition
-from gateway.core.model import Category, Delivery, Event, Status, Suppression
+from gateway.core.model import Category, Delivery, Event, NewMessage, Status, Suppression
 from gateway.core.notice import FailedRecipient
-from gateway.core.ports import Outcome
+from gateway.core.ports import Outcome, notices_of
 from gateway.core.routing import order_mx, provider_of
 from gateway.observe.logging import log_event
 
@@ -534,13 +534,23 @@ class Relay:
                     category=step.category.value if step.category else None,
                     attempt=delivery.attempts + 1,
                 )
+        failed = [
+            _failed_recipient(outcome, host)
+            for outcome, _, change in outcomes
+            if change.final_failure
+        ]
+        notice = self._notice(job, failed)
+        if notice is not None:
+            # Queued with the outcomes that cause it, in their transaction (issue 13).
+            outcomes = [
+                (replace(o, notice=notice) if change.final_failure else o, d, change)
+                for o, d, change in outcomes
+            ]
         recorded = await self._record_outcomes(job.queue_id, [o for o, _, _ in outcomes])
         if recorded is None:
             return
-        failed: list[FailedRecipient] = []
-        for outcome, delivery, change in outcomes:
-            event_id = recorded.get(outcome.recipient_id)
-            if event_id is None:
+        for outcome, delivery, _ in outcomes:
+            if outcome.recipient_id not in recorded:
                 log_event(
                     log,
                     "relay.lease_lost",
@@ -551,18 +561,9 @@ class Relay:
                 continue
             if outcome.suppress is not None:  # recorded with the outcome
                 self.policy.log_suppressed(outcome.suppress[0])
-            if change.final_failure:
-                ev = outcome.event
-                failed.append(
-                    FailedRecipient(
-                        delivery.address,
-                        ev.enhanced or f"{str(ev.reply_code or 5)[0]}.0.0",
-                        f"{ev.reply_code or ''} {ev.enhanced or ''} {ev.text}".strip(),
-                        host,
-                        expired=outcome.status is Status.EXPIRED,
-                    )
-                )
-        await self._notify(job, failed)
+        queued = notices_of([o for o, _, _ in outcomes], recorded)
+        if queued and self.notifier is not None:
+            self.notifier.queued(queued[0], job.queue_id, len(failed))
 
     async def _suppression_after(
         self, event: Event, change: Effect
@@ -606,20 +607,33 @@ class Relay:
         # Not recorded: the lease runs out and the recipients are tried again.
         return None
 
-    async def _notify(self, job: Job, failed: list[FailedRecipient]) -> None:
+    def _notice(self, job: Job, failed: list[FailedRecipient]) -> NewMessage | None:
+        """The bounce notice to the sender about ``failed``, for a tenant that wants one."""
         first = job.deliveries[0]
         if not failed or self.notifier is None or self.shaper is None or not first.mail_from:
-            return
+            return None
         if not self.shaper.options(first.tenant).bounce_notice:
-            return
-        try:
-            await self.notifier.notify(
-                first.tenant, job.queue_id, first.mail_from, first.received_at, failed
-            )
-        except StoreError as exc:
-            log_event(
-                log, "relay.notice_failed", logging.ERROR, queue_id=job.queue_id, error=str(exc)
-            )
+            return None
+        return self.notifier.build(
+            first.tenant,
+            job.queue_id,
+            first.mail_from,
+            first.received_at,
+            failed,
+            job.content or b"",
+        )
+
+
+def _failed_recipient(outcome: Outcome, host: str) -> FailedRecipient:
+    """A final failure as the bounce notice names it."""
+    ev = outcome.event
+    return FailedRecipient(
+        ev.address,
+        ev.enhanced or f"{str(ev.reply_code or 5)[0]}.0.0",
+        f"{ev.reply_code or ''} {ev.enhanced or ''} {ev.text}".strip(),
+        host,
+        expired=outcome.status is Status.EXPIRED,
+    )
 
 
 def _greeting_refusal(exc: PermanentRelayError) -> TransientRelayError | None:

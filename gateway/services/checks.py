@@ -239,16 +239,19 @@ class RecipientChecker:
         return Verdict(norm, replies.SUPPRESSED.with_text(text), Reason.SUPPRESSED)
 
     async def _quota(self, norm: str, tenant: Tenant) -> Verdict | None:
-        """The quota counted, nothing held: would one more recipient fit now?"""
+        """The quota counted as the intake's hold counts it (what every session and node
+        holds or queued), nothing held: would one more recipient fit now?"""
         now = self.clock.now()
-        for limit, window, name in _limits(tenant):
-            try:
-                used = await self.store.count_accepted(tenant.name, now - window)
-            except StoreError:
-                return Verdict(norm, replies.STORE_FAILED, Reason.STORE_UNAVAILABLE)
-            if used >= limit:
-                return _exhausted(norm, now, limit, window, name)
-        return None
+        limits = _limits(tenant)
+        try:
+            index = await self.store.quota_exceeded(
+                tenant.name, [(limit, window) for limit, window, _ in limits], now
+            )
+        except StoreError:
+            return Verdict(norm, replies.STORE_FAILED, Reason.STORE_UNAVAILABLE)
+        if index is None:
+            return None
+        return _exhausted(norm, now, *limits[index])
 
     async def _hold(self, norm: str, tenant: Tenant, hold: str) -> Verdict | None:
         """The quota held: one recipient more for ``hold``, if every limit has room for it

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import StoreError
@@ -214,70 +213,67 @@ def _past(event: Event) -> PastOutcome | None:
 
 
 class BounceNotifier:
-    """Queues a classic bounce notice (RFC 3464 DSN) to the envelope sender of a message
+    """Builds a classic bounce notice (RFC 3464 DSN) to the envelope sender of a message
     that finally failed, for tenants that ask for it (``bounce_notice``).
 
     The notice is an ordinary queued message with a null reverse-path (RFC 5321 §4.5.5), so
-    it can never cause a notice of its own, and it goes through the same durable queue.
+    it can never cause a notice of its own, and it goes through the same durable queue: the
+    relay carries it on the outcomes that cause it (``Outcome.notice``), and the store
+    queues it in their transaction (issue 13), so a crash leaves both or neither.
 
     Args:
-        store: the queue.
         reporting_mta: our host name.
         clock: time source.
         on_queued: wakes the relay.
     """
 
-    def __init__(
-        self, store: Store, reporting_mta: str, clock: Clock, on_queued: Callable[[], None]
-    ) -> None:
-        self.store = store
+    def __init__(self, reporting_mta: str, clock: Clock, on_queued: Callable[[], None]) -> None:
         self.reporting_mta = reporting_mta
         self.clock = clock
         self.on_queued = on_queued
 
-    async def notify(
+    def build(
         self,
         tenant: str,
         queue_id: str,
         sender: str,
         arrival: datetime,
         failed: Sequence[FailedRecipient],
-    ) -> str | None:
-        """Queue the notice; returns its queue id (``None`` for a null sender)."""
+        original: bytes,
+    ) -> NewMessage | None:
+        """The notice about ``failed`` recipients of message ``queue_id`` (its ``original``
+        content quoted); ``None`` for a null sender or nothing failed."""
         if not sender or not failed:
             return None
-        content = await self.store.load_content(queue_id) or b""
         now = self.clock.now()
-        notice = build_notice(
+        content = build_notice(
             reporting_mta=self.reporting_mta,
             sender=sender,
             queue_id=queue_id,
             arrival=arrival,
             now=now,
             failed=failed,
-            original=content,
+            original=original,
         )
-        notice_id = new_queue_id()
-        await self.store.enqueue(
-            NewMessage(
-                queue_id=notice_id,
-                tenant=tenant,
-                mail_from="",
-                recipients=(sender,),
-                content=notice,
-                message_id=None,
-                subject="Undelivered Mail Returned to Sender",
-                received_at=now,
-            ),
-            timedelta(0),
+        return NewMessage(
+            queue_id=new_queue_id(),
+            tenant=tenant,
+            mail_from="",
+            recipients=(sender,),
+            content=content,
+            message_id=None,
+            subject="Undelivered Mail Returned to Sender",
+            received_at=now,
         )
+
+    def queued(self, notice: NewMessage, queue_id: str, failed: int) -> None:
+        """The notice about message ``queue_id`` was committed: wake the relay, log it."""
         self.on_queued()
         log_event(
             log,
             "outcomes.bounce_notice",
             queue_id=queue_id,
-            notice=notice_id,
-            tenant=tenant,
-            failed=len(failed),
+            notice=notice.queue_id,
+            tenant=notice.tenant,
+            failed=failed,
         )
-        return notice_id

@@ -1,8 +1,12 @@
-"""Retention: delete message content and old events on a schedule.
+"""Retention: delete message content, old events and spent quota rows on a schedule.
 
 Owns: the retention task. Message content is deleted ``store.retain_content`` after the
 message's final status (the last recipient's final update); events are deleted
-``store.retain_events`` after they happened. Work is done in bounded batches with a pause
+``store.retain_events`` after they happened; quota holds whose session died with its
+process are given back and deleted once they lapse, and per-minute quota usage older than
+the longest quota window is deleted, for every tenant (``purge_quota``: the intake's hold
+cleans up only its own tenant's, so a tenant that stopped sending kept its rows). Work is
+done in bounded batches with a pause
 between them, so a large backlog never holds the store's single writer for long. Does not
 own: the queries (``store.sqlite_admin``) or erasure on request (``admin``).
 
@@ -36,6 +40,8 @@ class RetentionStore(Protocol):
 
     async def purge_events(self, before: datetime, limit: int) -> int: ...
 
+    async def purge_quota(self, now: datetime) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class JanitorSettings:
@@ -58,6 +64,7 @@ class JanitorSettings:
 class PassResult:
     contents: int
     events: int
+    quota: int = 0
 
 
 async def _wait(stopping: asyncio.Event, seconds: float) -> bool:
@@ -75,7 +82,8 @@ async def run_pass(
     stopping: asyncio.Event,
     settings: JanitorSettings = JanitorSettings(),
 ) -> PassResult:
-    """One retention pass: contents first, then events, each in bounded batches.
+    """One retention pass: contents first, then events, each in bounded batches, then the
+    spent quota rows (few: one write).
 
     Args:
         store: the store.
@@ -94,7 +102,8 @@ async def run_pass(
             totals[kind] += done
             if done < settings.batch or await _wait(stopping, settings.pause):
                 break
-    return PassResult(totals["contents"], totals["events"])
+    quota = 0 if stopping.is_set() else await store.purge_quota(clock.now())
+    return PassResult(totals["contents"], totals["events"], quota)
 
 
 async def run_janitor(
@@ -121,7 +130,13 @@ async def run_janitor(
         except StoreError as exc:
             log_event(log, "janitor.failed", logging.WARNING, error=str(exc))
         else:
-            if result.contents or result.events:
-                log_event(log, "janitor.purged", contents=result.contents, events=result.events)
+            if result.contents or result.events or result.quota:
+                log_event(
+                    log,
+                    "janitor.purged",
+                    contents=result.contents,
+                    events=result.events,
+                    quota=result.quota,
+                )
         if await _wait(stopping, settings.interval.total_seconds()):
             return

@@ -40,7 +40,7 @@ from gateway.core.model import (
     SuppressionReason,
     Tenant,
 )
-from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView
+from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView, notices_of
 from gateway.store import rows
 from gateway.store.postgres_admin import (
     PostgresAdminQueries,
@@ -371,11 +371,18 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
 
     # --- intake -------------------------------------------------------------------------------
 
-    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
+    async def enqueue(
+        self,
+        message: NewMessage,
+        duplicate_window: timedelta,
+        *,
+        audit: AuditOf | None = None,
+    ) -> EnqueueResult:
         """Commit the message, its recipients and their ``queued`` events in one transaction,
         settle the quota holds of its transaction (``message.hold``; see
         ``store.sqlite_quota.settle_holds``) and notify ``gateway_queue`` (delivered to
-        listeners only when it commits).
+        listeners only when it commits). ``audit`` builds the admin audit entry from the
+        result, written in the same transaction (issue 13).
 
         Recipients already sent the same Message-ID by the same tenant within
         ``duplicate_window`` are recorded as ``duplicate`` events and not queued again.
@@ -386,45 +393,26 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
         (SQLite's single writer serialises this check; here the lock does), then the
         statement, then ``COMMIT``: three round trips.
         """
-        now = message.received_at.timestamp()
-        args = (
-            message.queue_id,
-            message.tenant,
-            message.mail_from,
-            message.message_id,
-            message.subject,
-            len(message.content),
-            now,
-            message.client_address,
-            message.content,
-            list(message.recipients),
-            now - duplicate_window.total_seconds(),
-            _DUPLICATE_TEXT,
-            CHANNEL,
-            message.hold,
-            minute_of(now),
-        )
 
-        async def work(c: Connection) -> list[Any]:
-            if not message.message_id:
-                return list(await c.fetch(_ENQUEUE, *args))
+        async def work(c: Connection) -> EnqueueResult:
+            if not message.message_id and audit is None:
+                return await _enqueue_in(c, message, duplicate_window)  # one statement
             # The key is an integer computed here, so the simple-protocol text binds nothing.
-            key = _lock_key(f"{message.tenant}\n{message.message_id}")
-            await c.execute(f"BEGIN; SELECT pg_advisory_xact_lock({key})")
+            begin = "BEGIN"
+            if message.message_id:
+                key = _lock_key(f"{message.tenant}\n{message.message_id}")
+                begin += f"; SELECT pg_advisory_xact_lock({key})"
+            await c.execute(begin)
             try:
-                found = list(await c.fetch(_ENQUEUE, *args))
+                result = await _enqueue_in(c, message, duplicate_window)
+                await audited(c, audit, result)
                 await c.execute("COMMIT")
             except BaseException:
                 await _rollback_quietly(c)
                 raise
-            return found
+            return result
 
-        previous = {row[0]: row[1] for row in await self._run(work, transaction=False)}
-        queued = tuple(a for a in message.recipients if a not in previous)
-        duplicates = tuple(a for a in message.recipients if a in previous)
-        original = previous[duplicates[0]] if duplicates else None
-        queue_id = message.queue_id if queued else (original or message.queue_id)
-        return EnqueueResult(queue_id, queued, duplicates)
+        return await self._run(work, transaction=False)
 
     async def record_event(self, event: Event) -> int:
         return await self._run(lambda c: _insert_event(c, event), transaction=False)
@@ -643,6 +631,9 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
                 if suppression.event_id is None:
                     suppression = dataclasses.replace(suppression, event_id=event_id)
                 await upsert_suppression(c, suppression)
+            # The bounce notices the recorded outcomes cause, in their transaction.
+            for notice in notices_of(outcomes, recorded):
+                await _enqueue_in(c, notice, timedelta(0))
             return recorded
 
         return await self._run(work)
@@ -895,6 +886,46 @@ _ENQUEUE = (
     " + excluded.used, 0))"
     " SELECT p.address, p.queue_id FROM prev p"
 )
+
+
+def _enqueue_args(message: NewMessage, duplicate_window: timedelta) -> tuple[Any, ...]:
+    """``_ENQUEUE``'s parameters for ``message``."""
+    now = message.received_at.timestamp()
+    return (
+        message.queue_id,
+        message.tenant,
+        message.mail_from,
+        message.message_id,
+        message.subject,
+        len(message.content),
+        now,
+        message.client_address,
+        message.content,
+        list(message.recipients),
+        now - duplicate_window.total_seconds(),
+        _DUPLICATE_TEXT,
+        CHANNEL,
+        message.hold,
+        minute_of(now),
+    )
+
+
+def _enqueued(message: NewMessage, previous_rows: Sequence[Any]) -> EnqueueResult:
+    """The ``EnqueueResult`` from ``_ENQUEUE``'s rows (the duplicates and their originals)."""
+    previous = {row[0]: row[1] for row in previous_rows}
+    queued = tuple(a for a in message.recipients if a not in previous)
+    duplicates = tuple(a for a in message.recipients if a in previous)
+    original = previous[duplicates[0]] if duplicates else None
+    queue_id = message.queue_id if queued else (original or message.queue_id)
+    return EnqueueResult(queue_id, queued, duplicates)
+
+
+async def _enqueue_in(
+    c: Connection, message: NewMessage, duplicate_window: timedelta
+) -> EnqueueResult:
+    """``enqueue``'s statement inside the caller's transaction (no Message-ID lock: a bounce
+    notice has no Message-ID of its own, an admin's test message takes the lock first)."""
+    return _enqueued(message, await c.fetch(_ENQUEUE, *_enqueue_args(message, duplicate_window)))
 
 
 def _lock_key(text: str) -> int:

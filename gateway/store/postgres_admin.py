@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.core.model import Event, EventType, Status, Suppression
 from gateway.store import rows
 from gateway.store.mixins import PostgresQueries
+from gateway.store.postgres_quota import FORGET
 from gateway.store.sqlite_admin import (
     _MESSAGE_COLUMNS,
     _PENDING,
@@ -641,6 +642,7 @@ class PostgresAdminQueries(PostgresQueries):
                 )
             )
             await c.execute("DELETE FROM suppressions WHERE address = $1", address)
+            await c.execute(FORGET, address)  # its quota holds name it in clear
             contents = _count(
                 await c.execute(
                     "UPDATE messages m SET content = NULL WHERE m.queue_id = ANY($1::text[])"

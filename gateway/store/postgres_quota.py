@@ -29,6 +29,26 @@ _RELEASE = (
 )
 
 
+# An erased address's holds, given back (``store.sqlite_quota.forget_holds``).
+FORGET = (
+    "WITH gone AS (DELETE FROM quota_holds WHERE address = $1 RETURNING tenant, minute)"
+    " UPDATE quota_usage u SET used = greatest(u.used - g.n, 0)"
+    " FROM (SELECT tenant, minute, count(*) AS n FROM gone GROUP BY tenant, minute) g"
+    " WHERE u.tenant = g.tenant AND u.minute = g.minute"
+)
+
+# Lapsed holds given back and deleted, then usage older than every window deleted
+# ($1 now, $2 the oldest minute kept); the rows that went.
+_PURGE = (
+    "WITH gone AS (DELETE FROM quota_holds WHERE expires_at <= $1 RETURNING tenant, minute),"
+    " back AS (UPDATE quota_usage u SET used = greatest(u.used - g.n, 0)"
+    " FROM (SELECT tenant, minute, count(*) AS n FROM gone GROUP BY tenant, minute) g"
+    " WHERE u.tenant = g.tenant AND u.minute = g.minute),"
+    " old AS (DELETE FROM quota_usage WHERE minute < $2 RETURNING 1)"
+    " SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM old)"
+)
+
+
 class PostgresQuotaQueries(PostgresQueries):
     """Quota holds; relies on ``PostgresStore._run``."""
 
@@ -61,6 +81,39 @@ class PostgresQuotaQueries(PostgresQueries):
         # One statement outside an explicit transaction: the function's lock is held until
         # its implicit transaction commits.
         return await self._run(work, transaction=False)
+
+    async def quota_exceeded(
+        self, tenant: str, limits: Sequence[tuple[int, timedelta]], now: datetime
+    ) -> int | None:
+        """See ``SqliteStore.quota_exceeded``: ``reserve_quota``'s answer, holding nothing."""
+
+        async def work(c: asyncpg.Connection) -> int | None:
+            # ``gateway_reserve_quota`` in a savepoint rolled back: the answer, not the hold
+            # (an intake hold id is never empty).
+            savepoint = c.transaction()
+            await savepoint.start()
+            try:
+                value = await c.fetchval(
+                    "SELECT gateway_reserve_quota($1, '', '', $2, $2, $3, $4, $5)",
+                    tenant,
+                    now.timestamp(),
+                    [limit for limit, _ in limits],
+                    [window.total_seconds() for _, window in limits],
+                    KEEP.total_seconds(),
+                )
+            finally:
+                await savepoint.rollback()
+            return None if value is None else int(value)
+
+        return await self._run(work)
+
+    async def purge_quota(self, now: datetime) -> int:
+        """See ``SqliteStore.purge_quota``."""
+        oldest = int((now.timestamp() - KEEP.total_seconds()) // 60) - 1
+        value = await self._run(
+            lambda c: c.fetchval(_PURGE, now.timestamp(), oldest), transaction=False
+        )
+        return int(value)
 
     async def release_quota(self, holder: str) -> int:
         """Give back every hold of ``holder``; returns how many there were."""

@@ -206,3 +206,4 @@ def recipient_view_from(row: Sequence[Any]) -> RecipientView:
         subject=row[10],
         mail_from=row[11],
     )
+

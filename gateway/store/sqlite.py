@@ -38,9 +38,7 @@ import aiosqlite
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import (
     Event,
-    EventType,
     NewMessage,
-    Reason,
     Suppression,
     SuppressionReason,
     Tenant,
@@ -55,8 +53,9 @@ from gateway.store.sqlite_admin import (
     upsert_credentials,
 )
 from gateway.store.sqlite_outbox import OutboxQueries
-from gateway.store.sqlite_quota import QuotaQueries, settle_holds
-from gateway.store.sqlite_relay import RelayQueries, insert_event
+from gateway.store.sqlite_quota import QuotaQueries
+from gateway.store.sqlite_relay import RelayQueries
+from gateway.store.sqlite_writes import enqueue_rows, insert_event, upsert_suppression
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], Any]
@@ -391,92 +390,26 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
 
     # --- intake -------------------------------------------------------------------------------
 
-    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult:
+    async def enqueue(
+        self,
+        message: NewMessage,
+        duplicate_window: timedelta,
+        *,
+        audit: AuditOf | None = None,
+    ) -> EnqueueResult:
         """Commit the message, its recipients and their ``queued`` events durably, and
         settle the quota holds of its transaction (``message.hold``) in the same write.
 
         Recipients already sent the same Message-ID by the same tenant within
         ``duplicate_window`` are recorded as ``duplicate`` events and not queued again.
+        ``audit`` builds the admin audit entry from the result, written in the same
+        transaction (an admin's test message, issue 13).
         """
 
         def work(c: sqlite3.Connection) -> EnqueueResult:
-            now = message.received_at.timestamp()
-            queued, duplicates, original = [], [], None
-            # The few earlier messages with this Message-ID (usually none: then no recipient
-            # needs a look-up).
-            earlier = (
-                c.execute(
-                    "SELECT 1 FROM messages WHERE tenant = ? AND message_id = ?"
-                    " AND received_at >= ? LIMIT 1",
-                    (message.tenant, message.message_id, now - duplicate_window.total_seconds()),
-                ).fetchone()
-                if message.message_id
-                else None
-            )
-            for address in message.recipients:
-                previous = None
-                if earlier is not None:
-                    previous = c.execute(
-                        # CROSS JOIN fixes the loop order: find the few messages with this
-                        # Message-ID first, then their recipients. Left to itself, SQLite
-                        # starts from the address and scans every earlier message to it.
-                        "SELECT m.queue_id FROM messages m CROSS JOIN recipients r"
-                        " ON r.queue_id = m.queue_id WHERE m.tenant = ? AND m.message_id = ?"
-                        " AND r.address = ? AND m.received_at >= ? LIMIT 1",
-                        (
-                            message.tenant,
-                            message.message_id,
-                            address,
-                            now - duplicate_window.total_seconds(),
-                        ),
-                    ).fetchone()
-                if previous is None:
-                    queued.append(address)
-                else:
-                    duplicates.append((address, previous[0]))
-                    original = original or previous[0]
-            if queued:
-                c.execute(
-                    "INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject, size,"
-                    " received_at, client_address, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        message.queue_id,
-                        message.tenant,
-                        message.mail_from,
-                        message.message_id,
-                        message.subject,
-                        len(message.content),
-                        now,
-                        message.client_address,
-                        message.content,
-                    ),
-                )
-                c.executemany(
-                    "INSERT INTO recipients (queue_id, tenant, address, status, due_at,"
-                    " updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
-                    [(message.queue_id, message.tenant, a, now, now) for a in queued],
-                )
-                # Every recipient's ``queued`` event in one statement, from the rows just
-                # written (a new queue id: they are the message's only recipients).
-                c.execute(_QUEUED_EVENTS_SQL, (now, message.queue_id))
-            settle_holds(c, message.tenant, message.hold, queued, now)
-            for address, previous_id in duplicates:
-                insert_event(
-                    c,
-                    Event(
-                        None,
-                        message.tenant,
-                        address,
-                        EventType.DUPLICATE,
-                        message.received_at,
-                        queue_id=previous_id,
-                        reason=Reason.DUPLICATE_MESSAGE_ID,
-                        text=f"Same Message-ID retried within the window; not queued again "
-                        f"(original {previous_id})",
-                    ),
-                )
-            queue_id = message.queue_id if queued else (original or message.queue_id)
-            return EnqueueResult(queue_id, tuple(queued), tuple(a for a, _ in duplicates))
+            result = enqueue_rows(c, message, duplicate_window)
+            audited(c, audit, result)
+            return result
 
         result: EnqueueResult = await self._write(work)
         return result
@@ -723,33 +656,5 @@ _suppression = rows.suppression_from
 _recipient_view = rows.recipient_view_from
 
 
-#: The ``queued`` event of each of a message's recipients: the values an ``Event`` of type
-#: QUEUED with only the required fields gives through ``rows.event_values``.
-_QUEUED_EVENTS_SQL = (
-    rows.EVENT_INSERT
-    + " SELECT id, queue_id, tenant, address, 'queued', ?, NULL, NULL, NULL, '', '', 'queued',"
-    " '{}'"
-    " FROM recipients WHERE queue_id = ? ORDER BY id"
-)
-
-
-def _upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None:
-    """Insert or replace the (tenant, address) suppression."""
-    c.execute(
-        "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
-        " note) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address) DO UPDATE SET"
-        " reason = excluded.reason, since = excluded.since, expires_at ="
-        " excluded.expires_at, event_id = excluded.event_id, note = excluded.note",
-        (
-            suppression.tenant,
-            suppression.address,
-            rows.suppression_reason_value(suppression.reason),
-            ts(suppression.since),
-            ts(suppression.expires_at),
-            suppression.event_id,
-            suppression.note,
-        ),
-    )
-
-
+_upsert_suppression = upsert_suppression  # the name the mixins use (``sq._upsert_suppression``)
 _insert_event = insert_event  # the name the mixins use (``sq._insert_event``)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.core.model import Event, EventType, Status, Suppression, Tenant
 from gateway.store import rows as _rows
 from gateway.store.mixins import SqliteQueries
+from gateway.store.sqlite_quota import forget_holds
 
 if TYPE_CHECKING:
     from gateway.core.ports import RecipientView
@@ -694,11 +695,12 @@ class AdminQueries(SqliteQueries):
 
         ``audit`` builds the admin audit entry from the result, in the same transaction.
 
-        Events about it are deleted; recipient rows keep their history under the address's
-        hash (pending ones are cancelled: mail cannot go to a hash); an active suppression
-        is kept under the hash, so the address stays blocked when it comes back
-        (:meth:`find_hashed_suppression`); expired ones are deleted; message contents that
-        named it are deleted once none of their recipients is pending.
+        Events about it are deleted, and its quota holds (given back); recipient rows keep
+        their history under the address's hash (pending ones are cancelled: mail cannot go
+        to a hash); an active suppression is kept under the hash, so the address stays
+        blocked when it comes back (:meth:`find_hashed_suppression`); expired ones are
+        deleted; message contents that named it are deleted once none of their recipients
+        is pending.
         """
         key = hashed_address(address)
 
@@ -734,6 +736,7 @@ class AdminQueries(SqliteQueries):
                 (key, address),
             ).rowcount
             c.execute("DELETE FROM suppressions WHERE address = ?", (address,))
+            forget_holds(c, address)  # its quota holds name it in clear
             contents = 0
             for queue_id in queue_ids:
                 contents += c.execute(

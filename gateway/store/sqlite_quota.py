@@ -68,11 +68,46 @@ class QuotaQueries(SqliteQueries):
         result: int | None = await self._write(work, durable=False)
         return result
 
+    async def quota_exceeded(
+        self, tenant: str, limits: Sequence[tuple[int, timedelta]], now: datetime
+    ) -> int | None:
+        """Whether one more recipient would fit now, counted exactly as ``reserve_quota``
+        counts (what every session and node holds or queued), holding nothing: ``None`` when
+        it would, else the index of the first limit it would exceed. ``gateway check`` and
+        the admin API's address check ask this."""
+        windows = [(limit, window.total_seconds()) for limit, window in limits]
+        at = now.timestamp()
+
+        def work(c: sqlite3.Connection) -> int | None:
+            # ``reserve_quota``'s own steps, undone: the answer without the hold.
+            c.execute("SAVEPOINT quota_check")
+            try:
+                return _reserve(c, tenant, _CHECK, _CHECK, windows, at, at)
+            finally:
+                c.execute("ROLLBACK TO quota_check")
+                c.execute("RELEASE quota_check")
+
+        result: int | None = await self._write(work, durable=False)
+        return result
+
+    async def purge_quota(self, now: datetime) -> int:
+        """Retention: give back and delete the holds that lapsed by ``now`` (their session
+        died with its process) and delete usage older than the longest window, for every
+        tenant (a hold cleans up only its own tenant's); how many rows went."""
+        at = now.timestamp()
+        result: int = await self._write(lambda c: _purge(c, at), durable=False)
+        return result
+
     async def release_quota(self, holder: str) -> int:
         """Give back every hold of ``holder`` (its transaction ended without a message);
         returns how many there were."""
         result: int = await self._write(lambda c: _release(c, holder), durable=False)
         return result
+
+
+#: The holder and address of ``quota_exceeded``'s hold, never committed (an intake hold
+#: id is never empty).
+_CHECK = ""
 
 
 def _reserve(
@@ -129,6 +164,39 @@ def _reserve(
     )
     _add(c, tenant, minute, 1)
     return None
+
+
+def forget_holds(c: sqlite3.Connection, address: str) -> int:
+    """Inside an erasure's transaction: give back and delete every hold of ``address``
+    (the table keeps it in clear). A transaction that queues it after all counts it again
+    from then on (``settle_holds``); returns how many there were."""
+    held = c.execute(
+        "SELECT tenant, minute, count(*) FROM quota_holds WHERE address = ?"
+        " GROUP BY tenant, minute",
+        (address,),
+    ).fetchall()
+    if not held:
+        return 0
+    _give_back(c, held)
+    c.execute("DELETE FROM quota_holds WHERE address = ?", (address,))
+    return sum(n for _, _, n in held)
+
+
+def _purge(c: sqlite3.Connection, now: float) -> int:
+    """``purge_quota`` in the writer: lapsed holds given back and deleted, then usage older
+    than every window deleted; how many rows went."""
+    expired = c.execute(
+        "SELECT tenant, minute, count(*) FROM quota_holds WHERE expires_at <= ?"
+        " GROUP BY tenant, minute",
+        (now,),
+    ).fetchall()
+    if expired:
+        _give_back(c, expired)
+    holds = c.execute("DELETE FROM quota_holds WHERE expires_at <= ?", (now,)).rowcount
+    usage = c.execute(
+        "DELETE FROM quota_usage WHERE minute < ?", (minute_of(now - KEEP.total_seconds()) - 1,)
+    ).rowcount
+    return holds + usage
 
 
 def _release(c: sqlite3.Connection, holder: str) -> int:

@@ -21,18 +21,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from gateway.core.model import Delivery, Event, Status, Suppression
-from gateway.core.ports import Outcome
+from gateway.core.ports import Outcome, notices_of
 from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
 from gateway.store.rows import dt, ts
 from gateway.store.sqlite_admin import hashed_address
+from gateway.store.sqlite_writes import enqueue_rows, insert_event, upsert_suppression
 
 T = TypeVar("T")
 
 _dt = rows.utc
 _reply_text = rows.reply_text
 _ATTEMPT_EVENTS = rows.ATTEMPT_EVENTS
-_EVENT_INSERT_SQL = rows.EVENT_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 class RelayQueries(SqliteQueries):
@@ -137,7 +137,8 @@ class RelayQueries(SqliteQueries):
         return None if row is None else row[0]
 
     async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
-        """Record attempt results; rows no longer leased to ``owner`` are fenced off.
+        """Record attempt results (with their suppressions and bounce notices); rows no
+        longer leased to ``owner`` are fenced off.
 
         Returns:
             recipient id -> event id for each outcome recorded. An outcome whose row was
@@ -147,6 +148,9 @@ class RelayQueries(SqliteQueries):
         def work(c: sqlite3.Connection) -> dict[int, int]:
             recorded = _record_outcomes(c, outcomes, owner)
             _record_suppressions(c, outcomes, recorded)
+            # The bounce notices the recorded outcomes cause, in their transaction.
+            for notice in notices_of(outcomes, recorded):
+                enqueue_rows(c, notice, timedelta(0))
             return recorded
 
         result: dict[int, int] = await self._write(work)
@@ -240,14 +244,11 @@ def _chunks(items: list[T], size: int = _IN_CHUNK) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-
 def _record_suppressions(
     c: sqlite3.Connection, outcomes: Sequence[Outcome], recorded: dict[int, int]
 ) -> None:
     """The policy's suppressions (``Outcome.suppress``) of the outcomes recorded, with
     their events, in the outcomes' transaction (issue 13)."""
-    from gateway.store import sqlite  # imports this module at its top: import it lazily
-
     for outcome in outcomes:
         event_id = recorded.get(outcome.recipient_id)
         if outcome.suppress is None or event_id is None:
@@ -256,7 +257,7 @@ def _record_suppressions(
         insert_event(c, event)
         if suppression.event_id is None:
             suppression = replace(suppression, event_id=event_id)
-        sqlite._upsert_suppression(c, suppression)
+        upsert_suppression(c, suppression)
 
 
 def _record_outcomes(
@@ -309,8 +310,3 @@ def _outcome_values(outcome: Outcome) -> tuple[Any, ...]:
         outcome.category.value if outcome.category else None,
         _reply_text(ev),
     )
-
-
-def insert_event(c: sqlite3.Connection, event: Event) -> int:
-    cur = c.execute(_EVENT_INSERT_SQL, rows.event_values(event))
-    return int(cur.lastrowid or 0)

@@ -23,6 +23,21 @@ environment names a hook). Each hook is chosen by an environment variable:
 ``GATEWAY_TEST_FAULT=kill_after_suppression``
     The process SIGKILLs itself right after such a write committed: both must stay.
 
+``GATEWAY_TEST_FAULT=kill_mid_notice``
+    The process SIGKILLs itself inside the relay's ``record_outcomes`` transaction, right
+    after the bounce notice to the sender was written and before the commit: where a crash
+    fell between the outcome and the notice when the notice was a separate enqueue
+    (issue 13). Neither may stay (``test_fault_kill9_notice_and_send_test.py``). SQLite only.
+
+``GATEWAY_TEST_FAULT=kill_after_notice``
+    The process SIGKILLs itself right after outcomes that queued a bounce notice committed:
+    both must stay.
+
+``GATEWAY_TEST_FAULT=kill_mid_send_test``
+    The process SIGKILLs itself inside the admin send-test's transaction, after the message
+    was written and before its audit entry and the commit: neither may stay. SQLite only.
+    (``kill_after_commit`` kills right after that commit: both must stay.)
+
 ``GATEWAY_TEST_SLOW_CALLBACKS=<file>``
     asyncio's debug mode on the gateway's event loop with ``slow_callback_duration`` set to
     ``GATEWAY_TEST_SLOW_CALLBACK_SECONDS`` (default 0.05): each "Executing … took …" warning
@@ -43,10 +58,11 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import sqlite3
+    from collections.abc import Callable, Sequence
     from datetime import timedelta
 
     from gateway.core.model import Event, NewMessage, Suppression
@@ -66,9 +82,9 @@ def kill_after_commit() -> None:
     enqueue = ObservedStore.enqueue
 
     async def enqueue_then_die(
-        self: ObservedStore, message: NewMessage, duplicate_window: timedelta
+        self: ObservedStore, message: NewMessage, duplicate_window: timedelta, **kwargs: Any
     ) -> EnqueueResult:
-        result = await enqueue(self, message, duplicate_window)
+        result = await enqueue(self, message, duplicate_window, **kwargs)
         if result.queued:
             os.kill(os.getpid(), signal.SIGKILL)  # committed, the 250 not yet written
         return result
@@ -77,7 +93,6 @@ def kill_after_commit() -> None:
 
 
 def kill_mid_suppression() -> None:
-    import sqlite3
 
     from gateway.core.model import EventType
     from gateway.store import sqlite, sqlite_relay
@@ -122,10 +137,65 @@ def kill_after_suppression() -> None:
     ObservedStore.record_outcomes = record_then_die  # type: ignore[method-assign]
 
 
+def _enqueue_rows_then_die(
+    enqueue_rows: Callable[[sqlite3.Connection, NewMessage, timedelta], EnqueueResult],
+    dies: Callable[[NewMessage], bool],
+) -> Callable[[sqlite3.Connection, NewMessage, timedelta], EnqueueResult]:
+    def then_die(
+        c: sqlite3.Connection, message: NewMessage, duplicate_window: timedelta
+    ) -> EnqueueResult:
+        result = enqueue_rows(c, message, duplicate_window)
+        if dies(message):
+            os.kill(os.getpid(), signal.SIGKILL)  # in the transaction, before its commit
+        return result
+
+    return then_die
+
+
+def kill_mid_notice() -> None:
+    from gateway.store import sqlite_relay
+
+    # A bounce notice has the null reverse-path (RFC 5321 §4.5.5). ``record_outcomes``
+    # looks ``enqueue_rows`` up on its module at each call.
+    sqlite_relay.enqueue_rows = _enqueue_rows_then_die(  # type: ignore[assignment]
+        sqlite_relay.enqueue_rows, lambda message: message.mail_from == ""
+    )
+
+
+def kill_after_notice() -> None:
+    from gateway.core.ports import notices_of
+    from gateway.observe.events import ObservedStore
+
+    record = ObservedStore.record_outcomes
+
+    async def record_then_die(
+        self: ObservedStore, outcomes: Sequence[Outcome], owner: str
+    ) -> dict[int, int]:
+        recorded = await record(self, outcomes, owner)
+        if notices_of(outcomes, recorded):
+            os.kill(os.getpid(), signal.SIGKILL)  # committed with the outcomes
+        return recorded
+
+    ObservedStore.record_outcomes = record_then_die  # type: ignore[method-assign]
+
+
+def kill_mid_send_test() -> None:
+    from gateway.store import sqlite
+
+    # The admin API's test message comes from ``admin-api``; ``SqliteStore.enqueue`` looks
+    # ``enqueue_rows`` up on its module at each call, then writes the audit entry.
+    sqlite.enqueue_rows = _enqueue_rows_then_die(  # type: ignore[attr-defined]
+        sqlite.enqueue_rows, lambda message: message.client_address == "admin-api"
+    )
+
+
 FAULTS = {
     "kill_after_commit": kill_after_commit,
     "kill_mid_suppression": kill_mid_suppression,
     "kill_after_suppression": kill_after_suppression,
+    "kill_mid_notice": kill_mid_notice,
+    "kill_after_notice": kill_after_notice,
+    "kill_mid_send_test": kill_mid_send_test,
 }
 
 _last = threading.local()  # the CPU time of the callback the loop ran last
