@@ -28,6 +28,9 @@ _BODY = re.compile(
     r"|i will be (?:out|away|traveling|travelling|on vacation)|i am on vacation"
     r"|i'm on vacation|i am currently out|i'm currently out|out of the office until"
     r"|on annual leave|on leave until|limited access to (?:my )?e-?mail"
+    r"|i will be back|i'll be back|back in the office|away from (?:my desk|the office) until"
+    r"|currently out of (?:the )?office|out of office until|i will return on"
+    r"|fora do escrit[oó]rio|ausente at[eé]|de volta (?:em|no dia)"
     r"|estou (?:fora|ausente|de f[eé]rias)|estarei (?:fora|ausente)|em f[eé]rias"
     r"|estoy fuera|je suis absent|ich bin (?:nicht im b[uü]ro|abwesend)",
     re.IGNORECASE,

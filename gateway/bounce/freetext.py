@@ -93,7 +93,7 @@ _SENDER_LABELS = frozenset(
 )
 # Phrases that introduce a failed recipient in the middle of a sentence.
 _INLINE_RECIPIENT = re.compile(
-    r"(?:rcpt to|rcpt|deliver(?:ing)?(?: your)?(?: mail| message| e-?mail)?(?: to)?"
+    r"(?:rcpt to|rcpt|deliver(?:ing|y)?(?: your)?(?: mail| message| e-?mail)?(?: to)?"
     r"|delivered to|recipient(?: address)?|address|failed|mailing list"
     r"|(?:mensagem|e-?mail) (?:enviad[ao] )?para|enviou (?:uma mensagem )?para"
     r"|destinat[aá]rio)\s*:?\s*<?$",

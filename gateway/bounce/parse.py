@@ -189,11 +189,16 @@ def _from_dsn(
         command = freetext.command_in(f"{diagnostic}\n{block}")
         # Without a Diagnostic-Code the whole notification is read at once, so its most
         # specific sentence wins (rules are ordered from specific to generic).
+        words = f"{rec.diagnostic} {rec.status_comment}".strip()
+        if rec.diagnostic_type == "X-UNIX":
+            # RFC 3464 §2.3.6: the receiver's local delivery agent wrote these words (a pipe, a
+            # program's exit code), which the rules read as the agent's error, not the mailbox's.
+            words = f"x-unix; {words}"
         category = decide(
             rules,
             reply_code=reply,
             status=status,
-            diagnostic=f"{rec.diagnostic} {rec.status_comment}".strip(),
+            diagnostic=words,
             context=block,
             command=command,
             action=rec.action,

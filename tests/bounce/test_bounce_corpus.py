@@ -135,8 +135,93 @@ def test_dsn_fields_are_reported(corpus: Path) -> None:
 # their recipient is a Sisimai 5.1 artefact ("kijitora@exampl", a local part one digit short)
 # or the anonymiser changed the address in one MIME part but not the other. The benchmark
 # counts them as misses, so the reachable ceiling on DEV is 427/433.
-ACCURACY_FLOOR = 0.97  # the issue's target; DEV measures 0.972
-NONEXISTENT_PRECISION_FLOOR = 0.99
+#
+# Ten more rows are answered against their label on purpose, by the evidence rules of issue 12
+# (test_bounce_evidence.py): LABEL_DISAGREEMENTS pins each of them with the reason. The labels
+# are Sisimai's judgement, and the README asks to disagree only after reading the email.
+ACCURACY_FLOOR = 0.96  # DEV measures 0.963: 427 reachable rows less the ten disagreements
+NONEXISTENT_PRECISION_FLOOR = 0.995  # the issue's target; DEV measures 1.000
+
+# (file, recipient, our category, why the label is not followed)
+LABEL_DISAGREEMENTS = [
+    (
+        "emails/lhost-dragonfly-04.eml",
+        "postmaster@cx.libsisimai.org",
+        Category.RECEIVING_PROBLEM,
+        "'DNS lookup failure': a lookup that failed is no evidence that the domain does not exist",
+    ),
+    (
+        "emails/rhost-aol-06.eml",
+        "neko@libsisimai.org",
+        Category.RECEIVING_PROBLEM,
+        "'Malformed or unexpected name server reply': a DNS failure at the reporter's resolver",
+    ),
+    (
+        "emails/lhost-ezweb-01.eml",
+        "this-message-rejected-by-the-domain-filter@ezweb.ne.jp",
+        Category.SPAM_BLOCKED,
+        "refused by the recipient's domain filter: nothing says the address is wrong",
+    ),
+    (
+        "emails/crlf/lhost-ezweb-01.eml",
+        "this-message-rejected-by-the-domain-filter@ezweb.ne.jp",
+        Category.SPAM_BLOCKED,
+        "the CRLF copy of the row above",
+    ),
+    (
+        "emails/lhost-receivingses-07.eml",
+        "neko@neko.example.jp",
+        Category.SPAM_BLOCKED,
+        "'5.2.0 Message Filtered': a filter, not a missing mailbox",
+    ),
+    (
+        "emails/rhost-facebook-03.eml",
+        "kijitora@facebook.com",
+        Category.SPAM_BLOCKED,
+        "'Refused due to recipient preferences': the words beat the 5.1.1 status",
+    ),
+    (
+        "emails/lhost-gmail-03.eml",
+        "kijitora@example.co.jp",
+        Category.SPAM_BLOCKED,
+        "'554 5.7.0 Header error': a policy refusal of the message, nothing about the mailbox",
+    ),
+    (
+        "emails/rhost-messagelabs-03.eml",
+        "kijitora@example.com",
+        Category.RECEIVING_PROBLEM,
+        "'542 … Rejected' alone: no positive evidence about the mailbox",
+    ),
+    (
+        "emails/lhost-amavis-03.eml",
+        "kijitora@example.com",
+        Category.SPAM_BLOCKED,
+        (
+            "Diagnostic-Code 'Reject … SPAM' (unsolicited bulk e-mail) beats the header remark in "
+            "the text"
+        ),
+    ),
+    (
+        "emails/lhost-exim-46.eml",
+        "kijitora@example.com",
+        Category.SENDER_CONFIG,
+        "'Missing reverse DNS for <our IP>': our PTR, our set-up",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "recipient", "category", "why"), LABEL_DISAGREEMENTS)
+def test_rows_answered_against_their_label_on_purpose(
+    corpus: Path, bench: ModuleType, name: str, recipient: str, category: Category, why: str
+) -> None:
+    (label,) = [
+        row
+        for row in bench.load_labels(corpus)
+        if (row["file"], row["recipient"]) == (name, recipient)
+    ]
+    assert label["category"] != category.value, f"the label now agrees: drop the row ({why})"
+    found = {r.recipient: r for r in parse_bounce((corpus / name).read_bytes())}
+    assert found[recipient].category is category, why
 
 
 def test_corpus_accuracy_and_nonexistent_precision(corpus: Path, bench: ModuleType) -> None:
