@@ -1,9 +1,11 @@
 """JSON handlers: recipients, messages, queue control, address checks, send-test, stats.
 
 Owns: reading a request, calling the store or the checker once or twice, and shaping the
-answer. Does not own: authentication (``admin.auth``, applied by the route table in
-``admin.app``), the queries (``store.sqlite_admin``) or the JSON shapes (``admin.views``).
-Suppressions and tenants have their own modules.
+answer. Each handler declares what it takes and answers (``admin.operations``): the OpenAPI
+document is generated from those declarations. Does not own: authentication
+(``admin.auth``, applied by the route table in ``admin.app``), the queries
+(``store.sqlite_admin``) or the models (``admin.request_models``, ``admin.response_models``,
+filled by ``admin.views``). Suppressions and tenants have their own modules.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from email.utils import format_datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from gateway.admin import params
+from gateway.admin import request_models as rq
+from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of, principal_of
-from gateway.admin.errors import ApiError, invalid, not_found, read_json
+from gateway.admin.errors import ApiError, invalid, not_found
+from gateway.admin.operations import json_route
 from gateway.admin.views import (
-    event_json,
-    message_json,
+    envelope_fields,
+    event_model,
     normalise_lang,
+    recipient_detail_model,
     recipient_report,
-    recipient_view_json,
 )
 from gateway.core.ids import new_queue_id
 from gateway.core.model import Category, Event, EventType, NewMessage, Reason, Status, Tenant
@@ -32,8 +36,7 @@ from gateway.core.ports import RecipientView
 from gateway.core.routing import provider_of
 from gateway.store.sqlite_admin import AuditEntry, MessageFilter, hashed_address
 
-PROVIDERS = ("gmail", "outlook", "yahoo", "uol", "terra", "other")
-_ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
+PROVIDERS = tuple(rm.Providers.__struct_fields__)
 
 
 def audit_entry(request: Request, action: str, target: str, **detail: Any) -> AuditEntry:
@@ -46,34 +49,45 @@ def audit_entry(request: Request, action: str, target: str, **detail: Any) -> Au
 # --- recipients -------------------------------------------------------------------------
 
 
-async def get_recipient(request: Request) -> JSONResponse:
+@json_route(
+    "An address's current status, suppression, last events and guidance",
+    rm.RecipientReport,
+    query=rq.RecipientQuery,
+    errors=(404, 422),
+)
+async def get_recipient(request: Request) -> rm.RecipientReport:
     deps = deps_of(request)
     address = params.address_key(request.path_params["address"])
-    tenant = request.query_params.get("tenant") or None
-    lang = normalise_lang(request.query_params.get("lang"))
-    report = await recipient_report(deps.store, address, tenant, lang, deps.clock.now())
+    q = params.query_of(request, rq.RecipientQuery)
+    lang = normalise_lang(q.lang)
+    report = await recipient_report(deps.store, address, q.tenant, lang, deps.clock.now())
     if report is None:
         raise ApiError(404, "unknown_address", f"The gateway has no record of {address}")
-    return JSONResponse(report.as_json())
+    return report.as_model()
 
 
 # --- messages ---------------------------------------------------------------------------
 
 
-async def list_messages(request: Request) -> JSONResponse:
+@json_route(
+    "Messages, newest first (cursor-paginated)",
+    rm.MessagePage,
+    query=rq.MessagesQuery,
+    errors=(422,),
+)
+async def list_messages(request: Request) -> rm.MessagePage:
     deps = deps_of(request)
-    q = request.query_params
-    recipient = q.get("recipient")
+    q = params.query_of(request, rq.MessagesQuery)
     where = MessageFilter(
-        recipient=params.address_key(recipient) if recipient else None,
-        status=(s := params.enum_of(Status, "status", q.get("status"))) and s.value,
-        category=(c := params.enum_of(Category, "category", q.get("category"))) and c.value,
-        tenant=q.get("tenant") or None,
-        since=params.parse_time("since", q.get("since")),
-        until=params.parse_time("until", q.get("until")),
+        recipient=params.address_key(q.recipient) if q.recipient else None,
+        status=q.status and q.status.value,
+        category=q.category and q.category.value,
+        tenant=q.tenant,
+        since=params.parse_time("since", q.since),
+        until=params.parse_time("until", q.until),
     )
-    limit = params.limit_of(request)
-    after = params.decode_cursor(q.get("cursor"))
+    limit = q.limit
+    after = params.decode_cursor(q.cursor)
     if after is not None and not (
         isinstance(after, list)
         and len(after) == 2
@@ -84,21 +98,29 @@ async def list_messages(request: Request) -> JSONResponse:
     rows = await deps.store.list_messages(where, limit + 1, None if after is None else tuple(after))
     page, more = rows[:limit], len(rows) > limit
     summary = await deps.store.recipients_summary([r.queue_id for r in page])
-    items = []
-    for row in page:
-        item = message_json(row)
-        item["recipients"] = [
-            {"address": a, "status": s, "category": c} for a, s, c in summary.get(row.queue_id, [])
-        ]
-        items.append(item)
+    items = [
+        rm.Message(
+            **envelope_fields(row),
+            recipients=[
+                rm.MessageRecipient(
+                    address=a, status=Status(s), category=Category(c) if c else None
+                )
+                for a, s, c in summary.get(row.queue_id, [])
+            ],
+        )
+        for row in page
+    ]
     cursor = None
     if more:
         last = page[-1]
         cursor = params.encode_cursor([last.received_at.timestamp(), last.queue_id])
-    return JSONResponse({"items": items, "next_cursor": cursor})
+    return rm.MessagePage(items=items, next_cursor=cursor)
 
 
-async def get_message(request: Request) -> JSONResponse:
+@json_route(
+    "A message: envelope, subject, recipients with attempts", rm.MessageDetail, errors=(404,)
+)
+async def get_message(request: Request) -> rm.MessageDetail:
     deps = deps_of(request)
     queue_id = request.path_params["queue_id"]
     row = await deps.store.message(queue_id)
@@ -109,19 +131,13 @@ async def get_message(request: Request) -> JSONResponse:
     by_recipient: dict[int | None, list[Event]] = {}
     for event in events:
         by_recipient.setdefault(event.recipient_id, []).append(event)
-    body = message_json(row)
-    body["recipients"] = [
-        recipient_view_json(r)
-        | {
-            "attempts_detail": [
-                event_json(e) for e in by_recipient.get(r.recipient_id, []) if e.type in _ATTEMPTS
-            ],
-            "events": [event_json(e) for e in by_recipient.get(r.recipient_id, [])],
-        }
-        for r in recipients
-    ]
-    body["other_events"] = [event_json(e) for e in by_recipient.get(None, [])]
-    return JSONResponse(body)
+    return rm.MessageDetail(
+        **envelope_fields(row),
+        recipients=[
+            recipient_detail_model(r, by_recipient.get(r.recipient_id, [])) for r in recipients
+        ],
+        other_events=[event_model(e) for e in by_recipient.get(None, [])],
+    )
 
 
 # --- queue control ----------------------------------------------------------------------
@@ -159,7 +175,8 @@ def _audit_count(
     return build
 
 
-async def hold_message(request: Request) -> JSONResponse:
+@json_route("Hold a queued message (the relay skips it)", rm.Held, errors=(404, 409))
+async def hold_message(request: Request) -> rm.Held:
     queue_id = request.path_params["queue_id"]
     actor = principal_of(request).actor
     count = await deps_of(request).store.set_held(
@@ -174,10 +191,11 @@ async def hold_message(request: Request) -> JSONResponse:
         raise not_found(f"No message {queue_id}")
     if count == 0:
         raise ApiError(409, "nothing_pending", f"Message {queue_id} has no recipient to hold")
-    return JSONResponse({"queue_id": queue_id, "held": True, "recipients": count})
+    return rm.Held(queue_id=queue_id, held=True, recipients=count)
 
 
-async def release_message(request: Request) -> JSONResponse:
+@json_route("Release a held message", rm.Held, errors=(404,))
+async def release_message(request: Request) -> rm.Held:
     queue_id = request.path_params["queue_id"]
     actor = principal_of(request).actor
     count = await deps_of(request).store.set_held(
@@ -197,10 +215,15 @@ async def release_message(request: Request) -> JSONResponse:
     deps = deps_of(request)
     if deps.on_queued is not None and count:
         deps.on_queued()
-    return JSONResponse({"queue_id": queue_id, "held": False, "recipients": count})
+    return rm.Held(queue_id=queue_id, held=False, recipients=count)
 
 
-async def delete_message(request: Request) -> JSONResponse:
+@json_route(
+    "Delete a queued message: pending recipients end as expired, history kept",
+    rm.Deleted,
+    errors=(404, 409),
+)
+async def delete_message(request: Request) -> rm.Deleted:
     queue_id = request.path_params["queue_id"]
     actor = principal_of(request).actor
     count = await deps_of(request).store.cancel_message(
@@ -218,22 +241,29 @@ async def delete_message(request: Request) -> JSONResponse:
         raise not_found(f"No message {queue_id}")
     if count == 0:
         raise ApiError(409, "nothing_pending", f"Message {queue_id} has no pending recipient")
-    return JSONResponse({"queue_id": queue_id, "deleted": True, "recipients": count})
+    return rm.Deleted(queue_id=queue_id, deleted=True, recipients=count)
 
 
 # --- addresses --------------------------------------------------------------------------
 
 
-async def check_address(request: Request) -> JSONResponse:
+@json_route(
+    "Run the intake checks and the typo suggestion, as a tenant (default: the intake's"
+    " smtp.default_tenant)",
+    rm.AddressVerdict,
+    body=rq.AddressCheck,
+    errors=(404,),
+)
+async def check_address(request: Request) -> rm.AddressVerdict:
     deps = deps_of(request)
-    body = await read_json(request)
-    address = body.get("address")
-    if not isinstance(address, str) or not address.strip():
+    body = await params.body_of(request, rq.AddressCheck)
+    address = body.address
+    if not address.strip():
         raise invalid("address is required (a string)")
     # Without a tenant, check as the SMTP intake does for a trusted client: as
     # smtp.default_tenant, with its stored settings, or with none when it is not stored yet.
     default = deps.config.smtp.default_tenant
-    tenant_name = params.optional_str(body, "tenant", 200) or default
+    tenant_name = body.tenant or default
     tenant = await deps.store.get_tenant(tenant_name)
     if tenant is None and tenant_name != default:
         raise not_found(f"No tenant {tenant_name}")
@@ -243,22 +273,21 @@ async def check_address(request: Request) -> JSONResponse:
     if suggestion and "@" not in suggestion and "@" in verdict.address:
         suggestion = f"{verdict.address.rpartition('@')[0]}@{suggestion}"
     reply = verdict.reply
-    return JSONResponse(
-        {
-            "address": verdict.address,
-            "tenant": tenant.name,
-            "accepted": verdict.accepted,
-            "reason": None if verdict.reason is None else verdict.reason.value,
-            "reply": None if reply is None else str(reply),
-            "reply_code": None if reply is None else reply.code,
-            "enhanced": None if reply is None else reply.enhanced,
-            "suggestion": suggestion,
-            "warning": verdict.warning or None,
-        }
+    return rm.AddressVerdict(
+        address=verdict.address,
+        tenant=tenant.name,
+        accepted=verdict.accepted,
+        reason=verdict.reason,
+        reply=None if reply is None else str(reply),
+        reply_code=None if reply is None else reply.code,
+        enhanced=None if reply is None else reply.enhanced,
+        suggestion=suggestion,
+        warning=verdict.warning or None,
     )
 
 
-async def erase_address(request: Request) -> JSONResponse:
+@json_route("Erase what the gateway holds on an address (LGPD)", rm.Erasure, errors=(422,))
+async def erase_address(request: Request) -> rm.Erasure:
     deps = deps_of(request)
     address = params.address_key(request.path_params["address"])
     key = hashed_address(address)
@@ -268,28 +297,33 @@ async def erase_address(request: Request) -> JSONResponse:
         deps.clock.now(),
         audit=lambda done: audit_entry(request, "address.erase", key, events=done.events_deleted),
     )
-    return JSONResponse(
-        {
-            "address_hash": key,
-            "events_deleted": erased.events_deleted,
-            "recipients_hashed": erased.recipients_hashed,
-            "recipients_cancelled": erased.recipients_cancelled,
-            "suppressions_kept_hashed": erased.suppressions_hashed,
-            "contents_deleted": erased.contents_deleted,
-        }
+    return rm.Erasure(
+        address_hash=key,
+        events_deleted=erased.events_deleted,
+        recipients_hashed=erased.recipients_hashed,
+        recipients_cancelled=erased.recipients_cancelled,
+        suppressions_kept_hashed=erased.suppressions_hashed,
+        contents_deleted=erased.contents_deleted,
     )
 
 
 # --- send-test and stats ----------------------------------------------------------------
 
 
-async def send_test(request: Request) -> JSONResponse:
+@json_route(
+    "Queue a small test message for the default tenant",
+    rm.SendTestQueued,
+    status=202,
+    body=rq.SendTest,
+    errors=(404,),
+)
+async def send_test(request: Request) -> rm.SendTestQueued:
     deps = deps_of(request)
-    body = await read_json(request)
-    to = body.get("to")
-    if not isinstance(to, str) or not to.strip():
+    body = await params.body_of(request, rq.SendTest)
+    to = body.to
+    if not to.strip():
         raise invalid("to is required (a string)")
-    tenant_name = params.optional_str(body, "tenant", 200) or deps.config.smtp.default_tenant
+    tenant_name = body.tenant or deps.config.smtp.default_tenant
     tenant = await deps.store.get_tenant(tenant_name)
     if tenant is None:
         raise not_found(f"No tenant {tenant_name}")
@@ -333,13 +367,19 @@ async def send_test(request: Request) -> JSONResponse:
     )
     if deps.on_queued is not None:
         deps.on_queued()
-    return JSONResponse({"queue_id": result.queue_id, "to": verdict.address}, status_code=202)
+    return rm.SendTestQueued(queue_id=result.queue_id, to=verdict.address)
 
 
-async def stats(request: Request) -> JSONResponse:
+@json_route(
+    "Counts by status and category, per tenant and per destination provider",
+    rm.Stats,
+    query=rq.StatsQuery,
+    errors=(422,),
+)
+async def stats(request: Request) -> rm.Stats:
     deps = deps_of(request)
     now = deps.clock.now()
-    since = params.parse_time("since", request.query_params.get("since"))
+    since = params.parse_time("since", params.query_of(request, rq.StatsQuery).since)
     since = since or now - timedelta(hours=24)
     tenants: dict[str, dict[str, dict[str, int]]] = {}
     providers: dict[str, dict[str, dict[str, int]]] = {
@@ -359,13 +399,23 @@ async def stats(request: Request) -> JSONResponse:
     for tenant, status, _category, count in await deps.store.recipient_counts(since):
         t = tenants.setdefault(tenant, {"events": {}, "categories": {}, "recipients": {}})
         _add(t["recipients"], status, count)
-    return JSONResponse(
-        {
-            "since": since.isoformat(),
-            "until": now.isoformat(),
-            "tenants": tenants,
-            "providers": providers,
-        }
+    return rm.Stats(
+        since=since.isoformat(),
+        until=now.isoformat(),
+        tenants={
+            name: rm.TenantCounts(
+                events=t["events"], categories=t["categories"], recipients=t["recipients"]
+            )
+            for name, t in tenants.items()
+        },
+        providers=rm.Providers(
+            **{
+                name: rm.ProviderCounts(
+                    events=p["events"], categories=p["categories"], mx_hosts=p["mx_hosts"]
+                )
+                for name, p in providers.items()
+            }
+        ),
     )
 
 
@@ -373,24 +423,26 @@ def _add(counts: dict[str, int], key: str, n: int) -> None:
     counts[key] = counts.get(key, 0) + n
 
 
-async def list_audit(request: Request) -> JSONResponse:
+@json_route("The audit trail of admin actions", rm.AuditPage, query=rq.AuditQuery, errors=(422,))
+async def list_audit(request: Request) -> rm.AuditPage:
     deps = deps_of(request)
-    before = params.decode_cursor(request.query_params.get("cursor"))
+    q = params.query_of(request, rq.AuditQuery)
+    before = params.decode_cursor(q.cursor)
     if before is not None and not isinstance(before, int):
         raise invalid("cursor is not one this API returned")
-    limit = params.limit_of(request)
+    limit = q.limit
     rows = await deps.store.list_audit(limit + 1, before)
     page = rows[:limit]
     items = [
-        {
-            "id": e.entry_id,
-            "at": e.at.isoformat(),
-            "actor": e.actor,
-            "action": e.action,
-            "target": e.target,
-            "detail": e.detail,
-        }
+        rm.AuditEntry(
+            id=e.entry_id,
+            at=e.at.isoformat(),
+            actor=e.actor,
+            action=e.action,
+            target=e.target,
+            detail=e.detail,
+        )
         for e in page
     ]
     cursor = params.encode_cursor(page[-1].entry_id) if len(rows) > limit and page else None
-    return JSONResponse({"items": items, "next_cursor": cursor})
+    return rm.AuditPage(items=items, next_cursor=cursor)

@@ -8,48 +8,49 @@ of the row.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
+import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from gateway.admin import params
+from gateway.admin import request_models as rq
+from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of
 from gateway.admin.errors import invalid
+from gateway.admin.operations import json_route
 from gateway.admin.views import iso
-from gateway.store.sqlite_outbox import DELIVERED, FAILED, PENDING, WebhookRecord
-
-STATES = (PENDING, DELIVERED, FAILED)
+from gateway.store.sqlite_outbox import PENDING, WebhookRecord
 
 
-def delivery_json(row: WebhookRecord) -> dict[str, Any]:
+def delivery_model(row: WebhookRecord) -> rm.WebhookDelivery:
     try:
-        body: Any = json.loads(row.body) if row.body else None
-    except ValueError:  # written by us, so never; but a history page must not fail on it
+        body = msgspec.json.decode(row.body, type=rm.WebhookPayload) if row.body else None
+    except msgspec.DecodeError:  # written by us, so never; but a history page must not fail
         body = None
-    return {
-        "id": row.id,
-        "tenant": row.tenant,
-        "type": row.type,
-        "state": row.state,
-        "attempts": row.attempts,
-        "created_at": iso(row.created_at),
-        "next_attempt_at": iso(row.next_at) if row.state == PENDING else None,
-        "delivered_at": iso(row.delivered_at),
-        "last_error": row.last_error or None,
-        "payload": body,
-    }
+    return rm.WebhookDelivery(
+        id=row.id,
+        tenant=row.tenant,
+        type=row.type,
+        state=row.state,  # type: ignore[arg-type]  # one of the outbox's three states
+        attempts=row.attempts,
+        created_at=row.created_at.isoformat(),
+        next_attempt_at=iso(row.next_at) if row.state == PENDING else None,
+        delivered_at=iso(row.delivered_at),
+        last_error=row.last_error or None,
+        payload=body,
+    )
 
 
-async def list_deliveries(request: Request) -> JSONResponse:
+@json_route(
+    "Webhook delivery history, newest first: state, attempts, next try, last error, payload"
+    " (cursor-paginated)",
+    rm.WebhookDeliveryPage,
+    query=rq.DeliveriesQuery,
+    errors=(422,),
+)
+async def list_deliveries(request: Request) -> rm.WebhookDeliveryPage:
     """Outbox rows newest first; ``?tenant=``, ``?state=pending|delivered|failed``."""
-    q = request.query_params
-    tenant = q.get("tenant", "").strip() or None
-    state = q.get("state", "").strip() or None
-    if state is not None and state not in STATES:
-        raise invalid(f"state must be one of: {', '.join(STATES)}")
-    before = params.decode_cursor(q.get("cursor"))
+    q = params.query_of(request, rq.DeliveriesQuery)
+    before = params.decode_cursor(q.cursor)
     if before is not None and not (
         isinstance(before, list)
         and len(before) == 2
@@ -57,14 +58,13 @@ async def list_deliveries(request: Request) -> JSONResponse:
         and isinstance(before[1], str)
     ):
         raise invalid("cursor is not one this API returned")
-    limit = params.limit_of(request)
     rows = await deps_of(request).store.webhook_deliveries(
-        tenant, state, limit + 1, (float(before[0]), before[1]) if before else None
+        q.tenant, q.state, q.limit + 1, (float(before[0]), before[1]) if before else None
     )
-    page = rows[:limit]
+    page = rows[: q.limit]
     cursor = (
         params.encode_cursor([page[-1].created_at.timestamp(), page[-1].id])
-        if len(rows) > limit and page
+        if len(rows) > q.limit and page
         else None
     )
-    return JSONResponse({"items": [delivery_json(r) for r in page], "next_cursor": cursor})
+    return rm.WebhookDeliveryPage(items=[delivery_model(r) for r in page], next_cursor=cursor)

@@ -1,9 +1,10 @@
 """API errors: one exception type, one JSON shape, and the handlers that translate.
 
 Owns: ``ApiError`` (an HTTP status, a machine code and a sentence), the error body
-``{"error": {"code": ..., "message": ...}}``, the translation of Starlette's own 404/405
-and of anything unexpected into that body, and the request-body cap. Does not own: which
-routes exist (``admin.app``) or who may call them (``admin.auth``).
+``{"error": {"code": ..., "message": ...}}`` (``response_models.Error``), the translation
+of Starlette's own 404/405 and of anything unexpected into that body, and the request-body
+cap. Does not own: which routes exist (``admin.app``), who may call them (``admin.auth``)
+or reading a body (``admin.params``).
 
 Tree::
 
@@ -15,14 +16,16 @@ Tree::
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.admin.response_models import Error, ErrorDetail
 
 log = logging.getLogger("gateway.admin")
 
@@ -75,10 +78,10 @@ def not_found(message: str) -> ApiError:
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+) -> Response:
+    """The ``Error`` body (``admin.response_models``) with ``status``."""
+    body = msgspec.json.encode(Error(error=ErrorDetail(code=code, message=message)))
+    return Response(body, status, headers, media_type="application/json")
 
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:
@@ -108,25 +111,6 @@ def exception_handlers() -> dict[Any, Any]:
         HTTPException: http_error_handler,
         Exception: unexpected_error_handler,
     }
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; an empty body is ``{}``.
-
-    Raises:
-        ApiError: 400 ``bad_json`` when the body is not a JSON object; 413 (through the
-            body cap) when it is too large.
-    """
-    body = await request.body()
-    if not body.strip():
-        return {}
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_json", "The request body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "bad_json", "The request body must be a JSON object")
-    return value
 
 
 class BodyCap:

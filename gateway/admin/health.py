@@ -12,10 +12,12 @@ import asyncio
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of
 from gateway.admin.errors import not_found
+from gateway.admin.operations import described, json_route, respond
 from gateway.core.errors import StoreError
 
 log = logging.getLogger("gateway.admin")
@@ -23,11 +25,18 @@ log = logging.getLogger("gateway.admin")
 PING_TIMEOUT = 2.0  # seconds: a store slower than this is not ready to take mail
 
 
-async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+@json_route("The process is up", rm.Health)
+async def healthz(request: Request) -> rm.Health:
+    return rm.Health(status="ok")
 
 
-async def readyz(request: Request) -> JSONResponse:
+@described(
+    "Store reachable, intake listening, relay running",
+    response=rm.Readiness,
+    media="application/json",
+    also={503: rm.Readiness},
+)
+async def readyz(request: Request) -> Response:
     deps = deps_of(request)
     checks: dict[str, bool] = {}
     try:
@@ -44,12 +53,13 @@ async def readyz(request: Request) -> JSONResponse:
     for name, ok in reported.items():
         checks[name] = checks.get(name, True) and bool(ok)
     failing = sorted(name for name, ok in checks.items() if not ok)
-    return JSONResponse(
-        {"ready": not failing, "checks": checks, "failing": failing},
-        status_code=503 if failing else 200,
+    return respond(
+        rm.Readiness(ready=not failing, checks=checks, failing=failing),
+        503 if failing else 200,
     )
 
 
+@described("Prometheus metrics", errors=(404,), media="text/plain")
 async def metrics(request: Request) -> Response:
     deps = deps_of(request)
     if deps.metrics is None:

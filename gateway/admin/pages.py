@@ -27,9 +27,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.admin import params
+from gateway.admin import request_models as rq
 from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal, bearer_token
 from gateway.admin.deps import auth_of, deps_of
 from gateway.admin.errors import ApiError
+from gateway.admin.operations import described
+from gateway.admin.response_models import Lang
 from gateway.admin.suppressions import MAX_REASON, unblock
 from gateway.admin.texts import page_text
 from gateway.admin.views import RecipientReport, normalise_lang, recipient_report, reply_text
@@ -57,6 +60,7 @@ _EVENT_COLOURS = {
     "report": "grey",
     "possible_typo": "amber",
 }
+NOT_LOGGED_IN = "Not logged in: to /login?next=…"
 
 
 def e(value: object) -> str:
@@ -68,7 +72,7 @@ def _fmt(value: Any) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _lang(request: Request) -> str:
+def _lang(request: Request) -> Lang:
     return normalise_lang(request.query_params.get("lang"))
 
 
@@ -188,6 +192,7 @@ def _search_form(lang: str, address: str = "", tenant: str = "") -> str:
 # --- routes -------------------------------------------------------------------------------
 
 
+@described("Support page: the address search", query=rq.PageQuery, see_other=NOT_LOGGED_IN)
 async def index(request: Request) -> Response:
     lang = _lang(request)
     principal, session = _who(request)
@@ -196,6 +201,11 @@ async def index(request: Request) -> Response:
     return render(request, lang, page_text(lang)["heading"], _search_form(lang), session=session)
 
 
+@described(
+    "The login form (303 to the page, or to next, when already logged in)",
+    query=rq.LoginQuery,
+    see_other="Already logged in: to the page, or to next",
+)
 async def login_page(request: Request) -> Response:
     lang = _lang(request)
     after = _local_next(request.query_params.get("next"))
@@ -205,6 +215,13 @@ async def login_page(request: Request) -> Response:
     return _login_form(request, lang, after=after)
 
 
+@described(
+    "Log in with a token (sets an HttpOnly session cookie)",
+    status=303,
+    body=rq.LoginForm,
+    media="",
+    pages={401: "A wrong token: the form again, with the error"},
+)
 async def login(request: Request) -> Response:
     form = await _form(request)
     lang = normalise_lang(form.get("lang"))
@@ -225,6 +242,7 @@ async def login(request: Request) -> Response:
     return response
 
 
+@described("Log out (CSRF token required)", status=303, body=rq.LogoutForm, media="", errors=(403,))
 async def logout(request: Request) -> Response:
     form = await _form(request)
     _, session = _who(request)
@@ -235,6 +253,7 @@ async def logout(request: Request) -> Response:
     return response
 
 
+@described("Support page for an address", query=rq.SupportQuery, see_other=NOT_LOGGED_IN)
 async def support(request: Request) -> Response:
     lang = _lang(request)
     principal, session = _who(request)
@@ -346,6 +365,13 @@ def _typo_html(r: RecipientReport, t: dict[str, str]) -> str:
     )
 
 
+@described(
+    "Unblock form (CSRF token, reason)",
+    status=303,
+    body=rq.UnblockForm,
+    media="",
+    errors=(401, 403, 422),
+)
 async def unblock_form(request: Request) -> Response:
     form = await _form(request)
     lang = normalise_lang(form.get("lang"))
@@ -368,6 +394,9 @@ async def unblock_form(request: Request) -> Response:
     return RedirectResponse(f"/support?{query}", status_code=303)
 
 
+@described(
+    "Suppression list page", query=rq.SuppressionListQuery, errors=(422,), see_other=NOT_LOGGED_IN
+)
 async def suppressions_page(request: Request) -> Response:
     lang = _lang(request)
     principal, session = _who(request)
@@ -377,7 +406,7 @@ async def suppressions_page(request: Request) -> Response:
     q = request.query_params
     tenant = q.get("tenant", "").strip()
     reason_raw = q.get("reason", "").strip()
-    reason = params.enum_of(SuppressionReason, "reason", reason_raw)
+    reason = _reason(reason_raw)
     after = params.decode_cursor(q.get("cursor"))
     after = after if isinstance(after, str) else ""
     limit = 100
@@ -422,3 +451,18 @@ async def suppressions_page(request: Request) -> Response:
         query = dict(q) | {"cursor": params.encode_cursor(f"{last.tenant} {last.address}")}
         parts.append(f'<p><a href="?{e(urlencode(query))}">{e(t["next"])}</a></p>')
     return render(request, lang, t["suppressions"], "".join(parts), session=session)
+
+
+def _reason(raw: str) -> SuppressionReason | None:
+    """The list's reason filter.
+
+    Raises:
+        ApiError: 422 naming the choices, for a value that is not a reason.
+    """
+    if not raw:
+        return None
+    try:
+        return SuppressionReason(raw)
+    except ValueError:
+        choices = ", ".join(m.value for m in SuppressionReason)
+        raise ApiError(422, "invalid_request", f"reason must be one of: {choices}") from None

@@ -1,7 +1,10 @@
-"""Parsing what a request carries: query parameters, cursors, addresses.
+"""Parsing what a request carries: query parameters, JSON bodies, cursors, addresses.
 
-Owns: turning request text into typed values, with a 422 naming the parameter when that
-fails, and the opaque pagination cursors. Does not own: the routes or the queries.
+Owns: filling the request models (``admin.request_models``) from a request, with a 422
+``invalid_request`` naming the parameter when that fails (the model's sentence for the field,
+else msgspec's words) and a 400 ``bad_json`` for a body that is not a JSON object; the
+opaque pagination cursors; what a well-formed value means (a time, an address key). Does not
+own: the routes or the queries.
 """
 
 from __future__ import annotations
@@ -9,28 +12,71 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, TypeVar
 
+import msgspec
 from starlette.requests import Request
 
 from gateway.admin.errors import ApiError, invalid
+from gateway.admin.request_models import Body, Query
 from gateway.services.checks import canonical
 
-E = TypeVar("E", bound=StrEnum)
+Q = TypeVar("Q", bound=Query)
+B = TypeVar("B", bound=Body)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
+# msgspec's error text: "<what> - at `$.field[0]`", or "Object missing required field `x`".
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_NAMED = re.compile(r"field `([^`]+)`")
 
 
-def limit_of(request: Request) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise invalid(f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
+def _sentence(model: type[Query] | type[Body], exc: msgspec.ValidationError) -> str:
+    """The 422 sentence for ``exc``: the model's own for the field, else msgspec's words."""
+    text = str(exc)
+    found = _AT.search(text)
+    detail = text[: found.start()] if found else text
+    field = re.split(r"[.\[]", found.group(1), maxsplit=1)[0] if found else ""
+    if not field and (named := _NAMED.search(detail)):
+        field = named.group(1)
+    if field in model.sentences:
+        return model.sentences[field]
+    if detail.startswith("Object contains unknown field"):
+        return f"unknown field: {field}"
+    if detail.startswith("Object missing required field"):
+        return f"{field} is required"
+    return f"{field}: {detail}" if field else detail
+
+
+def query_of(request: Request, model: type[Q]) -> Q:
+    """The request's query parameters as ``model`` (an empty parameter is absent).
+
+    Raises:
+        ApiError: 422 naming the first bad parameter.
+    """
+    values = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
+    try:
+        return msgspec.convert(values, model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise invalid(_sentence(model, exc)) from None
+
+
+async def body_of(request: Request, model: type[B]) -> B:
+    """The request's JSON body as ``model``; an empty body is ``{}``.
+
+    Raises:
+        ApiError: 400 ``bad_json`` when the body is not a JSON object; 422 naming the first
+            bad field; 413 (through the body cap) when it is too large.
+    """
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw if raw.strip() else b"{}", type=model)
+    except msgspec.ValidationError as exc:
+        if str(exc).startswith("Expected `object`") and not _AT.search(str(exc)):
+            raise ApiError(400, "bad_json", "The request body must be a JSON object") from None
+        raise invalid(_sentence(model, exc)) from None
+    except msgspec.DecodeError:
+        raise ApiError(400, "bad_json", "The request body is not valid JSON") from None
 
 
 def parse_time(name: str, raw: str | None) -> datetime | None:
@@ -44,16 +90,6 @@ def parse_time(name: str, raw: str | None) -> datetime | None:
     except (ValueError, OverflowError, OSError):
         raise invalid(f"{name} must be an ISO 8601 time or a UNIX timestamp") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def enum_of(cls: type[E], name: str, raw: str | None) -> E | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        return cls(raw)
-    except ValueError:
-        choices = ", ".join(m.value for m in cls)
-        raise invalid(f"{name} must be one of: {choices}") from None
 
 
 def encode_cursor(value: Any) -> str:
@@ -82,20 +118,16 @@ def address_key(raw: str) -> str:
     return canonical(text) or text
 
 
-def required_address(body: dict[str, Any], name: str = "address") -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
+def valid_address(value: str, name: str = "address") -> str:
+    """The canonical form of a required address from a body.
+
+    Raises:
+        ApiError: 422 ``invalid_request`` when it is blank, ``invalid_address`` when it does
+            not parse.
+    """
+    if not value.strip():
         raise invalid(f"{name} is required (a string)")
     norm = canonical(value.strip())
     if norm is None:
         raise ApiError(422, "invalid_address", f"{value!r} is not a valid e-mail address")
     return norm
-
-
-def optional_str(body: dict[str, Any], name: str, max_length: int = 500) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_length:
-        raise invalid(f"{name} must be a string of at most {max_length} characters")
-    return value

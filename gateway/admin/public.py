@@ -20,7 +20,9 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from gateway.admin import request_models as rq
 from gateway.admin.deps import deps_of
+from gateway.admin.operations import described
 from gateway.core import verp
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 
@@ -65,6 +67,10 @@ def _invalid() -> HTMLResponse:
     )
 
 
+@described(
+    "A page that asks before unsubscribing (never unsubscribes itself: RFC 8058 §4)",
+    pages={404: "The token does not verify"},
+)
 async def confirm_page(request: Request) -> HTMLResponse:
     """``GET /u/{token}``: a confirmation page; never unsubscribes."""
     found = _token(request)
@@ -90,6 +96,11 @@ def _is_one_click(content_type: str, body: bytes) -> bool:
     return ONE_CLICK in values
 
 
+@described(
+    "RFC 8058 one-click unsubscribe of the token's (tenant, address)",
+    body=rq.OneClick,
+    pages={400: "Not a one-click body", 404: "The token does not verify"},
+)
 async def one_click(request: Request) -> HTMLResponse:
     """``POST /u/{token}``: unsubscribe the token's (tenant, address)."""
     found = _token(request)

@@ -11,45 +11,57 @@ from __future__ import annotations
 from datetime import datetime
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from gateway.admin import params
+from gateway.admin import request_models as rq
+from gateway.admin import response_models as rm
 from gateway.admin.api import audit_entry
 from gateway.admin.deps import AdminDeps, deps_of, principal_of
-from gateway.admin.errors import ApiError, invalid, not_found, read_json
-from gateway.admin.views import suppression_json
+from gateway.admin.errors import ApiError, invalid, not_found
+from gateway.admin.operations import json_route
+from gateway.admin.request_models import MAX_REASON
+from gateway.admin.views import suppression_model
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 from gateway.store.sqlite_admin import AuditEntry
 
-MAX_REASON = 500
+__all__ = ["MAX_REASON", "add_suppression", "delete_suppression", "list_suppressions", "unblock"]
 
 
-async def list_suppressions(request: Request) -> JSONResponse:
+@json_route(
+    "The suppression list (filters, cursor-paginated)",
+    rm.SuppressionPage,
+    query=rq.SuppressionsQuery,
+    errors=(422,),
+)
+async def list_suppressions(request: Request) -> rm.SuppressionPage:
     deps = deps_of(request)
-    q = request.query_params
-    reason = params.enum_of(SuppressionReason, "reason", q.get("reason"))
-    limit = params.limit_of(request)
-    after = params.decode_cursor(q.get("cursor"))
+    q = params.query_of(request, rq.SuppressionsQuery)
+    after = params.decode_cursor(q.cursor)
     if after is not None and not isinstance(after, str):
         raise invalid("cursor is not one this API returned")
-    rows = await deps.store.list_suppressions(
-        q.get("tenant") or None, reason, limit + 1, after or ""
-    )
-    page = rows[:limit]
+    rows = await deps.store.list_suppressions(q.tenant, q.reason, q.limit + 1, after or "")
+    page = rows[: q.limit]
     cursor = None
-    if len(rows) > limit and page:
+    if len(rows) > q.limit and page:
         cursor = params.encode_cursor(f"{page[-1].tenant} {page[-1].address}")
-    return JSONResponse({"items": [suppression_json(s) for s in page], "next_cursor": cursor})
+    return rm.SuppressionPage(items=[suppression_model(s) for s in page], next_cursor=cursor)
 
 
-async def add_suppression(request: Request) -> JSONResponse:
+@json_route(
+    "Block an address by hand (reason manual)",
+    rm.Suppression,
+    status=201,
+    body=rq.ManualBlock,
+    errors=(404,),
+)
+async def add_suppression(request: Request) -> rm.Suppression:
     """``POST /api/v1/suppressions``: block an address by hand (reason ``manual``)."""
     deps = deps_of(request)
-    body = await read_json(request)
-    address = params.required_address(body)
-    tenant = params.optional_str(body, "tenant", 200) or deps.config.smtp.default_tenant
-    note = params.optional_str(body, "note", MAX_REASON) or ""
-    expires = params.parse_time("expires", params.optional_str(body, "expires", 64))
+    body = await params.body_of(request, rq.ManualBlock)
+    address = params.valid_address(body.address)
+    tenant = body.tenant or deps.config.smtp.default_tenant
+    note = body.note or ""
+    expires = params.parse_time("expires", body.expires)
     if await deps.store.get_tenant(tenant) is None:
         raise not_found(f"No tenant {tenant}")
     now = deps.clock.now()
@@ -74,26 +86,35 @@ async def add_suppression(request: Request) -> JSONResponse:
         audit=lambda _: entry,
     )
     assert stored is not None  # keep_permanent is off: always written
-    return JSONResponse(suppression_json(stored[0]), status_code=201)
+    return suppression_model(stored[0])
 
 
-async def delete_suppression(request: Request) -> JSONResponse:
+@json_route(
+    "Unblock an address: reason required; recorded as an unsuppressed event",
+    rm.Unblocked,
+    query=rq.UnblockQuery,
+    body=rq.Unblock,
+    body_required=False,
+    errors=(404, 422),
+)
+async def delete_suppression(request: Request) -> rm.Unblocked:
     """``DELETE /api/v1/suppressions/{address}``: the unblock (``reason`` required)."""
     deps = deps_of(request)
     address = params.address_key(request.path_params["address"])
-    body = await read_json(request)
-    reason = params.optional_str(body, "reason", MAX_REASON) or request.query_params.get("reason")
+    body = await params.body_of(request, rq.Unblock)
+    q = params.query_of(request, rq.UnblockQuery)
+    reason = body.reason or q.reason
     if not reason or not reason.strip():
         raise invalid("reason is required (e.g. a ticket number), in the body or as ?reason=")
     reason = reason.strip()[:MAX_REASON]
-    tenant = request.query_params.get("tenant") or params.optional_str(body, "tenant", 200)
+    tenant = q.tenant or body.tenant
     actor = principal_of(request).actor
     now = deps.clock.now()
     lifted = await unblock(deps, actor, address, tenant or None, reason, request)
     if not lifted:
         where = f" in tenant {tenant}" if tenant else ""
         raise ApiError(404, "not_suppressed", f"{address} is not suppressed{where}")
-    return JSONResponse(_unblocked(address, actor, now, reason, lifted))
+    return _unblocked(address, actor, now, reason, lifted)
 
 
 async def unblock(
@@ -141,14 +162,14 @@ def _unblocked(
     now: datetime,
     reason: str,
     lifted: list[tuple[Suppression, int]],
-) -> dict[str, object]:
-    return {
-        "address": address,
-        "actor": actor,
-        "at": now.isoformat(),
-        "reason": reason,
-        "lifted": [
-            {"tenant": s.tenant, "was": s.reason.value, "since": s.since.isoformat(), "event_id": e}
+) -> rm.Unblocked:
+    return rm.Unblocked(
+        address=address,
+        actor=actor,
+        at=now.isoformat(),
+        reason=reason,
+        lifted=[
+            rm.Lifted(tenant=s.tenant, was=s.reason, since=s.since.isoformat(), event_id=e)
             for s, e in lifted
         ],
-    }
+    )

@@ -14,87 +14,48 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
+from gateway.admin import params
+from gateway.admin import request_models as rq
+from gateway.admin import response_models as rm
 from gateway.admin.api import audit_entry
 from gateway.admin.deps import deps_of
-from gateway.admin.errors import ApiError, invalid, not_found, read_json
-from gateway.admin.views import tenant_json
+from gateway.admin.errors import ApiError, invalid, not_found
+from gateway.admin.operations import json_route
+from gateway.admin.views import tenant_model
 from gateway.core.model import Tenant
 from gateway.services.credentials import new_credentials
 from gateway.store.sqlite_admin import TenantSettings
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
-_FIELDS = frozenset(
-    {
-        "allowed_sender_domains",
-        "hourly_quota",
-        "daily_quota",
-        "list_unsubscribe",
-        "bounce_notice",
-        "webhook_url",
-        "failure_threshold",
-        "failure_window_seconds",
-        "rotate_webhook_secret",
-    }
-)
+_SETTINGS = tuple(rq.TenantSettings.__struct_fields__)
 
 
-def _positive_or_none(body: dict[str, Any], name: str) -> int | None:
-    value = body[name]
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid(f"{name} must be a positive integer or null")
-    return value
-
-
-def _bool(body: dict[str, Any], name: str) -> bool:
-    value = body[name]
-    if not isinstance(value, bool):
-        raise invalid(f"{name} must be true or false")
-    return value
-
-
-def settings_changes(body: dict[str, Any]) -> dict[str, Any]:
-    """The validated settings in a request body (only the keys present).
+def settings_changes(body: rq.TenantSettings) -> dict[str, Any]:
+    """The settings a request body sets (only the keys present), checked and normalised.
 
     Raises:
-        ApiError: 422 naming the first bad or unknown field.
+        ApiError: 422 naming the first bad field.
     """
-    unknown = sorted(set(body) - _FIELDS - {"name", "username"})
-    if unknown:
-        raise invalid(f"unknown field: {unknown[0]}")
-    changes: dict[str, Any] = {}
-    if "allowed_sender_domains" in body:
-        domains = body["allowed_sender_domains"]
-        if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
-            raise invalid("allowed_sender_domains must be a list of domain names")
-        cleaned = tuple(d.strip().rstrip(".").lower() for d in domains)
+    given = {name: getattr(body, name) for name in _SETTINGS}
+    changes: dict[str, Any] = {k: v for k, v in given.items() if v is not rm.UNSET}
+    if "allowed_sender_domains" in changes:
+        cleaned = tuple(d.strip().rstrip(".").lower() for d in changes["allowed_sender_domains"])
         bad = [d for d in cleaned if not _DOMAIN.match(d)]
         if bad:
             raise invalid(f"allowed_sender_domains: {bad[0]!r} is not a domain name")
         changes["allowed_sender_domains"] = cleaned
-    for name in ("hourly_quota", "daily_quota", "failure_threshold"):
-        if name in body:
-            changes[name] = _positive_or_none(body, name)
-    for name in ("list_unsubscribe", "bounce_notice"):
-        if name in body:
-            changes[name] = _bool(body, name)
-    if "failure_window_seconds" in body:
-        seconds = _positive_or_none(body, "failure_window_seconds")
+    if "failure_window_seconds" in changes:
+        seconds = changes.pop("failure_window_seconds")
         changes["failure_window"] = None if seconds is None else timedelta(seconds=seconds)
-    if "webhook_url" in body:
-        url = body["webhook_url"]
-        if not isinstance(url, str) or len(url) > 2000:
-            raise invalid("webhook_url must be a string")
-        parts = urlsplit(url.strip())
-        if url.strip() and (parts.scheme not in ("http", "https") or not parts.hostname):
+    if "webhook_url" in changes:
+        url = changes["webhook_url"].strip()
+        parts = urlsplit(url)
+        if url and (parts.scheme not in ("http", "https") or not parts.hostname):
             raise invalid("webhook_url must be an http:// or https:// URL")
-        changes["webhook_url"] = url.strip()
+        changes["webhook_url"] = url
     return changes
 
 
@@ -109,29 +70,34 @@ def _changed(request: Request) -> None:
         notify()
 
 
-async def list_tenants(request: Request) -> JSONResponse:
+@json_route("Tenants and their settings", rm.TenantList)
+async def list_tenants(request: Request) -> rm.TenantList:
     rows = await deps_of(request).store.list_tenant_settings()
-    return JSONResponse({"items": [tenant_json(s) for s in rows]})
+    return rm.TenantList(items=[tenant_model(s) for s in rows])
 
 
-async def get_tenant(request: Request) -> JSONResponse:
+@json_route("One tenant", rm.Tenant, errors=(404,))
+async def get_tenant(request: Request) -> rm.Tenant:
     name = request.path_params["name"]
     found = await deps_of(request).store.tenant_settings(name)
     if found is None:
         raise not_found(f"No tenant {name}")
-    return JSONResponse(tenant_json(found))
+    return tenant_model(found)
 
 
-async def create_tenant(request: Request) -> JSONResponse:
+@json_route(
+    "Create a tenant; its SMTP secret is shown once",
+    rm.TenantCreated,
+    status=201,
+    body=rq.TenantCreate,
+    errors=(409,),
+)
+async def create_tenant(request: Request) -> rm.TenantCreated:
     """``POST /api/v1/tenants``: the SMTP secret (and webhook secret) are shown only here."""
     deps = deps_of(request)
-    body = await read_json(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise invalid("name must be 1-63 characters of a-z, 0-9, '.', '_', '-'")
-    username = body.get("username", name)
-    if not isinstance(username, str) or not _USERNAME.match(username):
-        raise invalid("username must be 1-128 characters of letters, digits and ._@+-")
+    body = await params.body_of(request, rq.TenantCreate)
+    name = body.name
+    username = name if body.username is rm.UNSET else body.username
     changes = settings_changes(body)
     webhook_secret = _new_webhook_secret() if changes.get("webhook_url") else ""
     settings = TenantSettings(
@@ -164,54 +130,61 @@ async def create_tenant(request: Request) -> JSONResponse:
     _changed(request)
     created = await deps.store.tenant_settings(name)
     assert created is not None
-    body_out: dict[str, Any] = {
-        "tenant": tenant_json(created),
-        "credentials": {"username": username, "secret": secret},
-    }
-    if webhook_secret:
-        body_out["webhook_secret"] = webhook_secret
-    return JSONResponse(body_out, status_code=201)
+    return rm.TenantCreated(
+        tenant=tenant_model(created),
+        credentials=rm.SmtpCredentials(username=username, secret=secret),
+        webhook_secret=webhook_secret or rm.UNSET,
+    )
 
 
-async def update_tenant(request: Request) -> JSONResponse:
+@json_route(
+    "Update quotas, sender domains, list-unsubscribe, bounce notices, webhook",
+    rm.TenantUpdated,
+    body=rq.TenantPatch,
+    errors=(404,),
+)
+async def update_tenant(request: Request) -> rm.TenantUpdated:
     deps = deps_of(request)
     name = request.path_params["name"]
-    body = await read_json(request)
-    if "name" in body or "username" in body:
-        raise invalid("name and username cannot be changed; create a tenant or rotate credentials")
+    raw = await request.body()
+    body = await params.body_of(request, rq.TenantPatch)
     changes = settings_changes(body)
     current = await deps.store.tenant_settings(name)
     if current is None:
         raise not_found(f"No tenant {name}")
-    rotate = body.get("rotate_webhook_secret", False)
-    if not isinstance(rotate, bool):
-        raise invalid("rotate_webhook_secret must be true or false")
+    rotate = body.rotate_webhook_secret
     new_secret = ""
     url = changes.get("webhook_url", current.webhook_url)
     if url and (rotate or not current.webhook_secret):
         new_secret = _new_webhook_secret()
         changes["webhook_secret"] = new_secret
-    entry = audit_entry(request, "tenant.update", name, fields=sorted(body))
+    entry = audit_entry(request, "tenant.update", name, fields=_fields_named(raw))
     await deps.store.update_tenant_settings(
         name, changes, audit=lambda found: entry if found else None
     )
     _changed(request)
     updated = await deps.store.tenant_settings(name)
     assert updated is not None
-    out: dict[str, Any] = {"tenant": tenant_json(updated)}
-    if new_secret:
-        out["webhook_secret"] = new_secret
-    return JSONResponse(out)
+    return rm.TenantUpdated(tenant=tenant_model(updated), webhook_secret=new_secret or rm.UNSET)
 
 
-async def rotate_credentials(request: Request) -> JSONResponse:
+def _fields_named(raw: bytes) -> list[str]:
+    """The keys of a validated body, sorted, as the audit entry lists them."""
+    return sorted(msgspec.json.decode(raw, type=dict[str, Any])) if raw.strip() else []
+
+
+@json_route(
+    "Rotate the SMTP credentials; the secret is shown once",
+    rm.Credentials,
+    body=rq.CredentialsRequest,
+    errors=(404, 409),
+)
+async def rotate_credentials(request: Request) -> rm.Credentials:
     """``POST /api/v1/tenants/{name}/credentials``: a new SMTP secret, shown once."""
     deps = deps_of(request)
     name = request.path_params["name"]
-    body = await read_json(request)
-    username = body.get("username", name)
-    if not isinstance(username, str) or not _USERNAME.match(username):
-        raise invalid("username must be 1-128 characters of letters, digits and ._@+-")
+    body = await params.body_of(request, rq.CredentialsRequest)
+    username = name if body.username is rm.UNSET else body.username
     if await deps.store.get_tenant(name) is None:
         raise not_found(f"No tenant {name}")
     owner = await deps.store.get_credentials(username)
@@ -221,4 +194,4 @@ async def rotate_credentials(request: Request) -> JSONResponse:
     entry = audit_entry(request, "tenant.rotate_credentials", name, username=username)
     await deps.store.set_credentials(name, username, hashed, audit=lambda _: entry)
     _changed(request)
-    return JSONResponse({"tenant": name, "username": username, "secret": secret})
+    return rm.Credentials(tenant=name, username=username, secret=secret)

@@ -1,9 +1,10 @@
 """What the API and the page show about a recipient: the report and the JSON shapes.
 
 Owns: deciding an address's current status from its suppressions, its intake refusals
-and its recipient rows; the plain-words guidance for it; the JSON form of events,
-suppressions, messages and tenants. Does not own: the texts (``core.status_text``), the
-queries (``store``) or HTTP (``admin.api``, ``admin.pages``).
+and its recipient rows; the plain-words guidance for it; filling the response models
+(``admin.response_models``) of events, suppressions, messages and tenants. Does not own:
+the texts (``core.status_text``), the queries (``store``) or HTTP (``admin.api``,
+``admin.pages``).
 
 The current status of an address, in order: an active suppression wins (whatever the
 rows say, the next message will be refused); else the newer of the last intake refusal
@@ -17,18 +18,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from gateway.admin import response_models as rm
 from gateway.core.model import Category, Event, EventType, Reason, Status, Suppression
 from gateway.core.status_text import Guidance, folded_label, guidance
 
 if TYPE_CHECKING:
-    from gateway.core.ports import RecipientView
-    from gateway.store.sqlite import SqliteStore
+    from gateway.core.ports import RecipientView, Store
     from gateway.store.sqlite_admin import MessageRow, TenantSettings
 
 EVENTS_SHOWN = 20
+#: The events that are delivery attempts (a message's ``attempts_detail``).
+ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
 
 
-def normalise_lang(lang: str | None) -> str:
+def normalise_lang(lang: str | None) -> rm.Lang:
     """``"en"`` for any English tag, else ``"pt-BR"`` (the default)."""
     tag = (lang or "").strip().lower()
     return "en" if tag == "en" or tag.startswith(("en-", "en_")) else "pt-BR"
@@ -44,78 +47,83 @@ def reply_text(event: Event) -> str:
     return " ".join(p for p in (str(event.reply_code), event.enhanced or "", event.text) if p)
 
 
-def event_json(event: Event, lang: str = "pt-BR") -> dict[str, Any]:
-    return {
-        "id": event.event_id,
-        "at": iso(event.at),
-        "type": event.type.value,
-        "tenant": event.tenant,
-        "address": event.address,
-        "category": event.category.value if event.category else None,
-        "category_label": folded_label(event.category, lang) or None,
-        "reply": reply_text(event),
-        "reply_code": event.reply_code,
-        "enhanced": event.enhanced,
-        "remote_host": event.remote_host,
-        "queue_id": event.queue_id,
-        "recipient_id": event.recipient_id,
-        "reason": str(event.reason),
+def event_model(event: Event, lang: str = "pt-BR") -> rm.Event:
+    return rm.Event(
+        id=event.event_id,
+        at=event.at.isoformat(),
+        type=event.type,
+        tenant=event.tenant,
+        address=event.address,
+        category=event.category,
+        category_label=folded_label(event.category, lang) or None,
+        reply=reply_text(event),
+        reply_code=event.reply_code,
+        enhanced=event.enhanced,
+        remote_host=event.remote_host,
+        queue_id=event.queue_id,
+        recipient_id=event.recipient_id,
+        reason=event.reason,
         # The address a typo refusal or a ``possible_typo`` warning suggested.
-        "suggestion": event.details.get("suggestion"),
-    }
+        suggestion=event.details.get("suggestion"),
+    )
 
 
-def possible_typo_json(event: Event | None) -> dict[str, Any] | None:
+def possible_typo_model(event: Event | None) -> rm.PossibleTypo | None:
     """A ``possible_typo`` warning as the API shows it, or ``None``."""
     if event is None:
         return None
-    return {
-        "suggestion": event.details.get("suggestion"),
-        "at": iso(event.at),
-        "event_id": event.event_id,
-        "queue_id": event.queue_id,
-    }
+    return rm.PossibleTypo(
+        suggestion=event.details.get("suggestion"),
+        at=event.at.isoformat(),
+        event_id=event.event_id,
+        queue_id=event.queue_id,
+    )
 
 
-def suppression_json(s: Suppression, cause: Event | None = None) -> dict[str, Any]:
-    return {
-        "tenant": s.tenant,
-        "address": s.address,
-        "hashed": s.address.startswith("sha256:"),
-        "reason": s.reason.value,
-        "since": iso(s.since),
-        "expires": iso(s.expires_at),
-        "event_id": s.event_id,
-        "note": s.note,
-        "cause": None if cause is None else event_json(cause),
-    }
+def suppression_model(s: Suppression, cause: Event | None = None) -> rm.Suppression:
+    return rm.Suppression(
+        tenant=s.tenant,
+        address=s.address,
+        hashed=s.address.startswith("sha256:"),
+        reason=s.reason,
+        since=s.since.isoformat(),
+        expires=iso(s.expires_at),
+        event_id=s.event_id,
+        note=s.note,
+        cause=None if cause is None else event_model(cause),
+    )
 
 
-def guidance_json(g: Guidance, lang: str) -> dict[str, str]:
-    return {
-        "lang": lang,
-        "title": g.title,
-        "what_to_do": g.what_to_do,
-        "customer_message": g.customer_message,
-    }
+def recipient_row_model(view: RecipientView) -> rm.RecipientRow:
+    return rm.RecipientRow(**_row_fields(view))
 
 
-def recipient_view_json(view: RecipientView) -> dict[str, Any]:
+def _row_fields(view: RecipientView) -> dict[str, Any]:
     return {
         "recipient_id": view.recipient_id,
         "queue_id": view.queue_id,
         "tenant": view.tenant,
         "address": view.address,
-        "status": view.status.value,
-        "category": view.category.value if view.category else None,
+        "status": view.status,
+        "category": view.category,
         "attempts": view.attempts,
         "due_at": iso(view.due_at),
-        "updated_at": iso(view.updated_at),
+        "updated_at": view.updated_at.isoformat(),
         "last_reply": view.last_reply,
     }
 
 
-def message_json(row: MessageRow) -> dict[str, Any]:
+def recipient_detail_model(view: RecipientView, events: list[Event]) -> rm.RecipientDetail:
+    """A message's recipient with its events, the delivery attempts also on their own."""
+    return rm.RecipientDetail(
+        **_row_fields(view),
+        attempts_detail=[event_model(e) for e in events if e.type in ATTEMPTS],
+        events=[event_model(e) for e in events],
+    )
+
+
+def envelope_fields(row: MessageRow) -> dict[str, Any]:
+    """The fields of ``response_models.Envelope`` for a message row."""
     return {
         "queue_id": row.queue_id,
         "tenant": row.tenant,
@@ -123,30 +131,30 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "message_id": row.message_id,
         "subject": row.subject,
         "size": row.size,
-        "received_at": iso(row.received_at),
+        "received_at": row.received_at.isoformat(),
         "client_address": row.client_address,
         "held": row.held,
         "content_kept": row.has_content,
     }
 
 
-def tenant_json(s: TenantSettings) -> dict[str, Any]:
+def tenant_model(s: TenantSettings) -> rm.Tenant:
     t = s.tenant
-    return {
-        "name": t.name,
-        "allowed_sender_domains": list(t.allowed_sender_domains),
-        "hourly_quota": t.hourly_quota,
-        "daily_quota": t.daily_quota,
-        "list_unsubscribe": s.list_unsubscribe,
-        "bounce_notice": s.bounce_notice,
-        "webhook_url": s.webhook_url,
-        "webhook_secret_set": bool(s.webhook_secret),
-        "failure_threshold": s.failure_threshold,
-        "failure_window_seconds": (
+    return rm.Tenant(
+        name=t.name,
+        allowed_sender_domains=list(t.allowed_sender_domains),
+        hourly_quota=t.hourly_quota,
+        daily_quota=t.daily_quota,
+        list_unsubscribe=s.list_unsubscribe,
+        bounce_notice=s.bounce_notice,
+        webhook_url=s.webhook_url,
+        webhook_secret_set=bool(s.webhook_secret),
+        failure_threshold=s.failure_threshold,
+        failure_window_seconds=(
             None if s.failure_window is None else s.failure_window.total_seconds()
         ),
-        "usernames": list(s.usernames),
-    }
+        usernames=list(s.usernames),
+    )
 
 
 @dataclass(slots=True)
@@ -155,7 +163,7 @@ class RecipientReport:
 
     address: str
     tenant: str | None
-    lang: str
+    lang: rm.Lang
     status: Status
     category: Category | None
     reason: Reason | None
@@ -179,32 +187,37 @@ class RecipientReport:
             return None
         return self.possible_typo.details.get("suggestion") or None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_model(self) -> rm.RecipientReport:
         active = self.suppression
-        return {
-            "address": self.address,
-            "tenant": self.tenant,
-            "status": self.status.value,
-            "category": self.category.value if self.category else None,
-            "category_label": folded_label(self.category, self.lang) or None,
-            "reason": None if self.reason is None else str(self.reason),
-            "since": iso(self.since),
-            "guidance": guidance_json(self.guidance, self.lang),
-            "recipient": None if self.recipient is None else recipient_view_json(self.recipient),
-            "rejection": None if self.rejection is None else event_json(self.rejection, self.lang),
-            "suppression": None
+        return rm.RecipientReport(
+            address=self.address,
+            tenant=self.tenant,
+            status=self.status,
+            category=self.category,
+            category_label=folded_label(self.category, self.lang) or None,
+            reason=self.reason,
+            since=self.since.isoformat(),
+            guidance=rm.Guidance(
+                lang=self.lang,
+                title=self.guidance.title,
+                what_to_do=self.guidance.what_to_do,
+                customer_message=self.guidance.customer_message,
+            ),
+            recipient=None if self.recipient is None else recipient_row_model(self.recipient),
+            rejection=None if self.rejection is None else event_model(self.rejection, self.lang),
+            suppression=None
             if active is None
-            else suppression_json(active, self.causes.get(active.event_id or -1)),
-            "suppressions": [
-                suppression_json(s, self.causes.get(s.event_id or -1)) for s in self.suppressions
+            else suppression_model(active, self.causes.get(active.event_id or -1)),
+            suppressions=[
+                suppression_model(s, self.causes.get(s.event_id or -1)) for s in self.suppressions
             ],
-            "events": [event_json(e, self.lang) for e in self.events],
-            "possible_typo": possible_typo_json(self.possible_typo),
-        }
+            events=[event_model(e, self.lang) for e in self.events],
+            possible_typo=possible_typo_model(self.possible_typo),
+        )
 
 
 async def recipient_report(
-    store: SqliteStore, address: str, tenant: str | None, lang: str, now: datetime
+    store: Store, address: str, tenant: str | None, lang: rm.Lang, now: datetime
 ) -> RecipientReport | None:
     """Build the report for an address, or ``None`` when the gateway has no record of it.
 

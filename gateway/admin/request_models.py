@@ -1,0 +1,296 @@
+"""What the admin API takes: query parameters and JSON bodies, as msgspec Structs.
+
+Owns: the type, bounds and pattern of every input, and the sentence a 422 says when one is
+wrong (``sentences``: field -> sentence; ``admin.params`` turns a msgspec error into it).
+The OpenAPI document's parameters and request bodies are generated from these types. The
+support page's queries and forms are described here too, for the document only: the page
+reads them itself and never answers a bad value with an error. Does not own: what a value
+means once it is well-formed (a canonical address, a time in the future: the handlers and
+``admin.params``).
+
+Query models are filled from strings (``msgspec.convert(..., strict=False)``: ``"50"`` is an
+int); an empty parameter counts as absent. Body models are decoded strictly from the JSON
+(``msgspec.json.decode(..., type=...)``). A field typed ``... | UnsetType`` tells "absent"
+from ``null``: a tenant update changes only the keys it names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from gateway.core.model import Category, Status, SuppressionReason
+
+MAX_LIMIT = 200
+MAX_REASON = 500
+TENANT_NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+
+Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT, description="Items per page")]
+Cursor = Annotated[str, Meta(description="next_cursor of the previous page, unchanged")]
+TimeParam = Annotated[
+    str, Meta(description="An ISO 8601 time (a naive one is UTC) or a UNIX timestamp")
+]
+LangParam = Annotated[str, Meta(description="pt-BR (the default) or en; any en-* tag is en")]
+Tenant = Annotated[str, Meta(max_length=200)]
+Positive = Annotated[int, Meta(ge=1)]
+
+_LIMIT = f"limit must be an integer from 1 to {MAX_LIMIT}"
+_TENANT = "tenant must be a string of at most 200 characters"
+
+
+def _one_of(name: str, values: type[Status] | type[Category] | type[SuppressionReason]) -> str:
+    return f"{name} must be one of: {', '.join(v.value for v in values)}"
+
+
+class Query(msgspec.Struct, kw_only=True):
+    """Base of the query models: parameters it does not name are ignored."""
+
+    sentences: ClassVar[dict[str, str]] = {}
+
+
+class Body(msgspec.Struct, kw_only=True):
+    """Base of the JSON bodies."""
+
+    sentences: ClassVar[dict[str, str]] = {}
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+class RecipientQuery(Query):
+    tenant: str | None = None
+    lang: LangParam | None = None
+
+
+class MessagesQuery(Query):
+    recipient: str | None = None
+    status: Status | None = None
+    category: Category | None = None
+    tenant: str | None = None
+    since: TimeParam | None = None
+    until: TimeParam | None = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "limit": _LIMIT,
+        "status": _one_of("status", Status),
+        "category": _one_of("category", Category),
+    }
+
+
+class SuppressionsQuery(Query):
+    tenant: str | None = None
+    reason: SuppressionReason | None = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "limit": _LIMIT,
+        "reason": _one_of("reason", SuppressionReason),
+    }
+
+
+class UnblockQuery(Query):
+    tenant: str | None = None
+    reason: Annotated[str, Meta(description="Why (a ticket number); or in the body")] | None = None
+
+
+class StatsQuery(Query):
+    since: TimeParam | None = None
+
+
+class AuditQuery(Query):
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+    sentences: ClassVar[dict[str, str]] = {"limit": _LIMIT}
+
+
+class DeliveriesQuery(Query):
+    tenant: str | None = None
+    state: Literal["pending", "delivered", "failed"] | None = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "limit": _LIMIT,
+        "state": "state must be one of: pending, delivered, failed",
+    }
+
+
+# --- JSON bodies --------------------------------------------------------------------------
+
+
+class ManualBlock(Body):
+    """Block an address by hand (reason ``manual``)."""
+
+    address: str
+    tenant: Tenant | None = None
+    note: Annotated[str, Meta(max_length=MAX_REASON)] | None = None
+    expires: (
+        Annotated[str, Meta(max_length=64, extra_json_schema={"format": "date-time"})] | None
+    ) = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "address": "address is required (a string)",
+        "tenant": _TENANT,
+        "note": f"note must be a string of at most {MAX_REASON} characters",
+        "expires": "expires must be an ISO 8601 time or a UNIX timestamp",
+    }
+
+
+class Unblock(Body):
+    """Why the address is unblocked (required here or as ``?reason=``), and in which tenant."""
+
+    reason: Annotated[str, Meta(max_length=MAX_REASON)] | None = None
+    tenant: Tenant | None = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "reason": f"reason must be a string of at most {MAX_REASON} characters",
+        "tenant": _TENANT,
+    }
+
+
+class AddressCheck(Body):
+    address: str
+    tenant: (
+        Annotated[
+            str,
+            Meta(
+                max_length=200,
+                description="Check as this tenant; default: smtp.default_tenant, as the intake",
+            ),
+        ]
+        | None
+    ) = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "address": "address is required (a string)",
+        "tenant": _TENANT,
+    }
+
+
+class SendTest(Body):
+    to: str
+    tenant: Tenant | None = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "to": "to is required (a string)",
+        "tenant": _TENANT,
+    }
+
+
+_SETTINGS_SENTENCES = {
+    "allowed_sender_domains": "allowed_sender_domains must be a list of domain names",
+    "hourly_quota": "hourly_quota must be a positive integer or null",
+    "daily_quota": "daily_quota must be a positive integer or null",
+    "failure_threshold": "failure_threshold must be a positive integer or null",
+    "failure_window_seconds": "failure_window_seconds must be a positive integer or null",
+    "list_unsubscribe": "list_unsubscribe must be true or false",
+    "bounce_notice": "bounce_notice must be true or false",
+    "webhook_url": "webhook_url must be a string",
+    "rotate_webhook_secret": "rotate_webhook_secret must be true or false",
+}
+
+
+class TenantSettings(Body, forbid_unknown_fields=True):
+    """A tenant's settings; only the keys present are set."""
+
+    allowed_sender_domains: list[str] | UnsetType = UNSET
+    hourly_quota: Positive | UnsetType | None = UNSET
+    daily_quota: Positive | UnsetType | None = UNSET
+    list_unsubscribe: bool | UnsetType = UNSET
+    bounce_notice: bool | UnsetType = UNSET
+    webhook_url: Annotated[str, Meta(max_length=2000)] | UnsetType = UNSET
+    failure_threshold: Positive | UnsetType | None = UNSET
+    failure_window_seconds: Positive | UnsetType | None = UNSET
+
+    sentences: ClassVar[dict[str, str]] = _SETTINGS_SENTENCES
+
+
+class TenantCreate(TenantSettings, forbid_unknown_fields=True, kw_only=True):
+    """A new tenant: its name, its SMTP username (default: the name) and its settings."""
+
+    name: Annotated[str, Meta(pattern=TENANT_NAME)]
+    username: Annotated[str, Meta(pattern=USERNAME)] | UnsetType = UNSET
+    rotate_webhook_secret: bool | UnsetType = UNSET  # accepted, as ever; nothing to rotate
+
+    sentences: ClassVar[dict[str, str]] = _SETTINGS_SENTENCES | {
+        "name": "name must be 1-63 characters of a-z, 0-9, '.', '_', '-'",
+        "username": "username must be 1-128 characters of letters, digits and ._@+-",
+    }
+
+
+class TenantPatch(TenantSettings, forbid_unknown_fields=True):
+    """New settings for a tenant; ``rotate_webhook_secret`` makes a new webhook secret."""
+
+    rotate_webhook_secret: bool = False
+
+    sentences: ClassVar[dict[str, str]] = _SETTINGS_SENTENCES | {
+        # Not fields of the update: refused with the reason.
+        "name": "name and username cannot be changed; create a tenant or rotate credentials",
+        "username": "name and username cannot be changed; create a tenant or rotate credentials",
+    }
+
+
+class CredentialsRequest(Body):
+    """The SMTP username to (re)issue a secret for; default: the tenant's name."""
+
+    username: Annotated[str, Meta(pattern=USERNAME)] | UnsetType = UNSET
+
+    sentences: ClassVar[dict[str, str]] = {
+        "username": "username must be 1-128 characters of letters, digits and ._@+-",
+    }
+
+
+# --- the support page (described, not validated: the page reads its own input) ------------
+
+
+class PageQuery(Query):
+    lang: LangParam | None = None
+
+
+class LoginQuery(Query):
+    lang: LangParam | None = None
+    next: Annotated[str, Meta(description="A path on this site to go back to")] | None = None
+
+
+class SupportQuery(Query):
+    address: str | None = None
+    tenant: str | None = None
+    lang: LangParam | None = None
+
+
+class SuppressionListQuery(Query):
+    tenant: str | None = None
+    reason: SuppressionReason | None = None
+    cursor: Cursor | None = None
+    lang: LangParam | None = None
+
+
+class LoginForm(Body):
+    token: str
+    lang: str | None = None
+    next: str | None = None
+
+
+class LogoutForm(Body):
+    csrf: str
+
+
+class UnblockForm(Body):
+    csrf: str
+    address: str
+    reason: Annotated[str, Meta(max_length=MAX_REASON)]
+    tenant: str | None = None
+    lang: str | None = None
+
+
+class OneClick(Body):
+    """RFC 8058 §3.1: form-urlencoded or multipart/form-data."""
+
+    list_unsubscribe: Literal["One-Click"] = msgspec.field(name="List-Unsubscribe")
