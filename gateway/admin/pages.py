@@ -10,21 +10,18 @@ Authentication: ``GET /login`` shows the form; ``POST /login`` takes an admin to
 sets a session cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` over HTTPS; see
 ``admin.auth``) and goes back to the page that sent the caller there (``next``, a path on
 this site only); an ``Authorization: Bearer`` header works too, for scripts. A page asked
-for without either answers 303 to ``/login``. Every value shown is
-HTML-escaped; the only script is inline with a per-response CSP nonce.
+for without either answers 303 to ``/login``. The HTML comes from the Jinja2 templates in
+``templates/`` (``admin.templating``), which escape every value shown; the only script is
+inline with a per-response CSP nonce.
 """
 
 from __future__ import annotations
 
-import html
-import secrets
-from importlib import resources
-from string import Template
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from gateway.admin import params
 from gateway.admin import request_models as rq
@@ -34,14 +31,12 @@ from gateway.admin.errors import ApiError
 from gateway.admin.operations import described
 from gateway.admin.response_models import Lang
 from gateway.admin.suppressions import MAX_REASON, unblock
+from gateway.admin.templating import render_support
 from gateway.admin.texts import page_text
 from gateway.admin.views import RecipientReport, normalise_lang, recipient_report, reply_text
 from gateway.core.model import Status, SuppressionReason
 from gateway.core.status_text import folded_label
 
-_BASE = Template(
-    resources.files("gateway.admin").joinpath("templates/base.html").read_text(encoding="utf-8")
-)
 _COLOURS = {
     Status.SENT: "green",
     Status.QUEUED: "amber",
@@ -60,67 +55,36 @@ _EVENT_COLOURS = {
     "report": "grey",
     "possible_typo": "amber",
 }
+_PAGE_SIZE = 100
 NOT_LOGGED_IN = "Not logged in: to /login?next=…"
-
-
-def e(value: object) -> str:
-    """HTML-escape anything shown (quotes too: values also go into attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _fmt(value: Any) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _lang(request: Request) -> Lang:
     return normalise_lang(request.query_params.get("lang"))
 
 
-def _switch(request: Request, lang: str) -> str:
-    other = "en" if lang == "pt-BR" else "pt-BR"
-    query = dict(request.query_params) | {"lang": other}
-    label = page_text(lang)["switch"]
-    return f'<a href="{e(request.url.path)}?{e(urlencode(query))}">{e(label)}</a>'
-
-
 def render(
     request: Request,
     lang: str,
+    name: str,
     title: str,
-    body: str,
     *,
     status: int = 200,
     session: str | None = None,
-) -> HTMLResponse:
-    t = page_text(lang)
-    nav = [_switch(request, lang)]
-    if session is not None:
-        csrf = auth_of(request).csrf_token(session)
-        nav.insert(0, f'<a href="/support/suppressions?lang={e(lang)}">{e(t["suppressions"])}</a>')
-        nav.append(
-            '<form class="inline" method="post" action="/logout">'
-            f'<input type="hidden" name="csrf" value="{e(csrf)}">'
-            f'<button type="submit">{e(t["logout"])}</button></form>'
-        )
-    nonce = secrets.token_urlsafe(16)
-    page = _BASE.substitute(
-        lang=e(lang),
-        title=e(title),
-        heading=e(t["heading"]),
-        nav=" · ".join(nav),
-        body=body,
-        nonce=nonce,
-    )
-    headers = {
-        "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}';"
-            " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        ),
-        "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
+    **context: Any,
+) -> Response:
+    """The page ``name`` in the frame of ``base.html``: the language switch, and with a
+    session the suppression-list link and the logout form (with its CSRF token)."""
+    other = "en" if lang == "pt-BR" else "pt-BR"
+    frame = {
+        "lang": lang,
+        "title": title,
+        "t": page_text(lang),
+        "session": session is not None,
+        "csrf": auth_of(request).csrf_token(session) if session is not None else "",
+        "switch_query": urlencode(dict(request.query_params) | {"lang": other}),
     }
-    return HTMLResponse(page, status_code=status, headers=headers)
+    return render_support(request, name, {**context, **frame}, status)
 
 
 def _who(request: Request) -> tuple[Principal | None, str | None]:
@@ -161,31 +125,10 @@ def _to_login(request: Request, lang: str) -> RedirectResponse:
 
 def _login_form(
     request: Request, lang: str, error: str = "", status: int = 200, after: str | None = None
-) -> HTMLResponse:
+) -> Response:
     t = page_text(lang)
-    message = f'<p class="error">{e(error)}</p>' if error else ""
-    back = f'<input type="hidden" name="next" value="{e(after)}">' if after else ""
-    body = (
-        f"<h1>{e(t['login'])}</h1>{message}"
-        '<form method="post" action="/login">'
-        f'<input type="hidden" name="lang" value="{e(lang)}">{back}'
-        f'<label>{e(t["token"])} <input type="password" name="token" autocomplete="off"'
-        " required autofocus></label> "
-        f'<button type="submit">{e(t["login"])}</button></form>'
-    )
-    return render(request, lang, t["login"], body, status=status)
-
-
-def _search_form(lang: str, address: str = "", tenant: str = "") -> str:
-    t = page_text(lang)
-    return (
-        '<form method="get" action="/support">'
-        f'<input type="hidden" name="lang" value="{e(lang)}">'
-        f'<label>{e(t["address"])} <input type="search" name="address" value="{e(address)}"'
-        " required autofocus></label> "
-        f'<label>{e(t["tenant"])} <input type="text" name="tenant" value="{e(tenant)}"'
-        ' style="min-width:8em"></label> '
-        f'<button type="submit">{e(t["search"])}</button></form>'
+    return render(
+        request, lang, "login.html", t["login"], status=status, error=error, after=after or ""
     )
 
 
@@ -198,7 +141,8 @@ async def index(request: Request) -> Response:
     principal, session = _who(request)
     if principal is None:
         return _to_login(request, lang)
-    return render(request, lang, page_text(lang)["heading"], _search_form(lang), session=session)
+    title = page_text(lang)["heading"]
+    return render(request, lang, "index.html", title, session=session, address="", tenant="")
 
 
 @described(
@@ -262,107 +206,56 @@ async def support(request: Request) -> Response:
     t = page_text(lang)
     raw = request.query_params.get("address", "").strip()
     tenant = request.query_params.get("tenant", "").strip()
-    parts = [_search_form(lang, raw, tenant)]
+    context: dict[str, Any] = {"address": raw, "tenant": tenant, "error": "", "unknown": ""}
+    report = None
     if raw:
         deps = deps_of(request)
         try:
             address = params.address_key(raw)
         except ApiError as exc:
-            parts.append(f'<p class="error">{e(exc.message)}</p>')
+            context["error"] = exc.message
         else:
             report = await recipient_report(
                 deps.store, address, tenant or None, lang, deps.clock.now()
             )
             if report is None:
-                parts.append(f"<p>{e(t['no_record'])} <code>{e(address)}</code></p>")
+                context["unknown"] = address
             else:
                 csrf = auth_of(request).csrf_token(session) if session else ""
-                parts.append(_report_html(report, lang, principal, csrf))
-    return render(request, lang, f"{t['heading']} — {raw}", "".join(parts), session=session)
+                context |= _report_context(report, lang, principal, csrf)
+    context.setdefault("r", None)
+    title = f"{t['heading']} — {raw}"
+    return render(request, lang, "support.html", title, session=session, **context)
 
 
-def _report_html(r: RecipientReport, lang: str, principal: Principal, csrf: str) -> str:
-    t = page_text(lang)
-    colour = _COLOURS.get(r.status, "red")
+def _report_context(
+    r: RecipientReport, lang: str, principal: Principal, csrf: str
+) -> dict[str, Any]:
+    """What ``report.html`` shows of a report, worked out here so the template only prints."""
     label = folded_label(r.category, lang)
-    status_line = f"{t['status_' + r.status.value]}" + (f" — {label}" if label else "")
-    out = [
-        f'<section class="card {colour}" data-status="{e(r.status.value)}"'
-        f' data-reason="{e(r.reason or "")}">',
-        f'<p class="badge {colour}">{e(status_line)}</p>',
-        f"<h2>{e(r.guidance.title)}</h2>",
-        f'<p class="meta"><code>{e(r.address)}</code> · {e(t["since"])} {e(_fmt(r.since))}</p>',
-        _typo_html(r, t),
-        f'<div class="todo"><h3>{e(t["what_to_do"])}</h3><p>{e(r.guidance.what_to_do)}</p></div>',
-        "</section>",
-        '<section class="message">',
-        f'<h3><label for="customer-message">{e(t["customer_message"])}</label></h3>',
-        f'<textarea id="customer-message" readonly>{e(r.guidance.customer_message)}</textarea>',
-        f'<p><button type="button" class="primary" data-copy="customer-message"'
-        f' data-done="{e(t["copied"])}">{e(t["copy"])}</button></p>',
-        "</section>",
-    ]
-    if r.rejection is not None and r.status is Status.REJECTED:
-        out.append(f"<p>{e(t['refusal'])}: <code>{e(reply_text(r.rejection))}</code></p>")
-    for s in r.suppressions:
-        cause = r.causes.get(s.event_id or -1)
-        out.append(f'<section class="suppression"><h3>{e(t["suppression"])} ({e(s.tenant)})</h3>')
-        out.append(
-            f"<p>{e(t['reason'])}: <strong>{e(t['supp_' + s.reason.value])}</strong> · "
-            f"{e(t['since'])} {e(_fmt(s.since))} · {e(t['expires'])} "
-            f"{e(_fmt(s.expires_at) or t['never'])}</p>"
-        )
-        if s.note:
-            out.append(f"<p>{e(s.note)}</p>")
-        if cause is not None and reply_text(cause):
-            out.append(f"<p>{e(t['cause'])}: <code>{e(reply_text(cause))}</code></p>")
-        if not principal.read_only and csrf:
-            # The Unblock button opens the form that asks for the reason (no JavaScript
-            # needed: <details>); the reason is required by the browser and by the server.
-            out.append(
-                f'<details class="unblock"><summary class="button">{e(t["unblock"])}…</summary>'
-                '<form method="post" action="/support/unblock">'
-                f'<input type="hidden" name="csrf" value="{e(csrf)}">'
-                f'<input type="hidden" name="address" value="{e(r.address)}">'
-                f'<input type="hidden" name="tenant" value="{e(s.tenant)}">'
-                f'<input type="hidden" name="lang" value="{e(lang)}">'
-                f'<label>{e(t["unblock_reason"])}<br><input type="text" name="reason" required'
-                f' maxlength="{MAX_REASON}" autocomplete="off"></label> '
-                f'<button type="submit" class="danger">{e(t["unblock_confirm"])}</button>'
-                "</form></details>"
+    status_line = page_text(lang)["status_" + r.status.value] + (f" — {label}" if label else "")
+    refused = r.rejection is not None and r.status is Status.REJECTED
+    return {
+        "r": r,
+        "colour": _COLOURS.get(r.status, "red"),
+        "status_line": status_line,
+        "refusal": reply_text(r.rejection) if refused and r.rejection else "",
+        "suppressions": [
+            (s, reply_text(cause) if (cause := r.causes.get(s.event_id or -1)) else "")
+            for s in r.suppressions
+        ],
+        "can_unblock": not principal.read_only and bool(csrf),
+        "max_reason": MAX_REASON,
+        "events": [
+            (
+                ev,
+                _EVENT_COLOURS.get(ev.type.value, "red"),
+                folded_label(ev.category, lang) or (ev.category or ""),
+                reply_text(ev),
             )
-        out.append("</section>")
-    out.append(f"<h3>{e(t['events'])}</h3>")
-    if not r.events:
-        out.append(f"<p>{e(t['no_events'])}</p>")
-    else:
-        head = "".join(
-            f"<th>{e(t[k])}</th>" for k in ("time", "type", "category", "reply", "host", "queue")
-        )
-        rows = "".join(
-            f'<tr class="ev {_EVENT_COLOURS.get(ev.type.value, "red")}">'
-            f'<td>{e(_fmt(ev.at))}</td><td data-type="{e(ev.type.value)}"><span class="dot"></span>'
-            f"{e(t.get('ev_' + ev.type.value, ev.type.value))}</td>"
-            f"<td>{e(folded_label(ev.category, lang) or (ev.category or ''))}</td>"
-            f"<td>{e(reply_text(ev))}</td><td>{e(ev.remote_host)}</td><td>{e(ev.queue_id)}</td>"
-            "</tr>"
             for ev in r.events
-        )
-        out.append(
-            f'<table class="events"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
-        )
-    return "".join(out)
-
-
-def _typo_html(r: RecipientReport, t: dict[str, str]) -> str:
-    """The "did you mean …?" line of a possible typo (an address accepted with a warning)."""
-    suggestion = r.typo_suggestion
-    if suggestion is None:
-        return ""
-    return (
-        f'<p class="typo" data-suggestion="{e(suggestion)}">{e(t["possible_typo"])} — '
-        f"{e(t['did_you_mean'])} <code>{e(suggestion)}</code>?</p>"
-    )
+        ],
+    }
 
 
 @described(
@@ -405,52 +298,38 @@ async def suppressions_page(request: Request) -> Response:
     t = page_text(lang)
     q = request.query_params
     tenant = q.get("tenant", "").strip()
-    reason_raw = q.get("reason", "").strip()
-    reason = _reason(reason_raw)
+    reason = _reason(q.get("reason", "").strip())
     after = params.decode_cursor(q.get("cursor"))
     after = after if isinstance(after, str) else ""
-    limit = 100
-    rows = await deps_of(request).store.list_suppressions(tenant or None, reason, limit + 1, after)
-    options = "".join(
-        f'<option value="{e(v.value)}"{" selected" if v is reason else ""}>'
-        f"{e(t['supp_' + v.value])}</option>"
-        for v in SuppressionReason
+    rows = await deps_of(request).store.list_suppressions(
+        tenant or None, reason, _PAGE_SIZE + 1, after
     )
-    parts = [
-        f"<h1>{e(t['suppressions'])}</h1>",
-        '<form method="get" action="/support/suppressions">'
-        f'<input type="hidden" name="lang" value="{e(lang)}">'
-        f'<label>{e(t["tenant"])} <input type="text" name="tenant" value="{e(tenant)}"'
-        ' style="min-width:8em"></label> '
-        f'<label>{e(t["reason"])} <select name="reason"><option value="">{e(t["all"])}'
-        f"</option>{options}</select></label> "
-        f'<button type="submit">{e(t["filter"])}</button></form>',
+    shown = [
+        (
+            s,
+            ""
+            if s.address.startswith("sha256:")
+            else urlencode({"address": s.address, "tenant": s.tenant, "lang": lang}),
+        )
+        for s in rows[:_PAGE_SIZE]
     ]
-    head = "".join(
-        f"<th>{e(t[k])}</th>" for k in ("tenant", "address", "reason", "since_h", "expires", "note")
+    next_query = ""
+    if len(rows) > _PAGE_SIZE:
+        last = rows[_PAGE_SIZE - 1]
+        cursor = params.encode_cursor(f"{last.tenant} {last.address}")
+        next_query = urlencode(dict(q) | {"cursor": cursor})
+    return render(
+        request,
+        lang,
+        "suppressions.html",
+        t["suppressions"],
+        session=session,
+        tenant=tenant,
+        reason=reason,
+        reasons=list(SuppressionReason),
+        rows=shown,
+        next_query=next_query,
     )
-    body_rows = []
-    for s in rows[:limit]:
-        link = urlencode({"address": s.address, "tenant": s.tenant, "lang": lang})
-        shown = (
-            f'<a href="/support?{e(link)}">{e(s.address)}</a>'
-            if not s.address.startswith("sha256:")
-            else f"<code>{e(s.address[:19])}…</code>"
-        )
-        body_rows.append(
-            f"<tr><td>{e(s.tenant)}</td><td>{shown}</td><td>{e(t['supp_' + s.reason.value])}</td>"
-            f"<td>{e(_fmt(s.since))}</td><td>{e(_fmt(s.expires_at) or t['never'])}</td>"
-            f"<td>{e(s.note)}</td></tr>"
-        )
-    parts.append(
-        f'<table class="suppressions"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body_rows)}</tbody></table>"
-    )
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        query = dict(q) | {"cursor": params.encode_cursor(f"{last.tenant} {last.address}")}
-        parts.append(f'<p><a href="?{e(urlencode(query))}">{e(t["next"])}</a></p>')
-    return render(request, lang, t["suppressions"], "".join(parts), session=session)
 
 
 def _reason(raw: str) -> SuppressionReason | None:

@@ -1,9 +1,9 @@
 """The public listener: RFC 8058 one-click unsubscribe at ``/u/{token}``.
 
 Owns: verifying the signed opt-out token (``core.verp``) and suppressing the token's
-(tenant, address) with reason ``opt_out``. Does not own: making the tokens and the
-``List-Unsubscribe`` headers (``relay``), the admin API (``admin.app``, a private
-listener).
+(tenant, address) with reason ``opt_out``; its pages come from ``templates/public.html``.
+Does not own: making the tokens and the ``List-Unsubscribe`` headers (``relay``), the admin
+API (``admin.app``, a private listener).
 
 * ``POST /u/{token}`` with the body ``List-Unsubscribe=One-Click`` (RFC 8058 §3.1; sent
   form-urlencoded or as multipart/form-data) unsubscribes and answers 200.
@@ -14,38 +14,19 @@ listener).
 
 from __future__ import annotations
 
-import html
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import Response
 
 from gateway.admin import request_models as rq
 from gateway.admin.deps import deps_of
 from gateway.admin.operations import described
+from gateway.admin.templating import render_public
 from gateway.core import verp
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 
 ONE_CLICK = "One-Click"
-
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    text = (
-        '<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em}"
-        "button{font-size:1.1em;padding:.5em 1.2em}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(text, status_code=status, headers=_HEADERS)
 
 
 def _mask(address: str) -> str:
@@ -59,31 +40,25 @@ def _token(request: Request) -> tuple[str, str] | None:
     return verp.parse_unsubscribe_token(request.path_params["token"], secrets)
 
 
-def _invalid() -> HTMLResponse:
-    return _page(
-        "Link inválido / Invalid link",
-        "<p>Este link de descadastro não é válido.</p><p>This unsubscribe link is not valid.</p>",
-        404,
-    )
+def _page(request: Request, page: str, title: str, masked: str = "", status: int = 200) -> Response:
+    return render_public(request, {"page": page, "title": title, "masked": masked}, status)
+
+
+def _invalid(request: Request) -> Response:
+    return _page(request, "invalid", "Link inválido / Invalid link", status=404)
 
 
 @described(
     "A page that asks before unsubscribing (never unsubscribes itself: RFC 8058 §4)",
     pages={404: "The token does not verify"},
 )
-async def confirm_page(request: Request) -> HTMLResponse:
+async def confirm_page(request: Request) -> Response:
     """``GET /u/{token}``: a confirmation page; never unsubscribes."""
     found = _token(request)
     if found is None:
-        return _invalid()
+        return _invalid(request)
     _, address = found
-    body = (
-        f"<p>Parar de receber e-mails em <strong>{html.escape(_mask(address))}</strong>?</p>"
-        f"<p>Stop receiving e-mail at <strong>{html.escape(_mask(address))}</strong>?</p>"
-        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Descadastrar / Unsubscribe</button></form>'
-    )
-    return _page("Descadastro / Unsubscribe", body)
+    return _page(request, "confirm", "Descadastro / Unsubscribe", _mask(address))
 
 
 def _is_one_click(content_type: str, body: bytes) -> bool:
@@ -101,18 +76,14 @@ def _is_one_click(content_type: str, body: bytes) -> bool:
     body=rq.OneClick,
     pages={400: "Not a one-click body", 404: "The token does not verify"},
 )
-async def one_click(request: Request) -> HTMLResponse:
+async def one_click(request: Request) -> Response:
     """``POST /u/{token}``: unsubscribe the token's (tenant, address)."""
     found = _token(request)
     if found is None:
-        return _invalid()
+        return _invalid(request)
     body = await request.body()
     if not _is_one_click(request.headers.get("content-type", ""), body):
-        return _page(
-            "Pedido inválido / Bad request",
-            "<p>Expected the body <code>List-Unsubscribe=One-Click</code> (RFC 8058).</p>",
-            400,
-        )
+        return _page(request, "bad_request", "Pedido inválido / Bad request", status=400)
     tenant, address = found
     deps = deps_of(request)
     now = deps.clock.now()
@@ -133,8 +104,4 @@ async def one_click(request: Request) -> HTMLResponse:
         event,
         keep_permanent=True,
     )
-    return _page(
-        "Descadastro confirmado / Unsubscribed",
-        f"<p>{html.escape(_mask(address))} não receberá mais estes e-mails.</p>"
-        f"<p>{html.escape(_mask(address))} will receive no more of these e-mails.</p>",
-    )
+    return _page(request, "done", "Descadastro confirmado / Unsubscribed", _mask(address))

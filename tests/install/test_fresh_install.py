@@ -1,8 +1,9 @@
 """The path every operator takes first, as they take it: a fresh virtual environment,
 ``pip install .`` (not editable, no extras) from a copy of the checkout, then the installed
 ``gateway`` command — every subcommand's ``--help``, and ``gateway serve --config CFG``
-delivering one message to a loopback MX, answering ``/healthz`` and ``/metrics``, and
-stopping cleanly on SIGTERM.
+delivering one message to a loopback MX, answering ``/healthz``, ``/metrics``, the login
+page (a template shipped as package data) and the OpenAPI document, and stopping cleanly
+on SIGTERM.
 
 Nothing here imports the checkout into the gateway process: the commands run from the
 temporary environment, in a directory outside the checkout, with no ``PYTHONPATH``, so a
@@ -153,6 +154,13 @@ async def test_serve_delivers_answers_health_and_metrics_and_stops_on_sigterm(
         status, metrics = await asyncio.to_thread(_get, f"http://127.0.0.1:{admin_port}/metrics")
         assert status == 200
         assert 'gateway_messages_accepted_total{tenant="default"} 1.0' in metrics
+        # Package data: the support page's templates and the generated OpenAPI document.
+        status, login = await asyncio.to_thread(_get, f"http://127.0.0.1:{admin_port}/login")
+        assert (status, 'name="token"' in login) == (200, True)
+        status, doc = await asyncio.to_thread(
+            _get, f"http://127.0.0.1:{admin_port}/api/openapi.json"
+        )
+        assert (status, '"openapi":"3.1.0"' in doc) == (200, True)
 
         proc.send_signal(signal.SIGTERM)
         returncode = await asyncio.to_thread(proc.wait, 30)
