@@ -79,6 +79,29 @@ AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
 LINE_TOO_LONG = Reply(500, "5.5.2", "Line too long (RFC 5321 §4.5.3.1.6)")
 BAD_CHARACTERS = Reply(501, "5.5.2", "Syntax error: CR, LF or NUL is not allowed in arguments")
+TOO_MANY_SESSIONS = Reply(421, "4.7.0", "Too many connections, please try again later")
+# Per-client limits (smtp_in.limits); each closes the connection.
+TOO_MANY_SESSIONS_FROM_CLIENT = Reply(
+    421, "4.7.0", "Too many connections from your address, please try again later"
+)
+TOO_MANY_SESSIONS_FROM_NETWORK = Reply(
+    421, "4.7.0", "Too many connections from your network, please try again later"
+)
+TOO_MANY_CONNECTIONS_PER_MINUTE = Reply(
+    421, "4.7.0", "Too many new connections from your address, please slow down"
+)
+SESSION_TOO_LONG = Reply(421, "4.7.0", "Session time limit reached, closing connection")
+DATA_TOO_SLOW = Reply(421, "4.7.0", "Message data arrives too slowly, closing connection")
+TOO_MANY_ERRORS = Reply(421, "4.7.0", "Too many refused commands, closing connection")
+IDLE_TIMEOUT = Reply(421, "4.4.2", "Idle too long, closing connection")
+# Protocol discipline (RFC 5321 §4.3.1, RFC 2920 §3.1): each closes the connection.
+EARLY_TALKER = Reply(554, "5.5.0", "Protocol error: data sent before the greeting")
+PIPELINING_BEFORE_EHLO = Reply(
+    554, "5.5.0", "Protocol error: commands sent before the EHLO reply (no PIPELINING yet)"
+)
+NOT_SMTP = Reply(554, "5.5.0", "Protocol error: this is an SMTP server, not an HTTP one")
+AUTH_IN_TRANSACTION = Reply(503, "5.5.1", "AUTH is not allowed during a mail transaction")
+TLS_HANDSHAKE_FAILED = Reply(454, "4.7.0", "TLS handshake failed")  # logged; the session ends
 
 # --- MAIL FROM ---------------------------------------------------------------------------
 SENDER_OK = Reply(250, "2.1.0", "Sender OK")
@@ -86,10 +109,17 @@ SENDER_SYNTAX = Reply(553, "5.1.7", "The sender address is not a valid e-mail ad
 SENDER_DOMAIN_NOT_ALLOWED = Reply(
     553, "5.7.1", "This tenant may not send from that domain; add it to its allowed sender domains"
 )
+SIZE_SYNTAX = Reply(501, "5.5.4", "SIZE takes the message size as a number of octets")
+ADDRESS_NEEDS_SMTPUTF8 = Reply(
+    553, "5.6.7", "A non-ASCII address needs the SMTPUTF8 parameter on MAIL FROM (RFC 6531)"
+)
 
 # --- RCPT TO -----------------------------------------------------------------------------
 RECIPIENT_OK = Reply(250, "2.1.5", "Recipient OK")
 RECIPIENT_SYNTAX = Reply(553, "5.1.3", "The recipient address is not a valid e-mail address")
+LOCAL_PART_TOO_LONG = Reply(
+    553, "5.1.3", "The recipient's local part is longer than 64 octets (RFC 5321 §4.5.3.1.1)"
+)
 RECIPIENT_TYPO = Reply(553, "5.1.3", "The recipient domain looks misspelt")  # text names the fix
 NO_SUCH_DOMAIN = Reply(550, "5.1.2", "The recipient's domain does not exist or cannot receive mail")
 NULL_MX = Reply(556, "5.1.10", "The recipient's domain declares that it accepts no mail (null MX)")
@@ -99,6 +129,11 @@ QUOTA_EXHAUSTED = Reply(452, "4.5.3", "The sending quota is exhausted")  # text 
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients for one message")
 BOUNCE_TOKEN_INVALID = Reply(550, "5.1.1", "No such bounce address (invalid or expired token)")
 BOUNCE_ACCEPTED = Reply(250, "2.1.5", "Bounce address OK")
+NO_POSTMASTER = Reply(
+    550, "5.1.1", "No postmaster address is configured here (smtp.postmaster_address)"
+)
+POSTMASTER_ALONE = Reply(452, "4.5.3", "Send mail to postmaster in a message of its own")
+BOUNCE_REPEATED = Reply(452, "4.5.3", "This bounce address was already given in this transaction")
 
 # --- DATA --------------------------------------------------------------------------------
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message size exceeds the fixed maximum message size")
@@ -111,6 +146,8 @@ STORE_FAILED = Reply(451, "4.3.0", "Could not queue the message right now; pleas
 STORE_FULL = Reply(452, "4.3.1", "Insufficient system storage; please try again later")
 QUEUED = Reply(250, "2.0.0", "queued as")  # text completed with the queue id
 BOUNCE_RECORDED = Reply(250, "2.0.0", "Report received")
+TOO_MANY_HOPS = Reply(554, "5.4.6", "Too many Received: header lines: a mail loop?")
+NUL_IN_DATA = Reply(554, "5.6.0", "The message contains a NUL character, which SMTP forbids")
 
 # --- relay side ---------------------------------------------------------------------------
 MAIL_LOOP = Reply(554, "5.4.6", "Mail loop: the destination MX points back at this gateway")

@@ -41,6 +41,7 @@ from gateway.observe.logging import log_event
 from gateway.services.checks import RecipientChecker, Verdict, canonical
 from gateway.services.credentials import verify_async
 from gateway.smtp_in.auth import AuthThrottle
+from gateway.smtp_in.guard import GatewaySession
 from gateway.smtp_in.server import NULL_SENDER
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ _SAFE_HELO = re.compile(r"[^A-Za-z0-9.\-\[\]:_]")
 # A From: field, including the obsolete form with white space before the colon (RFC 5322
 # §4.5.3) that mail readers still display.
 _FROM_FIELD = re.compile(rb"^from[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_LOCAL_PART_LIMIT = 64  # octets
+# A Received: field (RFC 5321 §6.3: their count is the hop count), obsolete form included.
+_RECEIVED_FIELD = re.compile(rb"^received[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(slots=True)
@@ -73,6 +77,8 @@ class Transaction:
     possible_typos: dict[str, Verdict] = field(default_factory=dict)
     # The quota hold id of a tenant with a quota (``Store.reserve_quota``), else "".
     hold: str = ""
+    # Mail to postmaster@ (RFC 5321 §4.5.1), delivered to ``smtp.postmaster_address``.
+    postmaster: bool = False
 
 
 def _client_ip(session: Session) -> str:
@@ -137,6 +143,9 @@ class IntakeHandler:
         self.throttle = AuthThrottle(config.auth_max_failures, config.auth_failure_window)
         # Holds of sessions that ended mid-transaction, for ``run_releases``.
         self._abandoned: list[str] = []
+        # One summary event per session with refusals past the soft limit, for the same.
+        self._summaries: list[Event] = []
+        self._postmaster_domains = {self.bounce_domain, config.hostname.lower()}
         self._released = asyncio.Event()
 
     # --- who is speaking --------------------------------------------------------------------
@@ -174,6 +183,8 @@ class IntakeHandler:
             _set_open_hold(session, "")
             self._abandoned.append(hold)
             self._released.set()
+        if isinstance(session, GatewaySession) and session.unrecorded:
+            self._summarise_refusals(session)
 
     async def run_releases(self, stopping: asyncio.Event) -> None:
         """Give back the holds of sessions that ended without ending their transaction,
@@ -193,6 +204,12 @@ class IntakeHandler:
                     await self.store.release_quota(hold)
                 except StoreError as exc:  # they lapse at their expiry
                     log_event(log, "smtp.quota_release_failed", logging.WARNING, error=str(exc))
+            while self._summaries:
+                summary = self._summaries.pop()
+                try:
+                    await self.store.record_event(summary)
+                except StoreError:
+                    log_event(log, "smtp.refusal_not_recorded", logging.ERROR, rcpt=summary.address)
             if stopping.is_set():
                 return
 
@@ -292,6 +309,8 @@ class IntakeHandler:
             state.hold = secrets.token_hex(12)
         # Unauthenticated, untrusted clients may only send to bounce.domain: they are refused
         # at RCPT (530 5.7.0) for any other recipient, so MAIL itself is accepted.
+        if address != NULL_SENDER and not address.isascii() and not envelope.smtp_utf8:
+            return str(replies.ADDRESS_NEEDS_SMTPUTF8)  # RFC 6531 §3.4
         if address != NULL_SENDER:
             norm = canonical(address)
             if norm is None:
@@ -308,16 +327,32 @@ class IntakeHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         state = _state(envelope)
-        domain = address.rpartition("@")[2].lower()
+        if not address.isascii() and not envelope.smtp_utf8:
+            return str(replies.ADDRESS_NEEDS_SMTPUTF8)  # RFC 6531 §3.4
+        local, _, domain = address.rpartition("@")
+        domain = domain.lower()
+        if local.lower() == "postmaster" and domain in self._postmaster_domains:
+            return self._postmaster_rcpt(envelope, state, address)
+        if state.postmaster:
+            return str(replies.POSTMASTER_ALONE)
         if domain == self.bounce_domain:
-            return self._bounce_rcpt(envelope, state, address)
+            return self._bounce_rcpt(session, envelope, state, address)
         if state.tenant is None:
             return str(replies.AUTH_REQUIRED)
         if state.bounce_recipients:
             return str(replies.TOO_MANY_RECIPIENTS.with_text("Send bounces in their own message"))
+        if len(local.encode()) > _LOCAL_PART_LIMIT:
+            # RFC 5321 §4.5.3.1.1. Not for bounce.domain (above): its opt-out addresses are
+            # ours, and longer.
+            reply = replies.LOCAL_PART_TOO_LONG
+            await self._record_refusal(
+                session, state.tenant, address, reply, envelope, Reason.INVALID
+            )
+            return str(reply)
         if len(state.recipients) >= self.config.max_recipients:
             reply = replies.TOO_MANY_RECIPIENTS
             await self._record_refusal(
+                session,
                 state.tenant,
                 canonical(address) or address,
                 reply,
@@ -331,6 +366,7 @@ class IntakeHandler:
         if verdict.reply is not None:
             assert verdict.reason is not None  # every refusal names the check that refused
             await self._record_refusal(
+                session,
                 state.tenant,
                 verdict.address,
                 verdict.reply,
@@ -354,18 +390,86 @@ class IntakeHandler:
         envelope.rcpt_tos.append(verdict.address)
         return str(replies.RECIPIENT_OK)
 
-    def _bounce_rcpt(self, envelope: Envelope, state: Transaction, address: str) -> str:
+    def _postmaster_rcpt(self, envelope: Envelope, state: Transaction, address: str) -> str:
+        """``postmaster@`` the bounce domain or our host name, from anyone (RFC 5321
+        §4.5.1): delivered to ``smtp.postmaster_address``, in a message of its own."""
+        if not self.config.postmaster_address:
+            return str(replies.NO_POSTMASTER)
+        if state.recipients or state.bounce_recipients:
+            return str(replies.POSTMASTER_ALONE)
+        if not state.postmaster:
+            state.postmaster = True
+            envelope.rcpt_tos.append(address)
+        return str(replies.RECIPIENT_OK)
+
+    def _bounce_rcpt(
+        self, session: Session, envelope: Envelope, state: Transaction, address: str
+    ) -> str:
         if state.recipients:
             return str(replies.TOO_MANY_RECIPIENTS.with_text("Send bounces in their own message"))
         if self.bounce_check is None or not self.bounce_check(address):
-            log_event(log, "smtp.bounce_token_invalid", logging.WARNING, rcpt=address[:320])
+            if not self._past_soft_limit(session):
+                log_event(log, "smtp.bounce_token_invalid", logging.WARNING, rcpt=address[:320])
             return str(replies.BOUNCE_TOKEN_INVALID)
+        if address.lower() in (known.lower() for known in state.bounce_recipients):
+            # A token names its own message's recipients: accepting it again (1,000 times)
+            # would only multiply the report.
+            return str(replies.BOUNCE_REPEATED)
         state.bounce_recipients.append(address)
         envelope.rcpt_tos.append(address)
         return str(replies.BOUNCE_ACCEPTED)
 
+    @staticmethod
+    def _past_soft_limit(session: Session) -> bool:
+        """The session has had ``smtp.error_soft_limit`` refusals: further ones are counted
+        (``GatewaySession.unrecorded``), not recorded and logged one by one."""
+        if not isinstance(session, GatewaySession):
+            return False
+        if session.refusals < session.error_soft_limit:
+            return False
+        session.unrecorded += 1
+        return True
+
+    def _summarise_refusals(self, session: GatewaySession) -> None:
+        """One log line and one ``rejected`` event (on the last refusal's address, its
+        count in ``details``) for the refusals of a session past the soft limit."""
+        unrecorded, session.unrecorded = session.unrecorded, 0
+        last = session.last_unrecorded
+        log_event(
+            log,
+            "smtp.refusals_summary",
+            logging.WARNING,
+            client=_client_ip(session),
+            refusals=session.refusals,
+            unrecorded=unrecorded,
+        )
+        if last is None:
+            return  # refusals without a tenant (bounce tokens, syntax): the log line only
+        tenant, address, reply, reason, mail_from = last
+        details = {
+            "mail_from": mail_from,
+            "reason": reason.value,
+            "unrecorded_refusals": str(unrecorded),
+        }
+        self._summaries.append(
+            Event(
+                None,
+                tenant,
+                address,
+                EventType.REJECTED,
+                self.clock.now(),
+                reply_code=reply.code,
+                enhanced=reply.enhanced,
+                text=f"{reply.text} ({unrecorded} more refusals in this session not recorded)",
+                reason=reason,
+                details=details,
+            )
+        )
+        self._released.set()
+
     async def _record_refusal(
         self,
+        session: Session,
         tenant: Tenant,
         address: str,
         reply: Reply,
@@ -377,6 +481,11 @@ class IntakeHandler:
         as the event's reason (also kept in ``details["reason"]``, where refusals recorded
         before it was typed had it), and in ``details`` the suggested address. The API, the
         page and the webhooks read them as data, never from the reply's words."""
+        if self._past_soft_limit(session):
+            assert isinstance(session, GatewaySession)
+            mail_from = str(envelope.mail_from)[:320]
+            session.last_unrecorded = (tenant.name, address[:320], reply, reason, mail_from)
+            return
         details = {"mail_from": str(envelope.mail_from)[:320], "reason": reason.value}
         if suggestion:
             details["suggestion"] = suggestion[:320]
@@ -414,11 +523,20 @@ class IntakeHandler:
     async def _data(self, session: Session, envelope: Envelope) -> str:
         state = _state(envelope)
         raw = envelope.original_content or b""
+        if b"\x00" in raw:
+            # Refused, not stripped (README, "Hostile clients"): a NUL is never forwarded,
+            # and a receiver that drops NULs would read "\r\n\x00.\r\n" as the end of data.
+            return str(replies.NUL_IN_DATA)
+        head = headers.header_block(raw)
+        if len(_RECEIVED_FIELD.findall(head)) > self.config.max_hops:
+            log_event(log, "smtp.too_many_hops", logging.WARNING, client=_client_ip(session))
+            return str(replies.TOO_MANY_HOPS)  # RFC 5321 §6.3: a loop
+        if state.postmaster:
+            return await self._postmaster_data(session, envelope, raw, head)
         if state.bounce_recipients:
             return await self._bounce_data(envelope, state, raw)
         if state.tenant is None or not state.recipients:
             return str(replies.NO_VALID_RECIPIENTS)
-        head = headers.header_block(raw)
         from_domain = headers.from_domain(head)
         # Exactly one From: (RFC 5322 §3.6): with several, a reader may show one we did not
         # check against the tenant's allowed sender domains.
@@ -427,6 +545,33 @@ class IntakeHandler:
         allowed = state.tenant.allowed_sender_domains
         if allowed and from_domain not in allowed:
             return str(replies.FROM_DOMAIN_NOT_ALLOWED)
+        return await self._queue(
+            session, envelope, state, state.tenant.name, tuple(state.recipients), raw, head
+        )
+
+    async def _postmaster_data(
+        self, session: Session, envelope: Envelope, raw: bytes, head: bytes
+    ) -> str:
+        """Mail to postmaster@: queued for ``smtp.postmaster_address`` as the default
+        tenant's, whoever sent it; no checklist (the address is the operator's own)."""
+        state = _state(envelope)
+        address = self.config.postmaster_address
+        log_event(log, "smtp.postmaster", client=_client_ip(session), rcpt=address)
+        return await self._queue(
+            session, envelope, state, self.config.default_tenant, (address,), raw, head
+        )
+
+    async def _queue(
+        self,
+        session: Session,
+        envelope: Envelope,
+        state: Transaction,
+        tenant: str,
+        recipients: tuple[str, ...],
+        raw: bytes,
+        head: bytes,
+    ) -> str:
+        """Prepend our header lines, commit, then answer ``250`` (accepted means durable)."""
         queue_id = new_queue_id()
         now = self.clock.now()
         prefix = headers.received(
@@ -436,7 +581,7 @@ class IntakeHandler:
             queue_id=queue_id,
             tls=session.ssl is not None,
             auth=bool(session.authenticated),
-            recipient=state.recipients[0] if len(state.recipients) == 1 else None,
+            recipient=recipients[0] if len(recipients) == 1 else None,
             when=format_datetime(now),
         )
         message_id = headers.value(head, b"message-id")
@@ -447,9 +592,9 @@ class IntakeHandler:
             prefix += b"Date: " + format_datetime(now).encode() + b"\r\n"
         message = NewMessage(
             queue_id=queue_id,
-            tenant=state.tenant.name,
+            tenant=tenant,
             mail_from="" if envelope.mail_from == NULL_SENDER else str(envelope.mail_from),
-            recipients=tuple(state.recipients),
+            recipients=recipients,
             content=prefix + raw,
             message_id=message_id[:998],
             subject=headers.subject(head),

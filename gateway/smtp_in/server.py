@@ -24,6 +24,14 @@ Each override below exists because aiosmtpd decides before any handler hook runs
 * AUTH before STARTTLS: aiosmtpd answers with its own ``538`` sentence; ours is the
   ``AUTH_NEEDS_TLS`` constant.
 * New sessions while shutting down, or beyond ``smtp.max_sessions``: ``421`` at once.
+* AUTH inside a mail transaction: aiosmtpd accepts it; RFC 4954 §4 requires ``503 5.5.1``.
+* The null sender's ``SIZE`` (aiosmtpd never sees it, see above) is checked as aiosmtpd
+  checks any other sender's: a number of octets, at most ``smtp.max_message_size``.
+* ``local_part_limit``: 64 octets (RFC 5321 §4.5.3.1.1), counted in UTF-8 octets; a longer
+  local part is an address aiosmtpd cannot parse (``553``, as above).
+
+What a session may do besides its commands (limits per client, timeouts, the error budget,
+early talkers, pipelining before EHLO, HTTP) is the layer below, ``smtp_in.guard``.
 
 One more, for the event loop rather than a reply: a read from the socket brings up to 250 KB
 (uvloop's buffer), and aiosmtpd's DATA loop reads it line by line in a single step of the
@@ -41,9 +49,11 @@ import re
 import ssl
 from typing import TYPE_CHECKING, Any, AnyStr, Protocol
 
-from aiosmtpd.smtp import SMTP, Session, syntax
+from aiosmtpd.smtp import Session, syntax
 
 from gateway.core import replies
+from gateway.smtp_in.guard import GuardedSMTP, SessionRules, client_table
+from gateway.smtp_in.limits import NO_LIMITS, ClientTable
 
 if TYPE_CHECKING:
     from gateway.config import SmtpConfig
@@ -59,11 +69,13 @@ class SessionHandler(Protocol):
     module does not import that one (the handler imports ``NULL_SENDER`` from here)."""
 
     def end_session(self, session: Session) -> None: ...
+
+
 _SIZE_ERRORS = (
     "552 Error: Too much mail data",
     "552 Error: message size exceeds fixed maximum message size",
 )
-_TOO_MANY_SESSIONS = replies.Reply(421, "4.7.0", "Too many connections, please try again later")
+_LOCAL_PART_LIMIT = 64  # octets, RFC 5321 §4.5.3.1.1
 _DATA_SLICE = 32 * 1024  # ~400 lines of a base64 attachment: 2-4 ms of aiosmtpd's DATA loop
 # ``<dot-atom@dot-atom>`` with an LDH domain: what nearly every client sends. For it, the
 # email package's tokenizer (aiosmtpd's ``_getaddr``, ~100 µs, and a class created per
@@ -75,29 +87,35 @@ _PLAIN_ANGLE_ADDR = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A
 class Listener:
     """Shared state of one listening socket: open sessions and the shutdown flag."""
 
-    def __init__(self, max_sessions: int) -> None:
+    def __init__(self, max_sessions: int, clients: ClientTable | None = None) -> None:
         self.max_sessions = max_sessions
+        # Per-client limits (smtp_in.limits); none unless given.
+        self.clients = clients or ClientTable(NO_LIMITS, NO_LIMITS, ())
         self.sessions = 0
         self.shutting_down = False
         self.idle = asyncio.Event()
         self.idle.set()
 
 
-class GatewaySMTP(SMTP):
+class GatewaySMTP(GuardedSMTP):
     """aiosmtpd's SMTP with the overrides listed in the module docstring."""
 
     def __init__(
         self,
         handler: SessionHandler,
         listener: Listener,
+        rules: SessionRules | None = None,
         line_length_limit: int | None = None,
+        local_part_limit: int = 0,
         **kwargs: Any,
     ) -> None:
         if line_length_limit is not None:
             # Before SMTP.__init__, which sizes its StreamReader with it; smtp_DATA reads it
             # again per line. Counted in bytes with the CRLF (RFC 5321 §4.5.3.1.6).
             self.line_length_limit = line_length_limit
-        super().__init__(handler, **kwargs)
+        super().__init__(handler, rules or SessionRules.unlimited(), listener.clients, **kwargs)
+        # 64 octets from the listener (RFC 5321 §4.5.3.1.1); aiosmtpd's default 0 is none.
+        self.local_part_limit = local_part_limit
         self.listener = listener
         self._last_getaddr: tuple[str, tuple[str | None, str | None]] | None = None
         self._in_data = False
@@ -155,7 +173,7 @@ class GatewaySMTP(SMTP):
     async def _handle_client(self) -> None:
         listener = self.listener
         if listener.shutting_down or listener.sessions >= listener.max_sessions:
-            reply = replies.SHUTTING_DOWN if listener.shutting_down else _TOO_MANY_SESSIONS
+            reply = replies.SHUTTING_DOWN if listener.shutting_down else replies.TOO_MANY_SESSIONS
             await self.push(str(reply))
             if self.transport is not None:
                 self.transport.close()
@@ -205,6 +223,10 @@ class GatewaySMTP(SMTP):
             result = (None, None) if too_long else (address, rest)
         else:
             result = super()._getaddr(arg)
+            address = result[0]
+            limit = self.local_part_limit
+            if limit and address and len(address.rpartition("@")[0].encode()) > limit:
+                result = (None, None)  # aiosmtpd counts characters; the limit is octets
         self._last_getaddr = (arg, result)
         return result
 
@@ -230,6 +252,9 @@ class GatewaySMTP(SMTP):
         await self.push(await self._call_handler_hook("RCPT", address, []))
 
     async def smtp_AUTH(self, arg: str) -> None:
+        if self.envelope is not None and self.envelope.mail_from:
+            await self.push(str(replies.AUTH_IN_TRANSACTION))  # RFC 4954 §4
+            return
         # aiosmtpd refuses AUTH without TLS before any hook runs, with its own sentence.
         session = self.session
         if (
@@ -251,6 +276,14 @@ class GatewaySMTP(SMTP):
             return
         rest = self._strip_command_keyword("FROM:", arg or "")
         if rest is None or not rest.strip().startswith("<>"):
+            params_text = self._getaddr(rest)[1] if rest else None
+            size_refusal = self._size_refusal(
+                self._getparams(params_text.upper().split()) if params_text else None
+            )
+            if size_refusal is not None and self.session is not None:
+                if not (await self.check_helo_needed() or await self.check_auth_needed("MAIL")):
+                    await self.push(str(size_refusal))
+                return
             await super().smtp_MAIL(arg)
             return
         # The null reverse-path (RFC 5321 §4.5.5): aiosmtpd cannot parse it, so we record it
@@ -266,8 +299,24 @@ class GatewaySMTP(SMTP):
         if params is None or set(params) - {"SIZE", "BODY", "SMTPUTF8"}:
             await self.push("555 5.5.4 MAIL FROM parameters not recognized or not implemented")
             return
+        size_refusal = self._size_refusal(params)
+        if size_refusal is not None:
+            await self.push(str(size_refusal))
+            return
+        self.envelope.smtp_utf8 = params.get("SMTPUTF8") is True
         status = await self._call_handler_hook("MAIL", NULL_SENDER, options)
         await self.push(status)
+
+    def _size_refusal(self, params: dict[str, str | bool] | None) -> replies.Reply | None:
+        """The reply to a bad ``SIZE`` parameter (RFC 1870), for every sender alike."""
+        size = (params or {}).get("SIZE")
+        if size is None:
+            return None
+        if not isinstance(size, str) or not (size.isascii() and size.isdigit()):
+            return replies.SIZE_SYNTAX
+        if self.data_size_limit and int(size) > self.data_size_limit:
+            return replies.MESSAGE_TOO_BIG
+        return None
 
 
 async def start_listener(
@@ -278,16 +327,19 @@ async def start_listener(
     tls_context: ssl.SSLContext | None,
 ) -> tuple[asyncio.Server, Listener]:
     """Start listening; returns the server and its shared ``Listener`` state."""
-    listener = Listener(config.max_sessions)
+    listener = Listener(config.max_sessions, client_table(config))
+    rules = SessionRules.from_config(config)
 
     def factory() -> GatewaySMTP:
         return GatewaySMTP(
             handler,
             listener,
+            rules,
             hostname=config.hostname,  # set explicitly: aiosmtpd would call getfqdn()
             ident="gateway ESMTP",
             data_size_limit=config.max_message_size,
             line_length_limit=config.max_line_length,
+            local_part_limit=_LOCAL_PART_LIMIT,
             enable_SMTPUTF8=True,
             decode_data=False,
             tls_context=tls_context,
