@@ -118,7 +118,7 @@ def _operation(
             {"description": _STATUS_WORDS[status], "content": {JSON: {"schema": _ref(Error)}}},
         )
     out: dict[str, Any] = {
-        "operationId": f"{method.lower()}_{endpoint.__name__}",
+        "operationId": endpoint.__name__,
         "summary": op.summary,
         "responses": dict(sorted(responses.items())),
     }
@@ -151,6 +151,10 @@ def _models(ops: Iterable[Operation]) -> list[type[Any]]:
 
 def openapi_document(routes: Iterable[RouteEntry]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` (served at ``/api/openapi.json``).
+
+    Args:
+        routes: the route table, ``(path, methods, handler, kind)``; every handler declares
+            its operation (``admin.operations``).
 
     Raises:
         LookupError: a route's handler declares no operation.

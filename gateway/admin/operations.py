@@ -101,7 +101,17 @@ def json_route(
     body_required: bool = True,
     errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[[Request], Awaitable[M]]], Endpoint]:
-    """Declare a JSON handler's operation; the handler returns a ``response`` model."""
+    """Declare a JSON handler's operation; the handler returns a ``response`` model.
+
+    Args:
+        summary: one line for the document.
+        response: the success body's model; the handler must return one.
+        status: the success status the body is sent with.
+        query: the query model the handler reads (``params.query_of``).
+        body: the body model the handler reads (``params.body_of``).
+        body_required: whether the body must be sent (``False``: an empty body is ``{}``).
+        errors: the statuses the handler answers with an ``Error`` of its own.
+    """
     op = Operation(
         summary,
         response,

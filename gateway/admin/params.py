@@ -51,6 +51,10 @@ def _sentence(model: type[Query] | type[Body], exc: msgspec.ValidationError) -> 
 def query_of(request: Request, model: type[Q]) -> Q:
     """The request's query parameters as ``model`` (an empty parameter is absent).
 
+    Args:
+        request: the request.
+        model: the route's query model (``admin.request_models``).
+
     Raises:
         ApiError: 422 naming the first bad parameter.
     """
@@ -63,6 +67,10 @@ def query_of(request: Request, model: type[Q]) -> Q:
 
 async def body_of(request: Request, model: type[B]) -> B:
     """The request's JSON body as ``model``; an empty body is ``{}``.
+
+    Args:
+        request: the request.
+        model: the route's body model (``admin.request_models``).
 
     Raises:
         ApiError: 400 ``bad_json`` when the body is not a JSON object; 422 naming the first
