@@ -14,9 +14,21 @@ for every rule, the sources whose emails it matches, and the special-case rules 
 that lack a ``reason`` in ``rules.toml``. The CV counts the original emails only (the CRLF
 copies are the same emails).
 
+With ``--process`` it times whole processes instead, start-up and imports included: the
+``gateway bounce classify FILE...`` command beside this Python (the console script) against
+``perl -MSisimai`` printing ``Sisimai->dump`` for each file, over the same files, alternating in
+the same run, best of N. Each side gets one untimed run first (for us it writes the bytecode
+cache, as an installed package has one: ``PYTHONDONTWRITEBYTECODE`` is dropped for the child).
+Wall-clock and CPU (user + system, from ``wait4``) are both printed; on a busy machine the CPU
+figure is the steadier one.
+
+Sisimai comes from Debian's ``libsisimai-perl`` (``apt-get install libsisimai-perl``); the
+benchmark prints how to get it when it is missing and skips that side.
+
 Usage:
     python bench/bounces.py [--misses] [--repeat N] [--no-sisimai]
     python bench/bounces.py --cv [--rules-detail]
+    python bench/bounces.py --process [--repeat N]
 
 The corpus is the repository's copy in ``tests/data/bounce-corpus``; set ``$GATEWAY_SHARED`` to
 score another folder that holds a ``bounce-corpus/`` of the same layout. A label row is matched
@@ -105,8 +117,8 @@ def score(corpus: Path, labels: list[dict[str, str]], rules: Rules | None = None
     for name, rows in by_file.items():
         reports = parse_bounce((corpus / name).read_bytes(), rules)
         pool: dict[str, list[BounceReport]] = defaultdict(list)
-        for report in reports:
-            pool[report.recipient or PLACEHOLDER].append(report)
+        for found in reports:
+            pool[found.recipient or PLACEHOLDER].append(found)
         for row in sorted(rows, key=lambda r: int(r.get("rcpt_index") or 0)):
             candidates = pool.get(row["recipient"], [])
             report = candidates.pop(0) if candidates else None
@@ -140,13 +152,13 @@ def rule_sources(corpus: Path, labels: list[dict[str, str]], rules: Rules) -> di
     position = {id(rule): i for i, rule in enumerate(rules.rules)}
     seen: dict[int, set[str]] = defaultdict(set)
     calls: list[dict[str, object]] = []
-    original = bounce_parse.decide
+    original = bounce_parse.decide  # type: ignore[attr-defined]
 
     def recording(table: Rules, **facts: object) -> Category:
         calls.append(facts)
         return original(table, **facts)  # type: ignore[arg-type]
 
-    bounce_parse.decide = recording  # type: ignore[assignment]
+    bounce_parse.decide = recording  # type: ignore[attr-defined,assignment]
     try:
         for name, source in source_of.items():
             calls.clear()
@@ -155,7 +167,7 @@ def rule_sources(corpus: Path, labels: list[dict[str, str]], rules: Rules) -> di
                 for rule in matching_rules(rules, **facts):  # type: ignore[arg-type]
                     seen[position[id(rule)]].add(source)
     finally:
-        bounce_parse.decide = original
+        bounce_parse.decide = original  # type: ignore[attr-defined]
     return seen
 
 
@@ -292,6 +304,64 @@ def time_sisimai(files: list[Path], repeat: int = 1) -> float | None:
     return int(count) / float(seconds)
 
 
+_SISIMAI_DUMP = 'print Sisimai->dump($_), "\\n" for @ARGV'
+
+
+def _run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run ``command`` with its output discarded; return (wall seconds, CPU seconds)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+    if child.stderr:
+        child.stderr.close()
+    if child.returncode not in (0, 1):  # 1: a file could not be read, the rest were
+        msg = f"{command[0]} exited {child.returncode}: {stderr[-500:]}"
+        raise RuntimeError(msg)
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def gateway_command() -> list[str]:
+    """The ``gateway`` console script beside this Python, else ``python -m gateway``."""
+    script = Path(sys.executable).with_name("gateway")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway"]
+
+
+def time_processes(files: list[Path], repeat: int) -> None:
+    """Print the whole-process timing of ``gateway bounce classify`` against Sisimai."""
+    names = [str(path) for path in files]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    sides = {"gateway": [*gateway_command(), "bounce", "classify", *names]}
+    perl = shutil.which("perl")
+    if (
+        perl
+        and subprocess.run([perl, "-MSisimai", "-e1"], capture_output=True, check=False).returncode
+        == 0
+    ):
+        sides["sisimai"] = [perl, "-MSisimai", "-e", _SISIMAI_DUMP, *names]
+    else:
+        print("sisimai: not installed (apt-get install libsisimai-perl); timing ours only")
+    best: dict[str, tuple[float, float]] = {}
+    for side, command in sides.items():
+        _run_once(command, env)  # warm-up: page cache, and our bytecode cache
+        best[side] = (float("inf"), float("inf"))
+    for _ in range(repeat):
+        for side, command in sides.items():
+            wall, cpu = _run_once(command, env)
+            best[side] = (min(best[side][0], wall), min(best[side][1], cpu))
+    print(f"whole process over {len(names)} files, best of {repeat} (alternating):")
+    for side, (wall, cpu) in best.items():
+        print(f"  {side:<8} wall {wall:7.3f} s   cpu {cpu:7.3f} s   {' '.join(sides[side][:3])} …")
+    if "sisimai" in best:
+        (ours_wall, ours_cpu), (their_wall, their_cpu) = best["gateway"], best["sisimai"]
+        print(
+            f"ratio sisimai/gateway (how many times faster we are): "
+            f"wall {their_wall / ours_wall:.2f}, cpu {their_cpu / ours_cpu:.2f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list mismatching rows")
@@ -303,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rules-detail", action="store_true", help="with --cv: list each source's misses"
     )
+    parser.add_argument(
+        "--process",
+        action="store_true",
+        help="time whole processes (gateway bounce classify vs perl Sisimai), start-up included",
+    )
     args = parser.parse_args(argv)
     corpus = corpus_dir()
     if not (corpus / "labels.jsonl").exists():
@@ -310,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.cv:
         cross_validate(corpus, load_labels(corpus), args.rules_detail)
+        return 0
+    if args.process:
+        time_processes(all_files(corpus), max(1, args.repeat))
         return 0
     result = score(corpus, load_labels(corpus))
     print(f"rows: {result.rows} (originals and crlf copies)")

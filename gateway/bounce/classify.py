@@ -21,6 +21,10 @@ from gateway.core.model import Category
 MAX_RULE_TEXT = 6000  # characters of text any rule looks at (bounds regex work)
 _MAX_ENVELOPES = 4096  # combinations of non-text conditions whose matching rules are kept
 _MAX_ENVELOPE_CHARS = 64  # longer ones (hostile input) are not kept, so the memory is bounded
+# Characters of each literal in the finder's trie (_LiteralIndex): compiling a trie of whole
+# literals costs more start-up than `gateway bounce classify` spends on a hundred emails; the
+# rest of a longer literal is compared where its first characters were found.
+_TRIE_DEPTH = 8
 _QUOTES = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'))
 
 
@@ -57,10 +61,7 @@ class Rule:
     textual: bool = field(default=False)
     # Why a rule that only one sender's bounces need is in the shared table (rules.toml).
     reason: str = ""
-    # Derived: each list of literal phrases as one alternation, searched once (C speed)
-    # instead of a Python-level `any(p in text ...)` over dozens of phrases per rule.
-    _phrases_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
-    _unless_rx: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    # Derived: the phrases as sets, looked up in the literals a text contains (_Scan.found).
     _phrase_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     _unless_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     # Derived: the status and reply patterns as strings ("5.7.*", "55x"), looked up in the
@@ -69,8 +70,6 @@ class Rule:
     _reply_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_phrases_rx", _literal_alternation(self.phrases))
-        object.__setattr__(self, "_unless_rx", _literal_alternation(self.unless))
         object.__setattr__(self, "_phrase_set", frozenset(self.phrases))
         object.__setattr__(self, "_unless_set", frozenset(self.unless))
         object.__setattr__(self, "_status_set", frozenset(".".join(p) for p in self.statuses))
@@ -106,13 +105,14 @@ class Rule:
         keys = (_status_keys(facts.status), _reply_keys(facts.reply_code))
         if not self._envelope_matches(facts, keys):
             return False
+        # The plain scans: Rules.first_match, the hot path, uses text_matches instead.
         text = facts.text
-        if self._unless_rx is not None and self._unless_rx.search(text):
+        if any(phrase in text for phrase in self.unless):
             return False
         if not self.textual:
             return True
         return (
-            (self._phrases_rx is not None and self._phrases_rx.search(text) is not None)
+            any(phrase in text for phrase in self.phrases)
             or any(_in_order(text, seq) for seq in self.sequences)
             or any(rx.search(text) for rx in self.regexes)
         )
@@ -137,15 +137,6 @@ class Rule:
             if found.issuperset(seq) and _in_order(text, seq):
                 return True
         return any(scan.search(rx) for rx in self.regexes)
-
-
-def _literal_alternation(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One pattern matching any of ``phrases`` as plain substrings (``None`` for none)."""
-    if not phrases:
-        return None
-    # Longest first: an alternation stops at the first alternative that matches here.
-    ordered = sorted(set(phrases), key=len, reverse=True)
-    return re.compile("|".join(re.escape(p) for p in ordered))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +207,15 @@ class Rules:
 class _LiteralIndex:
     """All literals (phrases, ``unless``, sequence parts) and regexes of a rules table.
 
-    A search with a trie of the literals (:meth:`present`) reports, at each position where one
-    starts, the longest literal starting there; every other literal starting there is a prefix
-    of it, so the set of literals present in a text is exactly the union of those prefix
-    closures. Each regex gets a literal pre-check (:class:`~gateway.bounce.literals.Gate`).
+    A search with a trie of the literals' first ``_TRIE_DEPTH`` characters, their keys
+    (:meth:`present`), reports at each position where a key starts the longest key starting
+    there. Every shorter literal starting there is a prefix of it (its closure), and a longer
+    literal can only start there when its key is exactly that one (no key is longer), so its
+    remaining characters are compared there. Each regex gets a literal pre-check
+    (:class:`~gateway.bounce.literals.Gate`).
     """
 
-    __slots__ = ("always", "closure", "finder", "gates", "regex_rules", "triggers")
+    __slots__ = ("always", "closure", "finder", "gates", "regex_rules", "tails", "triggers")
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         literals: set[str] = set()
@@ -256,12 +249,19 @@ class _LiteralIndex:
         self.always = frozenset(always)
         self.regex_rules = frozenset(regex_rules)
         self.triggers = {lit: tuple(positions) for lit, positions in triggers.items()}
+        keys = {lit[:_TRIE_DEPTH] for lit in literals}
+        # The literals each key starts with (itself, when it is one): a look-up per prefix
+        # length, not a comparison with every other literal (quadratic: start-up cost).
         self.closure: dict[str, tuple[str, ...]] = {
-            lit: tuple(p for p in literals if lit.startswith(p)) for lit in literals
+            key: tuple(key[:n] for n in range(1, len(key) + 1) if key[:n] in literals)
+            for key in keys
         }
-        self.finder: re.Pattern[str] | None = (
-            re.compile(trie_pattern(literals)) if literals else None
-        )
+        tails: dict[str, list[str]] = {}
+        for lit in sorted(literals):
+            if len(lit) > _TRIE_DEPTH:
+                tails.setdefault(lit[:_TRIE_DEPTH], []).append(lit)
+        self.tails = {key: tuple(longer) for key, longer in tails.items()}
+        self.finder: re.Pattern[str] | None = re.compile(trie_pattern(keys)) if keys else None
 
     def present(self, text: str) -> set[str]:
         """Return the literals that occur in ``text``.
@@ -278,11 +278,17 @@ class _LiteralIndex:
         if self.finder is None:
             return found
         closure = self.closure
+        tails = self.tails
         search = self.finder.search
         match = search(text)
         while match is not None:
-            found.update(closure[match.group()])
-            match = search(text, match.start() + 1)
+            key = match.group()
+            found.update(closure[key])
+            start = match.start()
+            longer = tails.get(key)
+            if longer is not None:
+                found.update(lit for lit in longer if text.startswith(lit, start))
+            match = search(text, start + 1)
         return found
 
     def candidates(self, found: set[str], is_folded: bool, allowed: frozenset[int]) -> list[int]:

@@ -8,7 +8,6 @@ I/O, and it is confined to reading the files it is given and writing to the stre
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -84,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
     """
+    import argparse  # here: `gateway bounce classify` calls classify_files and needs no parser
+
     parser = argparse.ArgumentParser(
         prog="python -m gateway.bounce.cli",
         description="Classify saved bounce, complaint and auto-reply messages (JSON lines).",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import tomllib
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from gateway.bounce.classify import Rule, Rules
@@ -65,7 +64,15 @@ def load_rules(extra_path: str | Path | None = None) -> Rules:
 @lru_cache(maxsize=1)
 def default_rules() -> Rules:
     """Return the packaged rules table (read once per process)."""
-    text = resources.files("gateway.bounce").joinpath("rules.toml").read_text(encoding="utf-8")
+    beside = Path(__file__).with_name("rules.toml")
+    if beside.is_file():
+        # The package on disk (a wheel or a checkout): read the file beside this module, which
+        # spares `gateway bounce classify` importing importlib.resources at start-up.
+        text = beside.read_text(encoding="utf-8")
+    else:  # a zip or another loader: ask it
+        from importlib import resources
+
+        text = resources.files("gateway.bounce").joinpath("rules.toml").read_text("utf-8")
     return Rules(_parse_table(tomllib.loads(text), "gateway/bounce/rules.toml"))
 
 
