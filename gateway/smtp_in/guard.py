@@ -28,7 +28,8 @@ Postfix is the model (``smtpd_client_connection_count_limit``, ``smtpd_hard_erro
   commands: ``421 4.4.2`` (aiosmtpd closed without a word). During DATA the time allowed
   is ``smtp.command_timeout`` plus one second per ``smtp.min_data_rate`` bytes received,
   and never more than ``smtp.command_timeout`` without a byte: ``421 4.7.0``.
-* **Error budget.** Every ``4xx``/``5xx`` reply of the session counts; at
+* **Error budget.** Every ``4xx``/``5xx`` reply of the session counts (but for as many
+  ``452 4.5.3`` too-many-recipients replies as ``smtp.max_recipients``); at
   ``smtp.error_hard_limit`` the session gets ``421 4.7.0`` and is closed. The handler
   records the first ``smtp.error_soft_limit`` refusals one by one, and counts the rest
   (``GatewaySession.unrecorded``) for one summary event and log line at the session's end.
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.smtp_in")
 
 # Request lines of HTTP (RFC 9110 methods a cross-protocol attack uses, and the Host field).
+_TOO_MANY_RECIPIENTS = str(replies.TOO_MANY_RECIPIENTS)
 _HTTP_COMMANDS = ("GET", "POST", "CONNECT", "HEAD", "PUT", "OPTIONS", "HOST:")
 
 
@@ -68,6 +70,7 @@ class SessionRules:
     error_soft_limit: int
     error_hard_limit: int
     greeting_delay: float
+    overshoot_allowance: int = 0  # ``452 4.5.3`` too-many-recipients replies not counted
 
     @classmethod
     def unlimited(cls) -> SessionRules:
@@ -88,6 +91,7 @@ class SessionRules:
             error_soft_limit=config.error_soft_limit,
             error_hard_limit=config.error_hard_limit,
             greeting_delay=config.greeting_delay.total_seconds(),
+            overshoot_allowance=config.max_recipients,
         )
 
 
@@ -111,7 +115,8 @@ class GatewaySession(Session):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
-        self.refusals = 0  # 4xx/5xx replies sent in this session
+        self.refusals = 0  # 4xx/5xx replies sent in this session, counted against the budget
+        self.overshoot = 0  # "too many recipients" replies within the allowance, not counted
         self.unrecorded = 0  # refusals the handler counted instead of recording them
         self.error_soft_limit = 0  # set by the guard: refusals recorded one by one
         # The last refusal counted, not recorded: (tenant, address, reply, reason, mail from)
@@ -146,6 +151,7 @@ class GuardedSMTP(SMTP):
         old = self.session
         if isinstance(old, GatewaySession):
             session.refusals = old.refusals
+            session.overshoot = old.overshoot
             session.unrecorded = old.unrecorded
             session.last_unrecorded = old.last_unrecorded
         return session
@@ -280,7 +286,12 @@ class GuardedSMTP(SMTP):
         session = self.session
         if not isinstance(session, GatewaySession) or text[3:4] not in (" ", ""):
             return  # a continuation line: the reply's last line counts
-        if text[:1] in ("4", "5") and not text.startswith("421"):
+        if text == _TOO_MANY_RECIPIENTS and session.overshoot < self.rules.overshoot_allowance:
+            # A client may send more recipients than smtp.max_recipients and send the rest
+            # in the next transaction (RFC 5321 §4.5.3.1.10): as many again are not errors
+            # (Postfix's smtpd_recipient_overshoot_limit).
+            session.overshoot += 1
+        elif text[:1] in ("4", "5") and not text.startswith("421"):
             session.refusals += 1
             if session.refusals >= self.rules.error_hard_limit:
                 log_event(

@@ -425,7 +425,7 @@ class IntakeHandler:
         (``GatewaySession.unrecorded``), not recorded and logged one by one."""
         if not isinstance(session, GatewaySession):
             return False
-        if session.refusals < session.error_soft_limit:
+        if session.refusals + session.overshoot < session.error_soft_limit:
             return False
         session.unrecorded += 1
         return True

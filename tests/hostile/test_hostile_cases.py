@@ -367,6 +367,38 @@ CASES = [
         after=_budget_recorded,
     ),
     Case(
+        "300 RCPTs from a trusted client, pipelined",
+        (
+            *EHLO,
+            cmd("MAIL FROM:<app@sender.example>"),
+            Expect(replies.SENDER_OK),
+            Send(b"".join(b"RCPT TO:<bob%d@example.com>\r\n" % i for i in range(300))),
+            *(Expect(replies.RECIPIENT_OK),) * 100,  # smtp.max_recipients
+            # as many again are the overshoot RFC 5321 allows, then 50 count as errors
+            *(Expect(replies.TOO_MANY_RECIPIENTS),) * 150,
+            Expect(replies.TOO_MANY_ERRORS),
+            Closed(),
+        ),
+        source=TRUSTED,
+    ),
+    Case(
+        "150 RCPTs: the first 100 still sent",
+        (
+            *EHLO,
+            cmd("MAIL FROM:<app@sender.example>"),
+            Expect(replies.SENDER_OK),
+            Send(b"".join(b"RCPT TO:<bob%d@example.com>\r\n" % i for i in range(150))),
+            *(Expect(replies.RECIPIENT_OK),) * 100,
+            *(Expect(replies.TOO_MANY_RECIPIENTS),) * 50,
+            cmd("DATA"),
+            Expect(354),
+            Send(MESSAGE + b".\r\n"),
+            Expect(replies.QUEUED),
+        ),
+        sink=1,
+        source=TRUSTED,
+    ),
+    Case(
         "bad bounce tokens from an untrusted client",
         (
             *EHLO,
