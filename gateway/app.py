@@ -42,8 +42,6 @@ from gateway.store import open_store
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.core.ports import Store
-    from gateway.store.postgres import PostgresStore
-    from gateway.store.sqlite import SqliteStore
 
 log = logging.getLogger("gateway.app")
 
@@ -93,12 +91,10 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
     raw = open_store(config.store)
     await raw.open()
     try:
-        hold = getattr(raw, "hold_node", None)  # SQLite: one process per relay node id
-        if hold is not None:
-            try:
-                hold(config.relay.node_id or config.smtp.hostname)
-            except StoreError as exc:
-                raise ConfigError("relay.node_id", f"{exc}; give each process its own") from None
+        try:  # SQLite: one process per relay node id (PostgreSQL: nothing to hold)
+            raw.hold_node(config.relay.node_id or config.smtp.hostname)
+        except StoreError as exc:
+            raise ConfigError("relay.node_id", f"{exc}; give each process its own") from None
         return await _build(config, clock, raw)
     except BaseException:
         await raw.close()
@@ -138,7 +134,7 @@ def _warn_about(config: Config) -> None:
         )
 
 
-async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore) -> Gateway:
+async def _build(config: Config, clock: Clock, raw: Store) -> Gateway:
     _warn_about(config)
     await raw.ensure_tenant(Tenant(config.smtp.default_tenant))
     try:
@@ -198,7 +194,7 @@ async def _build(config: Config, clock: Clock, raw: SqliteStore | PostgresStore)
     )
     admin = AdminDeps(
         config=config,
-        store=store,  # type: ignore[arg-type]  # ObservedStore delegates the admin queries
+        store=store,
         checker=checker,
         clock=clock,
         readiness=dict,  # replaced below, once the Gateway exists
@@ -249,11 +245,11 @@ async def run(gw: Gateway) -> None:
             await start_listeners(gw)
         async with asyncio.TaskGroup() as tasks:
             relay_task = tasks.create_task(gw.relay.run())
-            # PostgreSQL: mail committed by any node wakes this node's relay (NOTIFY).
-            listen = getattr(gw.store, "listen", None)
-            listen_task = tasks.create_task(listen(gw.relay.wake)) if listen else None
+            # PostgreSQL: mail committed by any node wakes this node's relay (NOTIFY);
+            # SQLite has nothing to hear, and its listen returns when the store closes.
+            listen_task = tasks.create_task(gw.store.listen(gw.relay.wake))
             _start_http(gw, tasks)
-            tasks.create_task(run_janitor(gw.store, cfg, gw.clock, gw.stopping))  # type: ignore[arg-type]
+            tasks.create_task(run_janitor(gw.store, cfg, gw.clock, gw.stopping))
             tasks.create_task(run_gauges(gw.store, gw.metrics, gw.stopping))
             tasks.create_task(gw.outbox.run(gw.webhooks_stopping))
             # Quota holds of sessions that hung up mid-transaction go back at once.

@@ -15,9 +15,8 @@ from starlette.requests import Request
 if TYPE_CHECKING:
     from gateway.admin.auth import Principal, TokenAuth
     from gateway.config import Config
-    from gateway.core.ports import Clock
+    from gateway.core.ports import Clock, Store
     from gateway.services.checks import RecipientChecker
-    from gateway.store.sqlite import SqliteStore
 
 
 @dataclass(slots=True)
@@ -26,7 +25,7 @@ class AdminDeps:
 
     Args:
         config: the whole config (``admin``, ``public``, ``smtp``, ``bounce``, ``store``).
-        store: the store (the SQLite adapter, with its admin queries).
+        store: the store, every port of it (``core.ports.Store``).
         checker: the intake checklist, for ``POST /api/v1/addresses/check`` and send-test.
         clock: the time source.
         readiness: name -> ok of the other components (``intake``, ``relay``); ``/readyz``
@@ -39,7 +38,7 @@ class AdminDeps:
     """
 
     config: Config
-    store: SqliteStore
+    store: Store
     checker: RecipientChecker
     clock: Clock
     readiness: Callable[[], dict[str, bool]]

@@ -23,8 +23,7 @@ from gateway.core.model import Category, Event, EventType, Reason, Status, Suppr
 from gateway.core.status_text import Guidance, folded_label, guidance
 
 if TYPE_CHECKING:
-    from gateway.core.ports import RecipientView
-    from gateway.store.sqlite import SqliteStore
+    from gateway.core.ports import RecipientView, Store
     from gateway.store.sqlite_admin import MessageRow, TenantSettings
 
 EVENTS_SHOWN = 20
@@ -218,7 +217,7 @@ class RecipientReport:
 
 
 async def recipient_report(
-    store: SqliteStore, address: str, tenant: str | None, lang: rm.Lang, now: datetime
+    store: Store, address: str, tenant: str | None, lang: rm.Lang, now: datetime
 ) -> RecipientReport | None:
     """Build the report for an address, or ``None`` when the gateway has no record of it.
 

@@ -28,6 +28,7 @@ from gateway.store import open_store
 
 if TYPE_CHECKING:
     from gateway.config import Config
+    from gateway.core.ports import Gauges, Store, TenantStore
 
 EXIT_OK, EXIT_REFUSED, EXIT_TEMPORARY, EXIT_USAGE = 0, 1, 2, 64
 
@@ -64,17 +65,17 @@ async def run(args: argparse.Namespace, config: Config) -> int:
     return EXIT_USAGE
 
 
-async def _check(args: argparse.Namespace, config: Config, store: object) -> int:
+async def _check(args: argparse.Namespace, config: Config, store: Store) -> int:
     clock = SystemClock()
     resolver = DnsResolver(config.dns, clock)
     checker = RecipientChecker(
-        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains  # type: ignore[arg-type]
+        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains
     )
     # Without --tenant, check as the SMTP intake does for a trusted client: as
     # smtp.default_tenant, with its stored settings, or with none when it is not stored yet.
     default = config.smtp.default_tenant
     name = args.tenant or default
-    tenant = await store.get_tenant(name)  # type: ignore[attr-defined]
+    tenant = await store.get_tenant(name)
     if tenant is None and name != default:
         print(f"gateway: no such tenant: {name}", file=sys.stderr)
         return EXIT_USAGE
@@ -92,33 +93,33 @@ async def _check(args: argparse.Namespace, config: Config, store: object) -> int
     return EXIT_TEMPORARY if verdict.reply.is_transient else EXIT_REFUSED
 
 
-async def _tenant_add(args: argparse.Namespace, store: object) -> int:
+async def _tenant_add(args: argparse.Namespace, store: TenantStore) -> int:
     tenant = Tenant(
         args.name,
         tuple(d.lower() for d in args.allowed_sender_domain),
         args.hourly_quota,
         args.daily_quota,
     )
-    if await store.get_tenant(args.name) is not None:  # type: ignore[attr-defined]
+    if await store.get_tenant(args.name) is not None:
         print(f"gateway: tenant {args.name} exists already", file=sys.stderr)
         return EXIT_REFUSED
-    await store.ensure_tenant(tenant)  # type: ignore[attr-defined]
+    await store.ensure_tenant(tenant)
     secret = generate_secret()
-    await store.set_credentials(args.name, args.name, hash_secret(secret))  # type: ignore[attr-defined]
+    await store.set_credentials(args.name, args.name, hash_secret(secret))
     _out(f"tenant {args.name} created; SMTP credentials (shown once, stored hashed):")
     _out(f"  username: {args.name}")
     _out(f"  password: {secret}")
     return EXIT_OK
 
 
-async def _dkim_for_tenant(args: argparse.Namespace, store: object) -> int:
+async def _dkim_for_tenant(args: argparse.Namespace, store: TenantStore) -> int:
     from gateway.mail.dkim import keygen
 
-    if await store.get_tenant(args.tenant) is None:  # type: ignore[attr-defined]
+    if await store.get_tenant(args.tenant) is None:
         print(f"gateway: no such tenant: {args.tenant}", file=sys.stderr)
         return EXIT_USAGE
     key, record = keygen(args.domain, args.selector, args.algorithm)
-    await store.set_dkim_key(  # type: ignore[attr-defined]
+    await store.set_dkim_key(
         args.tenant, key.domain, key.selector, key.algorithm, key.private_key_pem
     )
     _out(
@@ -130,8 +131,8 @@ async def _dkim_for_tenant(args: argparse.Namespace, store: object) -> int:
     return EXIT_OK
 
 
-async def _queue(store: object) -> int:
-    summary = await store.queue_summary()  # type: ignore[attr-defined]
+async def _queue(store: Gauges) -> int:
+    summary = await store.queue_summary()
     if not summary.counts:
         _out("queue is empty")
     for status, count in sorted(summary.counts.items()):
@@ -141,19 +142,19 @@ async def _queue(store: object) -> int:
     return EXIT_OK
 
 
-async def _send_test(args: argparse.Namespace, config: Config, store: object) -> int:
+async def _send_test(args: argparse.Namespace, config: Config, store: Store) -> int:
     """Walk the relay path step by step for one test message and print each step."""
     from gateway.relay.client import SmtpClient
 
     clock = SystemClock()
     resolver = DnsResolver(config.dns, clock)
     checker = RecipientChecker(
-        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains  # type: ignore[arg-type]
+        resolver, store, clock, config.smtp.typo_check, config.smtp.typo_domains
     )
     _out(f"1. checks for {args.to}")
     default = config.smtp.default_tenant
     # As the intake and `gateway check` do: the default tenant's stored settings (quotas).
-    tenant = await store.get_tenant(default) or Tenant(default)  # type: ignore[attr-defined]
+    tenant = await store.get_tenant(default) or Tenant(default)
     verdict = await checker.check(args.to, tenant)
     if verdict.reply is not None:
         _out(f"   refused: {verdict.reply}")

@@ -1,25 +1,52 @@
-"""The ports adapters implement: ``Store``, ``Resolver``, ``Clock``, ``Tenants``.
+"""The ports adapters implement: the store's, ``Resolver``, ``Clock``, ``Tenants``.
 
 Owns: the contracts between the pure core and the world. A fake implements a port for a
 unit test; a contract suite runs every real adapter against the same expectations.
+
+The store is split by what each caller needs: the intake's queue (``QueueStore``), quota
+holds (``Quotas``), suppressions (``Suppressions``), the relay's claims (``RelayQueue``),
+history (``History``), tenants (``TenantStore``), the admin API's queries and writes
+(``AdminQueries``), the webhook outbox (``Outbox``), retention (``Retention``), the gauges
+(``Gauges``) and the store's own life (``StoreLifecycle``). ``Store`` is all of them: what
+each store adapter implements, and what ``observe.events.ObservedStore`` wraps. The
+records they exchange are ``core.records``'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from gateway.core.model import (
-    Category,
     Delivery,
     Event,
+    EventType,
     NewMessage,
     Status,
     Suppression,
     SuppressionReason,
     Tenant,
+)
+from gateway.core.records import (
+    AuditEntry,
+    AuditOf,
+    ClaimedWebhook,
+    EnqueueResult,
+    Erasure,
+    EventBatch,
+    MessageFilter,
+    MessageRow,
+    OutboxItem,
+    Outcome,
+    QueueSummary,
+    RecipientView,
+    TenantSettings,
+    WebhookRecord,
+    WebhookTarget,
+    notices_of,
 )
 from gateway.core.replies import Reply
 
@@ -68,75 +95,8 @@ class Tenants(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class EnqueueResult:
-    """What ``Store.enqueue`` committed: recipients queued and those that were duplicates of
-    the same Message-ID from the same tenant within the window (answered 250, not queued)."""
-
-    queue_id: str
-    queued: tuple[str, ...]
-    duplicates: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one attempt for one recipient, ready to record.
-
-    ``status`` is the new state; ``due_at`` the next attempt (deferred only). ``suppress``
-    is the suppression the auto-block policy asks for after it, with its ``suppressed``
-    event: written in the outcome's transaction when the outcome is (not when fenced off),
-    so a crash cannot leave one without the other (issue 13). A suppression without an
-    ``event_id`` is linked to the outcome's event. ``notice`` is the bounce notice to the
-    sender this final failure causes, queued in the same transaction when the outcome is
-    recorded; the same notice on several outcomes of one attempt is queued once (when any
-    of them is recorded).
-    """
-
-    recipient_id: int
-    status: Status
-    event: Event
-    due_at: datetime | None = None
-    category: Category | None = None
-    suppress: tuple[Suppression, Event] | None = None
-    notice: NewMessage | None = None
-
-
-def notices_of(outcomes: Sequence[Outcome], recorded: dict[int, int]) -> list[NewMessage]:
-    """The bounce notices (``Outcome.notice``) of the outcomes ``recorded`` (recipient id ->
-    event id), each once: what ``record_outcomes`` queues in the outcomes' transaction."""
-    found: dict[str, NewMessage] = {}
-    for outcome in outcomes:
-        if outcome.notice is not None and outcome.recipient_id in recorded:
-            found.setdefault(outcome.notice.queue_id, outcome.notice)
-    return list(found.values())
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientView:
-    """One recipient row with its message's envelope, for support and the API."""
-
-    recipient_id: int
-    queue_id: str
-    tenant: str
-    address: str
-    status: Status
-    attempts: int
-    due_at: datetime | None
-    updated_at: datetime
-    category: Category | None
-    last_reply: str
-    subject: str
-    mail_from: str
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSummary:
-    counts: dict[str, int] = field(default_factory=dict)
-    oldest_deferred: datetime | None = None
-
-
-class Store(Protocol):
-    """Durable state: messages, recipients, events, tenants, credentials, suppressions."""
+class StoreLifecycle(Protocol):
+    """Opening, closing and looking after the store (the composition root, the CLI)."""
 
     async def open(self) -> None: ...
 
@@ -144,21 +104,95 @@ class Store(Protocol):
 
     async def ping(self) -> None: ...
 
-    # tenants and credentials
+    async def backup(self, dest: str | Path) -> None:
+        """A consistent copy of the database at ``dest``; ``StoreError`` where the
+        database has tools of its own for that (PostgreSQL)."""
+        ...
+
+    def hold_node(self, node_id: str) -> None:
+        """Claim ``node_id`` for this process until ``close`` (a second relay with the
+        same id would release the first one's leases); ``StoreError`` when it is taken."""
+        ...
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever another process or node commits new work, until
+        the store is closed (SQLite: nothing to hear; returns at ``close``)."""
+        ...
+
+
+class TenantStore(Protocol):
+    """Tenants, their settings, SMTP logins and DKIM keys (the tenant directory, the CLI,
+    the admin API)."""
+
     async def ensure_tenant(self, tenant: Tenant) -> None: ...
+
+    async def update_tenant(self, tenant: Tenant) -> None: ...
 
     async def get_tenant(self, name: str) -> Tenant | None: ...
 
-    async def set_credentials(self, tenant: str, username: str, secret_hash: str) -> None: ...
+    async def list_tenants(self) -> list[Tenant]: ...
+
+    async def tenant_generation(self) -> int:
+        """The counter every change to tenants, credentials and DKIM keys moves."""
+        ...
 
     async def get_credentials(self, username: str) -> tuple[str, str] | None: ...
 
-    # intake
-    async def enqueue(self, message: NewMessage, duplicate_window: timedelta) -> EnqueueResult: ...
+    async def set_credentials(
+        self, tenant: str, username: str, secret_hash: str, *, audit: AuditOf | None = None
+    ) -> None: ...
+
+    async def set_dkim_key(
+        self, tenant: str, domain: str, selector: str, algorithm: str, private_key_pem: bytes
+    ) -> None: ...
+
+    async def dkim_keys(self) -> list[tuple[str, str, str, str, bytes]]: ...
+
+    async def create_tenant(
+        self,
+        settings: TenantSettings,
+        now: datetime,
+        *,
+        credentials: tuple[str, str] | None = None,
+        audit: AuditOf | None = None,
+    ) -> bool: ...
+
+    async def tenant_settings(self, name: str) -> TenantSettings | None: ...
+
+    async def list_tenant_settings(self) -> list[TenantSettings]: ...
+
+    async def update_tenant_settings(
+        self, name: str, changes: dict[str, Any], *, audit: AuditOf | None = None
+    ) -> bool: ...
+
+
+class QueueStore(Protocol):
+    """The intake's queue: messages in, events, a recipient's status outside an attempt."""
+
+    async def enqueue(
+        self, message: NewMessage, duplicate_window: timedelta, *, audit: AuditOf | None = None
+    ) -> EnqueueResult:
+        """Commit the message, its recipients and their ``queued`` events, settling the
+        quota holds of ``message.hold``; ``audit`` builds an admin audit entry written in
+        the same transaction."""
+        ...
 
     async def record_event(self, event: Event) -> int: ...
 
     async def count_accepted(self, tenant: str, since: datetime) -> int: ...
+
+    async def recipients_of(self, queue_id: str) -> list[RecipientView]: ...
+
+    async def load_content(self, queue_id: str) -> bytes | None: ...
+
+    async def update_recipient(self, recipient_id: int, status: Status | None, event: Event) -> int:
+        """Set a recipient's status (``None`` keeps the row's own), category and reply from
+        ``event``, outside an attempt, and record ``event``; returns the event's id."""
+        ...
+
+
+class Quotas(Protocol):
+    """Quota holds at ``RCPT`` (the intake's checks), and their check without a hold."""
 
     async def reserve_quota(
         self,
@@ -185,7 +219,10 @@ class Store(Protocol):
 
     async def release_quota(self, holder: str) -> int: ...
 
-    # suppressions
+
+class Suppressions(Protocol):
+    """The suppression list (intake checks, policy, relay, bounce sink, admin API)."""
+
     async def find_suppression(
         self, tenant: str, address: str, now: datetime
     ) -> Suppression | None: ...
@@ -199,10 +236,27 @@ class Store(Protocol):
         left (``find_suppression`` then ``find_hashed_suppression``, in one round trip)."""
         ...
 
+    async def active_suppressions(
+        self, address: str, tenant: str | None, now: datetime
+    ) -> list[Suppression]: ...
+
+    async def suppressions_among(
+        self, recipients: Sequence[tuple[str, str]], now: datetime
+    ) -> dict[tuple[str, str], Suppression]:
+        """The active suppression of each ``(tenant, address)`` that has one, in clear or
+        hashed (an erased address), the clear one first, as ``suppression_for`` finds it: for
+        a whole claimed batch, in one query."""
+        ...
+
     async def add_suppression(self, suppression: Suppression) -> None: ...
 
     async def suppress_with_event(
-        self, suppression: Suppression, event: Event, *, keep_permanent: bool = False
+        self,
+        suppression: Suppression,
+        event: Event,
+        *,
+        keep_permanent: bool = False,
+        audit: AuditOf | None = None,
     ) -> tuple[Suppression, int] | None:
         """Write ``suppression`` and its ``suppressed`` ``event`` in one transaction: both or
         neither (issue 13). An ``event_id`` of ``None`` on the suppression becomes the new
@@ -210,13 +264,25 @@ class Store(Protocol):
         nothing is written (``None``). Returns the stored suppression and the event's id."""
         ...
 
+    async def lift_suppressions(
+        self,
+        address: str,
+        tenant: str | None,
+        make_event: Callable[[Suppression], Event],
+        *,
+        audit: AuditOf | None = None,
+    ) -> list[tuple[Suppression, int]]: ...
+
     async def remove_suppression(self, tenant: str | None, address: str) -> int: ...
 
     async def list_suppressions(
-        self, tenant: str | None, reason: SuppressionReason | None, limit: int, after: str
+        self, tenant: str | None, reason: SuppressionReason | None, limit: int, after: str = ""
     ) -> list[Suppression]: ...
 
-    # relay
+
+class RelayQueue(Protocol):
+    """The relay's side of the queue: claims under a lease, outcomes fenced by it."""
+
     async def claim_due(
         self, now: datetime, limit: int, owner: str, lease: timedelta
     ) -> list[Delivery]: ...
@@ -230,53 +296,208 @@ class Store(Protocol):
 
     async def next_due(self) -> datetime | None: ...
 
-    async def load_content(self, queue_id: str) -> bytes | None: ...
-
     async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
-        """Record attempt results (and their ``Outcome.suppress``) in one transaction; rows
-        no longer leased to ``owner`` are fenced off. Returns recipient id -> event id of
-        each outcome recorded."""
+        """Record attempt results (with their ``Outcome.suppress`` and ``Outcome.notice``)
+        in one transaction; rows no longer leased to ``owner`` are fenced off. Returns
+        recipient id -> event id of each outcome recorded."""
         ...
 
-    async def release_claims(self, owner: str) -> int: ...
+    async def release_claims(
+        self,
+        owner: str,
+        recipient_ids: Sequence[int] | None = None,
+        due: datetime | None = None,
+    ) -> int: ...
 
     async def suppressions_among(
         self, recipients: Sequence[tuple[str, str]], now: datetime
-    ) -> dict[tuple[str, str], Suppression]:
-        """The active suppression of each ``(tenant, address)`` that has one, in clear or
-        hashed (an erased address), the clear one first, as ``suppression_for`` finds it: for
-        a whole claimed batch, in one query."""
-        ...
+    ) -> dict[tuple[str, str], Suppression]: ...
 
-    async def update_recipient(
-        self, recipient_id: int, status: Status | None, event: Event
-    ) -> int:
-        """Set a recipient's status (``None`` keeps the row's own), category and reply from
-        ``event``, outside an attempt, and record ``event``; returns the event's id."""
-        ...
 
-    # history
+class History(Protocol):
+    """What happened to an address or a message (the policy, the support page, the API)."""
+
     async def events_for(self, address: str, tenant: str | None, limit: int) -> list[Event]: ...
+
+    async def events_of_message(self, queue_id: str) -> list[Event]: ...
+
+    async def event_by_id(self, event_id: int) -> Event | None: ...
+
+    async def latest_event(
+        self, address: str, tenant: str | None, kind: EventType
+    ) -> Event | None: ...
+
+    async def latest_rejection(self, address: str, tenant: str | None) -> Event | None: ...
+
+    async def latest_recipient(self, address: str, tenant: str | None) -> RecipientView | None: ...
+
+    async def recipient(self, recipient_id: int) -> RecipientView | None: ...
 
     async def recipients_of(self, queue_id: str) -> list[RecipientView]: ...
 
     async def failure_streak(self, tenant: str, address: str, since: datetime) -> list[Event]: ...
 
+
+class AdminQueries(Protocol):
+    """The admin API's message list, queue control, erasure, statistics and audit trail."""
+
+    async def list_messages(
+        self, where: MessageFilter, limit: int, after: tuple[float, str] | None
+    ) -> list[MessageRow]: ...
+
+    async def message(self, queue_id: str) -> MessageRow | None: ...
+
+    async def recipients_summary(
+        self, queue_ids: Sequence[str]
+    ) -> dict[str, list[tuple[str, str, str | None]]]: ...
+
+    async def set_held(
+        self,
+        queue_id: str,
+        held: bool,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: AuditOf | None = None,
+    ) -> int | None: ...
+
+    async def cancel_message(
+        self,
+        queue_id: str,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        audit: AuditOf | None = None,
+    ) -> int | None: ...
+
+    async def erase_address(
+        self, address: str, now: datetime, *, audit: AuditOf | None = None
+    ) -> Erasure: ...
+
+    async def event_counts(
+        self, since: datetime
+    ) -> list[tuple[str, str, str | None, str, int]]: ...
+
+    async def recipient_counts(self, since: datetime) -> list[tuple[str, str, str | None, int]]: ...
+
+    async def audit(self, entry: AuditEntry) -> int: ...
+
+    async def list_audit(self, limit: int, before_id: int | None) -> list[AuditEntry]: ...
+
+
+class Outbox(Protocol):
+    """The webhook endpoints and the durable outbox fed from the events log."""
+
+    async def set_webhook(self, tenant: str, url: str, secret: str) -> None: ...
+
+    async def get_webhook(self, tenant: str) -> WebhookTarget | None: ...
+
+    async def delete_webhook(self, tenant: str) -> int: ...
+
+    async def webhook_tenants(self) -> frozenset[str]: ...
+
+    async def webhook_message_ids(self, queue_ids: Sequence[str]) -> dict[str, str]: ...
+
+    async def webhook_events(
+        self, limit: int, tenants: frozenset[str] | None = None
+    ) -> EventBatch: ...
+
+    async def commit_webhooks(
+        self, cursor: tuple[int, int], next: tuple[int, int], items: Sequence[OutboxItem]
+    ) -> bool: ...
+
+    async def enqueue_webhook(self, item: OutboxItem) -> None: ...
+
+    async def enqueue_webhooks(self, items: Sequence[OutboxItem]) -> None: ...
+
+    async def claim_webhooks(
+        self, now: datetime, limit: int, lease: timedelta = timedelta(seconds=120)
+    ) -> list[ClaimedWebhook]: ...
+
+    async def mark_webhook_delivered(self, id: str, at: datetime | None = None) -> None: ...
+
+    async def mark_webhook_failed(self, id: str, next_at: datetime | None, error: str) -> None: ...
+
+    async def webhook_history(self, tenant: str, limit: int = 50) -> list[WebhookRecord]: ...
+
+    async def webhook_deliveries(
+        self,
+        tenant: str | None,
+        state: str | None,
+        limit: int,
+        before: tuple[float, str] | None = None,
+    ) -> list[WebhookRecord]: ...
+
+
+class Retention(Protocol):
+    """What the retention task deletes (``services.retention``)."""
+
+    async def purge_content(self, before: datetime, limit: int) -> int: ...
+
+    async def purge_events(self, before: datetime, limit: int) -> int: ...
+
+    async def purge_quota(self, now: datetime) -> int: ...
+
+
+class Gauges(Protocol):
+    """What the metrics' gauges read (``observe.metrics``)."""
+
     async def queue_summary(self) -> QueueSummary: ...
+
+    async def oldest_waiting_recipient(self) -> datetime | None: ...
+
+    async def webhook_backlog(self) -> tuple[int, datetime | None]: ...
+
+
+class Store(
+    StoreLifecycle,
+    TenantStore,
+    QueueStore,
+    Quotas,
+    Suppressions,
+    RelayQueue,
+    History,
+    AdminQueries,
+    Outbox,
+    Retention,
+    Gauges,
+    Protocol,
+):
+    """Durable state, every port of it: what each store adapter implements."""
 
 
 __all__ = [
+    "AdminQueries",
+    "AuditEntry",
+    "AuditOf",
+    "ClaimedWebhook",
     "Clock",
     "EnqueueResult",
+    "Erasure",
+    "EventBatch",
+    "Gauges",
+    "History",
+    "MessageFilter",
+    "MessageRow",
     "MxAnswer",
     "MxHost",
+    "Outbox",
+    "OutboxItem",
     "Outcome",
+    "QueueStore",
     "QueueSummary",
+    "Quotas",
     "RecipientView",
+    "RelayQueue",
     "Reply",
     "Resolver",
+    "Retention",
     "Store",
+    "StoreLifecycle",
+    "Suppressions",
     "SystemClock",
+    "TenantSettings",
+    "TenantStore",
     "Tenants",
+    "WebhookRecord",
+    "WebhookTarget",
     "notices_of",
 ]

@@ -8,8 +8,8 @@ nor the writes themselves (``store``).
 
 Why a wrapper: every state change already goes through the ``Store`` port, so observing
 the port sees intake, relay, reports, policy and admin alike without touching the protocol
-adapters. The admin mixin's own writes (``suppress_with_event``, ``lift_suppressions``,
-``set_held``, ``cancel_message``) are wrapped too; ``erase_address`` and the retention
+adapters. The admin writes (``suppress_with_event``, ``lift_suppressions``, ``set_held``,
+``cancel_message``) are wrapped too; ``erase_address`` and the retention
 purges are deliberately not events. Sinks are synchronous and must not block (a counter increment, a
 ``put_nowait``); a sink that raises is logged and counted (``on_sink_error``, which the
 composition root wires to ``gateway_events_dropped_total``), never allowed to fail the write
@@ -23,10 +23,11 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from gateway.core.model import Event, EventType, Reason, Status, Suppression
-from gateway.core.ports import EnqueueResult, notices_of
+from gateway.core.records import EnqueueResult, notices_of
+from gateway.observe.delegate import StoreDelegate
 from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from gateway.core.model import Delivery, NewMessage
-    from gateway.core.ports import Outcome, RecipientView, Store
+    from gateway.core.ports import Store
+    from gateway.core.records import AuditOf, Outcome, RecipientView
 
 log = logging.getLogger("gateway.observe.events")
 T = TypeVar("T")
@@ -96,11 +98,11 @@ class EventSink(Protocol):
     def publish(self, event: DomainEvent) -> None: ...
 
 
-class ObservedStore:
+class ObservedStore(StoreDelegate):
     """A ``Store`` that publishes domain events after each successful write.
 
-    Every method not defined here is the wrapped store's own (``__getattr__``), so admin and
-    outbox queries keep working. A write that raises publishes nothing.
+    Every method not defined here is passed on unchanged (``StoreDelegate``, which writes
+    each port's methods out). A write that raises publishes nothing.
 
     Args:
         store: the real store.
@@ -115,15 +117,11 @@ class ObservedStore:
         sinks: Iterable[EventSink] = (),
         on_sink_error: Callable[[str], None] | None = None,
     ) -> None:
-        self.inner = store
+        super().__init__(store)
         self.sinks = list(sinks)
         self.sink_errors = 0
         self.on_sink_error = on_sink_error
         self._claims: OrderedDict[int, tuple[datetime, bool]] = OrderedDict()
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called for attributes not found on the wrapper itself.
-        return getattr(self.inner, name)
 
     def add_sink(self, sink: EventSink) -> None:
         self.sinks.append(sink)
@@ -150,12 +148,9 @@ class ObservedStore:
         message: NewMessage,
         duplicate_window: timedelta,
         *,
-        audit: Callable[[Any], Any] | None = None,
+        audit: AuditOf | None = None,
     ) -> EnqueueResult:
-        # ``audit`` (an admin's test message: its audit entry, same transaction) is passed
-        # on only when given.
-        extra: dict[str, Any] = {} if audit is None else {"audit": audit}
-        result = await self.inner.enqueue(message, duplicate_window, **extra)
+        result = await self.inner.enqueue(message, duplicate_window, audit=audit)
         self._publish(_accepted(message, result))
         return result
 
@@ -245,13 +240,10 @@ class ObservedStore:
         event: Event,
         *,
         keep_permanent: bool = False,
-        audit: Callable[[Any], Any] | None = None,
+        audit: AuditOf | None = None,
     ) -> tuple[Suppression, int] | None:
-        # ``audit`` (the admin's audit entry, same transaction) is the adapters' own keyword,
-        # not the port's: passed on only when given.
-        extra: dict[str, Any] = {} if audit is None else {"audit": audit}
         result = await self.inner.suppress_with_event(
-            suppression, event, keep_permanent=keep_permanent, **extra
+            suppression, event, keep_permanent=keep_permanent, audit=audit
         )
         if result is not None:
             stored, event_id = result
@@ -269,10 +261,10 @@ class ObservedStore:
         tenant: str | None,
         make_event: Callable[[Suppression], Event],
         *,
-        audit: Callable[[Any], Any] | None = None,
+        audit: AuditOf | None = None,
     ) -> list[tuple[Suppression, int]]:
         built: list[Event] = []
-        lifted: list[tuple[Suppression, int]] = await self.inner.lift_suppressions(  # type: ignore[attr-defined]
+        lifted: list[tuple[Suppression, int]] = await self.inner.lift_suppressions(
             address, tenant, _capturing(make_event, built), audit=audit
         )
         events: list[DomainEvent] = []
@@ -288,10 +280,10 @@ class ObservedStore:
         held: bool,
         make_event: Callable[[RecipientView], Event],
         *,
-        audit: Callable[[Any], Any] | None = None,
+        audit: AuditOf | None = None,
     ) -> int | None:
         built: list[Event] = []
-        count: int | None = await self.inner.set_held(  # type: ignore[attr-defined]
+        count: int | None = await self.inner.set_held(
             queue_id, held, _capturing(make_event, built), audit=audit
         )
         status = Status.HELD if held else None
@@ -303,10 +295,10 @@ class ObservedStore:
         queue_id: str,
         make_event: Callable[[RecipientView], Event],
         *,
-        audit: Callable[[Any], Any] | None = None,
+        audit: AuditOf | None = None,
     ) -> int | None:
         built: list[Event] = []
-        count: int | None = await self.inner.cancel_message(  # type: ignore[attr-defined]
+        count: int | None = await self.inner.cancel_message(
             queue_id, _capturing(make_event, built), audit=audit
         )
         self._publish([RecipientChanged(event, Status.EXPIRED) for event in built])

@@ -45,7 +45,7 @@ from gateway.observe.logging import log_event
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from gateway.core.ports import Store
+    from gateway.core.ports import Gauges
 
 log = logging.getLogger("gateway.observe.metrics")
 
@@ -345,8 +345,8 @@ class Metrics:
         if seconds is not None and outcome != "cached":
             self._labels(self.dns_duration, kind).observe(max(seconds, 0.0))
 
-    async def refresh_gauges(self, store: Store, now: datetime | None = None) -> None:
-        """Read the queue summary (and the webhook backlog, when the store has one)."""
+    async def refresh_gauges(self, store: Gauges, now: datetime | None = None) -> None:
+        """Read the queue summary, the oldest waiting recipient and the webhook backlog."""
         now = now or datetime.now(UTC)
         summary = await store.queue_summary()
         for status in QUEUE_STATUSES:
@@ -355,17 +355,13 @@ class Metrics:
         self.queue_oldest_deferred_age.set(
             max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
         )
-        oldest_waiting = getattr(store, "oldest_waiting_recipient", None)
-        if oldest_waiting is not None:
-            waiting = await oldest_waiting()
-            self.queue_oldest_age.set(max((now - waiting).total_seconds(), 0.0) if waiting else 0.0)
-        backlog = getattr(store, "webhook_backlog", None)
-        if backlog is not None:
-            pending, oldest_pending = await backlog()
-            self.webhook_outbox_pending.set(pending)
-            self.webhook_outbox_oldest_age.set(
-                max((now - oldest_pending).total_seconds(), 0.0) if oldest_pending else 0.0
-            )
+        waiting = await store.oldest_waiting_recipient()
+        self.queue_oldest_age.set(max((now - waiting).total_seconds(), 0.0) if waiting else 0.0)
+        pending, oldest_pending = await store.webhook_backlog()
+        self.webhook_outbox_pending.set(pending)
+        self.webhook_outbox_oldest_age.set(
+            max((now - oldest_pending).total_seconds(), 0.0) if oldest_pending else 0.0
+        )
 
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text format and its content type, for ``GET /metrics``."""
@@ -375,7 +371,7 @@ class Metrics:
 
 
 async def run_gauges(
-    store: Store,
+    store: Gauges,
     metrics: Metrics,
     stopping: asyncio.Event,
     interval: timedelta = timedelta(seconds=15),

@@ -63,20 +63,20 @@ import re
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import httpx
 
 from gateway.core.errors import GatewayError, StoreError
 from gateway.core.lifecycle import effect_of_event
 from gateway.core.model import Category, EventType, Reason, Status
-from gateway.core.ports import Clock, SystemClock
+from gateway.core.ports import Clock, Outbox, SystemClock
+from gateway.core.records import ClaimedWebhook, OutboxItem
 from gateway.observe.events import DomainEvent, RecipientChanged
 from gateway.observe.logging import log_event
-from gateway.store.sqlite_outbox import ClaimedWebhook, EventBatch, OutboxItem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from gateway.config import WebhookConfig
     from gateway.core.model import Event
@@ -120,30 +120,6 @@ _POLL = timedelta(seconds=2)  # how often the log is read without a wake-up
 _IDLE_BATCHES = 100  # with no endpoint at all, ids read per pass: this many batches
 # Webhook ids: uuid5 of the database's salt and the event id (``webhook_id``).
 _ID_NAMESPACE = uuid.UUID("6f1c3a52-3d0e-4b8e-9a57-2f6a8d1e4c90")
-
-
-class OutboxStore(Protocol):
-    """The outbox queries this module needs (``store.sqlite_outbox.OutboxQueries``)."""
-
-    async def webhook_tenants(self) -> frozenset[str]: ...
-
-    async def webhook_message_ids(self, queue_ids: Sequence[str]) -> dict[str, str]: ...
-
-    async def webhook_events(
-        self, limit: int, tenants: frozenset[str] | None = None
-    ) -> EventBatch: ...
-
-    async def commit_webhooks(
-        self, cursor: tuple[int, int], next: tuple[int, int], items: Sequence[OutboxItem]
-    ) -> bool: ...
-
-    async def claim_webhooks(
-        self, now: datetime, limit: int, lease: timedelta = ...
-    ) -> list[ClaimedWebhook]: ...
-
-    async def mark_webhook_delivered(self, id: str, at: datetime | None = None) -> None: ...
-
-    async def mark_webhook_failed(self, id: str, next_at: datetime | None, error: str) -> None: ...
 
 
 class WebhookTargetRefused(GatewayError):
@@ -357,7 +333,7 @@ class WebhookOutbox:
 
     def __init__(
         self,
-        store: OutboxStore,
+        store: Outbox,
         types: frozenset[str] = DEFAULT_TYPES,
         metrics: Metrics | None = None,
         wake: Callable[[], None] | None = None,
@@ -481,7 +457,7 @@ class WebhookDispatcher:
     def __init__(
         self,
         config: WebhookConfig,
-        store: OutboxStore,
+        store: Outbox,
         metrics: Metrics | None = None,
         clock: Clock | None = None,
         batch: int = 20,

@@ -26,7 +26,7 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -34,12 +34,13 @@ from gateway.core import replies
 from gateway.core.addresses import typo_suggestion, typo_table
 from gateway.core.errors import DnsPermanent, DnsTemporary, StoreError
 from gateway.core.model import Reason
+from gateway.core.ports import Quotas, Suppressions
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from gateway.core.model import Tenant
-    from gateway.core.ports import Clock, Resolver, Store
+    from gateway.core.ports import Clock, Resolver
     from gateway.core.replies import Reply
 
 MAX_ADDRESS_LENGTH = 320  # RFC 5321 §4.5.3.1: 64 local + @ + 255 domain
@@ -135,6 +136,10 @@ def syntax_verdict(address: str) -> Verdict:
     return Verdict(norm)
 
 
+class CheckStore(Quotas, Suppressions, Protocol):
+    """What the checklist reads and holds: suppressions and quotas."""
+
+
 class RecipientChecker:
     """Runs the checklist for a tenant's recipient.
 
@@ -155,7 +160,7 @@ class RecipientChecker:
     def __init__(
         self,
         resolver: Resolver,
-        store: Store,
+        store: CheckStore,
         clock: Clock,
         typo_mode: str,
         typo_domains: Iterable[tuple[str, str]] = (),

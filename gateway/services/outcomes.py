@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.errors import StoreError
 from gateway.core.ids import new_queue_id
@@ -24,6 +24,7 @@ from gateway.core.model import (
 )
 from gateway.core.notice import FailedRecipient, build_notice
 from gateway.core.policy import PastOutcome, PolicySettings, decide, needs_alert
+from gateway.core.ports import History, Suppressions, TenantStore
 from gateway.observe.logging import log_event
 from gateway.services.tenants import TenantDirectory
 
@@ -32,9 +33,14 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from gateway.core.lifecycle import Effect
-    from gateway.core.ports import Clock, Store
+    from gateway.core.ports import Clock
 
 log = logging.getLogger("gateway.services.outcomes")
+
+
+class PolicyStore(History, Suppressions, TenantStore, Protocol):
+    """What the policy reads (an address's history, a tenant's own threshold) and writes
+    (a suppression with its event)."""
 
 
 class PolicyApplier:
@@ -50,7 +56,7 @@ class PolicyApplier:
 
     def __init__(
         self,
-        store: Store,
+        store: PolicyStore,
         settings: PolicySettings,
         clock: Clock,
         tenants: TenantDirectory | None = None,
@@ -58,8 +64,7 @@ class PolicyApplier:
         self.store = store
         self.settings = settings
         self.clock = clock
-        # Both stores have the directory's queries; the Store port does not name them.
-        self.tenants = TenantDirectory(store) if tenants is None else tenants  # type: ignore[arg-type]
+        self.tenants = TenantDirectory(store) if tenants is None else tenants
 
     async def settings_for(self, tenant: str) -> PolicySettings:
         """The tenant's policy: ``[policy]`` with the tenant's own threshold and window

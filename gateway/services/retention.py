@@ -8,7 +8,7 @@ the longest quota window is deleted, for every tenant (``purge_quota``: the inta
 cleans up only its own tenant's, so a tenant that stopped sending kept its rows). Work is
 done in bounded batches with a pause
 between them, so a large backlog never holds the store's single writer for long. Does not
-own: the queries (``store.sqlite_admin``) or erasure on request (``admin``).
+own: the queries (the store's ``Retention`` port) or erasure on request (``admin``).
 
 What stays: message envelopes and recipient rows (status, category, last reply) keep
 answering "what happened to this message"; suppressions are never aged out here.
@@ -21,26 +21,16 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from gateway.core.errors import StoreError
 from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from gateway.config import Config
-    from gateway.core.ports import Clock
+    from gateway.core.ports import Clock, Retention
 
 log = logging.getLogger("gateway.services.retention")
-
-
-class RetentionStore(Protocol):
-    async def purge_content(self, before: datetime, limit: int) -> int: ...
-
-    async def purge_events(self, before: datetime, limit: int) -> int: ...
-
-    async def purge_quota(self, now: datetime) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +66,7 @@ async def _wait(stopping: asyncio.Event, seconds: float) -> bool:
 
 
 async def run_pass(
-    store: RetentionStore,
+    store: Retention,
     config: Config,
     clock: Clock,
     stopping: asyncio.Event,
@@ -107,7 +97,7 @@ async def run_pass(
 
 
 async def run_janitor(
-    store: RetentionStore,
+    store: Retention,
     config: Config,
     clock: Clock,
     stopping: asyncio.Event,

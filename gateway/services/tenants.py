@@ -24,14 +24,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from gateway.core.errors import StoreError
 from gateway.core.model import Tenant
 from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
-    from gateway.store.sqlite_admin import TenantSettings
+    from gateway.core.ports import TenantStore
+    from gateway.core.records import TenantSettings
 
 log = logging.getLogger("gateway.services.tenants")
 
@@ -40,16 +41,6 @@ EXPIRY = 1.0
 
 DkimKeyRow = tuple[str, str, str, str, bytes]
 """(tenant, domain, selector, algorithm, private key PEM), as ``Store.dkim_keys`` gives them."""
-
-
-class DirectoryStore(Protocol):
-    """What the directory reads (both stores have it)."""
-
-    async def tenant_generation(self) -> int: ...
-
-    async def list_tenant_settings(self) -> list[TenantSettings]: ...
-
-    async def dkim_keys(self) -> list[DkimKeyRow]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +69,7 @@ class TenantDirectory:
 
     def __init__(
         self,
-        store: DirectoryStore,
+        store: TenantStore,
         expiry: float = EXPIRY,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:

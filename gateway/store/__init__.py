@@ -1,4 +1,4 @@
-"""Store adapters behind the ``core.ports.Store`` port.
+"""Store adapters behind the ``core.ports`` store ports (``Store`` is all of them).
 
 ``store.path`` selects the embedded SQLite store (the default); ``store.url``
 (``postgresql://…``) selects the PostgreSQL store shared by several nodes.
@@ -14,9 +14,10 @@ from gateway.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from gateway.config import StoreConfig
+    from gateway.core.ports import Store
 
 
-def open_store(config: StoreConfig) -> SqliteStore | PostgresStore:
+def open_store(config: StoreConfig) -> Store:
     """The store the config selects (not yet opened)."""
     if config.url:
         if not config.url.startswith(("postgresql://", "postgres://")):

@@ -40,7 +40,15 @@ from gateway.core.model import (
     SuppressionReason,
     Tenant,
 )
-from gateway.core.ports import EnqueueResult, Outcome, QueueSummary, RecipientView, notices_of
+from gateway.core.records import (
+    AuditOf,
+    EnqueueResult,
+    Outcome,
+    QueueSummary,
+    RecipientView,
+    hashed_address,
+    notices_of,
+)
 from gateway.store import rows
 from gateway.store.postgres_admin import (
     PostgresAdminQueries,
@@ -50,9 +58,7 @@ from gateway.store.postgres_admin import (
 )
 from gateway.store.postgres_outbox import PostgresOutboxQueries
 from gateway.store.postgres_quota import PostgresQuotaQueries
-from gateway.store.rows import dt, ts
-from gateway.store.sqlite_admin import AuditOf, hashed_address
-from gateway.store.sqlite_quota import minute_of
+from gateway.store.rows import dt, minute_of, ts
 
 T = TypeVar("T")
 Connection: TypeAlias = asyncpg.Connection
@@ -237,6 +243,10 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
 
     async def ping(self) -> None:
         await self._run(lambda c: c.fetchval("SELECT 1"), transaction=False)
+
+    def hold_node(self, node_id: str) -> None:
+        """Nothing to hold: nodes on one database each lease their own rows under their
+        node id (``relay.node_id``, which the operator keeps distinct)."""
 
     async def backup(self, dest: str | Path) -> None:
         """Not in process: PostgreSQL is backed up with its own tools."""
@@ -666,18 +676,29 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
             rows.keep_clear_first(found, (values[1], values[0]), _suppression(values[1:]))
         return found
 
-    async def release_claims(self, owner: str) -> int:
-        """Make every row leased to ``owner`` due now (a restarted node's old leases)."""
+    async def release_claims(
+        self,
+        owner: str,
+        recipient_ids: Sequence[int] | None = None,
+        due: datetime | None = None,
+    ) -> int:
+        """Make rows leased to ``owner`` due at ``due`` (now when ``None``): every such row
+        (a restarted node's old leases), or only ``recipient_ids`` (jobs the relay gives
+        back unsent). Nothing else changes: no attempt is counted, no event written."""
+        at = (due or datetime.now(UTC)).timestamp()
+        sql = "UPDATE recipients SET due_at = least(due_at, $1), lease_owner = NULL"
 
         async def work(c: Connection) -> int:
-            count = _rowcount(
-                await c.execute(
-                    "UPDATE recipients SET due_at = least(due_at, $1), lease_owner = NULL"
-                    " WHERE lease_owner = $2",
-                    datetime.now(UTC).timestamp(),
+            if recipient_ids is None:
+                status = await c.execute(sql + " WHERE lease_owner = $2", at, owner)
+            else:
+                status = await c.execute(
+                    sql + " WHERE lease_owner = $2 AND id = ANY($3::bigint[])",
+                    at,
                     owner,
+                    list(recipient_ids),
                 )
-            )
+            count = _rowcount(status)
             if count:
                 await c.execute("SELECT pg_notify($1, '')", CHANNEL)
             return count

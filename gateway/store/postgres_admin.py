@@ -1,7 +1,7 @@
 """PostgreSQL queries for the admin API and the support page (mixed into ``PostgresStore``).
 
 The PostgreSQL dialect of ``store.sqlite_admin``, method by method: same signatures, same
-results (the row types are that module's), same ordering (text keys sort ``COLLATE "C"``,
+results (the row types are ``core.records``'), same ordering (text keys sort ``COLLATE "C"``,
 byte order, as SQLite compares them, whatever the database's locale). Does not own: the
 pool, the schema or the translation of errors (``store.postgres``), nor what the rows mean
 (``core``).
@@ -20,30 +20,23 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.core.model import Event, EventType, Status, Suppression
-from gateway.store import rows
-from gateway.store.mixins import PostgresQueries
-from gateway.store.postgres_quota import FORGET
-from gateway.store.sqlite_admin import (
-    _MESSAGE_COLUMNS,
-    _PENDING,
-    _TENANT_COLUMNS,
-    SETTINGS_COLUMNS,
+from gateway.core.records import (
     AuditEntry,
     AuditOf,
     Erasure,
     MessageFilter,
     MessageRow,
     TenantSettings,
-    _column_value,
-    _message,
-    _settings,
     hashed_address,
 )
+from gateway.store import rows
+from gateway.store.mixins import PostgresQueries
+from gateway.store.postgres_quota import FORGET
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from gateway.core.ports import RecipientView
+    from gateway.core.records import RecipientView
 
 _C = ' COLLATE "C"'
 
@@ -275,7 +268,7 @@ class PostgresAdminQueries(PostgresQueries):
         """Messages newest first, filtered; ``after`` is the (received_at, queue_id) key
         of the last row of the previous page (keyset pagination: stable under inserts)."""
         args = _Args()
-        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE true"
+        sql = f"SELECT {rows.MESSAGE_COLUMNS} FROM messages m WHERE true"
         if where.tenant is not None:
             sql += f" AND m.tenant = {args.add(where.tenant)}"
         if where.since is not None:
@@ -303,16 +296,16 @@ class PostgresAdminQueries(PostgresQueries):
             sql += f" AND m.queue_id{_C} < {queue_id}))"
         sql += f" ORDER BY m.received_at DESC, m.queue_id{_C} DESC LIMIT {args.add(limit)}"
         found = await self._run(lambda c: c.fetch(sql, *args.values), transaction=False)
-        return [_message(row) for row in found]
+        return [rows.message_from(row) for row in found]
 
     async def message(self, queue_id: str) -> MessageRow | None:
         row = await self._run(
             lambda c: c.fetchrow(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.queue_id = $1", queue_id
+                f"SELECT {rows.MESSAGE_COLUMNS} FROM messages m WHERE m.queue_id = $1", queue_id
             ),
             transaction=False,
         )
-        return None if row is None else _message(row)
+        return None if row is None else rows.message_from(row)
 
     async def recipients_summary(
         self, queue_ids: Sequence[str]
@@ -367,7 +360,7 @@ class PostgresAdminQueries(PostgresQueries):
                 " AND r.status = ANY($2::text[]) AND r.due_at IS NOT NULL ORDER BY r.id"
                 " FOR UPDATE OF r",
                 queue_id,
-                list(_PENDING),
+                list(rows.PENDING_STATUSES),
             )
             if held and not pending:
                 return 0  # nothing left to hold: leave the message as it is
@@ -494,14 +487,16 @@ class PostgresAdminQueries(PostgresQueries):
 
     async def tenant_settings(self, name: str) -> TenantSettings | None:
         async def work(c: asyncpg.Connection) -> TenantSettings | None:
-            row = await c.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE name = $1", name)
+            row = await c.fetchrow(
+                f"SELECT {rows.TENANT_COLUMNS} FROM tenants WHERE name = $1", name
+            )
             if row is None:
                 return None
             users = await c.fetch(
                 f"SELECT username FROM credentials WHERE tenant = $1 ORDER BY username{_C}",
                 name,
             )
-            return _settings(row, tuple(u[0] for u in users))
+            return rows.settings_from(row, tuple(u[0] for u in users))
 
         return await self._run(work)
 
@@ -512,19 +507,20 @@ class PostgresAdminQueries(PostgresQueries):
                 f"SELECT tenant, username FROM credentials ORDER BY username{_C}"
             ):
                 users.setdefault(tenant, []).append(username)
-            found = await c.fetch(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY name{_C}")
-            return [_settings(row, tuple(users.get(row[0], ()))) for row in found]
+            found = await c.fetch(f"SELECT {rows.TENANT_COLUMNS} FROM tenants ORDER BY name{_C}")
+            return [rows.settings_from(row, tuple(users.get(row[0], ()))) for row in found]
 
         return await self._run(work)
 
     async def update_tenant_settings(
         self, name: str, changes: dict[str, Any], *, audit: AuditOf | None = None
     ) -> bool:
-        """Apply ``changes`` (keys of ``SETTINGS_COLUMNS``); ``False`` if no tenant.
+        """Apply ``changes`` (keys of ``rows.SETTINGS_COLUMNS``); ``False`` if no tenant.
         ``audit`` builds the admin audit entry from the result, in the same transaction."""
         args = _Args()
         assignments = [
-            f"{SETTINGS_COLUMNS[key]} = {args.add(_column_value(value))}"  # KeyError: a bug
+            # A KeyError here is a bug: the keys are the API's settings.
+            f"{rows.SETTINGS_COLUMNS[key]} = {args.add(rows.column_value(value))}"
             for key, value in changes.items()
         ]
         sql = f"UPDATE tenants SET {', '.join(assignments)} WHERE name = {args.add(name)}"

@@ -1,7 +1,7 @@
 """PostgreSQL queries for the webhook outbox (mixed into ``PostgresStore``).
 
 The PostgreSQL dialect of ``store.sqlite_outbox``, method by method: same signatures,
-same row types (that module's), same semantics. Does not own: the pool, the schema or the
+same row types (``core.records``), same semantics. Does not own: the pool, the schema or the
 translation of errors (``store.postgres``), nor what is sent or when (``gateway.observe.webhooks``).
 
 A claim is ``SELECT … FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` pushing ``next_at``
@@ -24,19 +24,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from gateway.store.mixins import PostgresQueries
-from gateway.store.rows import dt, ts, utc
-from gateway.store.sqlite_outbox import (
+from gateway.core.records import (
     FAILED,
-    LOGGED_EVENT_COLUMNS,
     PENDING,
     ClaimedWebhook,
     EventBatch,
     OutboxItem,
     WebhookRecord,
     WebhookTarget,
-    logged_events,
 )
+from gateway.store.mixins import PostgresQueries
+from gateway.store.rows import LOGGED_EVENT_COLUMNS, dt, logged_events, ts, utc
 
 if TYPE_CHECKING:
     import asyncpg

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gateway.store.mixins import PostgresQueries
-from gateway.store.sqlite_quota import KEEP
+from gateway.store.rows import KEEP
 
 if TYPE_CHECKING:
     import asyncpg

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.core.model import (
@@ -24,7 +24,7 @@ from gateway.core.model import (
     SuppressionReason,
     Tenant,
 )
-from gateway.core.ports import RecipientView
+from gateway.core.records import MessageRow, RecipientView, TenantSettings
 
 SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note"
 #: ``SUPPRESSION_COLUMNS`` of the table aliased ``s``.
@@ -207,3 +207,110 @@ def recipient_view_from(row: Sequence[Any]) -> RecipientView:
         mail_from=row[11],
     )
 
+
+# --- the admin API's rows ------------------------------------------------------------------
+
+#: Recipient statuses that still wait for an attempt (``due_at`` is set).
+PENDING_STATUSES = ("queued", "deferred", "held")
+
+#: Settings a PATCH may change -> column.
+SETTINGS_COLUMNS = {
+    "allowed_sender_domains": "allowed_sender_domains",
+    "hourly_quota": "hourly_quota",
+    "daily_quota": "daily_quota",
+    "list_unsubscribe": "list_unsubscribe",
+    "bounce_notice": "bounce_notice",
+    "webhook_url": "webhook_url",
+    "webhook_secret": "webhook_secret",
+    "failure_threshold": "failure_threshold",
+    "failure_window": "failure_window_seconds",
+}
+
+TENANT_COLUMNS = (
+    "name, allowed_sender_domains, hourly_quota, daily_quota, list_unsubscribe, bounce_notice,"
+    " webhook_url, webhook_secret, failure_threshold, failure_window_seconds"
+)
+MESSAGE_COLUMNS = (
+    "m.queue_id, m.tenant, m.mail_from, m.message_id, m.subject, m.size, m.received_at,"
+    " m.client_address, m.held, m.content IS NOT NULL"
+)
+
+
+
+
+def message_from(row: Sequence[Any]) -> MessageRow:
+    return MessageRow(
+        queue_id=row[0],
+        tenant=row[1],
+        mail_from=row[2],
+        message_id=row[3],
+        subject=row[4],
+        size=row[5],
+        received_at=utc(row[6]),
+        client_address=row[7],
+        held=bool(row[8]),
+        has_content=bool(row[9]),
+    )
+
+
+def settings_from(row: Sequence[Any], usernames: tuple[str, ...]) -> TenantSettings:
+    domains = tuple(d for d in row[1].split(",") if d)
+    return TenantSettings(
+        tenant=Tenant(row[0], domains, row[2], row[3]),
+        list_unsubscribe=bool(row[4]),
+        bounce_notice=bool(row[5]),
+        webhook_url=row[6],
+        webhook_secret=row[7],
+        failure_threshold=row[8],
+        failure_window=None if row[9] is None else timedelta(seconds=row[9]),
+        usernames=usernames,
+    )
+
+
+def column_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (tuple, list)):
+        return ",".join(value)
+    return value
+
+
+# --- the webhook outbox's rows ---------------------------------------------------------------
+
+#: The events' columns qualified for a join with ``recipients`` (both have ``id``, ``tenant``...).
+LOGGED_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in EVENT_COLUMNS.split(","))
+
+
+def logged_event(row: Sequence[Any]) -> tuple[Event, Status | None]:
+    """An event and its recipient's status from ``LOGGED_EVENT_COLUMNS, r.status``."""
+    return event_from(row), Status(row[14]) if row[14] else None
+
+
+def logged_events(
+    rows: Sequence[Sequence[Any]], tenants: frozenset[str] | None
+) -> list[tuple[Event, Status | None]]:
+    """``logged_event`` of each row, or only of the rows of ``tenants`` when given (none
+    for an empty set: the rows may then hold only the ids)."""
+    if tenants is None:
+        return [logged_event(r) for r in rows]
+    if not tenants:
+        return []
+    return [logged_event(r) for r in rows if r[_TENANT] in tenants]
+
+
+_TENANT = 3  # the tenant's position in ``EVENT_COLUMNS``
+
+
+
+
+# --- quota usage -----------------------------------------------------------------------------
+
+#: The longest window a quota counts (``daily_quota``): usage older than this is dropped.
+KEEP = timedelta(days=1)
+
+
+def minute_of(epoch: float) -> int:
+    """The minute (``epoch // 60``) a time falls in: ``quota_usage.minute``."""
+    return int(epoch // 60)

@@ -43,19 +43,25 @@ from gateway.core.model import (
     SuppressionReason,
     Tenant,
 )
-from gateway.core.ports import EnqueueResult, QueueSummary, RecipientView
-from gateway.store import rows
-from gateway.store.sqlite_admin import (
-    AdminQueries,
+from gateway.core.records import (
     AuditOf,
-    audited,
+    EnqueueResult,
+    QueueSummary,
+    RecipientView,
     hashed_address,
-    upsert_credentials,
 )
+from gateway.store import rows
+from gateway.store.sqlite_admin import AdminQueries
 from gateway.store.sqlite_outbox import OutboxQueries
 from gateway.store.sqlite_quota import QuotaQueries
 from gateway.store.sqlite_relay import RelayQueries
-from gateway.store.sqlite_writes import enqueue_rows, insert_event, upsert_suppression
+from gateway.store.sqlite_writes import (
+    audited,
+    enqueue_rows,
+    insert_event,
+    upsert_credentials,
+    upsert_suppression,
+)
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], Any]
@@ -103,6 +109,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._closed = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -169,6 +176,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
 
     async def close(self) -> None:
         self._closing = True
+        self._closed.set()
         self._wakeup.set()
         if self._writer is not None:
             await self._writer
@@ -209,6 +217,11 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
         if self._node_lock is not None:
             os.close(self._node_lock)
         self._node_lock = fd
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Nothing to hear: processes sharing the file find each other's new work when
+        their relay next looks (it polls). Returns when the store is closed."""
+        await self._closed.wait()
 
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
@@ -270,6 +283,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
     async def _on(db: aiosqlite.Connection | None, fn: Callable[..., T], *args: Any) -> T:
         if db is None:
             raise StoreUnavailable("store is closed")
+        # aiosqlite's private primitive is untyped (see ``_in_thread``): its result is ``T``.
         return await db._execute(fn, db._conn, *args)  # type: ignore[no-any-return,no-untyped-call]
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -464,7 +478,7 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
 
     async def add_suppression(self, suppression: Suppression) -> None:
         def work(c: sqlite3.Connection) -> None:
-            _upsert_suppression(c, suppression)
+            upsert_suppression(c, suppression)
 
         await self._write(work)
 
@@ -646,7 +660,7 @@ def _transaction(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, A
 
 
 # Row conversions are shared with the PostgreSQL adapter (``store.rows``); the short private
-# names are what this module and its mixins use.
+# names are what this module uses.
 _SUPPRESSION_COLUMNS = rows.SUPPRESSION_COLUMNS
 _EVENT_COLUMNS = rows.EVENT_COLUMNS
 _RECIPIENT_VIEW = rows.RECIPIENT_VIEW
@@ -654,7 +668,3 @@ _event = rows.event_from
 _tenant = rows.tenant_from
 _suppression = rows.suppression_from
 _recipient_view = rows.recipient_view_from
-
-
-_upsert_suppression = upsert_suppression  # the name the mixins use (``sq._upsert_suppression``)
-_insert_event = insert_event  # the name the mixins use (``sq._insert_event``)

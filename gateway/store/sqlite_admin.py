@@ -12,169 +12,49 @@ the event that records it are committed together or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.model import Event, EventType, Status, Suppression, Tenant
+from gateway.core.model import Event, EventType, Status, Suppression
+from gateway.core.records import (
+    AuditEntry,
+    AuditOf,
+    Erasure,
+    MessageFilter,
+    MessageRow,
+    TenantSettings,
+    hashed_address,
+)
 from gateway.store import rows as _rows
 from gateway.store.mixins import SqliteQueries
 from gateway.store.sqlite_quota import forget_holds
+from gateway.store.sqlite_writes import (
+    audited,
+    insert_audit,
+    insert_event,
+    upsert_credentials,
+    upsert_suppression,
+)
 
 if TYPE_CHECKING:
-    from gateway.core.ports import RecipientView
+    from gateway.core.records import RecipientView
 
-HASH_PREFIX = "sha256:"
-
-#: Recipient statuses that still wait for an attempt (``due_at`` is set).
-_PENDING = ("queued", "deferred", "held")
-
-
-def hashed_address(address: str) -> str:
-    """The key an erased address keeps in the suppression list: ``sha256:<hex>``.
-
-    Args:
-        address: the canonical address (lower-cased local part, IDNA domain).
-    """
-    return HASH_PREFIX + hashlib.sha256(address.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    """A message's envelope as the admin API shows it (never its content)."""
-
-    queue_id: str
-    tenant: str
-    mail_from: str
-    message_id: str | None
-    subject: str
-    size: int
-    received_at: datetime
-    client_address: str
-    held: bool
-    has_content: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MessageFilter:
-    """Filters for :meth:`AdminQueries.list_messages`; ``None`` means "any"."""
-
-    recipient: str | None = None
-    status: str | None = None
-    category: str | None = None
-    tenant: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TenantSettings:
-    """A tenant with the settings the admin API manages (migration 003)."""
-
-    tenant: Tenant
-    list_unsubscribe: bool = False
-    bounce_notice: bool = False
-    webhook_url: str = ""
-    webhook_secret: str = ""
-    failure_threshold: int | None = None
-    failure_window: timedelta | None = None
-    usernames: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Erasure:
-    """What :meth:`AdminQueries.erase_address` removed or replaced."""
-
-    events_deleted: int
-    recipients_hashed: int
-    recipients_cancelled: int
-    suppressions_hashed: int
-    contents_deleted: int
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    detail: dict[str, Any] = field(default_factory=dict)
-    entry_id: int | None = None
-
-
-#: Settings a PATCH may change -> column.
-SETTINGS_COLUMNS = {
-    "allowed_sender_domains": "allowed_sender_domains",
-    "hourly_quota": "hourly_quota",
-    "daily_quota": "daily_quota",
-    "list_unsubscribe": "list_unsubscribe",
-    "bounce_notice": "bounce_notice",
-    "webhook_url": "webhook_url",
-    "webhook_secret": "webhook_secret",
-    "failure_threshold": "failure_threshold",
-    "failure_window": "failure_window_seconds",
-}
-
-_TENANT_COLUMNS = (
-    "name, allowed_sender_domains, hourly_quota, daily_quota, list_unsubscribe, bounce_notice,"
-    " webhook_url, webhook_secret, failure_threshold, failure_window_seconds"
-)
-_MESSAGE_COLUMNS = (
-    "m.queue_id, m.tenant, m.mail_from, m.message_id, m.subject, m.size, m.received_at,"
-    " m.client_address, m.held, m.content IS NOT NULL"
-)
-
-
-#: Builds the audit entry of an admin write from its result, in the write's transaction
-#: (``None``: nothing to audit, e.g. nothing was changed).
-AuditOf = Callable[[Any], "AuditEntry | None"]
-
-
-def insert_audit(c: sqlite3.Connection, entry: AuditEntry) -> int:
-    """Write one ``admin_audit`` row; its id."""
-    cur = c.execute(
-        "INSERT INTO admin_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-        (entry.at.timestamp(), entry.actor, entry.action, entry.target, json.dumps(entry.detail)),
-    )
-    return int(cur.lastrowid or 0)
-
-
-def audited(c: sqlite3.Connection, audit: AuditOf | None, result: Any) -> None:
-    """Write the audit entry ``audit`` builds from ``result``, in the same transaction."""
-    entry = None if audit is None else audit(result)
-    if entry is not None:
-        insert_audit(c, entry)
-
-
-def upsert_credentials(
-    c: sqlite3.Connection, tenant: str, username: str, secret_hash: str, now: datetime
-) -> None:
-    c.execute(
-        "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
-        " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
-        (username, tenant, secret_hash, now.timestamp()),
-    )
-
-
-def _sq() -> Any:
-    # sqlite.py imports this module at its top: import it back lazily, once both are loaded.
-    from gateway.store import sqlite
-
-    return sqlite
-
-
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _utc(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
+# The records this module's queries return, where the admin API and older callers import
+# them from (they are ``core.records``').
+__all__ = [
+    "AdminQueries",
+    "AuditEntry",
+    "AuditOf",
+    "Erasure",
+    "MessageFilter",
+    "MessageRow",
+    "TenantSettings",
+    "hashed_address",
+]
 
 class AdminQueries(SqliteQueries):
     """Read and admin-write queries; relies on ``SqliteStore._read`` and ``._write``."""
@@ -191,24 +71,22 @@ class AdminQueries(SqliteQueries):
             address: the canonical address in clear; it is hashed here.
             now: suppressions that expired before ``now`` do not count.
         """
-        sq = _sq()
         key = hashed_address(address)
         row = await self._read(
             lambda c: c.execute(
-                f"SELECT {sq._SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
+                f"SELECT {_rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
                 " AND address = ? AND (expires_at IS NULL OR expires_at > ?)",
                 (tenant, key, now.timestamp()),
             ).fetchone()
         )
-        return None if row is None else sq._suppression(row)
+        return None if row is None else _rows.suppression_from(row)
 
     async def active_suppressions(
         self, address: str, tenant: str | None, now: datetime
     ) -> list[Suppression]:
         """Active suppressions of an address, in clear or hashed, in one or every tenant."""
-        sq = _sq()
         sql = (
-            f"SELECT {sq._SUPPRESSION_COLUMNS} FROM suppressions WHERE address IN (?, ?)"
+            f"SELECT {_rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE address IN (?, ?)"
             " AND (expires_at IS NULL OR expires_at > ?)"
         )
         args: list[Any] = [address, hashed_address(address), now.timestamp()]
@@ -217,7 +95,7 @@ class AdminQueries(SqliteQueries):
             args.append(tenant)
         sql += " ORDER BY tenant"
         rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        return [sq._suppression(row) for row in rows]
+        return [_rows.suppression_from(row) for row in rows]
 
     async def suppress_with_event(
         self,
@@ -241,7 +119,6 @@ class AdminQueries(SqliteQueries):
         Returns:
             The stored suppression and the event id, or ``None`` when one was kept.
         """
-        sq = _sq()
 
         def work(c: sqlite3.Connection) -> tuple[Suppression, int] | None:
             if keep_permanent:
@@ -252,11 +129,11 @@ class AdminQueries(SqliteQueries):
                 ).fetchone()
                 if row is not None:
                     return None
-            event_id = sq._insert_event(c, event)
+            event_id = insert_event(c, event)
             stored = suppression
             if suppression.event_id is None:
                 stored = replace(suppression, event_id=event_id)
-            sq._upsert_suppression(c, stored)
+            upsert_suppression(c, stored)
             audited(c, audit, (stored, event_id))
             return stored, event_id
 
@@ -285,22 +162,21 @@ class AdminQueries(SqliteQueries):
         Returns:
             Each lifted suppression with its event's id (empty when there was none).
         """
-        sq = _sq()
 
         def work(c: sqlite3.Connection) -> list[tuple[Suppression, int]]:
-            sql = f"SELECT {sq._SUPPRESSION_COLUMNS} FROM suppressions WHERE address IN (?, ?)"
+            sql = f"SELECT {_rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE address IN (?, ?)"
             args: list[Any] = [address, hashed_address(address)]
             if tenant is not None:
                 sql += " AND tenant = ?"
                 args.append(tenant)
             lifted = []
             for row in c.execute(sql, args).fetchall():
-                found = sq._suppression(row)
+                found = _rows.suppression_from(row)
                 c.execute(
                     "DELETE FROM suppressions WHERE tenant = ? AND address = ?",
                     (found.tenant, found.address),
                 )
-                lifted.append((found, sq._insert_event(c, make_event(found))))
+                lifted.append((found, insert_event(c, make_event(found))))
             audited(c, audit, lifted)
             return lifted
 
@@ -310,25 +186,23 @@ class AdminQueries(SqliteQueries):
     # --- history --------------------------------------------------------------------------
 
     async def event_by_id(self, event_id: int) -> Event | None:
-        sq = _sq()
         row = await self._read(
             lambda c: c.execute(
-                f"SELECT {sq._EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
+                f"SELECT {_rows.EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
             ).fetchone()
         )
-        return None if row is None else sq._event(row)
+        return None if row is None else _rows.event_from(row)
 
     async def latest_recipient(self, address: str, tenant: str | None) -> RecipientView | None:
         """The most recently updated recipient row for an address."""
-        sq = _sq()
-        sql = f"SELECT {sq._RECIPIENT_VIEW} WHERE r.address = ?"
+        sql = f"SELECT {_rows.RECIPIENT_VIEW} WHERE r.address = ?"
         args: list[Any] = [address]
         if tenant is not None:
             sql += " AND r.tenant = ?"
             args.append(tenant)
         sql += " ORDER BY r.updated_at DESC, r.id DESC LIMIT 1"
         row = await self._read(lambda c: c.execute(sql, args).fetchone())
-        return None if row is None else sq._recipient_view(row)
+        return None if row is None else _rows.recipient_view_from(row)
 
     async def latest_rejection(self, address: str, tenant: str | None) -> Event | None:
         """The most recent intake refusal (``rejected`` event) of an address."""
@@ -336,15 +210,14 @@ class AdminQueries(SqliteQueries):
 
     async def latest_event(self, address: str, tenant: str | None, kind: EventType) -> Event | None:
         """The most recent event of one type for an address (``possible_typo``, …)."""
-        sq = _sq()
-        sql = f"SELECT {sq._EVENT_COLUMNS} FROM events WHERE address = ? AND type = ?"
+        sql = f"SELECT {_rows.EVENT_COLUMNS} FROM events WHERE address = ? AND type = ?"
         args: list[Any] = [address, kind.value]
         if tenant is not None:
             sql += " AND tenant = ?"
             args.append(tenant)
         sql += " ORDER BY at DESC, id DESC LIMIT 1"
         row = await self._read(lambda c: c.execute(sql, args).fetchone())
-        return None if row is None else sq._event(row)
+        return None if row is None else _rows.event_from(row)
 
     # --- messages -------------------------------------------------------------------------
 
@@ -353,7 +226,7 @@ class AdminQueries(SqliteQueries):
     ) -> list[MessageRow]:
         """Messages newest first, filtered; ``after`` is the (received_at, queue_id) key
         of the last row of the previous page (keyset pagination: stable under inserts)."""
-        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE 1 = 1"
+        sql = f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages m WHERE 1 = 1"
         args: list[Any] = []
         if where.tenant is not None:
             sql += " AND m.tenant = ?"
@@ -386,15 +259,15 @@ class AdminQueries(SqliteQueries):
         sql += " ORDER BY m.received_at DESC, m.queue_id DESC LIMIT ?"
         args.append(limit)
         rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        return [_message(row) for row in rows]
+        return [_rows.message_from(row) for row in rows]
 
     async def message(self, queue_id: str) -> MessageRow | None:
         row = await self._read(
             lambda c: c.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.queue_id = ?", (queue_id,)
+                f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages m WHERE m.queue_id = ?", (queue_id,)
             ).fetchone()
         )
-        return None if row is None else _message(row)
+        return None if row is None else _rows.message_from(row)
 
     async def recipients_summary(
         self, queue_ids: Sequence[str]
@@ -434,7 +307,6 @@ class AdminQueries(SqliteQueries):
         Returns:
             The number of pending recipients affected, or ``None`` if there is no message.
         """
-        sq = _sq()
 
         def work(c: sqlite3.Connection) -> int | None:
             count = change(c)
@@ -447,17 +319,17 @@ class AdminQueries(SqliteQueries):
                 is None
             ):
                 return None
-            marks = ",".join("?" for _ in _PENDING)
+            marks = ",".join("?" for _ in _rows.PENDING_STATUSES)
             rows = c.execute(
-                f"SELECT {sq._RECIPIENT_VIEW} WHERE r.queue_id = ? AND r.status IN ({marks})"
+                f"SELECT {_rows.RECIPIENT_VIEW} WHERE r.queue_id = ? AND r.status IN ({marks})"
                 " AND r.due_at IS NOT NULL",
-                (queue_id, *_PENDING),
+                (queue_id, *_rows.PENDING_STATUSES),
             ).fetchall()
             if held and not rows:
                 return 0  # nothing left to hold: leave the message as it is
             c.execute("UPDATE messages SET held = ? WHERE queue_id = ?", (int(held), queue_id))
             for row in rows:
-                view = sq._recipient_view(row)
+                view = _rows.recipient_view_from(row)
                 event = make_event(view)
                 status = "held" if held else ("deferred" if view.attempts else "queued")
                 c.execute(
@@ -465,7 +337,7 @@ class AdminQueries(SqliteQueries):
                     " due_at = CASE WHEN ? THEN due_at ELSE min(due_at, ?) END WHERE id = ?",
                     (status, event.at.timestamp(), held, event.at.timestamp(), view.recipient_id),
                 )
-                sq._insert_event(c, event)
+                insert_event(c, event)
             return len(rows)
 
         result: int | None = await self._write(work)
@@ -491,7 +363,6 @@ class AdminQueries(SqliteQueries):
         Returns:
             The number of recipients cancelled, or ``None`` if there is no message.
         """
-        sq = _sq()
 
         def work(c: sqlite3.Connection) -> int | None:
             count = change(c)
@@ -505,18 +376,18 @@ class AdminQueries(SqliteQueries):
             ):
                 return None
             rows = c.execute(
-                f"SELECT {sq._RECIPIENT_VIEW} WHERE r.queue_id = ? AND r.due_at IS NOT NULL",
+                f"SELECT {_rows.RECIPIENT_VIEW} WHERE r.queue_id = ? AND r.due_at IS NOT NULL",
                 (queue_id,),
             ).fetchall()
             for row in rows:
-                view = sq._recipient_view(row)
+                view = _rows.recipient_view_from(row)
                 event = make_event(view)
                 c.execute(
                     "UPDATE recipients SET status = ?, due_at = NULL, lease_owner = NULL,"
                     " updated_at = ?, last_reply = ? WHERE id = ?",
                     (Status.EXPIRED.value, event.at.timestamp(), event.text, view.recipient_id),
                 )
-                sq._insert_event(c, event)
+                insert_event(c, event)
             c.execute(
                 "UPDATE messages SET content = NULL, held = 0 WHERE queue_id = ?", (queue_id,)
             )
@@ -583,14 +454,14 @@ class AdminQueries(SqliteQueries):
     async def tenant_settings(self, name: str) -> TenantSettings | None:
         def work(c: sqlite3.Connection) -> TenantSettings | None:
             row = c.execute(
-                f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE name = ?", (name,)
+                f"SELECT {_rows.TENANT_COLUMNS} FROM tenants WHERE name = ?", (name,)
             ).fetchone()
             if row is None:
                 return None
             users = c.execute(
                 "SELECT username FROM credentials WHERE tenant = ? ORDER BY username", (name,)
             ).fetchall()
-            return _settings(row, tuple(u[0] for u in users))
+            return _rows.settings_from(row, tuple(u[0] for u in users))
 
         return await self._read(work)
 
@@ -601,8 +472,8 @@ class AdminQueries(SqliteQueries):
                 "SELECT tenant, username FROM credentials ORDER BY username"
             ).fetchall():
                 users.setdefault(tenant, []).append(username)
-            rows = c.execute(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY name").fetchall()
-            return [_settings(row, tuple(users.get(row[0], ()))) for row in rows]
+            rows = c.execute(f"SELECT {_rows.TENANT_COLUMNS} FROM tenants ORDER BY name").fetchall()
+            return [_rows.settings_from(row, tuple(users.get(row[0], ()))) for row in rows]
 
         return await self._read(work)
 
@@ -613,9 +484,9 @@ class AdminQueries(SqliteQueries):
         ``audit`` builds the admin audit entry from the result, in the same transaction."""
         assignments, args = [], []
         for key, value in changes.items():
-            column = SETTINGS_COLUMNS[key]  # a KeyError here is a programming error
+            column = _rows.SETTINGS_COLUMNS[key]  # a KeyError here is a programming error
             assignments.append(f"{column} = ?")
-            args.append(_column_value(value))
+            args.append(_rows.column_value(value))
 
         def work(c: sqlite3.Connection) -> bool:
             found = update(c)
@@ -645,7 +516,7 @@ class AdminQueries(SqliteQueries):
         Held recipients are left out: an operator parked them on purpose.
         """
         row = await self._read(lambda c: c.execute(_rows.OLDEST_WAITING).fetchone())
-        return None if row is None or row[0] is None else _utc(row[0])
+        return None if row is None or row[0] is None else _rows.utc(row[0])
 
     async def event_counts(self, since: datetime) -> list[tuple[str, str, str | None, str, int]]:
         """(tenant, type, category, remote host, count) of the events since ``since``."""
@@ -684,7 +555,7 @@ class AdminQueries(SqliteQueries):
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        return [AuditEntry(_utc(r[1]), r[2], r[3], r[4], json.loads(r[5]), r[0]) for r in rows]
+        return [AuditEntry(_rows.utc(r[1]), r[2], r[3], r[4], json.loads(r[5]), r[0]) for r in rows]
 
     # --- erasure and retention ------------------------------------------------------------
 
@@ -784,41 +655,3 @@ class AdminQueries(SqliteQueries):
         result: int = await self._write(work)
         return result
 
-
-def _message(row: Sequence[Any]) -> MessageRow:
-    return MessageRow(
-        queue_id=row[0],
-        tenant=row[1],
-        mail_from=row[2],
-        message_id=row[3],
-        subject=row[4],
-        size=row[5],
-        received_at=_utc(row[6]),
-        client_address=row[7],
-        held=bool(row[8]),
-        has_content=bool(row[9]),
-    )
-
-
-def _settings(row: Sequence[Any], usernames: tuple[str, ...]) -> TenantSettings:
-    domains = tuple(d for d in row[1].split(",") if d)
-    return TenantSettings(
-        tenant=Tenant(row[0], domains, row[2], row[3]),
-        list_unsubscribe=bool(row[4]),
-        bounce_notice=bool(row[5]),
-        webhook_url=row[6],
-        webhook_secret=row[7],
-        failure_threshold=row[8],
-        failure_window=None if row[9] is None else timedelta(seconds=row[9]),
-        usernames=usernames,
-    )
-
-
-def _column_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (tuple, list)):
-        return ",".join(value)
-    return value

@@ -25,122 +25,38 @@ drop duplicates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.model import Event, Status
-from gateway.store import rows as _rows
+from gateway.core.records import (
+    DELIVERED,
+    FAILED,
+    PENDING,
+    ClaimedWebhook,
+    EventBatch,
+    OutboxItem,
+    WebhookRecord,
+    WebhookTarget,
+)
 from gateway.store.mixins import SqliteQueries
+from gateway.store.rows import LOGGED_EVENT_COLUMNS, logged_events
+
+# The records this module's queries take and return, where the admin API and older callers
+# import them from (they are ``core.records``').
+__all__ = [
+    "DELIVERED",
+    "FAILED",
+    "PENDING",
+    "ClaimedWebhook",
+    "EventBatch",
+    "OutboxItem",
+    "OutboxQueries",
+    "WebhookRecord",
+    "WebhookTarget",
+]
 
 if TYPE_CHECKING:
     import sqlite3
-
-PENDING = "pending"
-DELIVERED = "delivered"
-FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookTarget:
-    """A tenant's endpoint. ``secret`` signs the payloads: never log it."""
-
-    tenant: str
-    url: str
-    secret: str
-
-    def __repr__(self) -> str:  # keep the secret out of reprs, logs and tracebacks
-        return f"WebhookTarget(tenant={self.tenant!r}, url={self.url!r}, secret=[redacted])"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """One payload to deliver: ``id`` is the event id receivers dedupe on."""
-
-    id: str
-    tenant: str
-    type: str
-    body: bytes
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedWebhook:
-    """An outbox row leased to a dispatcher, with its tenant's current endpoint.
-
-    ``url``/``secret`` are empty when the tenant's webhook was removed since.
-    """
-
-    id: str
-    tenant: str
-    type: str
-    body: bytes
-    attempts: int
-    url: str
-    secret: str
-
-    def __repr__(self) -> str:
-        return f"ClaimedWebhook(id={self.id!r}, tenant={self.tenant!r}, url={self.url!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookRecord:
-    """An outbox row for the delivery history (API)."""
-
-    id: str
-    tenant: str
-    type: str
-    state: str
-    attempts: int
-    created_at: datetime
-    next_at: datetime | None
-    delivered_at: datetime | None
-    last_error: str
-    body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class EventBatch:
-    """Events read from the log for the outbox writer (``webhook_events``).
-
-    ``cursor`` is where they were read from and ``next`` where the cursor moves once their
-    rows are written (``commit_webhooks``); both are opaque to the caller (SQLite: ``(0,
-    event id)``; PostgreSQL: ``(transaction id, event id)``). Each event comes with its
-    recipient's current status (``None`` without a recipient). ``salt`` is the database's
-    own, for the webhook ids derived from event ids. ``rows`` is how many log rows were read
-    (a full batch means there may be more), ``events`` only those asked for.
-    """
-
-    cursor: tuple[int, int]
-    next: tuple[int, int]
-    events: list[tuple[Event, Status | None]]
-    salt: str
-    rows: int = 0
-
-
-#: The events' columns qualified for a join with ``recipients`` (both have ``id``, ``tenant``...).
-LOGGED_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in _rows.EVENT_COLUMNS.split(","))
-
-
-def logged_event(row: Sequence[Any]) -> tuple[Event, Status | None]:
-    """An event and its recipient's status from ``LOGGED_EVENT_COLUMNS, r.status``."""
-    return _rows.event_from(row), Status(row[14]) if row[14] else None
-
-
-def logged_events(
-    rows: Sequence[Sequence[Any]], tenants: frozenset[str] | None
-) -> list[tuple[Event, Status | None]]:
-    """``logged_event`` of each row, or only of the rows of ``tenants`` when given (none
-    for an empty set: the rows may then hold only the ids)."""
-    if tenants is None:
-        return [logged_event(r) for r in rows]
-    if not tenants:
-        return []
-    return [logged_event(r) for r in rows if r[_TENANT] in tenants]
-
-
-_TENANT = 3  # the tenant's position in ``EVENT_COLUMNS``
-
 
 def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
@@ -193,20 +109,23 @@ class OutboxQueries(SqliteQueries):
         """queue id → the application's ``Message-ID`` header, for the messages that have one."""
         if not queue_ids:
             return {}
-        found: dict[str, str] = {}
         ids = list(queue_ids)
-        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" for _ in chunk)
-            rows: list[Any] = await self._read(
-                lambda c, chunk=chunk, marks=marks: c.execute(  # type: ignore[misc]
-                    f"SELECT queue_id, message_id FROM messages WHERE queue_id IN ({marks})"
-                    " AND message_id IS NOT NULL",
-                    chunk,
-                ).fetchall()
-            )
-            found.update((row[0], row[1]) for row in rows)
-        return found
+
+        def work(c: sqlite3.Connection) -> dict[str, str]:
+            found: dict[str, str] = {}
+            for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" for _ in chunk)
+                found.update(
+                    c.execute(
+                        f"SELECT queue_id, message_id FROM messages WHERE queue_id IN ({marks})"
+                        " AND message_id IS NOT NULL",
+                        chunk,
+                    ).fetchall()
+                )
+            return found
+
+        return await self._read(work)
 
     # --- the events log → the outbox -------------------------------------------------------
 

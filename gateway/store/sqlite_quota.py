@@ -22,14 +22,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from gateway.store.mixins import SqliteQueries
-
-#: The longest window a quota counts (``daily_quota``): usage older than this is dropped.
-KEEP = timedelta(days=1)
-
-
-def minute_of(epoch: float) -> int:
-    """The minute (``epoch // 60``) a time falls in: ``quota_usage.minute``."""
-    return int(epoch // 60)
+from gateway.store.rows import KEEP, minute_of
 
 
 class QuotaQueries(SqliteQueries):

@@ -21,11 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from gateway.core.model import Delivery, Event, Status, Suppression
-from gateway.core.ports import Outcome, notices_of
+from gateway.core.records import Outcome, hashed_address, notices_of
 from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
 from gateway.store.rows import dt, ts
-from gateway.store.sqlite_admin import hashed_address
 from gateway.store.sqlite_writes import enqueue_rows, insert_event, upsert_suppression
 
 T = TypeVar("T")
@@ -187,16 +186,28 @@ class RelayQueries(SqliteQueries):
         result: dict[tuple[str, str], Suppression] = await self._read(work)
         return result
 
-    async def release_claims(self, owner: str) -> int:
-        """Make every row leased to ``owner`` due now (a restarted node's old leases)."""
+    async def release_claims(
+        self,
+        owner: str,
+        recipient_ids: Sequence[int] | None = None,
+        due: datetime | None = None,
+    ) -> int:
+        """Make rows leased to ``owner`` due at ``due`` (now when ``None``): every such row
+        (a restarted node's old leases), or only ``recipient_ids`` (jobs the relay gives
+        back unsent). Nothing else changes: no attempt is counted, no event written."""
 
         def work(c: sqlite3.Connection) -> int:
-            now = datetime.now(UTC).timestamp()
-            return c.execute(
-                "UPDATE recipients SET due_at = min(due_at, ?), lease_owner = NULL"
-                " WHERE lease_owner = ?",
-                (now, owner),
-            ).rowcount
+            at = (due or datetime.now(UTC)).timestamp()
+            sql = "UPDATE recipients SET due_at = min(due_at, ?), lease_owner = NULL"
+            if recipient_ids is None:
+                return c.execute(sql + " WHERE lease_owner = ?", (at, owner)).rowcount
+            count = 0
+            for chunk in _chunks(list(recipient_ids)):
+                marks = ", ".join("?" * len(chunk))
+                count += c.execute(
+                    sql + f" WHERE lease_owner = ? AND id IN ({marks})", (at, owner, *chunk)
+                ).rowcount
+            return count
 
         result: int = await self._write(work)
         return result

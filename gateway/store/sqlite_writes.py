@@ -1,19 +1,23 @@
 """The SQLite store's row writes that several of its query modules share.
 
-Owns: inserting an event, upserting a suppression, and writing a message with its
-recipients, their ``queued`` events and its quota settlement (``enqueue_rows``, run by
-``SqliteStore.enqueue`` and by the relay's ``record_outcomes`` for a bounce notice). Each
-takes the writer's connection and runs inside the caller's transaction. Does not own: the
+Owns: inserting an event and an admin audit entry (``audited``: the entry an admin
+write's ``audit=`` builds, in its transaction), upserting a suppression or a login, and
+writing a message with its recipients, their ``queued`` events and its quota settlement
+(``enqueue_rows``, run by ``SqliteStore.enqueue`` and by the relay's ``record_outcomes`` for
+a bounce notice). Each takes the writer's connection and runs inside the caller's
+transaction. Does not own: the
 connection, the writer or errors (``store.sqlite``).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from gateway.core.model import Event, EventType, NewMessage, Reason, Suppression
-from gateway.core.ports import EnqueueResult
+from gateway.core.records import AuditEntry, AuditOf, EnqueueResult
 from gateway.store import rows
 from gateway.store.sqlite_quota import settle_holds
 
@@ -137,3 +141,30 @@ def enqueue_rows(
         )
     queue_id = message.queue_id if queued else (original or message.queue_id)
     return EnqueueResult(queue_id, tuple(queued), tuple(a for a, _ in duplicates))
+
+
+def insert_audit(c: sqlite3.Connection, entry: AuditEntry) -> int:
+    """Write one ``admin_audit`` row; its id."""
+    cur = c.execute(
+        "INSERT INTO admin_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        (entry.at.timestamp(), entry.actor, entry.action, entry.target, json.dumps(entry.detail)),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def audited(c: sqlite3.Connection, audit: AuditOf | None, result: Any) -> None:
+    """Write the audit entry ``audit`` builds from ``result``, in the same transaction."""
+    entry = None if audit is None else audit(result)
+    if entry is not None:
+        insert_audit(c, entry)
+
+
+def upsert_credentials(
+    c: sqlite3.Connection, tenant: str, username: str, secret_hash: str, now: datetime
+) -> None:
+    c.execute(
+        "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
+        " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
+        (username, tenant, secret_hash, now.timestamp()),
+    )

@@ -95,9 +95,9 @@ def kill_after_commit() -> None:
 def kill_mid_suppression() -> None:
 
     from gateway.core.model import EventType
-    from gateway.store import sqlite, sqlite_relay
+    from gateway.store import sqlite_admin, sqlite_relay, sqlite_writes
 
-    insert = sqlite._insert_event
+    insert = sqlite_writes.insert_event
 
     def insert_then_die(c: sqlite3.Connection, event: Event) -> int:
         event_id = insert(c, event)
@@ -107,7 +107,7 @@ def kill_mid_suppression() -> None:
 
     # ``store.sqlite_admin.suppress_with_event`` and ``store.sqlite_relay``'s outcome
     # writes look it up on their modules at each call.
-    sqlite._insert_event = insert_then_die
+    sqlite_admin.insert_event = insert_then_die
     sqlite_relay.insert_event = insert_then_die
 
 
