@@ -38,7 +38,6 @@ Postfix is the model (``smtpd_client_connection_count_limit``, ``smtpd_hard_erro
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AnyStr
@@ -47,7 +46,7 @@ from aiosmtpd.smtp import SMTP, Session, TLSSetupException
 
 from gateway.core import replies
 from gateway.observe.logging import log_event
-from gateway.smtp_in.limits import Address, ClientLimits, ClientTable
+from gateway.smtp_in.limits import Address, ClientLimits, ClientTable, client_address
 
 if TYPE_CHECKING:
     from gateway.config import SmtpConfig
@@ -160,10 +159,7 @@ class GuardedSMTP(SMTP):
 
     async def _handle_client(self) -> None:
         peer: Any = self.session.peer if self.session is not None else None
-        try:
-            client = ipaddress.ip_address(peer[0]) if peer else None
-        except ValueError:  # not an IP socket (tests may use others): no per-client limits
-            client = None
+        client = client_address(peer)
         if client is not None:
             refusal = self.clients.admit(client, self.loop.time())
             if refusal is not None:

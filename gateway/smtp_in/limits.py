@@ -56,6 +56,21 @@ class ClientLimits:
 NO_LIMITS = ClientLimits(None, None, None)
 
 
+def client_address(peer: object) -> Address | None:
+    """The client's IP address from a socket's peer name, ``None`` when it has none (a Unix
+    socket). A dual-stack listener sees IPv4 clients as ``::ffff:a.b.c.d``: they are counted
+    as IPv4 (their /24), or every IPv4 client would share one /64."""
+    if not isinstance(peer, tuple | list) or not peer:
+        return None
+    try:
+        address = ipaddress.ip_address(str(peer[0]).partition("%")[0])  # no scope id
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def network_of(address: Address) -> Network:
     """The client network an address is counted in: its /24 (IPv4) or /64 (IPv6)."""
     prefix = _IPV4_NETWORK if address.version == 4 else _IPV6_NETWORK

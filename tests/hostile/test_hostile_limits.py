@@ -15,7 +15,7 @@ import logging
 import pytest
 
 from gateway.core import replies
-from gateway.smtp_in.limits import ClientLimits, ClientTable, network_of
+from gateway.smtp_in.limits import ClientLimits, ClientTable, client_address, network_of
 from tests.hostile.conftest import OTHER, UNTRUSTED, Start
 from tests.hostile.wire import RawClient
 
@@ -170,3 +170,11 @@ def test_the_tables_stay_bounded() -> None:
 def test_networks_are_slash_24_and_slash_64() -> None:
     assert str(network_of(ipaddress.ip_address("192.0.2.77"))) == "192.0.2.0/24"
     assert str(network_of(ipaddress.ip_address("2001:db8:1:2:3::9"))) == "2001:db8:1:2::/64"
+
+
+def test_client_addresses_from_peer_names() -> None:
+    assert str(client_address(("127.0.1.2", 40000))) == "127.0.1.2"
+    assert str(client_address(("::ffff:192.0.2.7", 40000, 0, 0))) == "192.0.2.7"  # dual stack
+    assert str(client_address(("fe80::1%eth0", 40000, 0, 2))) == "fe80::1"
+    assert client_address("/run/gateway.sock") is None
+    assert client_address(None) is None
