@@ -42,6 +42,11 @@ def _where(library: str, internal: str, used_by: str) -> str:
         ("check_helo_needed", True, None),
         ("check_auth_needed", True, None),
         ("push", True, ["self", "status"]),
+        # gateway/smtp_in/guard.py (issue 14): timeouts, sessions, the command table
+        ("_timeout_cb", False, ["self"]),
+        ("_reset_timeout", False, ["self", "duration"]),
+        ("_create_session", False, ["self"]),
+        ("handle_exception", True, ["self", "error"]),
     ],
 )
 def test_aiosmtpd_smtp_methods(name: str, is_coroutine: bool, parameters: list[str] | None) -> None:
@@ -53,6 +58,24 @@ def test_aiosmtpd_smtp_methods(name: str, is_coroutine: bool, parameters: list[s
         signature = inspect.signature(method)
         named = [p.name for p in signature.parameters.values() if p.kind is not p.VAR_POSITIONAL]
         assert named == parameters, f"{where} (signature now {signature})"
+
+
+async def test_aiosmtpd_guard_internals() -> None:
+    """gateway/smtp_in/guard.py reads ``_timeout_duration``, adds HTTP verbs to
+    ``_smtp_methods``, cancels ``_handler_coroutine`` and looks into the reader's
+    ``_buffer`` (pipelining before the EHLO reply)."""
+    where = _where("aiosmtpd", "SMTP's session internals", "gateway/smtp_in/guard.py")
+    server = SMTP(object(), hostname="internals.test", timeout=7)
+    assert server._timeout_duration == 7, where
+    assert isinstance(server._smtp_methods, dict), where
+    assert "EHLO" in server._smtp_methods, where
+    assert hasattr(server, "_handler_coroutine"), where
+    assert "self._handler_coroutine = self.loop.create_task" in inspect.getsource(
+        SMTP.connection_made
+    ), where
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"MAIL FROM:<>\r\n")
+    assert len(reader._buffer) == len(b"MAIL FROM:<>\r\n"), where
 
 
 def test_aiosmtpd_line_length_limit_is_read_per_instance() -> None:
