@@ -19,7 +19,7 @@ from gateway.bounce.decode import collapse_ws
 from gateway.bounce.dsn import address_of
 from gateway.bounce.mime import Part
 from gateway.bounce.report import BounceReport
-from gateway.core.model import Category
+from gateway.core.category import Category
 
 # RFC 5965 §7.3 registry plus widely used extensions.
 _FEEDBACK_TYPES = frozenset(

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from gateway.bounce.literals import Gate, folded, trie_pattern
-from gateway.core.model import Category
+from gateway.core.category import Category
 
 MAX_RULE_TEXT = 6000  # characters of text any rule looks at (bounds regex work)
 _MAX_ENVELOPES = 4096  # combinations of non-text conditions whose matching rules are kept
@@ -24,7 +24,7 @@ _MAX_ENVELOPE_CHARS = 64  # longer ones (hostile input) are not kept, so the mem
 # Characters of each literal in the finder's trie (_LiteralIndex): compiling a trie of whole
 # literals costs more start-up than `gateway bounce classify` spends on a hundred emails; the
 # rest of a longer literal is compared where its first characters were found.
-_TRIE_DEPTH = 8
+_TRIE_DEPTH = 6
 _QUOTES = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'))
 
 
@@ -286,7 +286,8 @@ class _LiteralIndex:
             found.update(closure[key])
             start = match.start()
             longer = tails.get(key)
-            if longer is not None:
+            # One C-level test for the usual answer (none of them starts here), then each.
+            if longer is not None and text.startswith(longer, start):
                 found.update(lit for lit in longer if text.startswith(lit, start))
             match = search(text, start + 1)
         return found

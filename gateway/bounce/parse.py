@@ -21,7 +21,7 @@ from gateway.bounce.decode import collapse_ws, decode_header
 from gateway.bounce.literals import Gate, folded
 from gateway.bounce.report import BounceReport, unparseable
 from gateway.bounce.rules_file import default_rules
-from gateway.core.model import Category
+from gateway.core.category import Category
 
 _TAG = re.compile(r"<[^<>]{0,2000}>")
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")

@@ -8,7 +8,7 @@ from gateway.bounce.classify import Rules, decide
 from gateway.bounce.dsn import status_of
 from gateway.bounce.freetext import command_in, reply_code_in
 from gateway.bounce.rules_file import default_rules
-from gateway.core.model import Category
+from gateway.core.category import Category
 
 
 def classify_reply(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.core.model import Category
+from gateway.core.category import Category
 
 Kind = Literal["dsn", "nonstandard", "arf", "auto_reply", "none", "unparseable"]
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from gateway.bounce.classify import Rule, Rules
-from gateway.core.model import Category
+from gateway.core.category import Category
 
 _ALLOWED_KEYS = frozenset(
     {
