@@ -1,8 +1,8 @@
 """Bases of the stores' query mixins: how a mixin reaches the database, for the type checker.
 
-``SqliteStore`` mixes in ``AdminQueries``, ``OutboxQueries`` and ``RelayQueries``;
-``PostgresStore`` mixes in ``PostgresAdminQueries`` and ``PostgresOutboxQueries``. The stores
-define the methods declared here; the bases only let each mixin call them type-checked.
+Both stores mix in the queries written once (``Queries``: ``store.admin_queries``, …) and
+their own dialect's (``SqliteQueries``, ``PostgresQueries``). The stores define the methods
+declared here; the bases only let each mixin call them type-checked.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import sqlite3
 
     import asyncpg
+
+    from gateway.store.sql import Dialect, Script
 
 T = TypeVar("T")
 
@@ -42,3 +44,15 @@ class PostgresQueries:
             *,
             transaction: bool = True,
         ) -> T: ...
+
+
+class Queries:
+    """A mixin of queries written once (``store.sql`` scripts): the store runs a script as
+    one transaction (``_transact``) or as a read (``_query``) in its ``dialect``."""
+
+    if TYPE_CHECKING:
+        dialect: Dialect
+
+        async def _query(self, script: Script[T]) -> T: ...
+
+        async def _transact(self, script: Script[T], *, durable: bool = True) -> T: ...

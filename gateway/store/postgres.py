@@ -49,16 +49,12 @@ from gateway.core.records import (
     hashed_address,
     notices_of,
 )
-from gateway.store import rows
-from gateway.store.postgres_admin import (
-    PostgresAdminQueries,
-    audited,
-    upsert_credentials,
-    upsert_suppression,
-)
+from gateway.store import rows, writes
+from gateway.store.admin_queries import AdminQueries
 from gateway.store.postgres_outbox import PostgresOutboxQueries
 from gateway.store.postgres_quota import PostgresQuotaQueries
 from gateway.store.rows import dt, minute_of, ts
+from gateway.store.sql import POSTGRES, Script, run_postgres
 
 T = TypeVar("T")
 Connection: TypeAlias = asyncpg.Connection
@@ -150,11 +146,12 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQueries):
+class PostgresStore(AdminQueries, PostgresOutboxQueries, PostgresQuotaQueries):
     """``Store`` on a PostgreSQL database shared by every node (see the module docstring).
 
     The admin API's queries, the webhook outbox and the quota holds live in mixins of their
-    own modules (``postgres_admin``, ``postgres_outbox``, ``postgres_quota``), method by
+    own modules (``admin_queries``, written once for both stores; ``postgres_outbox``,
+    ``postgres_quota``), method by
     method like SQLite's.
 
     Args:
@@ -164,6 +161,8 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
             as SQLite's busy timeout.
         pool_size: the most connections this node holds open.
     """
+
+    dialect = POSTGRES
 
     def __init__(
         self, url: str, busy_timeout: timedelta = timedelta(seconds=5), pool_size: int = 10
@@ -274,6 +273,14 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
                 await pool.expire_connections()
         raise error
 
+    async def _query(self, script: Script[T]) -> T:
+        """Run a read script (``store.sql``) on a pooled connection, outside a transaction."""
+        return await self._run(lambda c: run_postgres(c, script), transaction=False)
+
+    async def _transact(self, script: Script[T], *, durable: bool = True) -> T:
+        """Run a script (``store.sql``) in one transaction (every commit is durable here)."""
+        return await self._run(lambda c: run_postgres(c, script))
+
     # --- tenants and credentials ------------------------------------------------------------
 
     async def ensure_tenant(self, tenant: Tenant) -> None:
@@ -337,8 +344,10 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
         in the same transaction (issue 13)."""
 
         async def work(c: asyncpg.Connection) -> None:
-            await upsert_credentials(c, tenant, username, secret_hash, datetime.now(UTC))
-            await audited(c, audit, None)
+            await run_postgres(
+                c, writes.upsert_credentials(tenant, username, secret_hash, datetime.now(UTC))
+            )
+            await run_postgres(c, writes.audited(audit, None))
 
         await self._run(work)
 
@@ -415,7 +424,7 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
             await c.execute(begin)
             try:
                 result = await _enqueue_in(c, message, duplicate_window)
-                await audited(c, audit, result)
+                await run_postgres(c, writes.audited(audit, result))
                 await c.execute("COMMIT")
             except BaseException:
                 await _rollback_quietly(c)
@@ -473,7 +482,7 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
         return None if row is None else _suppression(row)
 
     async def add_suppression(self, suppression: Suppression) -> None:
-        await self._run(lambda c: upsert_suppression(c, suppression))
+        await self._transact(writes.upsert_suppression(suppression))
 
     async def remove_suppression(self, tenant: str | None, address: str) -> int:
         async def work(c: Connection) -> int:
@@ -640,7 +649,7 @@ class PostgresStore(PostgresAdminQueries, PostgresOutboxQueries, PostgresQuotaQu
                 await _insert_event(c, event)
                 if suppression.event_id is None:
                     suppression = dataclasses.replace(suppression, event_id=event_id)
-                await upsert_suppression(c, suppression)
+                await run_postgres(c, writes.upsert_suppression(suppression))
             # The bounce notices the recorded outcomes cause, in their transaction.
             for notice in notices_of(outcomes, recorded):
                 await _enqueue_in(c, notice, timedelta(0))
@@ -971,7 +980,7 @@ async def _close_quietly(conn: Connection) -> None:
 
 # --- rows ---------------------------------------------------------------------------------------
 
-# The shared converters under the names this module (and ``postgres_admin``) use.
+# The shared converters under the names this module uses.
 _SUPPRESSION_COLUMNS = rows.SUPPRESSION_COLUMNS
 _ATTEMPT_EVENTS = rows.ATTEMPT_EVENTS
 _EVENT_COLUMNS = rows.EVENT_COLUMNS
@@ -992,9 +1001,4 @@ def _rowcount(status: str) -> int:
 
 
 async def _insert_event(c: Connection, event: Event) -> int:
-    value = await c.fetchval(
-        f"{_EVENT_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        " RETURNING id",
-        *_event_values(event),
-    )
-    return int(value)
+    return await run_postgres(c, writes.insert_event(event))

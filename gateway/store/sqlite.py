@@ -51,7 +51,8 @@ from gateway.core.records import (
     hashed_address,
 )
 from gateway.store import rows
-from gateway.store.sqlite_admin import AdminQueries
+from gateway.store.admin_queries import AdminQueries
+from gateway.store.sql import SQLITE, Script, run_sqlite
 from gateway.store.sqlite_outbox import OutboxQueries
 from gateway.store.sqlite_quota import QuotaQueries
 from gateway.store.sqlite_relay import RelayQueries
@@ -97,6 +98,8 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
     The admin API's queries, the relay's, the webhook outbox and the quota holds live in
     mixins of their own modules.
     """
+
+    dialect = SQLITE
 
     def __init__(self, path: str | Path, busy_timeout: timedelta = timedelta(seconds=5)) -> None:
         self.path = Path(path)
@@ -291,6 +294,15 @@ class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
             return await self._on(self._reader, work)
         except sqlite3.Error as exc:
             raise _translate(exc) from None
+
+    async def _query(self, script: Script[T]) -> T:
+        """Run a read script (``store.sql``) on the reader's connection."""
+        return await self._read(lambda c: run_sqlite(c, script))
+
+    async def _transact(self, script: Script[T], *, durable: bool = True) -> T:
+        """Run a script (``store.sql``) as one write, in the group-commit writer."""
+        result: T = await self._write(lambda c: run_sqlite(c, script), durable=durable)
+        return result
 
     # --- tenants and credentials ------------------------------------------------------------
 

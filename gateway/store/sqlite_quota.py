@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 
 from gateway.store.mixins import SqliteQueries
 from gateway.store.rows import KEEP, minute_of
+from gateway.store.sql import run_sqlite
+from gateway.store.writes import give_back
 
 
 class QuotaQueries(SqliteQueries):
@@ -159,22 +161,6 @@ def _reserve(
     return None
 
 
-def forget_holds(c: sqlite3.Connection, address: str) -> int:
-    """Inside an erasure's transaction: give back and delete every hold of ``address``
-    (the table keeps it in clear). A transaction that queues it after all counts it again
-    from then on (``settle_holds``); returns how many there were."""
-    held = c.execute(
-        "SELECT tenant, minute, count(*) FROM quota_holds WHERE address = ?"
-        " GROUP BY tenant, minute",
-        (address,),
-    ).fetchall()
-    if not held:
-        return 0
-    _give_back(c, held)
-    c.execute("DELETE FROM quota_holds WHERE address = ?", (address,))
-    return sum(n for _, _, n in held)
-
-
 def _purge(c: sqlite3.Connection, now: float) -> int:
     """``purge_quota`` in the writer: lapsed holds given back and deleted, then usage older
     than every window deleted; how many rows went."""
@@ -243,8 +229,5 @@ def _add(c: sqlite3.Connection, tenant: str, minute: int, count: int) -> None:
 
 
 def _give_back(c: sqlite3.Connection, counts: Sequence[tuple[str, int, int]]) -> None:
-    """Subtract (tenant, minute, count) from the usage (a minute no longer kept: nothing)."""
-    c.executemany(
-        "UPDATE quota_usage SET used = max(used - ?, 0) WHERE tenant = ? AND minute = ?",
-        [(n, tenant, minute) for tenant, minute, n in counts],
-    )
+    """Subtract (tenant, minute, count) from the usage (``store.writes.give_back``)."""
+    run_sqlite(c, give_back(list(counts)))

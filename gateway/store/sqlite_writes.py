@@ -1,27 +1,24 @@
 """The SQLite store's row writes that several of its query modules share.
 
-Owns: inserting an event and an admin audit entry (``audited``: the entry an admin
-write's ``audit=`` builds, in its transaction), upserting a suppression or a login, and
-writing a message with its recipients, their ``queued`` events and its quota settlement
-(``enqueue_rows``, run by ``SqliteStore.enqueue`` and by the relay's ``record_outcomes`` for
-a bounce notice). Each takes the writer's connection and runs inside the caller's
-transaction. Does not own: the
+Owns: writing a message with its recipients, their ``queued`` events and its quota
+settlement (``enqueue_rows``, run by ``SqliteStore.enqueue`` and by the relay's
+``record_outcomes`` for a bounce notice: PostgreSQL does it in one statement of its own), and
+the shared row writes of ``store.writes`` called synchronously on the writer's connection.
+Each runs inside the caller's transaction. Does not own: the
 connection, the writer or errors (``store.sqlite``).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.core.model import Event, EventType, NewMessage, Reason, Suppression
-from gateway.core.records import AuditEntry, AuditOf, EnqueueResult
-from gateway.store import rows
+from gateway.core.records import AuditOf, EnqueueResult
+from gateway.store import rows, writes
+from gateway.store.sql import run_sqlite
 from gateway.store.sqlite_quota import settle_holds
-
-_EVENT_INSERT_SQL = rows.EVENT_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 #: The ``queued`` event of each of a message's recipients: the values an ``Event`` of type
 #: QUEUED with only the required fields gives through ``rows.event_values``.
@@ -34,28 +31,25 @@ _QUEUED_EVENTS_SQL = (
 
 
 def insert_event(c: sqlite3.Connection, event: Event) -> int:
-    """Write one event row; its id."""
-    cur = c.execute(_EVENT_INSERT_SQL, rows.event_values(event))
-    return int(cur.lastrowid or 0)
+    """Write one event row (``store.writes.insert_event``'s statement, in one call); its id."""
+    return int(c.execute(writes.EVENT_INSERT, rows.event_values(event)).lastrowid or 0)
 
 
 def upsert_suppression(c: sqlite3.Connection, suppression: Suppression) -> None:
-    """Insert or replace the (tenant, address) suppression."""
-    c.execute(
-        "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
-        " note) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address) DO UPDATE SET"
-        " reason = excluded.reason, since = excluded.since, expires_at ="
-        " excluded.expires_at, event_id = excluded.event_id, note = excluded.note",
-        (
-            suppression.tenant,
-            suppression.address,
-            rows.suppression_reason_value(suppression.reason),
-            rows.ts(suppression.since),
-            rows.ts(suppression.expires_at),
-            suppression.event_id,
-            suppression.note,
-        ),
-    )
+    """Insert or replace the (tenant, address) suppression (``store.writes``' statement)."""
+    c.execute(writes.UPSERT_SUPPRESSION, writes.suppression_values(suppression))
+
+
+def audited(c: sqlite3.Connection, audit: AuditOf | None, result: Any) -> None:
+    """``store.writes.audited`` on the writer's connection."""
+    run_sqlite(c, writes.audited(audit, result))
+
+
+def upsert_credentials(
+    c: sqlite3.Connection, tenant: str, username: str, secret_hash: str, now: datetime
+) -> None:
+    """``store.writes.upsert_credentials`` on the writer's connection."""
+    run_sqlite(c, writes.upsert_credentials(tenant, username, secret_hash, now))
 
 
 def enqueue_rows(
@@ -142,29 +136,3 @@ def enqueue_rows(
     queue_id = message.queue_id if queued else (original or message.queue_id)
     return EnqueueResult(queue_id, tuple(queued), tuple(a for a, _ in duplicates))
 
-
-def insert_audit(c: sqlite3.Connection, entry: AuditEntry) -> int:
-    """Write one ``admin_audit`` row; its id."""
-    cur = c.execute(
-        "INSERT INTO admin_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-        (entry.at.timestamp(), entry.actor, entry.action, entry.target, json.dumps(entry.detail)),
-    )
-    return int(cur.lastrowid or 0)
-
-
-def audited(c: sqlite3.Connection, audit: AuditOf | None, result: Any) -> None:
-    """Write the audit entry ``audit`` builds from ``result``, in the same transaction."""
-    entry = None if audit is None else audit(result)
-    if entry is not None:
-        insert_audit(c, entry)
-
-
-def upsert_credentials(
-    c: sqlite3.Connection, tenant: str, username: str, secret_hash: str, now: datetime
-) -> None:
-    c.execute(
-        "INSERT INTO credentials (username, tenant, secret_hash, created_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
-        " secret_hash = excluded.secret_hash, tenant = excluded.tenant",
-        (username, tenant, secret_hash, now.timestamp()),
-    )
