@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 
 from gateway.bounce.dsn import status_of
-from gateway.bounce.literals import folded, required_literals, trie_pattern
+from gateway.bounce.literals import folded, required_literals_of, trie_pattern
 
 MAX_TEXT = 64 * 1024  # characters of notification text that are read at all
 MAX_LINE = 1000
@@ -100,41 +100,38 @@ _INLINE_RECIPIENT = re.compile(
     re.IGNORECASE,
 )
 
-# The SMTP phase the remote server was answering, as each MTA words it (RFC 5321 §4.1).
-_COMMANDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p, re.IGNORECASE), cmd)
-    for p, cmd in (
-        (r"in reply to (?:the )?mail from", "MAIL"),
-        (r"in reply to (?:the )?rcpt to", "RCPT"),
-        (r"in reply to (?:end of )?data", "DATA"),
-        (r"in reply to (?:the )?(?:ehlo|helo)|in reply to (?:initial )?greeting", "CONN"),
-        (r"after (?:the )?mail from", "MAIL"),
-        (r"after (?:the )?rcpt to|after rcpt", "RCPT"),
-        (r"after (?:end of data|data|pipelined data|sending data)", "DATA"),
-        (r"after (?:initial connection|connect|ehlo|helo|greeting|starttls)", "CONN"),
-        (r"did not like our mail from|\[mail_from\]|mail from command", "MAIL"),
-        (r"did not like our rcpt to|\[rcpt_to\]|does not like recipient|rcpt to response", "RCPT"),
-        (r"did not like our (?:final )?data|\[data\]|failed after i sent the message", "DATA"),
-        (r"sender was rejected|\(state 8\)|\(state 9\)|\(state 13\)", "MAIL"),
-        (r"\(state 1[45]\)|smtp:rcpt", "RCPT"),
-        (r"\(state 1[78]\)|\(data\)|step: data|-{3,}smtp command\s+data", "DATA"),
-        # Sendmail: a reply right after "while talking to" answered no command, i.e. the
-        # greeting (RFC 5321 §3.1: a 554 greeting refuses the whole session).
-        (r"while talking to [^\n]{1,200}\n[> ]*<<< [45]\d\d", "CONN"),
-    )
+# The SMTP phase the remote server was answering, as each MTA words it (RFC 5321 §4.1); read
+# case-insensitively. Kept as text: only their folded forms below are compiled (start-up).
+_COMMAND_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"in reply to (?:the )?mail from", "MAIL"),
+    (r"in reply to (?:the )?rcpt to", "RCPT"),
+    (r"in reply to (?:end of )?data", "DATA"),
+    (r"in reply to (?:the )?(?:ehlo|helo)|in reply to (?:initial )?greeting", "CONN"),
+    (r"after (?:the )?mail from", "MAIL"),
+    (r"after (?:the )?rcpt to|after rcpt", "RCPT"),
+    (r"after (?:end of data|data|pipelined data|sending data)", "DATA"),
+    (r"after (?:initial connection|connect|ehlo|helo|greeting|starttls)", "CONN"),
+    (r"did not like our mail from|\[mail_from\]|mail from command", "MAIL"),
+    (r"did not like our rcpt to|\[rcpt_to\]|does not like recipient|rcpt to response", "RCPT"),
+    (r"did not like our (?:final )?data|\[data\]|failed after i sent the message", "DATA"),
+    (r"sender was rejected|\(state 8\)|\(state 9\)|\(state 13\)", "MAIL"),
+    (r"\(state 1[45]\)|smtp:rcpt", "RCPT"),
+    (r"\(state 1[78]\)|\(data\)|step: data|-{3,}smtp command\s+data", "DATA"),
+    # Sendmail: a reply right after "while talking to" answered no command, i.e. the
+    # greeting (RFC 5321 §3.1: a 554 greeting refuses the whole session).
+    (r"while talking to [^\n]{1,200}\n[> ]*<<< [45]\d\d", "CONN"),
 )
 # An SMTP transcript line naming the command sent; the last one in a text wins.
 _TRANSCRIPT_LINES = (
     r"[> ]*>>>\s*(mail from|rcpt to|data|ehlo|helo)",
     r"\s*(?:sent|in:)\s*(?:<<<\s*)?(mail from|rcpt to|data)",
 )
-_TRANSCRIPT_CMD = re.compile(
-    "|".join(f"^{line}" for line in _TRANSCRIPT_LINES), re.IGNORECASE | re.MULTILINE
-)
+_TRANSCRIPT_PATTERN = "|".join(f"^{line}" for line in _TRANSCRIPT_LINES)
+_TRANSCRIPT_FLAGS = re.IGNORECASE | re.MULTILINE
 # The patterns above are written in lower case, so in the folded text (gateway.bounce.literals)
 # their case-sensitive forms match exactly where they match the text itself, at the same
 # positions; and they are far cheaper, as the regex engine can jump to a literal prefix.
-# The transcript pattern finds the same matches as _TRANSCRIPT_CMD in "\n" + text, also
+# The transcript pattern finds the same matches as _TRANSCRIPT_PATTERN in "\n" + text, also
 # faster: the engine jumps from newline to newline instead of trying "^" at every position (a
 # match ends with a command word, never with the newline the next match starts with, so none
 # is lost), and each \s* is possessive, as giving back white space never helps when a letter or
@@ -150,10 +147,10 @@ _FOLDED_TRANSCRIPT = re.compile(
 # Literal pre-checks: most texts name none of the phrases, and a substring test is cheaper still
 # (results are unchanged, see gateway.bounce.literals; None: no pre-check, the pattern runs).
 _COMMAND_CHECKS = tuple(
-    (required_literals(pattern), re.compile(pattern.pattern), command)
-    for pattern, command in _COMMANDS
+    (required_literals_of(pattern, re.IGNORECASE), re.compile(pattern), command)
+    for pattern, command in _COMMAND_PATTERNS
 )
-_TRANSCRIPT_LITERALS = required_literals(_TRANSCRIPT_CMD)
+_TRANSCRIPT_LITERALS = required_literals_of(_TRANSCRIPT_PATTERN, _TRANSCRIPT_FLAGS)
 _COMMAND_LITERALS = frozenset(
     lit for literals, _, _ in _COMMAND_CHECKS for lit in literals or ()
 ) | frozenset(_TRANSCRIPT_LITERALS or ())

@@ -28,8 +28,18 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
     Args:
         pattern: a compiled pattern (its flags are honoured when parsing).
     """
+    return required_literals_of(pattern.pattern, pattern.flags)
+
+
+def required_literals_of(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """:func:`required_literals` of a pattern not compiled (compiling costs start-up time).
+
+    Args:
+        pattern: the regular expression.
+        flags: its ``re`` flags.
+    """
     try:
-        tree = _parser.parse(pattern.pattern, pattern.flags)
+        tree = _parser.parse(pattern, flags)
     except Exception:  # an analysis failure only means "no pre-check"
         return None
     found = _of_sequence(list(tree))

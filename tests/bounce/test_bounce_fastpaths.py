@@ -154,7 +154,7 @@ def test_gate_never_rejects_a_match() -> None:
     rng = random.Random(7)
     alphabet = "abcOFRLPNaup#-1054 ſİ\n"
     patterns = [rx for rule in default_rules().rules for rx in rule.regexes]
-    patterns += [pattern for pattern, _ in freetext._COMMANDS]
+    patterns += [re.compile(pattern, re.IGNORECASE) for pattern, _ in freetext._COMMAND_PATTERNS]
     gates = [Gate(p) for p in patterns]
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(300)]
     texts += [*SAMPLES, "xx OFR_416 yy", "AUP#IN-1530 x", "LPN00 426"]
@@ -165,11 +165,12 @@ def test_gate_never_rejects_a_match() -> None:
 
 
 def _plain_command_in(text: str) -> str | None:
-    for pattern, command in freetext._COMMANDS:
-        if pattern.search(text):
+    for pattern, command in freetext._COMMAND_PATTERNS:
+        if re.search(pattern, text, re.IGNORECASE):
             return command
     last = None
-    for match in freetext._TRANSCRIPT_CMD.finditer(text):
+    transcript = re.compile(freetext._TRANSCRIPT_PATTERN, freetext._TRANSCRIPT_FLAGS)
+    for match in transcript.finditer(text):
         word = (match.group(1) or match.group(2) or "").lower()
         last = (
             "CONN"

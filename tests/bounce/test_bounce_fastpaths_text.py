@@ -51,7 +51,7 @@ def test_folding_keeps_positions_and_equals_ignorecase() -> None:
 
 def test_gates_on_folded_text_with_special_letters() -> None:
     patterns = [rx for rule in rules_file.default_rules().rules for rx in rule.regexes]
-    patterns += [pattern for pattern, _ in freetext._COMMANDS]
+    patterns += [re.compile(pattern, re.IGNORECASE) for pattern, _ in freetext._COMMAND_PATTERNS]
     gates = [Gate(p) for p in patterns]
     for text in _random_texts(f"aipskOFR ſİıK\nRCPT{SPECIALS}", 500, 13):
         for gate in gates:
