@@ -51,7 +51,8 @@ from gateway.core.records import (
 )
 from gateway.store import rows, writes
 from gateway.store.admin_queries import AdminQueries
-from gateway.store.postgres_outbox import PostgresOutboxQueries
+from gateway.store.outbox_queries import OutboxQueries
+from gateway.store.postgres_outbox import PostgresOutboxLog
 from gateway.store.postgres_quota import PostgresQuotaQueries
 from gateway.store.rows import dt, minute_of, ts
 from gateway.store.sql import POSTGRES, Script, run_postgres
@@ -146,7 +147,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class PostgresStore(AdminQueries, PostgresOutboxQueries, PostgresQuotaQueries):
+class PostgresStore(AdminQueries, OutboxQueries, PostgresOutboxLog, PostgresQuotaQueries):
     """``Store`` on a PostgreSQL database shared by every node (see the module docstring).
 
     The admin API's queries, the webhook outbox and the quota holds live in mixins of their

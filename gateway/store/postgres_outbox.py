@@ -1,8 +1,9 @@
-"""PostgreSQL queries for the webhook outbox (mixed into ``PostgresStore``).
+"""The PostgreSQL store's webhook outbox log and claims (mixed into ``PostgresStore``).
 
-The PostgreSQL dialect of ``store.sqlite_outbox``, method by method: same signatures,
-same row types (``core.records``), same semantics. Does not own: the pool, the schema or the
-translation of errors (``store.postgres``), nor what is sent or when (``gateway.observe.webhooks``).
+The PostgreSQL side of ``store.sqlite_outbox``: reading the events log into the outbox,
+moving its cursor and claiming due rows; the rest of the outbox is written once for both
+stores (``store.outbox_queries``). Does not own: the pool, the schema or the translation of
+errors (``store.postgres``), nor what is sent or when (``gateway.observe.webhooks``).
 
 A claim is ``SELECT … FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` pushing ``next_at``
 forward by the lease, in one statement: dispatchers on several nodes never lease the same
@@ -21,87 +22,25 @@ was read, so one of them writes the rows and the others write nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from gateway.core.records import (
-    FAILED,
-    PENDING,
-    ClaimedWebhook,
-    EventBatch,
-    OutboxItem,
-    WebhookRecord,
-    WebhookTarget,
-)
+from gateway.core.records import ClaimedWebhook, EventBatch, OutboxItem
 from gateway.store.mixins import PostgresQueries
-from gateway.store.rows import LOGGED_EVENT_COLUMNS, dt, logged_events, ts, utc
+from gateway.store.outbox_queries import insert_items
+from gateway.store.rows import LOGGED_EVENT_COLUMNS, logged_events
+from gateway.store.sql import POSTGRES, run_postgres
 
 if TYPE_CHECKING:
     import asyncpg
-
-_C = ' COLLATE "C"'  # byte order, as SQLite compares text, whatever the database's locale
 
 
 def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresOutboxQueries(PostgresQueries):
-    """Webhook outbox queries; relies on ``PostgresStore._run``."""
-
-    # --- endpoints ------------------------------------------------------------------------
-
-    async def set_webhook(self, tenant: str, url: str, secret: str) -> None:
-        """Create or replace ``tenant``'s endpoint (validate ``url`` before: webhooks.py)."""
-        await self._run(
-            lambda c: c.execute(
-                "INSERT INTO tenant_webhooks (tenant, url, secret, created_at)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant) DO UPDATE SET url = excluded.url,"
-                " secret = excluded.secret, created_at = excluded.created_at",
-                tenant,
-                url,
-                secret,
-                datetime.now(UTC).timestamp(),
-            )
-        )
-
-    async def get_webhook(self, tenant: str) -> WebhookTarget | None:
-        row = await self._run(
-            lambda c: c.fetchrow(
-                "SELECT tenant, url, secret FROM webhook_endpoints WHERE tenant = $1", tenant
-            ),
-            transaction=False,
-        )
-        return None if row is None else WebhookTarget(row[0], row[1], row[2])
-
-    async def delete_webhook(self, tenant: str) -> int:
-        status = await self._run(
-            lambda c: c.execute("DELETE FROM tenant_webhooks WHERE tenant = $1", tenant)
-        )
-        return _count(status)
-
-    async def webhook_tenants(self) -> frozenset[str]:
-        """The tenants that have an endpoint (the outbox writer skips the others)."""
-        found = await self._run(
-            lambda c: c.fetch("SELECT tenant FROM webhook_endpoints"), transaction=False
-        )
-        return frozenset(row[0] for row in found)
-
-    async def webhook_message_ids(self, queue_ids: Sequence[str]) -> dict[str, str]:
-        """queue id → the application's ``Message-ID`` header, for the messages that have one."""
-        if not queue_ids:
-            return {}
-        found = await self._run(
-            lambda c: c.fetch(
-                "SELECT queue_id, message_id FROM messages WHERE queue_id = ANY($1::text[])"
-                " AND message_id IS NOT NULL",
-                list(queue_ids),
-            ),
-            transaction=False,
-        )
-        return {row[0]: row[1] for row in found}
-
-    # --- the events log → the outbox -------------------------------------------------------
+class PostgresOutboxLog(PostgresQueries):
+    """The events log into the outbox, and claims; relies on ``PostgresStore._run``."""
 
     async def webhook_events(self, limit: int, tenants: frozenset[str] | None = None) -> EventBatch:
         """Up to ``limit`` events after the cursor, in ``(tx, id)`` order, of finished
@@ -154,21 +93,10 @@ class PostgresOutboxQueries(PostgresQueries):
             )
             if _count(status) != 1:
                 return False
-            await _insert_items(c, items)
+            await run_postgres(c, insert_items(POSTGRES, items))
             return True
 
         return await self._run(work)
-
-    # --- the outbox -------------------------------------------------------------------------
-
-    async def enqueue_webhook(self, item: OutboxItem) -> None:
-        await self.enqueue_webhooks([item])
-
-    async def enqueue_webhooks(self, items: Sequence[OutboxItem]) -> None:
-        """Write ``items`` in one statement, due at once; an id already present is kept."""
-        if not items:
-            return
-        await self._run(lambda c: _insert_items(c, items), transaction=False)
 
     async def claim_webhooks(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=2)
@@ -196,108 +124,3 @@ class PostgresOutboxQueries(PostgresQueries):
             ClaimedWebhook(r[0], r[1], r[2], bytes(r[3]), r[4], r[5] or "", r[6] or "")
             for r in found
         ]
-
-    async def mark_webhook_delivered(self, id: str, at: datetime | None = None) -> None:
-        when = (at or datetime.now(UTC)).timestamp()
-        await self._run(
-            lambda c: c.execute(
-                "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1,"
-                " delivered_at = $1, next_at = NULL, last_error = '' WHERE id = $2",
-                when,
-                id,
-            ),
-            transaction=False,
-        )
-
-    async def mark_webhook_failed(
-        self,
-        id: str,
-        next_at: datetime | None,
-        error: str,
-    ) -> None:
-        """Count a failed attempt; retry at ``next_at``, or give up when it is ``None``."""
-        state = PENDING if next_at is not None else FAILED
-        await self._run(
-            lambda c: c.execute(
-                "UPDATE webhook_outbox SET state = $1, attempts = attempts + 1, next_at = $2,"
-                " last_error = $3 WHERE id = $4",
-                state,
-                ts(next_at),
-                error[:500],
-                id,
-            ),
-            transaction=False,
-        )
-
-    async def webhook_history(self, tenant: str, limit: int = 50) -> list[WebhookRecord]:
-        """The tenant's latest outbox rows, newest first (delivery history for the API)."""
-        return await self.webhook_deliveries(tenant, None, limit)
-
-    async def webhook_deliveries(
-        self,
-        tenant: str | None,
-        state: str | None,
-        limit: int,
-        before: tuple[float, str] | None = None,
-    ) -> list[WebhookRecord]:
-        """Outbox rows, newest first, with their payloads (``GET /api/v1/webhooks/deliveries``).
-
-        Args:
-            tenant: one tenant, or ``None`` for every tenant.
-            state: ``pending``, ``delivered`` or ``failed``; ``None`` for all.
-            limit: at most this many rows.
-            before: the ``(created_at, id)`` of the last row of the previous page.
-        """
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        sql = (
-            "SELECT id, tenant, type, state, attempts, created_at, next_at, delivered_at,"
-            " last_error, body FROM webhook_outbox WHERE true"
-        )
-        if tenant is not None:
-            sql += f" AND tenant = {arg(tenant)}"
-        if state is not None:
-            sql += f" AND state = {arg(state)}"
-        if before is not None:
-            at, key = arg(float(before[0])), arg(before[1])
-            sql += f" AND (created_at < {at} OR (created_at = {at} AND id{_C} < {key}))"
-        sql += f" ORDER BY created_at DESC, id{_C} DESC LIMIT {arg(limit)}"
-        found = await self._run(lambda c: c.fetch(sql, *args), transaction=False)
-        return [
-            WebhookRecord(
-                r[0], r[1], r[2], r[3], r[4], utc(r[5]), dt(r[6]), dt(r[7]), r[8], bytes(r[9])
-            )
-            for r in found
-        ]
-
-    async def webhook_backlog(self) -> tuple[int, datetime | None]:
-        """Pending rows and the creation time of the oldest (for the backlog gauges)."""
-        row = await self._run(
-            lambda c: c.fetchrow(
-                "SELECT count(*), min(created_at) FROM webhook_outbox WHERE state = 'pending'"
-            ),
-            transaction=False,
-        )
-        return int(row[0]), dt(row[1])
-
-
-async def _insert_items(c: asyncpg.Connection, items: Sequence[OutboxItem]) -> None:
-    """One statement, in the caller's transaction if any; an id already present is kept."""
-    if not items:
-        return
-    await c.execute(
-        "INSERT INTO webhook_outbox (id, tenant, type, body, created_at, next_at)"
-        " SELECT u.id, u.tenant, u.type, u.body, u.created_at, u.created_at"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::float8[])"
-        " WITH ORDINALITY AS u(id, tenant, type, body, created_at, n) ORDER BY u.n"
-        " ON CONFLICT (id) DO NOTHING",
-        [i.id for i in items],
-        [i.tenant for i in items],
-        [i.type for i in items],
-        [i.body for i in items],
-        [i.created_at.timestamp() for i in items],
-    )

@@ -52,8 +52,9 @@ from gateway.core.records import (
 )
 from gateway.store import rows
 from gateway.store.admin_queries import AdminQueries
+from gateway.store.outbox_queries import OutboxQueries
 from gateway.store.sql import SQLITE, Script, run_sqlite
-from gateway.store.sqlite_outbox import OutboxQueries
+from gateway.store.sqlite_outbox import SqliteOutboxLog
 from gateway.store.sqlite_quota import QuotaQueries
 from gateway.store.sqlite_relay import RelayQueries
 from gateway.store.sqlite_writes import (
@@ -92,7 +93,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SqliteStore(AdminQueries, OutboxQueries, RelayQueries, QuotaQueries):
+class SqliteStore(AdminQueries, OutboxQueries, SqliteOutboxLog, RelayQueries, QuotaQueries):
     """``Store`` on one SQLite file (see the module docstring for durability).
 
     The admin API's queries, the relay's, the webhook outbox and the quota holds live in

@@ -1,11 +1,10 @@
-"""SQLite queries for the webhook outbox (mixed into ``SqliteStore``).
+"""The SQLite store's webhook outbox log and claims (mixed into ``SqliteStore``).
 
-Owns: each tenant's webhook endpoint and secret (``tenant_webhooks``; read through the view
-``webhook_endpoints``, which falls back to the admin API's ``tenants.webhook_url``/
-``webhook_secret`` columns of migration 003) and the durable outbox
-(``webhook_outbox``): enqueue, claim with a lease, mark delivered/failed, history. Does not
-own: the connection, the writer or the schema's other tables (``store.sqlite``), nor what is
-sent or when (``gateway.observe.webhooks``).
+Owns: reading the events log into the outbox (``webhook_events``), moving the cursor with
+the rows it wrote (``commit_webhooks``) and claiming due rows (``claim_webhooks``): where
+SQLite's single writer makes them simpler than PostgreSQL's (``store.postgres_outbox``).
+The rest of the outbox is written once for both stores (``store.outbox_queries``). Does not
+own: the connection, the writer or errors (``store.sqlite``).
 
 The outbox is fed from the events log (migration 005): ``webhook_events`` reads the events
 after the durable cursor (``webhook_cursor``) and ``commit_webhooks`` writes their outbox rows
@@ -15,18 +14,13 @@ outbox transaction commits leaves the cursor behind it, so the next writer reads
 SQLite has one writer, so event ids grow in commit order and a reader never sees a gap fill
 in behind the cursor. Ids of deleted events may be handed out again (no ``AUTOINCREMENT``):
 the cursor is kept at or below the highest id present.
-
-A claim pushes the row's ``next_at`` forward by the lease, like ``claim_due`` does for
-recipients: a dispatcher that dies mid-POST leaves the row to come back by itself. Delivery
-is therefore at-least-once; the row id travels as ``X-Gateway-Event-Id`` so receivers can
-drop duplicates.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
 
 from gateway.core.records import (
     DELIVERED,
@@ -39,9 +33,11 @@ from gateway.core.records import (
     WebhookTarget,
 )
 from gateway.store.mixins import SqliteQueries
+from gateway.store.outbox_queries import insert_items
 from gateway.store.rows import LOGGED_EVENT_COLUMNS, logged_events
+from gateway.store.sql import SQLITE, run_sqlite
 
-# The records this module's queries take and return, where the admin API and older callers
+# The records the outbox's queries take and return, where the admin API and older callers
 # import them from (they are ``core.records``').
 __all__ = [
     "DELIVERED",
@@ -50,84 +46,15 @@ __all__ = [
     "ClaimedWebhook",
     "EventBatch",
     "OutboxItem",
-    "OutboxQueries",
+    "SqliteOutboxLog",
     "WebhookRecord",
     "WebhookTarget",
 ]
 
-if TYPE_CHECKING:
-    import sqlite3
 
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-class OutboxQueries(SqliteQueries):
-    """Webhook outbox queries; relies on ``SqliteStore._read`` and ``._write``."""
-
-    # --- endpoints ------------------------------------------------------------------------
-
-    async def set_webhook(self, tenant: str, url: str, secret: str) -> None:
-        """Create or replace ``tenant``'s endpoint (validate ``url`` before: webhooks.py)."""
-
-        def work(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO tenant_webhooks (tenant, url, secret, created_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (tenant) DO UPDATE SET url = excluded.url,"
-                " secret = excluded.secret, created_at = excluded.created_at",
-                (tenant, url, secret, datetime.now(UTC).timestamp()),
-            )
-
-        await self._write(work)
-
-    async def get_webhook(self, tenant: str) -> WebhookTarget | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT tenant, url, secret FROM webhook_endpoints WHERE tenant = ?", (tenant,)
-            ).fetchone()
-        )
-        return None if row is None else WebhookTarget(row[0], row[1], row[2])
-
-    async def delete_webhook(self, tenant: str) -> int:
-        result: int = await self._write(
-            lambda c: c.execute("DELETE FROM tenant_webhooks WHERE tenant = ?", (tenant,)).rowcount
-        )
-        return result
-
-    async def webhook_tenants(self) -> frozenset[str]:
-        """The tenants that have an endpoint (the outbox writer skips the others)."""
-        rows = await self._read(
-            lambda c: c.execute("SELECT tenant FROM webhook_endpoints").fetchall()
-        )
-        return frozenset(row[0] for row in rows)
-
-    async def webhook_message_ids(self, queue_ids: Sequence[str]) -> dict[str, str]:
-        """queue id → the application's ``Message-ID`` header, for the messages that have one."""
-        if not queue_ids:
-            return {}
-        ids = list(queue_ids)
-
-        def work(c: sqlite3.Connection) -> dict[str, str]:
-            found: dict[str, str] = {}
-            for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" for _ in chunk)
-                found.update(
-                    c.execute(
-                        f"SELECT queue_id, message_id FROM messages WHERE queue_id IN ({marks})"
-                        " AND message_id IS NOT NULL",
-                        chunk,
-                    ).fetchall()
-                )
-            return found
-
-        return await self._read(work)
-
-    # --- the events log → the outbox -------------------------------------------------------
+class SqliteOutboxLog(SqliteQueries):
+    """The events log into the outbox, and claims; relies on ``SqliteStore._read`` and
+    ``._write``."""
 
     async def webhook_events(self, limit: int, tenants: frozenset[str] | None = None) -> EventBatch:
         """Up to ``limit`` events after the cursor, oldest first (see the module docstring).
@@ -176,22 +103,11 @@ class OutboxQueries(SqliteQueries):
             ).rowcount
             if moved != 1:
                 return False
-            _insert_items(c, items)
+            run_sqlite(c, insert_items(SQLITE, items))
             return True
 
         result: bool = await self._write(work)
         return result
-
-    # --- the outbox -------------------------------------------------------------------------
-
-    async def enqueue_webhook(self, item: OutboxItem) -> None:
-        await self.enqueue_webhooks([item])
-
-    async def enqueue_webhooks(self, items: Sequence[OutboxItem]) -> None:
-        """Write ``items`` in one transaction, due at once; an id already present is kept."""
-
-        if items:
-            await self._write(lambda c: _insert_items(c, items))
 
     async def claim_webhooks(
         self, now: datetime, limit: int, lease: timedelta = timedelta(minutes=2)
@@ -216,101 +132,3 @@ class OutboxQueries(SqliteQueries):
 
         result: list[ClaimedWebhook] = await self._write(work)
         return result
-
-    async def mark_webhook_delivered(self, id: str, at: datetime | None = None) -> None:
-        when = (at or datetime.now(UTC)).timestamp()
-        await self._write(
-            lambda c: c.execute(
-                "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1,"
-                " delivered_at = ?, next_at = NULL, last_error = '' WHERE id = ?",
-                (when, id),
-            )
-        )
-
-    async def mark_webhook_failed(
-        self,
-        id: str,
-        next_at: datetime | None,
-        error: str,
-    ) -> None:
-        """Count a failed attempt; retry at ``next_at``, or give up when it is ``None``."""
-        state = PENDING if next_at is not None else FAILED
-        await self._write(
-            lambda c: c.execute(
-                "UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ?,"
-                " last_error = ? WHERE id = ?",
-                (state, _ts(next_at), error[:500], id),
-            )
-        )
-
-    async def webhook_history(self, tenant: str, limit: int = 50) -> list[WebhookRecord]:
-        """The tenant's latest outbox rows, newest first (delivery history for the API)."""
-        return await self.webhook_deliveries(tenant, None, limit)
-
-    async def webhook_deliveries(
-        self,
-        tenant: str | None,
-        state: str | None,
-        limit: int,
-        before: tuple[float, str] | None = None,
-    ) -> list[WebhookRecord]:
-        """Outbox rows, newest first, with their payloads (``GET /api/v1/webhooks/deliveries``).
-
-        Args:
-            tenant: one tenant, or ``None`` for every tenant.
-            state: ``pending``, ``delivered`` or ``failed``; ``None`` for all.
-            limit: at most this many rows.
-            before: the ``(created_at, id)`` of the last row of the previous page.
-        """
-        sql = (
-            "SELECT id, tenant, type, state, attempts, created_at, next_at, delivered_at,"
-            " last_error, body FROM webhook_outbox WHERE 1 = 1"
-        )
-        args: list[Any] = []
-        if tenant is not None:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        if state is not None:
-            sql += " AND state = ?"
-            args.append(state)
-        if before is not None:
-            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
-            args.extend((before[0], before[0], before[1]))
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        args.append(limit)
-        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        return [
-            WebhookRecord(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                datetime.fromtimestamp(r[5], UTC),
-                _dt(r[6]),
-                _dt(r[7]),
-                r[8],
-                bytes(r[9]),
-            )
-            for r in rows
-        ]
-
-    async def webhook_backlog(self) -> tuple[int, datetime | None]:
-        """Pending rows and the creation time of the oldest (for the backlog gauges)."""
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT count(*), min(created_at) FROM webhook_outbox WHERE state = 'pending'"
-            ).fetchone()
-        )
-        return int(row[0]), _dt(row[1])
-
-
-def _insert_items(c: sqlite3.Connection, items: Sequence[OutboxItem]) -> None:
-    c.executemany(
-        "INSERT INTO webhook_outbox (id, tenant, type, body, created_at, next_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        [
-            (i.id, i.tenant, i.type, i.body, i.created_at.timestamp(), _ts(i.created_at))
-            for i in items
-        ],
-    )
