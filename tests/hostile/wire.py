@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class RawClient:
@@ -125,3 +129,18 @@ class RawSink:
             return
         finally:
             writer.close()
+
+
+async def eventually(
+    predicate: Callable[[], Awaitable[T]], timeout: float, what: str, interval: float = 0.05
+) -> T:
+    """Await ``predicate`` until it returns a true value (bounded); returns that value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if loop.time() >= deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(interval)
