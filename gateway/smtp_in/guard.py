@@ -168,7 +168,7 @@ class GuardedSMTP(SMTP):
                 await self._refuse_and_close(refusal)
                 return
             self._client = client
-            self._checked = self.clients.limits_for(client) is self.clients.untrusted
+            self._checked = not self.clients.is_trusted(client)
         lifetime = self.loop.call_later(self.rules.lifetime, self._lifetime_over)
         try:
             if self._checked and self.rules.greeting_delay > 0:
@@ -279,6 +279,8 @@ class GuardedSMTP(SMTP):
             await self._refuse_and_close(replies.PIPELINING_BEFORE_EHLO)
             return
         await super().push(text)
+        if text.startswith("235 ") and self._client is not None:  # AUTH succeeded
+            self.clients.authenticated(self._client, self.loop.time())
         session = self.session
         if not isinstance(session, GatewaySession) or text[3:4] not in (" ", ""):
             return  # a continuation line: the reply's last line counts

@@ -10,7 +10,9 @@ Postfix's anvil is the model (``smtpd_client_connection_count_limit``,
 ``smtpd_client_connection_rate_limit``): one client filling ``smtp.max_sessions`` would
 otherwise lock every other client out. Clients in ``smtp.trusted_networks`` have their own
 limits (``smtp.trusted_sessions_per_client``, ``smtp.trusted_connections_per_minute``; none
-by default: they are the gateway's own applications) and no network limit.
+by default: they are the gateway's own applications) and no network limit, and so does an
+address for an hour after a session from it logged in (an application that authenticates
+opens a pool of connections, or one connection per message of a batch).
 
 Memory is bounded: the session tables hold only clients with a session open (at most
 ``smtp.max_sessions`` entries), and the rate table is a token bucket per address, two
@@ -29,6 +31,7 @@ from gateway.core import replies
 from gateway.core.replies import Reply
 
 _MAX_TRACKED_CLIENTS = 10_000
+_AUTHENTICATED_FOR = 3600.0  # seconds an AUTH success lifts its address's limits
 _IPV4_NETWORK = 24
 _IPV6_NETWORK = 64
 
@@ -100,11 +103,29 @@ class ClientTable:
         # address -> (tokens left, when last refilled, in loop seconds)
         self._buckets: OrderedDict[Address, tuple[float, float]] = OrderedDict()
         self._refused: OrderedDict[Address, float] = OrderedDict()  # last logged refusal
+        self._authenticated: OrderedDict[Address, float] = OrderedDict()  # last AUTH success
 
-    def limits_for(self, address: Address) -> ClientLimits:
-        if any(address in net for net in self.trusted):
+    def is_trusted(self, address: Address) -> bool:
+        return any(address in net for net in self.trusted)
+
+    def limits_for(self, address: Address, now: float | None = None) -> ClientLimits:
+        """The trusted limits for ``smtp.trusted_networks`` and for an address that
+        authenticated within ``_AUTHENTICATED_FOR`` (``now`` given); else the others."""
+        if self.is_trusted(address):
             return self.trusted_limits
+        if now is not None:
+            since = self._authenticated.get(address)
+            if since is not None and now - since < _AUTHENTICATED_FOR:
+                return self.trusted_limits
         return self.untrusted
+
+    def authenticated(self, address: Address, now: float) -> None:
+        """A session from ``address`` logged in: its next connections (an application's
+        pool, a batch sent one connection a message) get the trusted limits for a while."""
+        self._authenticated.pop(address, None)
+        self._authenticated[address] = now
+        while len(self._authenticated) > _MAX_TRACKED_CLIENTS:
+            self._authenticated.popitem(last=False)
 
     def admit(self, address: Address, now: float) -> Reply | None:
         """Count a new connection from ``address``: ``None`` when it may open a session
@@ -114,7 +135,7 @@ class ClientTable:
             address: the client's IP address.
             now: a monotonic time in seconds (the event loop's clock).
         """
-        limits = self.limits_for(address)
+        limits = self.limits_for(address, now)
         if not self._take_token(address, limits.connections_per_minute, now):
             return replies.TOO_MANY_CONNECTIONS_PER_MINUTE
         if (
@@ -167,7 +188,11 @@ class ClientTable:
     def tracked(self) -> int:
         """How many entries the tables hold (for tests of the memory bound)."""
         return (
-            len(self._per_client) + len(self._per_network) + len(self._buckets) + len(self._refused)
+            len(self._per_client)
+            + len(self._per_network)
+            + len(self._buckets)
+            + len(self._refused)
+            + len(self._authenticated)
         )
 
 

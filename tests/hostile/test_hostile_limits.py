@@ -178,3 +178,16 @@ def test_client_addresses_from_peer_names() -> None:
     assert str(client_address(("fe80::1%eth0", 40000, 0, 2))) == "fe80::1"
     assert client_address("/run/gateway.sock") is None
     assert client_address(None) is None
+
+
+def test_an_address_that_logged_in_gets_the_trusted_limits_for_an_hour() -> None:
+    table = ClientTable(ClientLimits(1, 10, 2), ClientLimits(None, None, None), ())
+    app = ipaddress.ip_address("198.51.100.7")
+    assert table.admit(app, 0.0) is None
+    assert table.admit(app, 0.1) == replies.TOO_MANY_SESSIONS_FROM_CLIENT
+    table.authenticated(app, 0.2)
+    assert [table.admit(app, 0.3 + i / 100) for i in range(10)] == [None] * 10
+    for _ in range(11):
+        table.leave(app)
+    assert table.admit(app, 3600.3) is None  # an hour later: the untrusted limits again
+    assert table.admit(app, 3600.4) == replies.TOO_MANY_SESSIONS_FROM_CLIENT

@@ -131,3 +131,34 @@ async def test_a_failed_handshake_is_one_warning_without_a_traceback(
     assert failed[0].exc_info is None
     loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert loud == [], [(r.name, r.getMessage()) for r in loud]
+
+
+async def test_an_application_that_logged_in_may_open_many_connections(
+    start: Start, tls_files: dict[str, str], ca: trustme.CA
+) -> None:
+    """AUTH lifts the per-client limits of its address (a batch sent one connection a
+    message): without it the fourth connection this minute would get 421 4.7.0."""
+    harness = await start(max_connections_per_minute=3, max_sessions_per_client=2, **tls_files)
+    assert harness.gw is not None
+    await harness.gw.store.ensure_tenant(Tenant("acme"))
+    await harness.gw.store.set_credentials("acme", "acme", hash_secret("right"))
+    client = await RawClient.connect(harness.port, UNTRUSTED)
+    try:
+        await client.reply()
+        await client.send(b"EHLO client.test\r\n")
+        await client.reply()
+        await _starttls(client, ca)
+        await client.send(b"EHLO client.test\r\n")
+        await client.reply()
+        right = base64.b64encode(b"\x00acme\x00right").decode()
+        await client.send(f"AUTH PLAIN {right}\r\n".encode())
+        assert await client.reply() == str(replies.AUTH_OK)
+    finally:
+        await client.close()
+    held = [await RawClient.connect(harness.port, UNTRUSTED) for _ in range(6)]
+    try:
+        greetings = [await c.reply() for c in held]
+        assert all(g.startswith("220 ") for g in greetings), greetings
+    finally:
+        for c in held:
+            await c.close()
