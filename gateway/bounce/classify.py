@@ -13,9 +13,9 @@ consulted once the remote server's words *and* the reporting MTA's explanation h
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from gateway.bounce.literals import Gate, folded, trie_pattern
+from gateway.bounce.records import FrozenRecord
 from gateway.core.category import Category
 
 MAX_RULE_TEXT = 6000  # characters of text any rule looks at (bounds regex work)
@@ -28,52 +28,127 @@ _TRIE_DEPTH = 6
 _QUOTES = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'))
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(FrozenRecord):
     """What is known about one failure, normalised for matching."""
+
+    _FIELDS = ("reply_code", "status", "text", "command", "action", "provider")
+    __slots__ = _FIELDS
 
     reply_code: int | None
     status: str | None
     text: str
-    command: str | None = None
-    action: str | None = None
-    provider: str | None = None
+    command: str | None
+    action: str | None
+    provider: str | None
+
+    def __init__(
+        self,
+        reply_code: int | None,
+        status: str | None,
+        text: str,
+        command: str | None = None,
+        action: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        self._init(
+            reply_code=reply_code,
+            status=status,
+            text=text,
+            command=command,
+            action=action,
+            provider=provider,
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(FrozenRecord):
     """One row of the rules table; see ``rules.toml`` for the meaning of each key."""
+
+    _FIELDS = (
+        "name",
+        "category",
+        "source",
+        "statuses",
+        "replies",
+        "phrases",
+        "sequences",
+        "regexes",
+        "unless",
+        "commands",
+        "not_commands",
+        "actions",
+        "providers",
+        "fallback",
+        "textual",
+        "reason",
+    )
+    __slots__ = (*_FIELDS, "_phrase_set", "_unless_set", "_status_set", "_reply_set")
 
     name: str
     category: Category
     source: str
-    statuses: tuple[tuple[str, str, str], ...] = ()
-    replies: tuple[str, ...] = ()
-    phrases: tuple[str, ...] = ()
-    sequences: tuple[tuple[str, ...], ...] = ()
-    regexes: tuple[re.Pattern[str], ...] = ()
-    unless: tuple[str, ...] = ()
-    commands: tuple[str, ...] = ()
-    not_commands: tuple[str, ...] = ()
-    actions: tuple[str, ...] = ()
-    providers: tuple[str, ...] = ()
-    fallback: bool = False
-    textual: bool = field(default=False)
+    statuses: tuple[tuple[str, str, str], ...]
+    replies: tuple[str, ...]
+    phrases: tuple[str, ...]
+    sequences: tuple[tuple[str, ...], ...]
+    regexes: tuple[re.Pattern[str], ...]
+    unless: tuple[str, ...]
+    commands: tuple[str, ...]
+    not_commands: tuple[str, ...]
+    actions: tuple[str, ...]
+    providers: tuple[str, ...]
+    fallback: bool
+    textual: bool
     # Why a rule that only one sender's bounces need is in the shared table (rules.toml).
-    reason: str = ""
+    reason: str
     # Derived: the phrases as sets, looked up in the literals a text contains (_Scan.found).
-    _phrase_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
-    _unless_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _phrase_set: frozenset[str]
+    _unless_set: frozenset[str]
     # Derived: the status and reply patterns as strings ("5.7.*", "55x"), looked up in the
     # patterns a status or reply code matches (_status_keys, _reply_keys).
-    _status_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
-    _reply_set: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _status_set: frozenset[str]
+    _reply_set: frozenset[str]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_phrase_set", frozenset(self.phrases))
-        object.__setattr__(self, "_unless_set", frozenset(self.unless))
-        object.__setattr__(self, "_status_set", frozenset(".".join(p) for p in self.statuses))
-        object.__setattr__(self, "_reply_set", frozenset(self.replies))
+    def __init__(
+        self,
+        name: str,
+        category: Category,
+        source: str,
+        statuses: tuple[tuple[str, str, str], ...] = (),
+        replies: tuple[str, ...] = (),
+        phrases: tuple[str, ...] = (),
+        sequences: tuple[tuple[str, ...], ...] = (),
+        regexes: tuple[re.Pattern[str], ...] = (),
+        unless: tuple[str, ...] = (),
+        commands: tuple[str, ...] = (),
+        not_commands: tuple[str, ...] = (),
+        actions: tuple[str, ...] = (),
+        providers: tuple[str, ...] = (),
+        fallback: bool = False,
+        textual: bool = False,
+        reason: str = "",
+    ) -> None:
+        self._init(
+            name=name,
+            category=category,
+            source=source,
+            statuses=statuses,
+            replies=replies,
+            phrases=phrases,
+            sequences=sequences,
+            regexes=regexes,
+            unless=unless,
+            commands=commands,
+            not_commands=not_commands,
+            actions=actions,
+            providers=providers,
+            fallback=fallback,
+            textual=textual,
+            reason=reason,
+            _phrase_set=frozenset(phrases),
+            _unless_set=frozenset(unless),
+            _status_set=frozenset(".".join(p) for p in statuses),
+            _reply_set=frozenset(replies),
+        )
 
     def _envelope_matches(self, facts: Facts, keys: tuple[frozenset[str], frozenset[str]]) -> bool:
         """The conditions that do not read the text: status, reply, command, action,
@@ -139,24 +214,23 @@ class Rule:
         return any(scan.search(rx) for rx in self.regexes)
 
 
-@dataclass(frozen=True, slots=True)
-class Rules:
+class Rules(FrozenRecord):
     """An ordered rules table: local rules first, then the packaged ones."""
+
+    _FIELDS = ("rules",)
+    __slots__ = ("_allowed", "_index", "rules")
 
     rules: tuple[Rule, ...]
     # Derived: every literal of every rule found in one pass over a text (see _LiteralIndex),
     # so a rule's phrases, `unless` and sequences become set look-ups.
-    _index: _LiteralIndex = field(init=False, repr=False, compare=False)
+    _index: _LiteralIndex
     # Derived, filled as facts come: for each combination of the conditions that do not read
     # the text, the positions of the rules they satisfy (few combinations occur in practice;
     # the cache holds at most _MAX_ENVELOPES short ones).
-    _allowed: dict[tuple[object, ...], frozenset[int]] = field(
-        init=False, repr=False, compare=False
-    )
+    _allowed: dict[tuple[object, ...], frozenset[int]]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", _LiteralIndex(self.rules))
-        object.__setattr__(self, "_allowed", {})
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self._init(rules=rules, _index=_LiteralIndex(rules), _allowed={})
 
     def first_match(self, facts: Facts, *, with_fallbacks: bool = True) -> Rule | None:
         """Return the first rule matching ``facts``, or ``None``.

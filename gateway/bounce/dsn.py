@@ -10,9 +10,9 @@ human-readable notification text (``freetext``) or classification (``classify``)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from gateway.bounce.decode import collapse_ws
+from gateway.bounce.records import Record
 
 # RFC 3464 §2.3 per-recipient fields we use; anything else is ignored.
 _RECIPIENT_FIELDS = frozenset(
@@ -48,18 +48,34 @@ _ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
 _MAX_RECIPIENTS = 500
 
 
-@dataclass(slots=True)
-class DsnRecord:
+class DsnRecord(Record):
     """The fields given for one recipient in a delivery-status body."""
 
-    recipient: str | None = None
-    original: str | None = None
-    action: str | None = None
-    status: str | None = None
-    status_comment: str = ""
-    remote_mta: str | None = None
-    diagnostic_type: str | None = None
-    diagnostic: str = ""
+    _FIELDS = (
+        "recipient",
+        "original",
+        "action",
+        "status",
+        "status_comment",
+        "remote_mta",
+        "diagnostic_type",
+        "diagnostic",
+    )
+    __slots__ = _FIELDS
+
+    recipient: str | None
+    original: str | None
+    action: str | None
+    status: str | None
+    status_comment: str
+    remote_mta: str | None
+    diagnostic_type: str | None
+    diagnostic: str
+
+    def __init__(self) -> None:
+        self.recipient = self.original = self.action = self.status = None
+        self.remote_mta = self.diagnostic_type = None
+        self.status_comment = self.diagnostic = ""
 
 
 def address_of(value: str) -> str | None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
 
 from gateway.bounce.decode import decode_header, decode_text, decode_transfer
+from gateway.bounce.records import Record
 
 MAX_BYTES = 4 * 1024 * 1024  # bounces are small; anything past this is not read
 MAX_HEADER_BYTES = 128 * 1024  # per header block
@@ -34,29 +34,43 @@ _MBOX_FROM = re.compile(
 )
 
 
-@dataclass(slots=True)
-class Budget:
+class Budget(Record):
     """Work left for one message; shared by every part so the totals are bounded."""
 
-    parts: int = MAX_PARTS
-    exceeded: bool = False
+    _FIELDS = ("parts", "exceeded")
+    __slots__ = _FIELDS
+
+    def __init__(self, parts: int = MAX_PARTS, exceeded: bool = False) -> None:
+        self.parts = parts
+        self.exceeded = exceeded
 
 
-@dataclass(slots=True)
-class Part:
+class Part(Record):
     """One MIME entity: its header fields, its content type and either a body or children."""
 
-    headers: list[tuple[str, str]]
-    ctype: str
-    params: dict[str, str]
-    body: bytes
-    children: list[Part] = field(default_factory=list)
-    # For message/rfc822 (and text/rfc822-headers): whether the body is an enclosed message.
-    # Its header fields are read only when asked for (see :attr:`enclosed`), as most bounces
-    # never look at the returned original's headers.
-    carries_message: bool = False
-    _enclosed: Part | None = field(default=None, init=False, repr=False, compare=False)
-    _inner_head: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _FIELDS = ("headers", "ctype", "params", "body", "children", "carries_message")
+    __slots__ = (*_FIELDS, "_enclosed", "_inner_head")
+
+    def __init__(
+        self,
+        headers: list[tuple[str, str]],
+        ctype: str,
+        params: dict[str, str],
+        body: bytes,
+        children: list[Part] | None = None,
+        carries_message: bool = False,
+    ) -> None:
+        self.headers = headers
+        self.ctype = ctype
+        self.params = params
+        self.body = body
+        self.children: list[Part] = [] if children is None else children
+        # For message/rfc822 (and text/rfc822-headers): whether the body is an enclosed
+        # message. Its header fields are read only when asked for (see :attr:`enclosed`), as
+        # most bounces never look at the returned original's headers.
+        self.carries_message = carries_message
+        self._enclosed: Part | None = None
+        self._inner_head: bytes | None = None
 
     @property
     def enclosed(self) -> Part | None:

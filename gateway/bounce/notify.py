@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 from gateway.bounce.decode import collapse_ws
+from gateway.bounce.records import Record
 
 MAX_JSON = 256 * 1024
 # SNS e-mail delivery wraps long lines as "!" CRLF SP; undo it before decoding.
@@ -20,18 +20,49 @@ _SNS_WRAP = re.compile(r"!\r?\n ")
 _MAX_RECIPIENTS = 500
 
 
-@dataclass(slots=True)
-class Notice:
+class Notice(Record):
     """One recipient in a provider notification."""
+
+    _FIELDS = (
+        "kind",
+        "recipient",
+        "action",
+        "status",
+        "diagnostic",
+        "remote_mta",
+        "feedback_type",
+        "transient",
+    )
+    __slots__ = _FIELDS
 
     kind: str  # "bounce", "complaint" or "delivery"
     recipient: str | None
-    action: str | None = None
-    status: str | None = None
-    diagnostic: str = ""
-    remote_mta: str | None = None
-    feedback_type: str | None = None
-    transient: bool = False
+    action: str | None
+    status: str | None
+    diagnostic: str
+    remote_mta: str | None
+    feedback_type: str | None
+    transient: bool
+
+    def __init__(
+        self,
+        kind: str,
+        recipient: str | None,
+        action: str | None = None,
+        status: str | None = None,
+        diagnostic: str = "",
+        remote_mta: str | None = None,
+        feedback_type: str | None = None,
+        transient: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.recipient = recipient
+        self.action = action
+        self.status = status
+        self.diagnostic = diagnostic
+        self.remote_mta = remote_mta
+        self.feedback_type = feedback_type
+        self.transient = transient
 
 
 def looks_like(text: str) -> bool:

@@ -13,7 +13,6 @@ text is cut to ``freetext.MAX_TEXT`` characters, and every regular expression is
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from gateway.bounce import arf, autoreply, dsn, freetext, mime, notify
 from gateway.bounce.classify import Rules, decide
@@ -61,17 +60,19 @@ _OWN_FIELDS = frozenset({"from", "to", "reply-to", "return-path", "sender", "del
 _CODE_HINT = re.compile(r"[45](?:\d\d|\.\d)")
 
 
-@dataclass(slots=True)
 class _View:
     """The parts of a message that matter, gathered in one walk."""
 
-    root: mime.Part
-    texts: list[str] = field(default_factory=list)
-    # HTML parts: decoded only when the message has no other text (see body).
-    html_parts: list[mime.Part] = field(default_factory=list)
-    dsn_texts: list[str] = field(default_factory=list)
-    # Parts that carry an attached message; its header fields are parsed only when read.
-    carriers: list[mime.Part] = field(default_factory=list)
+    __slots__ = ("carriers", "dsn_texts", "html_parts", "root", "texts")
+
+    def __init__(self, root: mime.Part) -> None:
+        self.root = root
+        self.texts: list[str] = []
+        # HTML parts: decoded only when the message has no other text (see body).
+        self.html_parts: list[mime.Part] = []
+        self.dsn_texts: list[str] = []
+        # Parts that carry an attached message; its header fields are parsed only when read.
+        self.carriers: list[mime.Part] = []
 
     def body(self) -> str:
         """Return the text parts joined, or the HTML parts without their tags if none."""

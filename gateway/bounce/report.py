@@ -7,9 +7,9 @@ fields are found (``dsn``, ``arf``, ``freetext``, ``autoreply``) or classified (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from gateway.bounce.records import FrozenRecord
 from gateway.core.category import Category
 
 Kind = Literal["dsn", "nonstandard", "arf", "auto_reply", "none", "unparseable"]
@@ -17,8 +17,7 @@ Kind = Literal["dsn", "nonstandard", "arf", "auto_reply", "none", "unparseable"]
 KINDS: tuple[str, ...] = ("dsn", "nonstandard", "arf", "auto_reply", "none", "unparseable")
 
 
-@dataclass(frozen=True, slots=True)
-class BounceReport:
+class BounceReport(FrozenRecord):
     """What one report says about one recipient.
 
     Attributes:
@@ -35,6 +34,20 @@ class BounceReport:
         provider_hint: a provider recognised from its texts, e.g. ``"uol"`` for UOL AntiSpam.
     """
 
+    _FIELDS = (
+        "recipient",
+        "action",
+        "status",
+        "reply_code",
+        "diagnostic",
+        "remote_mta",
+        "kind",
+        "category",
+        "feedback_type",
+        "provider_hint",
+    )
+    __slots__ = _FIELDS
+
     recipient: str | None
     action: str | None
     status: str | None
@@ -43,8 +56,34 @@ class BounceReport:
     remote_mta: str | None
     kind: str
     category: Category | None
-    feedback_type: str | None = None
-    provider_hint: str | None = None
+    feedback_type: str | None
+    provider_hint: str | None
+
+    def __init__(
+        self,
+        recipient: str | None,
+        action: str | None,
+        status: str | None,
+        reply_code: int | None,
+        diagnostic: str,
+        remote_mta: str | None,
+        kind: str,
+        category: Category | None,
+        feedback_type: str | None = None,
+        provider_hint: str | None = None,
+    ) -> None:
+        self._init(
+            recipient=recipient,
+            action=action,
+            status=status,
+            reply_code=reply_code,
+            diagnostic=diagnostic,
+            remote_mta=remote_mta,
+            kind=kind,
+            category=category,
+            feedback_type=feedback_type,
+            provider_hint=provider_hint,
+        )
 
     def to_json_dict(self) -> dict[str, object]:
         """Return the report as JSON-ready primitives (the category as its string value)."""
