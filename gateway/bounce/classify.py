@@ -24,7 +24,7 @@ _MAX_ENVELOPE_CHARS = 64  # longer ones (hostile input) are not kept, so the mem
 # Characters of each literal in the finder's trie (_LiteralIndex): compiling a trie of whole
 # literals costs more start-up than `gateway bounce classify` spends on a hundred emails; the
 # rest of a longer literal is compared where its first characters were found.
-_TRIE_DEPTH = 6
+_TRIE_DEPTH = 5
 _QUOTES = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'))
 
 
