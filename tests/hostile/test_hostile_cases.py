@@ -221,6 +221,32 @@ CASES = [
         ),
         source=TRUSTED,
     ),
+    # --- already held before issue 14 ---------------------------------------------------------
+    Case(
+        "open relay attempt (untrusted, no AUTH)",
+        (
+            *EHLO,
+            cmd("MAIL FROM:<ceo@sender.example>"),
+            Expect(replies.SENDER_OK),
+            cmd("RCPT TO:<victim@example.com>"),
+            Expect(replies.AUTH_REQUIRED),
+            cmd("DATA"),
+            Expect(503),
+        ),
+    ),
+    Case(
+        "AUTH before STARTTLS",
+        (*EHLO, cmd("AUTH PLAIN AGFjbWUAcHc="), Expect(replies.AUTH_NEEDS_TLS)),
+    ),
+    Case(
+        "bare CR inside a MAIL argument",
+        (
+            *EHLO,
+            Send(b"MAIL FROM:<a@sender.example>\rRCPT TO:<x@example.com>\r\n"),
+            Expect(replies.BAD_CHARACTERS),
+        ),
+        source=TRUSTED,
+    ),
     # --- input checks -------------------------------------------------------------------------
     Case(
         "MAIL FROM:<> SIZE=abc", (*EHLO, cmd("MAIL FROM:<> SIZE=abc"), Expect(replies.SIZE_SYNTAX))
