@@ -1,8 +1,9 @@
 """The admin API's and the support page's queries, written once for both stores.
 
 Owns: listing and filtering messages, recipients, suppressions and statistics for the
-admin API; queue control (hold, release, delete); unblocking with its event; tenant
-settings; the admin audit trail; erasure of an address (LGPD) and the retention purges.
+admin API; queue control (hold, release, delete); suppressing and unblocking with their
+events; the admin audit trail; erasure of an address (LGPD) and the retention purges. (A
+tenant's settings are ``store.queries``'.)
 Each method is a ``store.sql`` script the store runs in one transaction (``_transact``) or
 as a read (``_query``), so a change, the events that record it and its admin audit entry
 commit together or not at all (issue 13). Where SQLite's single writer serialises a
@@ -27,19 +28,17 @@ from gateway.core.records import (
     MessageFilter,
     MessageRow,
     RecipientView,
-    TenantSettings,
     hashed_address,
 )
 from gateway.store import rows
 from gateway.store.mixins import Queries
-from gateway.store.sql import Script, count, row, value
+from gateway.store.sql import Script, changed, count, every, one, row, single
 from gateway.store.sql import rows as fetch
 from gateway.store.writes import (
     audited,
     forget_holds,
     insert_audit,
     insert_event,
-    upsert_credentials,
     upsert_suppression,
 )
 
@@ -63,7 +62,7 @@ class AdminQueries(Queries):
             now: suppressions that expired before ``now`` do not count.
         """
         found = await self._query(
-            _one(
+            one(
                 f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
                 f" AND address = ? AND {_ACTIVE}",
                 tenant,
@@ -84,7 +83,7 @@ class AdminQueries(Queries):
         if tenant is not None:
             sql += " AND tenant = ?"
             args.append(tenant)
-        found = await self._query(_all(sql + " ORDER BY tenant@C", *args))
+        found = await self._query(every(sql + " ORDER BY tenant@C", *args))
         return [rows.suppression_from(r) for r in found]
 
     async def suppress_with_event(
@@ -178,7 +177,7 @@ class AdminQueries(Queries):
 
     async def event_by_id(self, event_id: int) -> Event | None:
         found = await self._query(
-            _one(f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE id = ?", event_id)
+            one(f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE id = ?", event_id)
         )
         return None if found is None else rows.event_from(found)
 
@@ -190,7 +189,7 @@ class AdminQueries(Queries):
             sql += " AND r.tenant = ?"
             args.append(tenant)
         sql += " ORDER BY r.updated_at DESC, r.id DESC LIMIT 1"
-        found = await self._query(_one(sql, *args))
+        found = await self._query(one(sql, *args))
         return None if found is None else rows.recipient_view_from(found)
 
     async def latest_rejection(self, address: str, tenant: str | None) -> Event | None:
@@ -204,7 +203,7 @@ class AdminQueries(Queries):
         if tenant is not None:
             sql += " AND tenant = ?"
             args.append(tenant)
-        found = await self._query(_one(sql + " ORDER BY at DESC, id DESC LIMIT 1", *args))
+        found = await self._query(one(sql + " ORDER BY at DESC, id DESC LIMIT 1", *args))
         return None if found is None else rows.event_from(found)
 
     # --- messages -------------------------------------------------------------------------
@@ -243,11 +242,11 @@ class AdminQueries(Queries):
             args.extend([float(after[0]), float(after[0]), after[1]])
         sql += " ORDER BY m.received_at DESC, m.queue_id@C DESC LIMIT ?"
         args.append(limit)
-        return [rows.message_from(r) for r in await self._query(_all(sql, *args))]
+        return [rows.message_from(r) for r in await self._query(every(sql, *args))]
 
     async def message(self, queue_id: str) -> MessageRow | None:
         found = await self._query(
-            _one(f"SELECT {rows.MESSAGE_COLUMNS} FROM messages m WHERE m.queue_id = ?", queue_id)
+            one(f"SELECT {rows.MESSAGE_COLUMNS} FROM messages m WHERE m.queue_id = ?", queue_id)
         )
         return None if found is None else rows.message_from(found)
 
@@ -356,99 +355,6 @@ class AdminQueries(Queries):
 
         return await self._transact(_audited(change(), audit))
 
-    # --- tenants --------------------------------------------------------------------------
-
-    async def create_tenant(
-        self,
-        settings: TenantSettings,
-        now: datetime,
-        *,
-        credentials: tuple[str, str] | None = None,
-        audit: AuditOf | None = None,
-    ) -> bool:
-        """Insert a tenant with its settings; ``False`` if the name is taken.
-
-        Args:
-            settings: the tenant and its settings.
-            now: its creation time.
-            credentials: (username, secret hash) of its SMTP login, written with it.
-            audit: builds the admin audit entry from the result; the tenant, its credentials
-                and the entry commit in one transaction (issue 13).
-        """
-        t = settings.tenant
-        window = settings.failure_window
-
-        def script() -> Script[bool]:
-            created: bool = (
-                yield count(
-                    "INSERT INTO tenants (name, allowed_sender_domains, hourly_quota,"
-                    " daily_quota, created_at, list_unsubscribe, bounce_notice, webhook_url,"
-                    " webhook_secret, failure_threshold, failure_window_seconds)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                    t.name,
-                    ",".join(t.allowed_sender_domains),
-                    t.hourly_quota,
-                    t.daily_quota,
-                    now.timestamp(),
-                    int(settings.list_unsubscribe),
-                    int(settings.bounce_notice),
-                    settings.webhook_url,
-                    settings.webhook_secret,
-                    settings.failure_threshold,
-                    None if window is None else window.total_seconds(),
-                )
-            ) == 1
-            if created and credentials is not None:
-                yield from upsert_credentials(t.name, *credentials, now)
-            yield from audited(audit, created)
-            return created
-
-        return await self._transact(script())
-
-    async def tenant_settings(self, name: str) -> TenantSettings | None:
-        def script() -> Script[TenantSettings | None]:
-            found = yield row(f"SELECT {rows.TENANT_COLUMNS} FROM tenants WHERE name = ?", name)
-            if found is None:
-                return None
-            users = yield fetch(
-                "SELECT username FROM credentials WHERE tenant = ? ORDER BY username@C", name
-            )
-            return rows.settings_from(found, tuple(u[0] for u in users))
-
-        return await self._query(script())
-
-    async def list_tenant_settings(self) -> list[TenantSettings]:
-        def script() -> Script[list[TenantSettings]]:
-            users: dict[str, list[str]] = {}
-            for tenant, username in (
-                yield fetch("SELECT tenant, username FROM credentials ORDER BY username@C")
-            ):
-                users.setdefault(tenant, []).append(username)
-            found = yield fetch(f"SELECT {rows.TENANT_COLUMNS} FROM tenants ORDER BY name@C")
-            return [rows.settings_from(r, tuple(users.get(r[0], ()))) for r in found]
-
-        return await self._query(script())
-
-    async def update_tenant_settings(
-        self, name: str, changes: dict[str, Any], *, audit: AuditOf | None = None
-    ) -> bool:
-        """Apply ``changes`` (keys of ``rows.SETTINGS_COLUMNS``); ``False`` if no tenant.
-        ``audit`` builds the admin audit entry from the result, in the same transaction."""
-        # A KeyError here is a programming error: the keys are the API's settings.
-        assignments = [f"{rows.SETTINGS_COLUMNS[key]} = ?" for key in changes]
-        args = [rows.column_value(v) for v in changes.values()]
-
-        def script() -> Script[bool]:
-            if assignments:
-                sql = f"UPDATE tenants SET {', '.join(assignments)} WHERE name = ?"
-                found: bool = (yield count(sql, *args, name)) == 1
-            else:
-                found = (yield row("SELECT 1 FROM tenants WHERE name = ?", name)) is not None
-            yield from audited(audit, found)
-            return found
-
-        return await self._transact(script())
-
     # --- statistics -----------------------------------------------------------------------
 
     async def oldest_waiting_recipient(self) -> datetime | None:
@@ -457,12 +363,12 @@ class AdminQueries(Queries):
 
         Held recipients are left out: an operator parked them on purpose.
         """
-        return rows.dt(await self._query(_value(rows.OLDEST_WAITING)))
+        return rows.dt(await self._query(single(rows.OLDEST_WAITING)))
 
     async def event_counts(self, since: datetime) -> list[tuple[str, str, str | None, str, int]]:
         """(tenant, type, category, remote host, count) of the events since ``since``."""
         found = await self._query(
-            _all(
+            every(
                 "SELECT tenant, type, category, remote_host, count(*) FROM events WHERE at >= ?"
                 " GROUP BY tenant, type, category, remote_host",
                 since.timestamp(),
@@ -473,7 +379,7 @@ class AdminQueries(Queries):
     async def recipient_counts(self, since: datetime) -> list[tuple[str, str, str | None, int]]:
         """(tenant, status, category, count) of recipient rows updated since ``since``."""
         found = await self._query(
-            _all(
+            every(
                 "SELECT tenant, status, category, count(*) FROM recipients WHERE updated_at >= ?"
                 " GROUP BY tenant, status, category",
                 since.timestamp(),
@@ -492,7 +398,7 @@ class AdminQueries(Queries):
         if before_id is not None:
             sql += " WHERE id < ?"
             args.append(before_id)
-        found = await self._query(_all(sql + " ORDER BY id DESC LIMIT ?", *args, limit))
+        found = await self._query(every(sql + " ORDER BY id DESC LIMIT ?", *args, limit))
         return [AuditEntry(rows.utc(r[1]), r[2], r[3], r[4], json.loads(r[5]), r[0]) for r in found]
 
     # --- erasure and retention ------------------------------------------------------------
@@ -570,7 +476,7 @@ class AdminQueries(Queries):
         """
         cutoff = before.timestamp()
         return await self._transact(
-            _count(
+            changed(
                 "UPDATE messages SET content = NULL WHERE queue_id IN (SELECT m.queue_id FROM"
                 " messages m WHERE m.content IS NOT NULL AND m.received_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id AND"
@@ -584,35 +490,12 @@ class AdminQueries(Queries):
     async def purge_events(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` events older than ``before``."""
         return await self._transact(
-            _count(
+            changed(
                 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?@SKIP)",
                 before.timestamp(),
                 limit,
             )
         )
-
-
-# --- small scripts ----------------------------------------------------------------------------
-
-
-def _one(sql: str, *args: Any) -> Script[Any]:
-    found = yield row(sql, *args)
-    return found
-
-
-def _all(sql: str, *args: Any) -> Script[list[Any]]:
-    found = yield fetch(sql, *args)
-    return list(found)
-
-
-def _value(sql: str, *args: Any) -> Script[Any]:
-    found = yield value(sql, *args)
-    return found
-
-
-def _count(sql: str, *args: Any) -> Script[int]:
-    changed: int = yield count(sql, *args)
-    return changed
 
 
 def _audited(change: Script[int | None], audit: AuditOf | None) -> Script[int | None]:

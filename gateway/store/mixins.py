@@ -48,7 +48,9 @@ class PostgresQueries:
 
 class Queries:
     """A mixin of queries written once (``store.sql`` scripts): the store runs a script as
-    one transaction (``_transact``) or as a read (``_query``) in its ``dialect``."""
+    one transaction (``_transact``), as a read (``_query``), or as a write of one statement
+    that needs no transaction of its own (``_autocommit``: PostgreSQL saves its ``BEGIN``
+    and ``COMMIT`` round trips), in its ``dialect``."""
 
     if TYPE_CHECKING:
         dialect: Dialect
@@ -56,3 +58,5 @@ class Queries:
         async def _query(self, script: Script[T]) -> T: ...
 
         async def _transact(self, script: Script[T], *, durable: bool = True) -> T: ...
+
+        async def _autocommit(self, script: Script[T]) -> T: ...

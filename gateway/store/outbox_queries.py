@@ -23,7 +23,7 @@ from typing import Any
 from gateway.core.records import FAILED, PENDING, OutboxItem, WebhookRecord, WebhookTarget
 from gateway.store.mixins import Queries
 from gateway.store.rows import dt, ts, utc
-from gateway.store.sql import Dialect, Script, count, many, row
+from gateway.store.sql import Dialect, Script, changed, count, many, row
 from gateway.store.sql import rows as fetch
 
 
@@ -35,7 +35,7 @@ class OutboxQueries(Queries):
     async def set_webhook(self, tenant: str, url: str, secret: str) -> None:
         """Create or replace ``tenant``'s endpoint (validate ``url`` before: webhooks.py)."""
         await self._transact(
-            _count(
+            changed(
                 "INSERT INTO tenant_webhooks (tenant, url, secret, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (tenant) DO UPDATE SET url = excluded.url,"
                 " secret = excluded.secret, created_at = excluded.created_at",
@@ -56,7 +56,7 @@ class OutboxQueries(Queries):
         return await self._query(script())
 
     async def delete_webhook(self, tenant: str) -> int:
-        return await self._transact(_count("DELETE FROM tenant_webhooks WHERE tenant = ?", tenant))
+        return await self._transact(changed("DELETE FROM tenant_webhooks WHERE tenant = ?", tenant))
 
     async def webhook_tenants(self) -> frozenset[str]:
         """The tenants that have an endpoint (the outbox writer skips the others)."""
@@ -98,7 +98,7 @@ class OutboxQueries(Queries):
 
     async def mark_webhook_delivered(self, id: str, at: datetime | None = None) -> None:
         await self._transact(
-            _count(
+            changed(
                 "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1,"
                 " delivered_at = ?, next_at = NULL, last_error = '' WHERE id = ?",
                 (at or datetime.now(UTC)).timestamp(),
@@ -109,7 +109,7 @@ class OutboxQueries(Queries):
     async def mark_webhook_failed(self, id: str, next_at: datetime | None, error: str) -> None:
         """Count a failed attempt; retry at ``next_at``, or give up when it is ``None``."""
         await self._transact(
-            _count(
+            changed(
                 "UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ?,"
                 " last_error = ? WHERE id = ?",
                 PENDING if next_at is not None else FAILED,
@@ -200,8 +200,3 @@ def insert_items(d: Dialect, items: Sequence[OutboxItem]) -> Script[None]:
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
         [(i.id, i.tenant, i.type, i.body, ts(i.created_at), ts(i.created_at)) for i in items],
     )
-
-
-def _count(sql: str, *args: Any) -> Script[int]:
-    changed: int = yield count(sql, *args)
-    return changed

@@ -81,6 +81,30 @@ def new_id(sql: str, *args: Any) -> Op:
     return Op("id", sql, args)
 
 
+def one(sql: str, *args: Any) -> Script[Any]:
+    """A script of one statement: its first row, or ``None``."""
+    found = yield row(sql, *args)
+    return found
+
+
+def every(sql: str, *args: Any) -> Script[list[Any]]:
+    """A script of one statement: all its rows."""
+    found = yield rows(sql, *args)
+    return list(found)
+
+
+def single(sql: str, *args: Any) -> Script[Any]:
+    """A script of one statement: the first column of its first row, or ``None``."""
+    found = yield value(sql, *args)
+    return found
+
+
+def changed(sql: str, *args: Any) -> Script[int]:
+    """A script of one statement: how many rows it changed."""
+    n: int = yield count(sql, *args)
+    return n
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """What SQLite and PostgreSQL spell differently, as data."""

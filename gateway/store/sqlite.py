@@ -28,7 +28,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,22 +37,16 @@ import aiosqlite
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import (
-    Event,
     NewMessage,
-    Suppression,
-    SuppressionReason,
-    Tenant,
 )
 from gateway.core.records import (
     AuditOf,
     EnqueueResult,
-    QueueSummary,
-    RecipientView,
-    hashed_address,
 )
 from gateway.store import rows
 from gateway.store.admin_queries import AdminQueries
 from gateway.store.outbox_queries import OutboxQueries
+from gateway.store.queries import HistoryQueries, SuppressionQueries, TenantQueries
 from gateway.store.sql import SQLITE, Script, run_sqlite
 from gateway.store.sqlite_outbox import SqliteOutboxLog
 from gateway.store.sqlite_quota import QuotaQueries
@@ -60,9 +54,6 @@ from gateway.store.sqlite_relay import RelayQueries
 from gateway.store.sqlite_writes import (
     audited,
     enqueue_rows,
-    insert_event,
-    upsert_credentials,
-    upsert_suppression,
 )
 
 T = TypeVar("T")
@@ -93,7 +84,16 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class SqliteStore(AdminQueries, OutboxQueries, SqliteOutboxLog, RelayQueries, QuotaQueries):
+class SqliteStore(
+    TenantQueries,
+    SuppressionQueries,
+    HistoryQueries,
+    AdminQueries,
+    OutboxQueries,
+    SqliteOutboxLog,
+    RelayQueries,
+    QuotaQueries,
+):
     """``Store`` on one SQLite file (see the module docstring for durability).
 
     The admin API's queries, the relay's, the webhook outbox and the quota holds live in
@@ -305,115 +305,9 @@ class SqliteStore(AdminQueries, OutboxQueries, SqliteOutboxLog, RelayQueries, Qu
         result: T = await self._write(lambda c: run_sqlite(c, script), durable=durable)
         return result
 
-    # --- tenants and credentials ------------------------------------------------------------
-
-    async def ensure_tenant(self, tenant: Tenant) -> None:
-        def work(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO tenants (name, allowed_sender_domains, hourly_quota, daily_quota,"
-                " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                (
-                    tenant.name,
-                    ",".join(tenant.allowed_sender_domains),
-                    tenant.hourly_quota,
-                    tenant.daily_quota,
-                    datetime.now(UTC).timestamp(),
-                ),
-            )
-
-        await self._write(work)
-
-    async def update_tenant(self, tenant: Tenant) -> None:
-        def work(c: sqlite3.Connection) -> None:
-            c.execute(
-                "UPDATE tenants SET allowed_sender_domains = ?, hourly_quota = ?, daily_quota = ?"
-                " WHERE name = ?",
-                (
-                    ",".join(tenant.allowed_sender_domains),
-                    tenant.hourly_quota,
-                    tenant.daily_quota,
-                    tenant.name,
-                ),
-            )
-
-        await self._write(work)
-
-    async def get_tenant(self, name: str) -> Tenant | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT name, allowed_sender_domains, hourly_quota, daily_quota FROM tenants"
-                " WHERE name = ?",
-                (name,),
-            ).fetchone()
-        )
-        return None if row is None else _tenant(row)
-
-    async def list_tenants(self) -> list[Tenant]:
-        rows = await self._read(
-            lambda c: c.execute(
-                "SELECT name, allowed_sender_domains, hourly_quota, daily_quota FROM tenants"
-                " ORDER BY name"
-            ).fetchall()
-        )
-        return [_tenant(row) for row in rows]
-
-    async def tenant_generation(self) -> int:
-        """The counter every change to tenants, credentials and DKIM keys moves (triggers
-        of migration 006, in the change's own transaction): the tenant directory's cue."""
-        row = await self._read(
-            lambda c: c.execute("SELECT generation FROM tenant_generation").fetchone()
-        )
-        return int(row[0])
-
-    async def set_credentials(
-        self, tenant: str, username: str, secret_hash: str, *, audit: AuditOf | None = None
-    ) -> None:
-        """Set (or replace) a login's secret; ``audit`` builds the admin audit entry, written
-        in the same transaction (issue 13)."""
-
-        def work(c: sqlite3.Connection) -> None:
-            upsert_credentials(c, tenant, username, secret_hash, datetime.now(UTC))
-            audited(c, audit, None)
-
-        await self._write(work)
-
-    async def get_credentials(self, username: str) -> tuple[str, str] | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT tenant, secret_hash FROM credentials WHERE username = ?", (username,)
-            ).fetchone()
-        )
-        return None if row is None else (row[0], row[1])
-
-    async def set_dkim_key(
-        self, tenant: str, domain: str, selector: str, algorithm: str, private_key_pem: bytes
-    ) -> None:
-        def work(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO dkim_keys (tenant, domain, selector, algorithm, private_key_pem,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, domain) DO UPDATE"
-                " SET selector = excluded.selector, algorithm = excluded.algorithm,"
-                " private_key_pem = excluded.private_key_pem, created_at = excluded.created_at",
-                (
-                    tenant,
-                    domain,
-                    selector,
-                    algorithm,
-                    private_key_pem,
-                    datetime.now(UTC).timestamp(),
-                ),
-            )
-
-        await self._write(work)
-
-    async def dkim_keys(self) -> list[tuple[str, str, str, str, bytes]]:
-        """Every DKIM key: (tenant, domain, selector, algorithm, private key PEM)."""
-        rows = await self._read(
-            lambda c: c.execute(
-                "SELECT tenant, domain, selector, algorithm, private_key_pem FROM dkim_keys"
-            ).fetchall()
-        )
-        return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+    async def _autocommit(self, script: Script[T]) -> T:
+        """A one-statement write: the same as ``_transact`` (every write is the writer's)."""
+        return await self._transact(script)
 
     # --- intake -------------------------------------------------------------------------------
 
@@ -441,151 +335,6 @@ class SqliteStore(AdminQueries, OutboxQueries, SqliteOutboxLog, RelayQueries, Qu
         result: EnqueueResult = await self._write(work)
         return result
 
-    async def record_event(self, event: Event) -> int:
-        result: int = await self._write(lambda c: insert_event(c, event))
-        return result
-
-    async def count_accepted(self, tenant: str, since: datetime) -> int:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT count(*) FROM events WHERE tenant = ? AND type = 'queued' AND at >= ?",
-                (tenant, since.timestamp()),
-            ).fetchone()
-        )
-        return int(row[0])
-
-    # --- suppressions -------------------------------------------------------------------------
-
-    async def find_suppression(
-        self, tenant: str, address: str, now: datetime
-    ) -> Suppression | None:
-        row = await self._read(
-            lambda c: c.execute(
-                f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ? AND address = ?"
-                " AND (expires_at IS NULL OR expires_at > ?)",
-                (tenant, address, now.timestamp()),
-            ).fetchone()
-        )
-        return None if row is None else _suppression(row)
-
-    async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
-        """``find_suppression``, else ``find_hashed_suppression``, in one look-up (the intake
-        asks at every RCPT).
-
-        On the reader's thread, in one hop there and back, like every read: a primary-key
-        probe is cheap, but a page not in the cache is a disk read, and on the event loop
-        it would stall every SMTP session (issue 13).
-        """
-        key = hashed_address(address)
-
-        def work(c: sqlite3.Connection) -> Suppression | None:
-            row = c.execute(
-                f"SELECT {_SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
-                " AND address IN (?, ?) AND (expires_at IS NULL OR expires_at > ?)"
-                " ORDER BY address = ? DESC LIMIT 1",  # the plain address first
-                (tenant, address, key, now.timestamp(), address),
-            ).fetchone()
-            return None if row is None else _suppression(row)
-
-        return await self._read(work)
-
-    async def add_suppression(self, suppression: Suppression) -> None:
-        def work(c: sqlite3.Connection) -> None:
-            upsert_suppression(c, suppression)
-
-        await self._write(work)
-
-    async def remove_suppression(self, tenant: str | None, address: str) -> int:
-        def work(c: sqlite3.Connection) -> int:
-            if tenant is None:
-                cur = c.execute("DELETE FROM suppressions WHERE address = ?", (address,))
-            else:
-                cur = c.execute(
-                    "DELETE FROM suppressions WHERE tenant = ? AND address = ?", (tenant, address)
-                )
-            return cur.rowcount
-
-        result: int = await self._write(work)
-        return result
-
-    async def list_suppressions(
-        self, tenant: str | None, reason: SuppressionReason | None, limit: int, after: str = ""
-    ) -> list[Suppression]:
-        sql = (
-            "SELECT tenant, address, reason, since, expires_at, event_id, note FROM suppressions"
-            " WHERE (tenant || ' ' || address) > ?"
-        )
-        args: list[Any] = [after]
-        if tenant is not None:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        if reason is not None:
-            sql += " AND reason = ?"
-            args.append(reason.value)
-        sql += " ORDER BY tenant || ' ' || address LIMIT ?"
-        args.append(limit)
-        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        return [_suppression(row) for row in rows]
-
-    # --- history --------------------------------------------------------------------------------
-
-    async def events_for(self, address: str, tenant: str | None, limit: int) -> list[Event]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE address = ?"
-        args: list[Any] = [address]
-        if tenant is not None:
-            sql += " AND tenant = ?"
-            args.append(tenant)
-        sql += " ORDER BY at DESC, id DESC LIMIT ?"
-        args.append(limit)
-        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
-        return [_event(row) for row in rows]
-
-    async def events_of_message(self, queue_id: str) -> list[Event]:
-        rows = await self._read(
-            lambda c: c.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE queue_id = ? ORDER BY at, id",
-                (queue_id,),
-            ).fetchall()
-        )
-        return [_event(row) for row in rows]
-
-    async def recipients_of(self, queue_id: str) -> list[RecipientView]:
-        rows = await self._read(
-            lambda c: c.execute(
-                f"SELECT {_RECIPIENT_VIEW} WHERE r.queue_id = ? ORDER BY r.id", (queue_id,)
-            ).fetchall()
-        )
-        return [_recipient_view(row) for row in rows]
-
-    async def recipient(self, recipient_id: int) -> RecipientView | None:
-        row = await self._read(
-            lambda c: c.execute(
-                f"SELECT {_RECIPIENT_VIEW} WHERE r.id = ?", (recipient_id,)
-            ).fetchone()
-        )
-        return None if row is None else _recipient_view(row)
-
-    async def failure_streak(self, tenant: str, address: str, since: datetime) -> list[Event]:
-        """Final outcomes (bounced, expired, sent, reports) for the address, newest first."""
-        rows = await self._read(
-            lambda c: c.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE tenant = ? AND address = ? AND at >= ?"
-                " AND type IN ('bounced', 'expired', 'sent', 'report', 'unsuppressed')"
-                " ORDER BY at DESC, id DESC LIMIT 100",
-                (tenant, address, since.timestamp()),
-            ).fetchall()
-        )
-        return [_event(row) for row in rows]
-
-    async def queue_summary(self) -> QueueSummary:
-        def work(c: sqlite3.Connection) -> QueueSummary:
-            counts = dict(
-                c.execute("SELECT status, count(*) FROM recipients GROUP BY status").fetchall()
-            )
-            oldest = c.execute(rows.OLDEST_DEFERRED).fetchone()[0]
-            return QueueSummary(counts, dt(oldest))
-
-        return await self._read(work)
 
     async def backup(self, dest: str | Path) -> None:
         """A consistent copy of the live database (SQLite's online backup API)."""
@@ -671,13 +420,3 @@ def _transaction(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, A
         raise
     return results
 
-
-# Row conversions are shared with the PostgreSQL adapter (``store.rows``); the short private
-# names are what this module uses.
-_SUPPRESSION_COLUMNS = rows.SUPPRESSION_COLUMNS
-_EVENT_COLUMNS = rows.EVENT_COLUMNS
-_RECIPIENT_VIEW = rows.RECIPIENT_VIEW
-_event = rows.event_from
-_tenant = rows.tenant_from
-_suppression = rows.suppression_from
-_recipient_view = rows.recipient_view_from

@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from gateway.core.model import Delivery, Event, Status, Suppression
+from gateway.core.model import Delivery, Suppression
 from gateway.core.records import Outcome, hashed_address, notices_of
 from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
@@ -118,23 +118,6 @@ class RelayQueries(SqliteQueries):
         result: tuple[list[Delivery], dict[str, bytes | None]] = await self._write(work)
         return result
 
-    async def next_due(self) -> datetime | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT min(r.due_at) FROM recipients r JOIN messages m"
-                " ON m.queue_id = r.queue_id WHERE r.due_at IS NOT NULL AND m.held = 0"
-            ).fetchone()
-        )
-        return dt(row[0])
-
-    async def load_content(self, queue_id: str) -> bytes | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT content FROM messages WHERE queue_id = ?", (queue_id,)
-            ).fetchone()
-        )
-        return None if row is None else row[0]
-
     async def record_outcomes(self, outcomes: Sequence[Outcome], owner: str) -> dict[int, int]:
         """Record attempt results (with their suppressions and bounce notices); rows no
         longer leased to ``owner`` are fenced off.
@@ -211,36 +194,6 @@ class RelayQueries(SqliteQueries):
 
         result: int = await self._write(work)
         return result
-
-    async def update_recipient(
-        self, recipient_id: int, status: Status | None, event: Event
-    ) -> int:
-        """Set a recipient's status outside an attempt (async report, hold); returns the
-        event's id. ``None`` keeps the row's status (whatever it is when the write runs). A
-        final status clears ``due_at`` so the relay leaves the row alone."""
-        final = status is not None and status.is_final
-
-        def work(c: sqlite3.Connection) -> int:
-            c.execute(
-                "UPDATE recipients SET status = coalesce(?, status), updated_at = ?,"
-                " category = coalesce(?, category), last_reply = ?,"
-                " due_at = CASE WHEN ? THEN NULL ELSE due_at END,"
-                " lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END WHERE id = ?",
-                (
-                    status.value if status is not None else None,
-                    ts(event.at),
-                    event.category.value if event.category else None,
-                    _reply_text(event),
-                    final,
-                    final,
-                    recipient_id,
-                ),
-            )
-            return insert_event(c, event)
-
-        result: int = await self._write(work)
-        return result
-
 
 _CLAIM_SQL = (
     "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts, m.received_at,"
