@@ -8,6 +8,7 @@ I/O, and it is confined to reading the files it is given and writing to the stre
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -47,6 +48,22 @@ def classify_files(paths: Sequence[str], out: TextIO, rules: Rules | None = None
     Returns:
         0 when every file was read, 1 when at least one could not be.
     """
+    # A batch makes little cyclic garbage (reports and MIME trees hold no cycles), while the
+    # cyclic collector's passes over the long-lived modules and rules table cost about 1 % of
+    # the command; so it is off for the batch and back on after it, as the caller had it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _classify(paths, out, rules)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder for every line
+
+
+def _classify(paths: Sequence[str], out: TextIO, rules: Rules | None) -> int:
     status = 0
     for path in paths:
         try:
@@ -56,16 +73,16 @@ def classify_files(paths: Sequence[str], out: TextIO, rules: Rules | None = None
             status = 1
             line = _empty(path, "unparseable")
             line["error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.write(_ENCODER.encode(line) + "\n")
             continue
         reports = parse_bounce(raw, rules)
         if not reports:
-            out.write(json.dumps(_empty(path, "none"), ensure_ascii=False) + "\n")
+            out.write(_ENCODER.encode(_empty(path, "none")) + "\n")
             continue
         for report in reports:
             data = report.to_json_dict()
             line = {"file": path, **{key: data[key] for key in _FIELDS}}
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.write(_ENCODER.encode(line) + "\n")
     return status
 
 
