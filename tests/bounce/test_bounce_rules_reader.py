@@ -27,6 +27,8 @@ def test_the_packaged_file_reads_as_tomllib_reads_it() -> None:
         "[[rule]]\r\nphrases = [\r\n    'a', \"b \\\"c\\\" \\\\ d\", # note\r\n    'e',\r\n]\r\n",
         "[[rule]]\nsequences = [['a', 'b'], ['c']]\nunless = []\n[[rule]]\nname = 'x'\n",
         "[[rule]]\nregex = ['\\b(?:ofr|lpn)\\w{0,8}?416\\b', '#not a comment']\n",
+        "[[rule]]\nsequences = [['a[1]', 'b]'], [ '[c' , \"d's\" ],]\nregex = ['x[0-5]']\n",
+        "[[rule]]\nphrases = [ # 'a' in a comment, [brackets] too\n 'b' ]\nreply = [5, 0]\n",
     ],
 )
 def test_texts_inside_the_subset(text: str) -> None:
