@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from gateway.bounce.literals import folded
 from gateway.bounce.mime import Part
 
 _SUBJECT = re.compile(
@@ -21,7 +22,6 @@ _SUBJECT = re.compile(
     r"|resposta autom[aá]tica|respuesta autom[aá]tica|r[ée]ponse automatique"
     r"|risposta automatica|fora do escrit[oó]rio|ausente|f[ée]rias|fuera de la oficina"
     r"|自動応答|自動返信|不在)",
-    re.IGNORECASE,
 )
 _BODY = re.compile(
     r"i am away|i'm away|i am out of (?:the )?office|i'm out of (?:the )?office"
@@ -33,9 +33,10 @@ _BODY = re.compile(
     r"|fora do escrit[oó]rio|ausente at[eé]|de volta (?:em|no dia)"
     r"|estou (?:fora|ausente|de f[eé]rias)|estarei (?:fora|ausente)|em f[eé]rias"
     r"|estoy fuera|je suis absent|ich bin (?:nicht im b[uü]ro|abwesend)",
-    re.IGNORECASE,
 )
-_BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|maildelivery|mdaemon", re.I)
+_BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|maildelivery|mdaemon")
+# The three patterns are lower case and search folded text (gateway.bounce.literals.folded),
+# which finds what re.IGNORECASE finds in the text; they compile several times faster so.
 
 
 def signals(root: Part) -> tuple[bool, bool]:
@@ -47,10 +48,10 @@ def signals(root: Part) -> tuple[bool, bool]:
     Args:
         root: the parsed message.
     """
-    if _BOUNCE_FROM.search(root.get("from")):
+    if _BOUNCE_FROM.search(folded(root.get("from"))):
         return False, False
     subject = root.get("subject")
-    strong = bool(_SUBJECT.search(subject))
+    strong = bool(_SUBJECT.search(folded(subject)))
     strong = strong or root.get("x-autoreply").strip().lower() in {"yes", "true", "1"}
     strong = strong or bool(root.get("x-autorespond")) or bool(root.get("x-autoreply-from"))
     strong = strong or root.get("precedence").strip().lower() == "auto_reply"
@@ -65,7 +66,7 @@ def body_says_away(text: str) -> bool:
     Args:
         text: the decoded body.
     """
-    return bool(_BODY.search(text[:4000]))
+    return bool(_BODY.search(folded(text[:4000])))
 
 
 def author(root: Part) -> str | None:

@@ -35,14 +35,17 @@ _MARKER_PHRASES = (
     "|original message header|returned mail follows|headers of your message"
     "|original header|undelivered message follows|message header follows"
 )
-_ORIGINAL_MARKERS = re.compile(rf"^\s*(?:[-=|*]+\s*)?(?:{_MARKER_PHRASES})", re.IGNORECASE)
+# Like the other patterns below written in lower case, these two read folded text
+# (gateway.bounce.literals.folded), where they match what re.IGNORECASE matches in the text, and
+# compile several times faster.
+_ORIGINAL_MARKERS = re.compile(rf"^\s*(?:[-=|*]+\s*)?(?:{_MARKER_PHRASES})")
 # A header line of an inline returned message (two in a row start the original message).
 _HEADER_NAMES = (
     "return-path|received|message-id|date|from|to|subject|mime-version|content-type"
     "|dkim-signature|x-[a-z0-9-]+|arc-[a-z-]+|authentication-results|delivered-to"
     "|reply-to|references|in-reply-to|cc"
 )
-_HEADERISH = re.compile(rf"^(?:{_HEADER_NAMES}):\s", re.IGNORECASE)
+_HEADERISH = re.compile(rf"^(?:{_HEADER_NAMES}):\s")
 # Where cut_original's candidate lines start, searched in the whole text at once: right after a
 # newline (the first line is never a candidate), with no 200-character cap; a marker may follow
 # any run of non-word characters (the per-line pattern allows white space and rules) and the
@@ -96,9 +99,8 @@ _INLINE_RECIPIENT = re.compile(
     r"(?:rcpt to|rcpt|deliver(?:ing|y)?(?: your)?(?: mail| message| e-?mail)?(?: to)?"
     r"|delivered to|recipient(?: address)?|address|failed|mailing list"
     r"|(?:mensagem|e-?mail) (?:enviad[ao] )?para|enviou (?:uma mensagem )?para"
-    r"|destinat[aá]rio)\s*:?\s*<?$",
-    re.IGNORECASE,
-)
+    r"|destinat[aá]rio)\s*:?\s*<?$"
+)  # searches folded text, as _ORIGINAL_MARKERS does
 
 # The SMTP phase the remote server was answering, as each MTA words it (RFC 5321 §4.1); read
 # case-insensitively. Kept as text: only their folded forms below are compiled (start-up).
@@ -198,7 +200,7 @@ def cut_original(text: str) -> str:
     haystack = folded(text)  # same positions; see _MARKER_LINE
     end = len(text)
     for match in _MARKER_LINE.finditer(haystack):
-        if _ORIGINAL_MARKERS.match(_line_at(text, match.start() + 1)[:200]):
+        if _ORIGINAL_MARKERS.match(_line_at(haystack, match.start() + 1)[:200]):
             end = match.start()
             break
     address = text.find("@", 0, end)
@@ -219,11 +221,11 @@ def _starts_original(text: str, start: int) -> bool:
     """Whether the header line at ``start`` and the line after it start an inline original."""
     line = _line_at(text, start)
     after = start + len(line) + 1
-    if after > len(text) or not _HEADERISH.match(line[:200]):
+    if after > len(text) or not _HEADERISH.match(folded(line[:200])):
         return False  # the last line: nothing follows it
     following = _line_at(text, after)
     return bool(
-        (_HEADERISH.match(following[:200]) or following[:1] in " \t")
+        (_HEADERISH.match(folded(following[:200])) or following[:1] in " \t")
         and not following.strip().startswith("<")
     )
 
@@ -268,7 +270,7 @@ def recipients_in(text: str, exclude: set[str]) -> list[str]:
                 if _is_sender_label(lead.group(1)):
                     continue
                 found.append(addr)
-            elif _INLINE_RECIPIENT.search(before[-60:]):
+            elif _INLINE_RECIPIENT.search(folded(before[-60:])):
                 found.append(addr)
     return found
 
@@ -393,4 +395,4 @@ def looks_like_header(text: str) -> bool:
     Args:
         text: text that follows the notification.
     """
-    return bool(_HEADERISH.match(text[:200]))
+    return bool(_HEADERISH.match(folded(text[:200])))

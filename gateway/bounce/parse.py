@@ -26,8 +26,7 @@ _TAG = re.compile(r"<[^<>]{0,2000}>")
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _BOUNCE_FROM = re.compile(
     r"mailer-daemon|mailer_daemon|postmaster|post_master|mail delivery|maildelivery"
-    r"|mail-daemon|mdaemon|no-reply@.*\.ne\.jp|bounce",
-    re.IGNORECASE,
+    r"|mail-daemon|mdaemon|no-reply@.*\.ne\.jp|bounce"
 )
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status )?notification|delivery fail|failure notice"
@@ -35,21 +34,22 @@ _BOUNCE_SUBJECT = re.compile(
     r"|delivery problem|mail system error|failed delivery|failure delivery|delivery report"
     r"|error sending|not delivered|delivery has failed|delivery status|warning: message"
     r"|delayed|nondeliverable|message delivery|aws notification|mensagem n[aã]o entregue"
-    r"|falha (?:na|de) entrega|n[aã]o (?:foi )?entregue|devolvid|are not (?:a )?member",
-    re.IGNORECASE,
+    r"|falha (?:na|de) entrega|n[aã]o (?:foi )?entregue|devolvid|are not (?:a )?member"
 )
 _BOUNCE_BODY = re.compile(
     r"could not be delivered|couldn't be delivered|not be delivered|delivery failed"
     r"|undeliverable|permanent error|permanent fatal|user unknown|unknown user|no such user"
     r"|was not delivered|unable to deliver|did not reach|delivery to the following"
     r"|failed permanently|could not deliver|error delivering|mailbox is full|delivery has failed"
-    r"|remote host said|said: [45]\d\d|following address|n[aã]o foi entregue",
-    re.IGNORECASE,
+    r"|remote host said|said: [45]\d\d|following address|n[aã]o foi entregue"
 )
+# The three patterns above and _PROVIDERS are lower case and search folded text
+# (gateway.bounce.literals.folded), which finds what re.IGNORECASE finds in the text; they
+# compile several times faster so.
 _PROVIDERS = (
-    ("uol", re.compile(r"uol\.com\.br|antispam uol|anti-spam uol|uol antispam", re.I)),
-    ("bol", re.compile(r"bol\.com\.br|antispam bol|anti-spam bol|bol antispam", re.I)),
-    ("terra", re.compile(r"terra\.com\.br|anti-?spam (?:do )?terra|terra anti-?spam", re.I)),
+    ("uol", re.compile(r"uol\.com\.br|antispam uol|anti-spam uol|uol antispam")),
+    ("bol", re.compile(r"bol\.com\.br|antispam bol|anti-spam bol|bol antispam")),
+    ("terra", re.compile(r"terra\.com\.br|anti-?spam (?:do )?terra|terra anti-?spam")),
 )
 _ANTISPAM = Gate(re.compile(r"anti-?\s?spam", re.IGNORECASE))
 _GENERIC_STATUS = frozenset({"5.0.0", "4.0.0", "5.0.1", "4.0.1"})
@@ -397,18 +397,19 @@ def _original_recipients(view: _View, body: str, cut: int, exclude: set[str]) ->
 def _provider(root: mime.Part, text: str) -> str | None:
     """Name the Brazilian challenge-response anti-spam (UOL, BOL, Terra) when it is one."""
     haystack = f"{root.get('from')}\n{root.get('subject')}\n{text[:4000]}"
-    if not _ANTISPAM.search(haystack, folded(haystack)):
+    folded_haystack = folded(haystack)
+    if not _ANTISPAM.search(haystack, folded_haystack):
         return None
     for name, pattern in _PROVIDERS:
-        if pattern.search(haystack):
+        if pattern.search(folded_haystack):
             return name
     return None
 
 
 def _looks_like_bounce(root: mime.Part, text: str) -> bool:
     return bool(
-        _BOUNCE_FROM.search(root.get("from"))
-        or _BOUNCE_SUBJECT.search(root.get("subject"))
-        or _BOUNCE_BODY.search(text[:8000])
+        _BOUNCE_FROM.search(folded(root.get("from")))
+        or _BOUNCE_SUBJECT.search(folded(root.get("subject")))
+        or _BOUNCE_BODY.search(folded(text[:8000]))
         or root.get("x-failed-recipients")
     )

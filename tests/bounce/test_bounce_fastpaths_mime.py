@@ -207,9 +207,11 @@ def test_server_words_equals_plain_scan(corpus: Path) -> None:
 def _plain_cut_original(text: str) -> str:
     lines = text[: freetext.MAX_TEXT].split("\n")
     seen_address = False
-    headerish = freetext._HEADERISH
+    # The former patterns: the module's, read case-insensitively in the text itself.
+    headerish = re.compile(freetext._HEADERISH.pattern, re.IGNORECASE)
+    markers = re.compile(freetext._ORIGINAL_MARKERS.pattern, re.IGNORECASE)
     for index, line in enumerate(lines):
-        if index and freetext._ORIGINAL_MARKERS.match(line[:200]):
+        if index and markers.match(line[:200]):
             return "\n".join(lines[:index])
         if (
             seen_address

@@ -12,7 +12,7 @@ import random
 import re
 from pathlib import Path
 
-from gateway.bounce import classify, dsn, freetext, mime, rules_file
+from gateway.bounce import autoreply, classify, dsn, freetext, mime, parse, rules_file
 from gateway.bounce.literals import Gate, folded
 from tests.bounce.test_bounce_fastpaths import _plain_command_in
 
@@ -177,7 +177,7 @@ def _plain_recipients_in(text: str, exclude: set[str]) -> list[str]:
             if lead is not None:
                 if not freetext._is_sender_label(lead.group(1)):
                     found.append(addr)
-            elif freetext._INLINE_RECIPIENT.search(before[-60:]):
+            elif re.search(freetext._INLINE_RECIPIENT.pattern, before[-60:], re.IGNORECASE):
                 found.append(addr)
     return found
 
@@ -270,3 +270,39 @@ def test_walk_is_depth_first(corpus: Path) -> None:
     for blob in [nested(3), *_eml_blobs(corpus)]:
         root = mime.parse(blob)
         assert [id(p) for p in root.walk()] == [id(p) for p in _stack_walk(root)]
+
+
+def _case_variants(phrase: str, rng: random.Random) -> list[str]:
+    """The phrase as written, upper-cased, with random letters upper-cased, and with the
+    non-ASCII letters IGNORECASE equates with ASCII ones put in (İ ı for i, ſ for s, K for k)."""
+    mixed = "".join(c.upper() if rng.random() < 0.5 else c for c in phrase)
+    special = phrase.replace("i", rng.choice("\u0130\u0131")).replace("s", "\u017f")
+    return [phrase, phrase.upper(), mixed, special.replace("k", "\u212a"), f"x {mixed} y"]
+
+
+def test_patterns_on_folded_text_find_what_ignorecase_finds() -> None:
+    rng = random.Random(31)
+    patterns = [
+        parse._BOUNCE_FROM,
+        parse._BOUNCE_SUBJECT,
+        parse._BOUNCE_BODY,
+        *(pattern for _, pattern in parse._PROVIDERS),
+        autoreply._SUBJECT,
+        autoreply._BODY,
+        autoreply._BOUNCE_FROM,
+        freetext._ORIGINAL_MARKERS,
+        freetext._HEADERISH,
+        freetext._INLINE_RECIPIENT,
+    ]
+    for pattern in patterns:
+        assert not pattern.flags & re.IGNORECASE
+        former = re.compile(pattern.pattern, re.IGNORECASE)
+        phrases = [p for p in re.split(r"[|()?:\[\]\\^$*+]", pattern.pattern) if len(p) > 2]
+        texts = [v for p in phrases for v in _case_variants(p, rng)]
+        texts += _random_texts(f"aeiouskmnrtdl -:<{SPECIALS}AEIOUSK", 300, 32)
+        for text in texts:
+            got = pattern.search(folded(text))
+            want = former.search(text)
+            assert (got is None) == (want is None), (pattern.pattern[:40], text)
+            if got is not None and want is not None:
+                assert got.span() == want.span(), (pattern.pattern[:40], text)
