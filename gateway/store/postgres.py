@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
@@ -37,14 +36,12 @@ from gateway.core.records import (
     EnqueueResult,
 )
 from gateway.store import writes
-from gateway.store.admin_queries import AdminQueries
-from gateway.store.outbox_queries import OutboxQueries
 from gateway.store.postgres_enqueue import CHANNEL, enqueue_in, lock_key
 from gateway.store.postgres_outbox import PostgresOutboxLog
-from gateway.store.postgres_quota import PostgresQuotaQueries
+from gateway.store.postgres_quota import PostgresQuotaHold
 from gateway.store.postgres_relay import PostgresRelayQueries
-from gateway.store.queries import HistoryQueries, SuppressionQueries, TenantQueries
-from gateway.store.sql import POSTGRES, Script, run_postgres
+from gateway.store.queries import CommonQueries
+from gateway.store.sql import POSTGRES, Script, migrations, run_postgres
 
 T = TypeVar("T")
 Connection: TypeAlias = asyncpg.Connection
@@ -124,25 +121,10 @@ _CAUGHT = (
 
 
 def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("gateway.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.startswith("postgres_") and name.endswith(".sql"):
-            found.append((int(name.split("_")[1]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return migrations(POSTGRES)
 
 
-class PostgresStore(
-    PostgresRelayQueries,
-    TenantQueries,
-    SuppressionQueries,
-    HistoryQueries,
-    AdminQueries,
-    OutboxQueries,
-    PostgresOutboxLog,
-    PostgresQuotaQueries,
-):
+class PostgresStore(CommonQueries, PostgresRelayQueries, PostgresOutboxLog, PostgresQuotaHold):
     """``Store`` on a PostgreSQL database shared by every node (see the module docstring).
 
     The admin API's queries, the webhook outbox and the quota holds live in mixins of their

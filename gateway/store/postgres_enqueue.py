@@ -86,15 +86,7 @@ def enqueue_args(message: NewMessage, duplicate_window: timedelta) -> tuple[Any,
     """``ENQUEUE``'s parameters for ``message``."""
     now = message.received_at.timestamp()
     return (
-        message.queue_id,
-        message.tenant,
-        message.mail_from,
-        message.message_id,
-        message.subject,
-        len(message.content),
-        now,
-        message.client_address,
-        message.content,
+        *rows.message_values(message),
         list(message.recipients),
         now - duplicate_window.total_seconds(),
         DUPLICATE_TEXT,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeAlias
 
 import asyncpg
@@ -24,7 +24,7 @@ from gateway.core.model import Delivery, Event, Suppression
 from gateway.core.records import Outcome, hashed_address, notices_of
 from gateway.store import writes
 from gateway.store.mixins import PostgresQueries
-from gateway.store.postgres_enqueue import CHANNEL, enqueue_in
+from gateway.store.postgres_enqueue import enqueue_in
 from gateway.store.rows import (
     ATTEMPT_EVENTS,
     SUPPRESSION_COLUMNS_OF_S,
@@ -194,36 +194,6 @@ class PostgresRelayQueries(PostgresQueries):
             values = tuple(row)
             keep_clear_first(found, (values[1], values[0]), suppression_from(values[1:]))
         return found
-
-    async def release_claims(
-        self,
-        owner: str,
-        recipient_ids: Sequence[int] | None = None,
-        due: datetime | None = None,
-    ) -> int:
-        """Make rows leased to ``owner`` due at ``due`` (now when ``None``): every such row
-        (a restarted node's old leases), or only ``recipient_ids`` (jobs the relay gives
-        back unsent). Nothing else changes: no attempt is counted, no event written."""
-        at = (due or datetime.now(UTC)).timestamp()
-        sql = "UPDATE recipients SET due_at = least(due_at, $1), lease_owner = NULL"
-
-        async def work(c: Connection) -> int:
-            if recipient_ids is None:
-                status = await c.execute(sql + " WHERE lease_owner = $2", at, owner)
-            else:
-                status = await c.execute(
-                    sql + " WHERE lease_owner = $2 AND id = ANY($3::bigint[])",
-                    at,
-                    owner,
-                    list(recipient_ids),
-                )
-            count = _rowcount(status)
-            if count:
-                await c.execute("SELECT pg_notify($1, '')", CHANNEL)
-            return count
-
-        return await self._run(work)
-
 
 def _rowcount(status: str) -> int:
     """The row count from a command tag (``UPDATE 3``, ``DELETE 0``, ``INSERT 0 1``)."""

@@ -11,6 +11,7 @@ quota holds, notifications: ``store.sqlite*``, ``store.postgres*``), connections
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,10 @@ from gateway.core.records import (
     hashed_address,
 )
 from gateway.store import rows
+from gateway.store.admin_queries import AdminQueries
 from gateway.store.mixins import Queries
+from gateway.store.outbox_queries import OutboxQueries
+from gateway.store.quota_queries import QuotaQueries
 from gateway.store.sql import Script, changed, count, every, one, row, single, value
 from gateway.store.sql import rows as fetch
 from gateway.store.writes import audited, insert_event, upsert_credentials, upsert_suppression
@@ -114,7 +118,6 @@ class TenantQueries(Queries):
             every("SELECT tenant, domain, selector, algorithm, private_key_pem FROM dkim_keys")
         )
         return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in found]
-
 
     async def create_tenant(
         self,
@@ -358,6 +361,35 @@ class HistoryQueries(Queries):
 
         return await self._transact(script())
 
+    async def release_claims(
+        self,
+        owner: str,
+        recipient_ids: Sequence[int] | None = None,
+        due: datetime | None = None,
+    ) -> int:
+        """Make rows leased to ``owner`` due at ``due`` (now when ``None``): every such row
+        (a restarted node's old leases), or only ``recipient_ids`` (jobs the relay gives
+        back unsent). Nothing else changes: no attempt is counted, no event written. Every
+        node's relay is woken (``Dialect.notify``)."""
+        at, d = (due or datetime.now(UTC)).timestamp(), self.dialect
+        sql = "UPDATE recipients SET due_at = @LEAST(due_at, ?), lease_owner = NULL"
+
+        def script() -> Script[int]:
+            released: int = 0
+            if recipient_ids is None:
+                released = yield count(sql + " WHERE lease_owner = ?", at, owner)
+            else:
+                for chunk in d.chunks(list(recipient_ids)):
+                    among, args = d.among("id", chunk, "bigint")
+                    released += yield count(
+                        sql + f" WHERE lease_owner = ? AND {among}", at, owner, *args
+                    )
+            if released and d.notify:
+                yield value(d.notify)
+            return released
+
+        return await self._transact(script())
+
     async def next_due(self) -> datetime | None:
         return rows.dt(
             await self._query(
@@ -379,3 +411,14 @@ class HistoryQueries(Queries):
             return QueueSummary({r[0]: int(r[1]) for r in counts}, rows.dt(oldest))
 
         return await self._query(script())
+
+
+class CommonQueries(
+    TenantQueries,
+    SuppressionQueries,
+    HistoryQueries,
+    AdminQueries,
+    OutboxQueries,
+    QuotaQueries,
+):
+    """Every query written once: what both stores mix in, beside their dialect's own."""

@@ -18,6 +18,7 @@ from gateway.core.model import (
     Category,
     Event,
     EventType,
+    NewMessage,
     Reason,
     Status,
     Suppression,
@@ -113,6 +114,22 @@ def suppression_reason_value(reason: SuppressionReason) -> str:
         return SuppressionReason(reason).value
     except ValueError:
         raise TypeError(f"not a core.model.SuppressionReason: {reason!r}") from None
+
+
+def message_values(message: NewMessage) -> tuple[Any, ...]:
+    """A message row's values: (queue id, tenant, mail from, Message-ID, subject, size,
+    received at, client address, content), as both stores' enqueue insert them."""
+    return (
+        message.queue_id,
+        message.tenant,
+        message.mail_from,
+        message.message_id,
+        message.subject,
+        len(message.content),
+        message.received_at.timestamp(),
+        message.client_address,
+        message.content,
+    )
 
 
 def event_values(event: Event) -> tuple[Any, ...]:

@@ -33,6 +33,7 @@ import functools
 import sqlite3
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -114,12 +115,17 @@ class Dialect:
     markers: tuple[tuple[str, str], ...]
     #: The most values one ``among`` list holds (SQLite's bound-parameter limit).
     chunk: int
+    #: The statement that wakes every node's relay after new work committed (PostgreSQL's
+    #: ``NOTIFY gateway_queue``, delivered at commit); SQLite has none.
+    notify: str = ""
 
-    def among(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
-        """``column`` is one of ``values`` (at most ``chunk`` of them): the SQL and its
-        arguments."""
+    def among(
+        self, column: str, values: Sequence[Any], kind: str = "text"
+    ) -> tuple[str, tuple[Any, ...]]:
+        """``column`` is one of ``values`` (at most ``chunk`` of them; ``kind`` is their
+        PostgreSQL type): the SQL and its arguments."""
         if self.numbered:
-            return f"{column} = ANY(?::text[])", (list(values),)
+            return f"{column} = ANY(?::{kind}[])", (list(values),)
         return f"{column} IN ({', '.join('?' * len(values))})", tuple(values)
 
     def chunks(self, values: Sequence[T]) -> list[Sequence[T]]:
@@ -152,7 +158,19 @@ POSTGRES = Dialect(
         ("@SKIP", " FOR UPDATE SKIP LOCKED"),
     ),
     chunk=1_000_000,
+    notify="SELECT pg_notify('gateway_queue', '')",
 )
+
+
+def migrations(dialect: Dialect) -> list[tuple[int, str]]:
+    """The dialect's schema migrations (``migrations/<dialect>_NNN_*.sql``), in order."""
+    folder = resources.files("gateway.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.startswith(f"{dialect.name}_") and name.endswith(".sql"):
+            found.append((int(name.split("_")[1]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -29,7 +29,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,12 +43,10 @@ from gateway.core.records import (
     EnqueueResult,
 )
 from gateway.store import rows
-from gateway.store.admin_queries import AdminQueries
-from gateway.store.outbox_queries import OutboxQueries
-from gateway.store.queries import HistoryQueries, SuppressionQueries, TenantQueries
-from gateway.store.sql import SQLITE, Script, run_sqlite
+from gateway.store.queries import CommonQueries
+from gateway.store.sql import SQLITE, Script, migrations, run_sqlite
 from gateway.store.sqlite_outbox import SqliteOutboxLog
-from gateway.store.sqlite_quota import QuotaQueries
+from gateway.store.sqlite_quota import SqliteQuotaHold
 from gateway.store.sqlite_relay import RelayQueries
 from gateway.store.sqlite_writes import (
     audited,
@@ -75,25 +72,10 @@ def _translate(exc: sqlite3.Error) -> StoreError:
 
 
 def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("gateway.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.startswith("sqlite_") and name.endswith(".sql"):
-            found.append((int(name.split("_")[1]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    return migrations(SQLITE)
 
 
-class SqliteStore(
-    TenantQueries,
-    SuppressionQueries,
-    HistoryQueries,
-    AdminQueries,
-    OutboxQueries,
-    SqliteOutboxLog,
-    RelayQueries,
-    QuotaQueries,
-):
+class SqliteStore(CommonQueries, SqliteOutboxLog, RelayQueries, SqliteQuotaHold):
     """``Store`` on one SQLite file (see the module docstring for durability).
 
     The admin API's queries, the relay's, the webhook outbox and the quota holds live in

@@ -1,10 +1,10 @@
-"""SQLite queries for quota holds (mixed into ``SqliteStore``).
+"""SQLite's quota hold (mixed into ``SqliteStore``; the rest is ``store.quota_queries``).
 
-Owns: holding one recipient against a tenant's quotas at ``RCPT`` (``reserve_quota``), giving
-a transaction's holds back (``release_quota``), and settling them in the transaction that
-queues the message (``settle_holds``, called by ``SqliteStore.enqueue``). Does not own: the
-limits (the tenant's settings, applied by ``checks``), the schema (migration 006) or the
-connection and its writer (``store.sqlite``).
+Owns: holding one recipient against a tenant's quotas at ``RCPT`` in the writer (``_hold``),
+and settling the holds in the transaction that queues the message (``settle_holds``, called
+by ``store.sqlite_writes.enqueue_rows``). Does not own: the limits (the tenant's settings,
+applied by ``checks``), the schema (migration 006) or the connection and its writer
+(``store.sqlite``).
 
 Usage is counted per tenant and minute (``quota_usage``), the minute a recipient was held
 or queued: a window of the last hour covers the minute it starts in, so a recipient stops
@@ -19,101 +19,38 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
 
 from gateway.store.mixins import SqliteQueries
+from gateway.store.quota_queries import Hold
 from gateway.store.rows import KEEP, minute_of
 from gateway.store.sql import run_sqlite
 from gateway.store.writes import give_back
 
 
-class QuotaQueries(SqliteQueries):
-    """Quota holds; relies on ``SqliteStore._write``."""
+class SqliteQuotaHold(SqliteQueries):
+    """The hold in SQLite's single writer (``store.quota_queries`` does the rest)."""
 
-    async def reserve_quota(
-        self,
-        tenant: str,
-        holder: str,
-        address: str,
-        limits: Sequence[tuple[int, timedelta]],
-        now: datetime,
-        expires_at: datetime,
-    ) -> int | None:
-        """Hold one recipient of an open transaction against every limit of its tenant.
-
-        Args:
-            tenant: the tenant.
-            holder: the transaction's hold id (``NewMessage.hold`` when it is queued).
-            address: the canonical recipient; held at most once per holder.
-            limits: (most recipients, window) pairs; no window longer than :data:`KEEP`.
-            now: the time of the ``RCPT``.
-            expires_at: when this hold is given back if nothing settles or releases it.
-
-        Returns:
-            ``None`` when the recipient is held (now or already), else the index in
-            ``limits`` of the first limit it would exceed (nothing is held then).
-        """
-        windows = [(limit, window.total_seconds()) for limit, window in limits]
-        now_ts, until = now.timestamp(), expires_at.timestamp()
-
+    async def _hold(self, hold: Hold, *, keep: bool) -> int | None:
         def work(c: sqlite3.Connection) -> int | None:
-            return _reserve(c, tenant, holder, address, windows, now_ts, until)
+            if keep:
+                return _reserve(c, hold)
+            # The hold's own steps, undone: the answer without the hold.
+            c.execute("SAVEPOINT quota_check")
+            try:
+                return _reserve(c, hold)
+            finally:
+                c.execute("ROLLBACK TO quota_check")
+                c.execute("RELEASE quota_check")
 
         # A hold is worth nothing once its session is gone: no fsync (``store.sqlite``).
         result: int | None = await self._write(work, durable=False)
         return result
 
-    async def quota_exceeded(
-        self, tenant: str, limits: Sequence[tuple[int, timedelta]], now: datetime
-    ) -> int | None:
-        """Whether one more recipient would fit now, counted exactly as ``reserve_quota``
-        counts (what every session and node holds or queued), holding nothing: ``None`` when
-        it would, else the index of the first limit it would exceed. ``gateway check`` and
-        the admin API's address check ask this."""
-        windows = [(limit, window.total_seconds()) for limit, window in limits]
-        at = now.timestamp()
 
-        def work(c: sqlite3.Connection) -> int | None:
-            # ``reserve_quota``'s own steps, undone: the answer without the hold.
-            c.execute("SAVEPOINT quota_check")
-            try:
-                return _reserve(c, tenant, _CHECK, _CHECK, windows, at, at)
-            finally:
-                c.execute("ROLLBACK TO quota_check")
-                c.execute("RELEASE quota_check")
-
-        result: int | None = await self._write(work, durable=False)
-        return result
-
-    async def purge_quota(self, now: datetime) -> int:
-        """Retention: give back and delete the holds that lapsed by ``now`` (their session
-        died with its process) and delete usage older than the longest window, for every
-        tenant (a hold cleans up only its own tenant's); how many rows went."""
-        at = now.timestamp()
-        result: int = await self._write(lambda c: _purge(c, at), durable=False)
-        return result
-
-    async def release_quota(self, holder: str) -> int:
-        """Give back every hold of ``holder`` (its transaction ended without a message);
-        returns how many there were."""
-        result: int = await self._write(lambda c: _release(c, holder), durable=False)
-        return result
-
-
-#: The holder and address of ``quota_exceeded``'s hold, never committed (an intake hold
-#: id is never empty).
-_CHECK = ""
-
-
-def _reserve(
-    c: sqlite3.Connection,
-    tenant: str,
-    holder: str,
-    address: str,
-    windows: list[tuple[int, float]],
-    now: float,
-    expires: float,
-) -> int | None:
+def _reserve(c: sqlite3.Connection, hold: Hold) -> int | None:
+    """The hold's statements (in the writer's transaction): ``QuotaQueries._hold``'s answer."""
+    tenant, holder, address, now = hold.tenant, hold.holder, hold.address, hold.now
+    windows, expires = hold.windows, hold.expires
     minute = minute_of(now)
     # Holds whose session died with its process: their recipients count no more.
     expired = c.execute(
@@ -159,35 +96,6 @@ def _reserve(
     )
     _add(c, tenant, minute, 1)
     return None
-
-
-def _purge(c: sqlite3.Connection, now: float) -> int:
-    """``purge_quota`` in the writer: lapsed holds given back and deleted, then usage older
-    than every window deleted; how many rows went."""
-    expired = c.execute(
-        "SELECT tenant, minute, count(*) FROM quota_holds WHERE expires_at <= ?"
-        " GROUP BY tenant, minute",
-        (now,),
-    ).fetchall()
-    if expired:
-        _give_back(c, expired)
-    holds = c.execute("DELETE FROM quota_holds WHERE expires_at <= ?", (now,)).rowcount
-    usage = c.execute(
-        "DELETE FROM quota_usage WHERE minute < ?", (minute_of(now - KEEP.total_seconds()) - 1,)
-    ).rowcount
-    return holds + usage
-
-
-def _release(c: sqlite3.Connection, holder: str) -> int:
-    held = c.execute(
-        "SELECT tenant, minute, count(*) FROM quota_holds WHERE holder = ? GROUP BY tenant, minute",
-        (holder,),
-    ).fetchall()
-    if not held:
-        return 0
-    _give_back(c, held)
-    c.execute("DELETE FROM quota_holds WHERE holder = ?", (holder,))
-    return sum(n for _, _, n in held)
 
 
 def settle_holds(

@@ -17,7 +17,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from gateway.core.model import Delivery, Suppression
@@ -167,32 +167,6 @@ class RelayQueries(SqliteQueries):
             return found
 
         result: dict[tuple[str, str], Suppression] = await self._read(work)
-        return result
-
-    async def release_claims(
-        self,
-        owner: str,
-        recipient_ids: Sequence[int] | None = None,
-        due: datetime | None = None,
-    ) -> int:
-        """Make rows leased to ``owner`` due at ``due`` (now when ``None``): every such row
-        (a restarted node's old leases), or only ``recipient_ids`` (jobs the relay gives
-        back unsent). Nothing else changes: no attempt is counted, no event written."""
-
-        def work(c: sqlite3.Connection) -> int:
-            at = (due or datetime.now(UTC)).timestamp()
-            sql = "UPDATE recipients SET due_at = min(due_at, ?), lease_owner = NULL"
-            if recipient_ids is None:
-                return c.execute(sql + " WHERE lease_owner = ?", (at, owner)).rowcount
-            count = 0
-            for chunk in _chunks(list(recipient_ids)):
-                marks = ", ".join("?" * len(chunk))
-                count += c.execute(
-                    sql + f" WHERE lease_owner = ? AND id IN ({marks})", (at, owner, *chunk)
-                ).rowcount
-            return count
-
-        result: int = await self._write(work)
         return result
 
 _CLAIM_SQL = (

@@ -97,17 +97,7 @@ def enqueue_rows(
         c.execute(
             "INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject, size,"
             " received_at, client_address, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message.queue_id,
-                message.tenant,
-                message.mail_from,
-                message.message_id,
-                message.subject,
-                len(message.content),
-                now,
-                message.client_address,
-                message.content,
-            ),
+            rows.message_values(message),
         )
         c.executemany(
             "INSERT INTO recipients (queue_id, tenant, address, status, due_at,"

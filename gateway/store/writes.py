@@ -92,16 +92,20 @@ def forget_holds(address: str) -> Script[int]:
     """Inside an erasure's transaction: give back and delete every quota hold of
     ``address`` (the table keeps it in clear). A transaction that queues it after all
     counts it again from then on; returns how many there were."""
+    return (yield from take_back("address = ?", address))
+
+
+def take_back(where: str, *args: Any) -> Script[int]:
+    """Give back and delete the quota holds ``where`` selects; how many there were."""
     held = yield fetch(
-        "SELECT tenant, minute, count(*) FROM quota_holds WHERE address = ?"
-        " GROUP BY tenant, minute",
-        address,
+        f"SELECT tenant, minute, count(*) FROM quota_holds WHERE {where} GROUP BY tenant, minute",
+        *args,
     )
     if not held:
         return 0
     yield from give_back([(t, m, n) for t, m, n in held])
-    yield count("DELETE FROM quota_holds WHERE address = ?", address)
-    return sum(int(n) for _, _, n in held)
+    gone: int = yield count(f"DELETE FROM quota_holds WHERE {where}", *args)
+    return gone
 
 
 def give_back(counts: list[tuple[str, int, int]]) -> Script[None]:
