@@ -324,6 +324,25 @@ def test_words_in_the_human_part_beat_a_generic_refusal_in_the_diagnostic() -> N
         ),
         (550, "5.7.1", "Message rejected: SPF check failed for 192.0.2.9", Category.SENDER_CONFIG),
         (530, "5.7.0", "Must issue a STARTTLS command first", Category.SENDER_CONFIG),
+        (
+            550,
+            "5.7.1",
+            "Message refused due to SPF policy of the sending domain",
+            Category.SENDER_CONFIG,
+        ),
+        (550, "5.7.1", "Rejected: the sender's domain fails DMARC", Category.SENDER_CONFIG),
+        (
+            450,
+            "4.7.1",
+            "Client host rejected: cannot find your reverse hostname",
+            Category.SENDER_CONFIG,
+        ),
+        (
+            550,
+            "5.1.1",
+            "No such user here (Authentication-Results: dkim=pass spf=pass)",
+            NONEXISTENT,
+        ),
         (550, "5.7.25", "The sending IP has no PTR record", Category.SENDER_CONFIG),
         (
             554,
