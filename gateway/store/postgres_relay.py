@@ -13,7 +13,6 @@ only rows still leased to the caller.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TypeAlias
@@ -24,18 +23,16 @@ from gateway.core.model import Delivery, Event, Suppression
 from gateway.core.records import Outcome, hashed_address, notices_of
 from gateway.store import writes
 from gateway.store.mixins import PostgresQueries
+from gateway.store.outcome_rows import record_outcomes
 from gateway.store.postgres_enqueue import enqueue_in
 from gateway.store.rows import (
-    ATTEMPT_EVENTS,
     SUPPRESSION_COLUMNS_OF_S,
     dt,
     keep_clear_first,
-    reply_text,
     suppression_from,
-    ts,
     utc,
 )
-from gateway.store.sql import run_postgres
+from gateway.store.sql import POSTGRES, run_postgres
 
 Connection: TypeAlias = asyncpg.Connection
 
@@ -129,37 +126,7 @@ class PostgresRelayQueries(PostgresQueries):
         """
 
         async def work(c: Connection) -> dict[int, int]:
-            recorded = {}
-            for outcome in outcomes:
-                ev = outcome.event
-                status = await c.execute(
-                    "UPDATE recipients SET status = $1, due_at = $2, lease_owner = NULL,"
-                    " attempts = attempts + $3,"
-                    " first_attempt_at = coalesce(first_attempt_at, $4),"
-                    " updated_at = $4, category = coalesce($5, category), last_reply = $6"
-                    " WHERE id = $7 AND lease_owner = $8",
-                    outcome.status.value,
-                    ts(outcome.due_at),
-                    1 if ev.type in ATTEMPT_EVENTS else 0,
-                    ts(ev.at),
-                    outcome.category.value if outcome.category else None,
-                    reply_text(ev),
-                    outcome.recipient_id,
-                    owner,
-                )
-                if _rowcount(status) == 1:
-                    recorded[outcome.recipient_id] = await _insert_event(c, ev)
-            # The policy's suppressions of the outcomes recorded, with their events, in the
-            # outcomes' transaction (issue 13).
-            for outcome in outcomes:
-                event_id = recorded.get(outcome.recipient_id)
-                if outcome.suppress is None or event_id is None:
-                    continue
-                suppression, event = outcome.suppress
-                await _insert_event(c, event)
-                if suppression.event_id is None:
-                    suppression = dataclasses.replace(suppression, event_id=event_id)
-                await run_postgres(c, writes.upsert_suppression(suppression))
+            recorded = await run_postgres(c, record_outcomes(POSTGRES, outcomes, owner))
             # The bounce notices the recorded outcomes cause, in their transaction.
             for notice in notices_of(outcomes, recorded):
                 await enqueue_in(c, notice, timedelta(0))

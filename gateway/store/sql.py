@@ -29,7 +29,6 @@ under its bound-parameter limit), ``= ANY(?::text[])`` on PostgreSQL.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -173,8 +172,20 @@ def migrations(dialect: Dialect) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-@functools.lru_cache(maxsize=4096)
 def render(dialect: Dialect, sql: str) -> str:
+    """``sql`` in ``dialect`` (see ``_render``), each text rendered once per process: the
+    variety is bounded (our statements, and ``among`` lists up to ``Dialect.chunk``)."""
+    key = (dialect.name, sql)
+    found = _RENDERED.get(key)
+    if found is None:
+        found = _RENDERED[key] = _render(dialect, sql)
+    return found
+
+
+_RENDERED: dict[tuple[str, str], str] = {}
+
+
+def _render(dialect: Dialect, sql: str) -> str:
     """``sql`` in ``dialect``: markers replaced, ``?`` numbered where the dialect wants
     ``$n`` (a ``?`` inside a quoted literal is left alone)."""
     for marker, text in dialect.markers:

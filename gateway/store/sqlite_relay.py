@@ -14,9 +14,7 @@ can no longer record (every update checks ``lease_owner``).
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -24,8 +22,10 @@ from gateway.core.model import Delivery, Suppression
 from gateway.core.records import Outcome, hashed_address, notices_of
 from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
-from gateway.store.rows import dt, ts
-from gateway.store.sqlite_writes import enqueue_rows, insert_event, upsert_suppression
+from gateway.store.outcome_rows import record_outcomes
+from gateway.store.rows import dt
+from gateway.store.sql import SQLITE, run_sqlite
+from gateway.store.sqlite_writes import enqueue_rows
 
 T = TypeVar("T")
 
@@ -128,8 +128,7 @@ class RelayQueries(SqliteQueries):
         """
 
         def work(c: sqlite3.Connection) -> dict[int, int]:
-            recorded = _record_outcomes(c, outcomes, owner)
-            _record_suppressions(c, outcomes, recorded)
+            recorded = run_sqlite(c, record_outcomes(SQLITE, outcomes, owner))
             # The bounce notices the recorded outcomes cause, in their transaction.
             for notice in notices_of(outcomes, recorded):
                 enqueue_rows(c, notice, timedelta(0))
@@ -182,69 +181,3 @@ def _chunks(items: list[T], size: int = _IN_CHUNK) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _record_suppressions(
-    c: sqlite3.Connection, outcomes: Sequence[Outcome], recorded: dict[int, int]
-) -> None:
-    """The policy's suppressions (``Outcome.suppress``) of the outcomes recorded, with
-    their events, in the outcomes' transaction (issue 13)."""
-    for outcome in outcomes:
-        event_id = recorded.get(outcome.recipient_id)
-        if outcome.suppress is None or event_id is None:
-            continue
-        suppression, event = outcome.suppress
-        insert_event(c, event)
-        if suppression.event_id is None:
-            suppression = replace(suppression, event_id=event_id)
-        upsert_suppression(c, suppression)
-
-
-def _record_outcomes(
-    c: sqlite3.Connection, outcomes: Sequence[Outcome], owner: str
-) -> dict[int, int]:
-    """``record_outcomes`` in the writer: update the rows still leased to ``owner``, then
-    log an event for each row updated.
-
-    Outcomes with the same values (a message's recipients answered alike in one
-    transaction) update their rows in one statement; the lease fence stays per row. When
-    one row comes twice, the outcomes go one at a time, in order: the first one wins.
-    """
-    ids = [o.recipient_id for o in outcomes]
-    batches: list[tuple[tuple[Any, ...], list[int]]]
-    if len(set(ids)) == len(ids):
-        grouped: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-        for outcome in outcomes:
-            grouped[_outcome_values(outcome)].append(outcome.recipient_id)
-        batches = [(values, chunk) for values, rids in grouped.items() for chunk in _chunks(rids)]
-    else:
-        batches = [(_outcome_values(o), [o.recipient_id]) for o in outcomes]
-    updated: set[int] = set()
-    for values, chunk in batches:
-        marks = ", ".join("?" * len(chunk))
-        found = c.execute(
-            "UPDATE recipients SET status = ?, due_at = ?, lease_owner = NULL,"
-            " attempts = attempts + ?, first_attempt_at = coalesce(first_attempt_at, ?),"
-            " updated_at = ?, category = coalesce(?, category), last_reply = ?"
-            f" WHERE lease_owner = ? AND id IN ({marks}) RETURNING id",
-            (*values, owner, *chunk),
-        ).fetchall()
-        updated.update(row[0] for row in found)
-    recorded: dict[int, int] = {}
-    for outcome in outcomes:
-        if outcome.recipient_id in updated and outcome.recipient_id not in recorded:
-            recorded[outcome.recipient_id] = insert_event(c, outcome.event)
-    return recorded
-
-
-def _outcome_values(outcome: Outcome) -> tuple[Any, ...]:
-    """The values ``_record_outcomes`` sets on the row (the ``SET`` clause's, in order)."""
-    ev = outcome.event
-    at = ts(ev.at)
-    return (
-        outcome.status.value,
-        ts(outcome.due_at),
-        1 if ev.type in _ATTEMPT_EVENTS else 0,
-        at,
-        at,
-        outcome.category.value if outcome.category else None,
-        _reply_text(ev),
-    )

@@ -95,31 +95,21 @@ def kill_after_commit() -> None:
 
 def kill_mid_suppression() -> None:
     from gateway.core.model import EventType
-    from gateway.store import admin_queries, sqlite_relay, sqlite_writes, writes
-
-    def dies(event: Event) -> None:
-        if event.type is EventType.SUPPRESSED:
-            os.kill(os.getpid(), signal.SIGKILL)  # in the transaction, before its commit
-
-    insert = sqlite_writes.insert_event
-
-    def insert_then_die(c: sqlite3.Connection, event: Event) -> int:
-        event_id = insert(c, event)
-        dies(event)
-        return event_id
+    from gateway.store import admin_queries, outcome_rows, writes
 
     script = writes.insert_event
 
     def script_then_die(event: Event) -> Script[int]:
         # A script runs in the SQLite writer's thread, inside its transaction.
         event_id = yield from script(event)
-        dies(event)
+        if event.type is EventType.SUPPRESSED:
+            os.kill(os.getpid(), signal.SIGKILL)  # in the transaction, before its commit
         return event_id
 
-    # ``store.admin_queries.suppress_with_event`` and ``store.sqlite_relay``'s outcome
-    # writes look them up on their modules at each call.
+    # ``store.admin_queries.suppress_with_event`` and ``store.outcome_rows``' outcome
+    # writes look it up on their modules at each call.
     admin_queries.insert_event = script_then_die
-    sqlite_relay.insert_event = insert_then_die
+    outcome_rows.insert_event = script_then_die
 
 
 def kill_after_suppression() -> None:
