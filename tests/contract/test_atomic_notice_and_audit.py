@@ -14,7 +14,7 @@ import pytest
 from gateway.core.errors import StoreError
 from gateway.core.model import Category, EventType, NewMessage, Status
 from gateway.core.ports import Outcome
-from gateway.store.sqlite_admin import AuditEntry
+from gateway.core.records import AuditEntry
 from tests.contract.test_store_contract import (
     LEASE,
     WINDOW,
@@ -120,7 +120,7 @@ async def test_a_notice_the_store_refuses_undoes_the_outcomes_with_it(
 async def test_an_enqueue_and_its_audit_entry_commit_together_or_not_at_all(
     store: Store, backend: Backend
 ) -> None:
-    enqueue: Any = store.enqueue  # the adapters' ``audit=`` keyword
+    enqueue = store.enqueue
 
     def broken(result: Any) -> AuditEntry:
         return AuditEntry(now_ms(), "ops", "send_test", result.queue_id, {"bad": object()})

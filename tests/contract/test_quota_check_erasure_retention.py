@@ -81,8 +81,7 @@ async def test_erasure_deletes_the_addresss_holds_and_gives_them_back(
     assert await hold(store, "h2", "bob@example.com", limits, now) is None
     assert await store.quota_exceeded("t1", limits, now) == 0
 
-    erase: object = store.erase_address  # type: ignore[attr-defined]
-    await erase("ana@example.com", now)  # type: ignore[operator]
+    await store.erase_address("ana@example.com", now)
 
     assert backend.rows("SELECT holder, address FROM quota_holds") == [("h2", "bob@example.com")]
     assert await store.quota_exceeded("t1", limits, now) is None  # ana's hold given back
@@ -101,8 +100,7 @@ async def test_retention_purges_lapsed_holds_and_old_usage_for_every_tenant(
     await store.enqueue(message("Q3", ("d@example.com",), tenant="t3", received_at=old), WINDOW)
     assert backend.count("quota_usage", "tenant = 't3'") == 1
 
-    purge: object = store.purge_quota  # type: ignore[attr-defined]
-    purged = await purge(now)  # type: ignore[operator]
+    purged = await store.purge_quota(now)
 
     assert backend.rows("SELECT holder FROM quota_holds") == [("live",)]
     assert backend.count("quota_usage", "tenant = 't3'") == 0
