@@ -91,10 +91,10 @@ async def list_messages(request: Request) -> rm.MessagePage:
     if after is not None and not (
         isinstance(after, list)
         and len(after) == 2
-        and isinstance(after[0], (int, float))
+        and params.cursor_time(after[0])
         and isinstance(after[1], str)
     ):
-        raise invalid("cursor is not one this API returned")
+        raise params.bad_cursor()
     rows = await deps.store.list_messages(where, limit + 1, None if after is None else tuple(after))
     page, more = rows[:limit], len(rows) > limit
     summary = await deps.store.recipients_summary([r.queue_id for r in page])
@@ -255,11 +255,11 @@ async def delete_message(request: Request) -> rm.Deleted:
     errors=(404,),
 )
 async def check_address(request: Request) -> rm.AddressVerdict:
+    """Any string is an address to check: one that does not parse (an empty one too) is
+    answered 200 with the intake's verdict (reason ``invalid``), as ``RCPT TO`` would be."""
     deps = deps_of(request)
     body = await params.body_of(request, rq.AddressCheck)
     address = body.address
-    if not address.strip():
-        raise invalid("address is required (a string)")
     # Without a tenant, check as the SMTP intake does for a trusted client: as
     # smtp.default_tenant, with its stored settings, or with none when it is not stored yet.
     default = deps.config.smtp.default_tenant
@@ -428,8 +428,8 @@ async def list_audit(request: Request) -> rm.AuditPage:
     deps = deps_of(request)
     q = params.query_of(request, rq.AuditQuery)
     before = params.decode_cursor(q.cursor)
-    if before is not None and not isinstance(before, int):
-        raise invalid("cursor is not one this API returned")
+    if before is not None and not params.cursor_int(before):
+        raise params.bad_cursor()
     limit = q.limit
     rows = await deps.store.list_audit(limit + 1, before)
     page = rows[:limit]

@@ -109,12 +109,40 @@ def _guarded(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
+def _by_method(entries: list[tuple[str, Endpoint]]) -> Endpoint:
+    """One endpoint for a path's methods: a path served by two handlers (``GET`` and
+    ``DELETE /api/v1/messages/{queue_id}``) is one Starlette route, so a method it does not
+    take (``OPTIONS``) is answered 405 with an ``Allow`` header naming all of them (RFC 9110
+    §15.5.6), not only the first route's."""
+    table = dict(entries)
+    if "GET" in table:
+        table.setdefault("HEAD", table["GET"])  # as Starlette does for a GET route
+
+    async def dispatch(request: Request) -> Response:
+        return await table[request.method](request)
+
+    return dispatch
+
+
+def _starlette_routes(
+    routes: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...], guard: bool
+) -> list[Route]:
+    """``routes`` as Starlette routes, one per path (API routes wrapped by the guard)."""
+    paths: dict[str, list[tuple[str, Endpoint]]] = {}
+    for path, methods, ep, kind in routes:
+        endpoint = _guarded(ep) if guard and kind == "api" else ep
+        paths.setdefault(path, []).extend((method, endpoint) for method in methods)
+    out = []
+    for path, entries in paths.items():
+        allowed = [method for method, _ in entries]
+        only = entries[0][1] if len({id(ep) for _, ep in entries}) == 1 else None
+        out.append(Route(path, only or _by_method(entries), methods=allowed))
+    return out
+
+
 def admin_routes() -> list[Route]:
     """The admin app's route table as Starlette routes (API routes wrapped by the guard)."""
-    return [
-        Route(path, _guarded(ep) if kind == "api" else ep, methods=list(methods))
-        for path, methods, ep, kind in ROUTES
-    ]
+    return _starlette_routes(ROUTES, guard=True)
 
 
 def _app(routes: list[Route], deps: AdminDeps, auth: TokenAuth | None) -> Starlette:
@@ -140,8 +168,7 @@ def build_admin_app(deps: AdminDeps) -> Starlette:
 
 def build_public_app(deps: AdminDeps) -> Starlette:
     """The public app: only ``/u/{token}`` (RFC 8058) and ``/healthz``; no auth, no cookie."""
-    routes = [Route(path, ep, methods=list(methods)) for path, methods, ep, _ in PUBLIC_ROUTES]
-    app = _app(routes, deps, None)
+    app = _app(_starlette_routes(PUBLIC_ROUTES, guard=False), deps, None)
     bounce = deps.config.bounce
     app.state.unsubscribe_secrets = [
         s.encode() for s in (bounce.secret, bounce.previous_secret) if s

@@ -15,7 +15,6 @@ from gateway.admin import params
 from gateway.admin import request_models as rq
 from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of
-from gateway.admin.errors import invalid
 from gateway.admin.operations import json_route
 from gateway.admin.views import iso
 from gateway.store.sqlite_outbox import PENDING, WebhookRecord
@@ -54,10 +53,10 @@ async def list_deliveries(request: Request) -> rm.WebhookDeliveryPage:
     if before is not None and not (
         isinstance(before, list)
         and len(before) == 2
-        and isinstance(before[0], int | float)
+        and params.cursor_time(before[0])
         and isinstance(before[1], str)
     ):
-        raise invalid("cursor is not one this API returned")
+        raise params.bad_cursor()
     rows = await deps_of(request).store.webhook_deliveries(
         q.tenant, q.state, q.limit + 1, (float(before[0]), before[1]) if before else None
     )

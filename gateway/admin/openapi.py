@@ -58,7 +58,10 @@ def _parameters(path: str, query: type[Query] | None, schemas: dict[str, Any]) -
         shape = schemas[query.__name__]
         required = set(shape.get("required", ()))
         for name, schema in shape["properties"].items():
+            # An empty parameter counts as absent (params.query_of; the pages read theirs so).
             param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+            if name not in required:
+                param["allowEmptyValue"] = True
             value = _present(schema)
             if "description" in value:
                 param["description"] = value.pop("description")
@@ -77,14 +80,18 @@ def _present(schema: dict[str, Any]) -> dict[str, Any]:
     return dict(schema)
 
 
-def _errors(op: Operation, kind: str) -> set[int]:
+def _errors(op: Operation, kind: str, path: str) -> set[int]:
     codes = set(op.errors)
+    if _PATH_PARAM.search(path):
+        codes.add(404)  # an empty path parameter matches no route
     if kind == "api":
         codes |= {401, 403}
     if op.body is not None and op.body_media == JSON:
         codes |= {400, 413, 422}
     if op.query is not None and kind == "api":
         codes.add(422)
+    if op.query is not None and "cursor" in op.query.__struct_fields__:
+        codes.add(404)  # a cursor this API did not return names no page (params.bad_cursor)
     return codes
 
 
@@ -112,7 +119,7 @@ def _operation(
         responses[str(status)] = {"description": words, "content": _TEXT}
     if op.see_other:
         responses["303"] = {"description": op.see_other}
-    for status in sorted(_errors(op, kind)):
+    for status in sorted(_errors(op, kind, path)):
         responses.setdefault(
             str(status),
             {"description": _STATUS_WORDS[status], "content": {JSON: {"schema": _ref(Error)}}},

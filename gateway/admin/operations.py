@@ -144,6 +144,7 @@ def described(
     query: type[Query] | None = None,
     body: type[Body] | None = None,
     body_media: str = FORM,
+    body_required: bool | None = None,
     errors: tuple[int, ...] = (),
     media: str = HTML,
     also: dict[int, type[Model]] | None = None,
@@ -151,7 +152,8 @@ def described(
     see_other: str = "",
 ) -> Callable[[Endpoint], Endpoint]:
     """Declare the operation of a handler that makes its own response (a page, a form, a
-    probe); the handler is returned unchanged."""
+    probe); the handler is returned unchanged. ``body_required`` defaults to whether there
+    is a ``body``."""
     op = Operation(
         summary,
         response,
@@ -159,7 +161,7 @@ def described(
         query,
         body,
         body_media,
-        body is not None,
+        body is not None if body_required is None else body_required,
         errors,
         media,
         dict(also or {}),

@@ -186,7 +186,14 @@ async def login(request: Request) -> Response:
     return response
 
 
-@described("Log out (CSRF token required)", status=303, body=rq.LogoutForm, media="", errors=(403,))
+@described(
+    "Log out (CSRF token required with a session)",
+    status=303,
+    body=rq.LogoutForm,
+    body_required=False,  # without a session there is nothing to protect: no form is read
+    media="",
+    errors=(403,),
+)
 async def logout(request: Request) -> Response:
     form = await _form(request)
     _, session = _who(request)

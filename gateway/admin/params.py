@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -58,11 +59,35 @@ def query_of(request: Request, model: type[Q]) -> Q:
     Raises:
         ApiError: 422 naming the first bad parameter.
     """
-    values = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
+    values: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if not value.strip():
+            continue
+        if key in values:  # the document names one value per parameter
+            raise invalid(model.sentences.get(key, f"{key} is given more than once"))
+        values[key] = value.strip()
     try:
-        return msgspec.convert(values, model, strict=False)
+        found = msgspec.convert(values, model, strict=False)
     except msgspec.ValidationError as exc:
         raise invalid(_sentence(model, exc)) from None
+    # The lax conversion reads "null" as None: for a query parameter it is a value.
+    for key, value in values.items():
+        if getattr(found, key, "") is None:
+            raise invalid(model.sentences.get(key, f"{key}: {value!r} is not a value"))
+    return found
+
+
+def _number(text: str) -> int | float:
+    """A JSON number: JSON Schema's ``integer`` is any number without a fraction, so
+    ``245.0`` is one; msgspec's typed decoder takes only ``245``, so such a float is read as
+    the int it equals."""
+    value = float(text)
+    if value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+_JSON = msgspec.json.Decoder(float_hook=_number)
 
 
 async def body_of(request: Request, model: type[B]) -> B:
@@ -78,7 +103,7 @@ async def body_of(request: Request, model: type[B]) -> B:
     """
     raw = await request.body()
     try:
-        return msgspec.json.decode(raw if raw.strip() else b"{}", type=model)
+        return msgspec.convert(_JSON.decode(raw if raw.strip() else b"{}"), model)
     except msgspec.ValidationError as exc:
         if str(exc).startswith("Expected `object`") and not _AT.search(str(exc)):
             raise ApiError(400, "bad_json", "The request body must be a JSON object") from None
@@ -106,13 +131,37 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def bad_cursor() -> ApiError:
+    """A 404 for a cursor this API did not return: the page it names does not exist.
+
+    Not a 422: a cursor is opaque, so no schema can tell a well-formed one from another
+    string; the document allows any, and a string that names no page finds nothing.
+    """
+    return ApiError(404, "unknown_cursor", "cursor is not one this API returned")
+
+
+def cursor_int(value: Any) -> bool:
+    """Whether a decoded cursor's ``value`` is an integer the store can compare (64 bits)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def cursor_time(value: Any) -> bool:
+    """Whether a decoded cursor's ``value`` is a finite UNIX time (no NaN, no infinity)."""
+    return cursor_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
 def decode_cursor(raw: str | None) -> Any:
+    """What ``encode_cursor`` wrote; ``None`` when absent.
+
+    Raises:
+        ApiError: 404 ``unknown_cursor`` (``bad_cursor``).
+    """
     if raw is None or raw == "":
         return None
     try:
         return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid("cursor is not one this API returned") from None
+        raise bad_cursor() from None
 
 
 def address_key(raw: str) -> str:

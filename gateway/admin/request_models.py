@@ -27,18 +27,49 @@ MAX_LIMIT = 200
 MAX_REASON = 500
 TENANT_NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+#: An http(s) URL with a host name or IPv4 address, or "" for none: every string it matches
+#: passes ``admin.tenants``' own check, so the document refuses what the API refuses (an IPv6
+#: literal is left out: no pattern short enough tells the ones ``urlsplit`` takes).
+WEBHOOK_URL = r"^\s*(?:https?://[A-Za-z0-9._~-]+(?::[0-9]{1,5})?(?:[/?#]\S*)?)?\s*$"
+#: A domain name (a trailing dot allowed; case is folded): ``admin.tenants._DOMAIN``'s.
+SENDER_DOMAIN = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}\.?$"
 
 Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT, description="Items per page")]
-Cursor = Annotated[str, Meta(description="next_cursor of the previous page, unchanged")]
-TimeParam = Annotated[
-    str, Meta(description="An ISO 8601 time (a naive one is UTC) or a UNIX timestamp")
+Cursor = Annotated[
+    str,
+    Meta(pattern="^[A-Za-z0-9_-]+$", description="next_cursor of the previous page, unchanged"),
 ]
+# What ``params.parse_time`` reads, and nothing it refuses: the schema says which strings
+# are times, so a request the document allows is never refused (issue 14 item 7). Dates
+# that do not exist (30 February) are outside it; [0-9], not \d (Unicode digits).
+_DATE = (
+    "(?:19|20)[0-9][0-9]-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_CLOCK = (
+    "T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,6})?)?"
+    "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+TIME_PATTERN = f"^(?:[0-9]{{1,10}}(?:[.][0-9]{{1,6}})?|{_DATE}(?:{_CLOCK})?)$"
+TimeParam = Annotated[
+    str,
+    Meta(
+        pattern=TIME_PATTERN,
+        description="An ISO 8601 time (a naive one is UTC) or a UNIX timestamp",
+    ),
+]
+#: A string with something in it besides white space.
+NonBlank = Annotated[str, Meta(pattern=r"\S")]
 LangParam = Annotated[str, Meta(description="pt-BR (the default) or en; any en-* tag is en")]
 Tenant = Annotated[str, Meta(max_length=200)]
-Positive = Annotated[int, Meta(ge=1)]
+SenderDomain = Annotated[str, Meta(max_length=253, pattern=SENDER_DOMAIN)]
+#: A count or a number of seconds the store keeps in a 32-bit column (PostgreSQL's INTEGER;
+#: a larger one failed the write with a 500).
+Positive = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 
 _LIMIT = f"limit must be an integer from 1 to {MAX_LIMIT}"
 _TENANT = "tenant must be a string of at most 200 characters"
+_TIME = "{} must be an ISO 8601 time or a UNIX timestamp"
 
 
 def _one_of(name: str, values: type[Status] | type[Category] | type[SuppressionReason]) -> str:
@@ -77,6 +108,8 @@ class MessagesQuery(Query):
 
     sentences: ClassVar[dict[str, str]] = {
         "limit": _LIMIT,
+        "since": _TIME.format("since"),
+        "until": _TIME.format("until"),
         "status": _one_of("status", Status),
         "category": _one_of("category", Category),
     }
@@ -101,6 +134,8 @@ class UnblockQuery(Query):
 
 class StatsQuery(Query):
     since: TimeParam | None = None
+
+    sentences: ClassVar[dict[str, str]] = {"since": _TIME.format("since")}
 
 
 class AuditQuery(Query):
@@ -128,7 +163,7 @@ class DeliveriesQuery(Query):
 class ManualBlock(Body):
     """Block an address by hand (reason ``manual``)."""
 
-    address: str
+    address: NonBlank
     tenant: Tenant | None = None
     note: Annotated[str, Meta(max_length=MAX_REASON)] | None = None
     expires: (
@@ -175,7 +210,7 @@ class AddressCheck(Body):
 
 
 class SendTest(Body):
-    to: str
+    to: NonBlank
     tenant: Tenant | None = None
 
     sentences: ClassVar[dict[str, str]] = {
@@ -192,7 +227,7 @@ _SETTINGS_SENTENCES = {
     "failure_window_seconds": "failure_window_seconds must be a positive integer or null",
     "list_unsubscribe": "list_unsubscribe must be true or false",
     "bounce_notice": "bounce_notice must be true or false",
-    "webhook_url": "webhook_url must be a string",
+    "webhook_url": "webhook_url must be an http:// or https:// URL",
     "rotate_webhook_secret": "rotate_webhook_secret must be true or false",
 }
 
@@ -200,12 +235,12 @@ _SETTINGS_SENTENCES = {
 class TenantSettings(Body, forbid_unknown_fields=True):
     """A tenant's settings; only the keys present are set."""
 
-    allowed_sender_domains: list[str] | UnsetType = UNSET
+    allowed_sender_domains: list[SenderDomain] | UnsetType = UNSET
     hourly_quota: Positive | UnsetType | None = UNSET
     daily_quota: Positive | UnsetType | None = UNSET
     list_unsubscribe: bool | UnsetType = UNSET
     bounce_notice: bool | UnsetType = UNSET
-    webhook_url: Annotated[str, Meta(max_length=2000)] | UnsetType = UNSET
+    webhook_url: Annotated[str, Meta(max_length=2000, pattern=WEBHOOK_URL)] | UnsetType = UNSET
     failure_threshold: Positive | UnsetType | None = UNSET
     failure_window_seconds: Positive | UnsetType | None = UNSET
 
@@ -278,14 +313,20 @@ class LoginForm(Body):
     next: str | None = None
 
 
+#: A page's CSRF token: checked when the caller has a session; a bearer token needs none.
+Csrf = Annotated[str, Meta(description="Required with a session cookie; not read without one")]
+
+
 class LogoutForm(Body):
-    csrf: str
+    csrf: Csrf = ""
 
 
 class UnblockForm(Body):
-    csrf: str
-    address: str
-    reason: Annotated[str, Meta(max_length=MAX_REASON)]
+    address: Annotated[str, Meta(max_length=320, pattern=r"\S")]
+    reason: Annotated[
+        str, Meta(pattern=r"\S", description=f"Kept to its first {MAX_REASON} characters")
+    ]
+    csrf: Csrf = ""
     tenant: str | None = None
     lang: str | None = None
 

@@ -38,7 +38,7 @@ async def list_suppressions(request: Request) -> rm.SuppressionPage:
     q = params.query_of(request, rq.SuppressionsQuery)
     after = params.decode_cursor(q.cursor)
     if after is not None and not isinstance(after, str):
-        raise invalid("cursor is not one this API returned")
+        raise params.bad_cursor()
     rows = await deps.store.list_suppressions(q.tenant, q.reason, q.limit + 1, after or "")
     page = rows[: q.limit]
     cursor = None

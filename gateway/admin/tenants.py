@@ -52,8 +52,12 @@ def settings_changes(body: rq.TenantSettings) -> dict[str, Any]:
         changes["failure_window"] = None if seconds is None else timedelta(seconds=seconds)
     if "webhook_url" in changes:
         url = changes["webhook_url"].strip()
-        parts = urlsplit(url)
-        if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+        try:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme, parts.hostname
+        except ValueError:  # "http://[" and the like: urlsplit refuses what it cannot split
+            scheme, host = "", None
+        if url and (scheme not in ("http", "https") or not host):
             raise invalid("webhook_url must be an http:// or https:// URL")
         changes["webhook_url"] = url
     return changes
@@ -141,6 +145,7 @@ async def create_tenant(request: Request) -> rm.TenantCreated:
     "Update quotas, sender domains, list-unsubscribe, bounce notices, webhook",
     rm.TenantUpdated,
     body=rq.TenantPatch,
+    body_required=False,  # an empty body changes nothing (and answers the tenant)
     errors=(404,),
 )
 async def update_tenant(request: Request) -> rm.TenantUpdated:
@@ -177,6 +182,7 @@ def _fields_named(raw: bytes) -> list[str]:
     "Rotate the SMTP credentials; the secret is shown once",
     rm.Credentials,
     body=rq.CredentialsRequest,
+    body_required=False,  # an empty body: the tenant's name is the username
     errors=(404, 409),
 )
 async def rotate_credentials(request: Request) -> rm.Credentials:
