@@ -125,7 +125,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return escaped
 
 
-@pytest.mark.skipif(not ST.exists(), reason="schemathesis is not installed (test extras)")
 async def test_schemathesis_finds_nothing(
     env: Env, tmp_path: Path, loopback_only: list[Any]
 ) -> None:
