@@ -33,7 +33,7 @@ from starlette.routing import Route
 from gateway.admin import api, deliveries, health, pages, public, suppressions, tenants
 from gateway.admin.auth import TokenAuth, bearer_token, require
 from gateway.admin.deps import AdminDeps, auth_of
-from gateway.admin.errors import BodyCap, exception_handlers
+from gateway.admin.errors import BodyCap, NoNul, exception_handlers
 from gateway.admin.openapi import openapi_document
 from gateway.admin.operations import described
 
@@ -148,7 +148,7 @@ def admin_routes() -> list[Route]:
 def _app(routes: list[Route], deps: AdminDeps, auth: TokenAuth | None) -> Starlette:
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BodyCap, limit=deps.config.admin.max_body_size)],
+        middleware=[Middleware(BodyCap, limit=deps.config.admin.max_body_size), Middleware(NoNul)],
         exception_handlers=exception_handlers(),
     )
     app.state.deps = deps

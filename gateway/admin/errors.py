@@ -113,6 +113,34 @@ def exception_handlers() -> dict[Any, Any]:
     }
 
 
+#: A request's text may not hold a NUL: PostgreSQL's text cannot store one (the query failed
+#: with a 500), and no address, name or reason has one. The document says so on every string
+#: the API takes (``admin.openapi``).
+NUL_REFUSED = "NUL characters are not allowed"
+
+
+def nul_refused(where: str) -> ApiError:
+    """A 422 for a NUL in ``where`` (a parameter's or a field's name, or "path")."""
+    return invalid(f"{where}: {NUL_REFUSED}")
+
+
+class NoNul:
+    """ASGI middleware: a NUL in the path or the query string is refused with 422 before a
+    route runs (JSON bodies: ``params.body_of``; forms: the pages' reader)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = bytes(scope.get("query_string", b"")).lower()
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                response = error_response(422, "invalid_request", nul_refused("request").message)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class BodyCap:
     """ASGI middleware: refuse request bodies over ``limit`` bytes with 413.
 

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from gateway.admin.operations import JSON, Endpoint, Operation, operation_of
-from gateway.admin.request_models import Query
+from gateway.admin.request_models import NO_NUL, Query
 from gateway.admin.response_models import WEBHOOK_TYPES, Error, WebhookPayload
 
 __all__ = ["WEBHOOK_TYPES", "openapi_document"]
@@ -51,7 +51,7 @@ def _ref(model: type[Any]) -> dict[str, str]:
 
 def _parameters(path: str, query: type[Query] | None, schemas: dict[str, Any]) -> list[Any]:
     out: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _no_nul({"type": "string"})}
         for name in _PATH_PARAM.findall(path)
     ]
     if query is not None:
@@ -62,10 +62,31 @@ def _parameters(path: str, query: type[Query] | None, schemas: dict[str, Any]) -
             param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
             if name not in required:
                 param["allowEmptyValue"] = True
-            value = _present(schema)
+            value = _no_nul(_present(schema))
             if "description" in value:
                 param["description"] = value.pop("description")
             out.append(param | {"schema": value})
+    return out
+
+
+def _no_nul(schema: Any) -> Any:
+    """``schema`` with ``NO_NUL`` on every string that has no pattern, enum or format of its
+    own (the request models' patterns exclude a NUL themselves): the API refuses a NUL in
+    any text it takes (``errors.NoNul``, ``params.body_of``)."""
+    if isinstance(schema, list):
+        return [_no_nul(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {name: _no_nul(item) for name, item in value.items()}
+        elif key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+            out[key] = _no_nul(value)
+        else:
+            out[key] = value
+    if out.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(out):
+        out["pattern"] = NO_NUL
     return out
 
 
@@ -84,12 +105,15 @@ def _errors(op: Operation, kind: str, path: str) -> set[int]:
     codes = set(op.errors)
     if _PATH_PARAM.search(path):
         codes.add(404)  # an empty path parameter matches no route
+        codes.add(422)  # a NUL in one (errors.NoNul)
     if kind == "api":
         codes |= {401, 403}
     if op.body is not None and op.body_media == JSON:
         codes |= {400, 413, 422}
     if op.query is not None and kind == "api":
         codes.add(422)
+    if op.query is not None or op.body is not None:
+        codes.add(422)  # a NUL in a parameter or a field, on a page too (errors.NoNul)
     if op.query is not None and "cursor" in op.query.__struct_fields__:
         codes.add(404)  # a cursor this API did not return names no page (params.bad_cursor)
     return codes
@@ -179,7 +203,14 @@ def openapi_document(routes: Iterable[RouteEntry]) -> dict[str, Any]:
     queries = {
         op.query.__name__ for _, _, ep, _ in table if (op := operation_of(ep)).query is not None
     }
-    schemas = {name: schema for name, schema in components.items() if name not in queries}
+    bodies = {
+        op.body.__name__ for _, _, ep, _ in table if (op := operation_of(ep)).body is not None
+    }
+    schemas = {
+        name: _no_nul(schema) if name in bodies else schema
+        for name, schema in components.items()
+        if name not in queries
+    }
     return {
         "openapi": "3.1.0",
         "info": {

@@ -27,7 +27,7 @@ from gateway.admin import params
 from gateway.admin import request_models as rq
 from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal, bearer_token
 from gateway.admin.deps import auth_of, deps_of
-from gateway.admin.errors import ApiError
+from gateway.admin.errors import ApiError, nul_refused
 from gateway.admin.operations import described
 from gateway.admin.response_models import Lang
 from gateway.admin.suppressions import MAX_REASON, unblock
@@ -102,7 +102,18 @@ def _who(request: Request) -> tuple[Principal | None, str | None]:
 
 async def _form(request: Request) -> dict[str, str]:
     body = (await request.body()).decode("utf-8", "replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    for key, value in form.items():
+        if key in _FORM_FIELDS and "\x00" in value:  # another key is never read
+            raise nul_refused(key)
+    return form
+
+
+_FORM_FIELDS = frozenset(
+    name
+    for form in (rq.LoginForm, rq.LogoutForm, rq.UnblockForm)
+    for name in form.__struct_encode_fields__
+)
 
 
 def _local_next(value: str | None) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 from starlette.requests import Request
 
-from gateway.admin.errors import ApiError, invalid
+from gateway.admin.errors import ApiError, invalid, nul_refused
 from gateway.admin.request_models import Body, Query
 from gateway.services.checks import canonical
 
@@ -103,13 +103,36 @@ async def body_of(request: Request, model: type[B]) -> B:
     """
     raw = await request.body()
     try:
-        return msgspec.convert(_JSON.decode(raw if raw.strip() else b"{}"), model)
+        decoded = _JSON.decode(raw if raw.strip() else b"{}")
+        if isinstance(decoded, dict):  # the model's fields; another key is ignored anyway
+            fields = {k: v for k, v in decoded.items() if k in model.__struct_encode_fields__}
+            if (where := _nul_in(fields, "")) is not None:
+                raise nul_refused(where)
+        return msgspec.convert(decoded, model)
     except msgspec.ValidationError as exc:
         if str(exc).startswith("Expected `object`") and not _AT.search(str(exc)):
             raise ApiError(400, "bad_json", "The request body must be a JSON object") from None
         raise invalid(_sentence(model, exc)) from None
     except msgspec.DecodeError:
         raise ApiError(400, "bad_json", "The request body is not valid JSON") from None
+
+
+def _nul_in(value: Any, where: str) -> str | None:
+    """The path of the first string in ``value`` (keys too) that holds a NUL, else None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{where}.{key}" if where else str(key)
+            if "\x00" in key:
+                return here
+            if (found := _nul_in(item, here)) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_in(item, f"{where}[{index}]")) is not None:
+                return found
+    return None
 
 
 def parse_time(name: str, raw: str | None) -> datetime | None:

@@ -30,7 +30,7 @@ USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 #: An http(s) URL with a host name or IPv4 address, or "" for none: every string it matches
 #: passes ``admin.tenants``' own check, so the document refuses what the API refuses (an IPv6
 #: literal is left out: no pattern short enough tells the ones ``urlsplit`` takes).
-WEBHOOK_URL = r"^\s*(?:https?://[A-Za-z0-9._~-]+(?::[0-9]{1,5})?(?:[/?#]\S*)?)?\s*$"
+WEBHOOK_URL = r"^\s*(?:https?://[A-Za-z0-9._~-]+(?::[0-9]{1,5})?(?:[/?#][^\s\x00]*)?)?\s*$"
 #: A domain name (a trailing dot allowed; case is folded): ``admin.tenants._DOMAIN``'s.
 SENDER_DOMAIN = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}\.?$"
 
@@ -58,8 +58,12 @@ TimeParam = Annotated[
         description="An ISO 8601 time (a naive one is UTC) or a UNIX timestamp",
     ),
 ]
-#: A string with something in it besides white space.
-NonBlank = Annotated[str, Meta(pattern=r"\S")]
+#: No string the API takes may hold a NUL (``errors.NoNul``, ``params.body_of``): the
+#: document adds this pattern to every string without one, and each pattern here excludes it.
+NO_NUL = r"^[^\x00]*$"
+#: Something besides white space, and no NUL.
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NonBlank = Annotated[str, Meta(pattern=NOT_BLANK)]
 LangParam = Annotated[str, Meta(description="pt-BR (the default) or en; any en-* tag is en")]
 Tenant = Annotated[str, Meta(max_length=200)]
 SenderDomain = Annotated[str, Meta(max_length=253, pattern=SENDER_DOMAIN)]
@@ -322,9 +326,9 @@ class LogoutForm(Body):
 
 
 class UnblockForm(Body):
-    address: Annotated[str, Meta(max_length=320, pattern=r"\S")]
+    address: Annotated[str, Meta(max_length=320, pattern=NOT_BLANK)]
     reason: Annotated[
-        str, Meta(pattern=r"\S", description=f"Kept to its first {MAX_REASON} characters")
+        str, Meta(pattern=NOT_BLANK, description=f"Kept to its first {MAX_REASON} characters")
     ]
     csrf: Csrf = ""
     tenant: str | None = None

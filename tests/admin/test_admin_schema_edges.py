@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
+from gateway.admin.request_models import NO_NUL, NOT_BLANK
 from tests.admin.support import Env, auth
 
 BIG = 2**31  # one past PostgreSQL's INTEGER
@@ -88,5 +90,34 @@ async def test_the_document_says_what_is_refused(env: Env) -> None:
     assert not doc["paths"]["/api/v1/tenants/{name}"]["patch"]["requestBody"]["required"]
     assert not doc["paths"]["/logout"]["post"]["requestBody"]["required"]
     schemas = doc["components"]["schemas"]
-    assert schemas["SendTest"]["properties"]["to"]["pattern"] == r"\S"
+    assert schemas["SendTest"]["properties"]["to"]["pattern"] == NOT_BLANK
     assert "csrf" not in schemas["UnblockForm"].get("required", [])
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs"),
+    [
+        ("GET", "/api/v1/messages?recipient=a%00b", {}),
+        ("GET", "/api/v1/recipients/a%00b@example.com", {}),
+        ("POST", "/api/v1/addresses/check", {"json": {"address": "a\x00b@example.com"}}),
+        ("PATCH", "/api/v1/tenants/default", {"json": {"webhook_url": "https://h.example/\x00"}}),
+        ("POST", "/api/v1/suppressions", {"json": {"address": "a@example.com", "note": "\x00"}}),
+        ("GET", "/support?address=a%00b", {}),
+        ("POST", "/support/unblock", {"data": {"address": "a\x00b", "reason": "T-1"}}),
+    ],
+)
+async def test_a_nul_anywhere_is_422_on_both_stores(
+    env: Env, method: str, url: str, kwargs: dict[str, Any]
+) -> None:
+    """PostgreSQL's text cannot hold a NUL: a filter holding one was a 500 there."""
+    r = await env.client.request(method, url, headers=auth(), **kwargs)
+    assert r.status_code == 422, r.text
+    assert "NUL" in r.json()["error"]["message"]
+
+
+async def test_the_document_refuses_a_nul_in_every_string(env: Env) -> None:
+    doc = (await env.client.get("/api/openapi.json")).json()
+    [address] = doc["paths"]["/api/v1/recipients/{address}"]["get"]["parameters"][:1]
+    assert address["schema"]["pattern"] == NO_NUL
+    check = doc["components"]["schemas"]["AddressCheck"]["properties"]["address"]
+    assert check["pattern"] == NO_NUL

@@ -282,6 +282,14 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
         await session.call("GET", "/login", expect=303)
         await session.call("POST", "/logout", expect=403, data={"csrf": "0" * 32})
 
+    # A NUL in a parameter is 422 on every route that takes one, before the route runs
+    # (errors.NoNul; the path parameter's value does not matter).
+    for path, methods, _, _ in ROUTES:
+        for method in methods:
+            if "422" in checker.doc["paths"][path][method.lower()]["responses"]:
+                url = path.replace("{", "").replace("}", "") + "?x=%00"
+                await c(method, path, url, expect=422, headers=full)
+
     # Nothing left out: every route was called for a success and, where its document names
     # an error status, for an error too.
     for path, methods, _, _ in ROUTES:
