@@ -220,7 +220,8 @@ def test(args: list[str]) -> int:
     if subprocess.call([str(BIN / "mypy")], cwd=ROOT):
         return 1
     step("pytest (the whole suite)")
-    return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+    # --durations: CI's log names the slowest tests, so a slow one is seen when it comes in.
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", "--durations=25", *args], cwd=ROOT)
 
 
 def lock(_args: list[str]) -> int:

@@ -1,8 +1,10 @@
-"""Fixtures for the admin API tests: a real SQLite store, DNS on loopback, and in-process
-HTTP clients over ASGI (in the test's event loop, like the store's writer)."""
+"""Fixtures for the admin API tests: a real store (SQLite and PostgreSQL: ``backend``), DNS
+on loopback, and in-process HTTP clients over ASGI (in the test's event loop, like the
+store's writer)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,23 +12,24 @@ import httpx
 import pytest
 
 from gateway.admin.app import AdminDeps, build_admin_app, build_public_app
-from gateway.checks import RecipientChecker
 from gateway.core.model import Tenant
-from gateway.dns import DnsResolver
-from gateway.store.sqlite import SqliteStore
+from gateway.services.checks import RecipientChecker
+from gateway.services.dns import DnsResolver
 from tests.admin.support import Env, FakeClock, make_config
+from tests.backends import Backend
 from tests.fakes.dns_server import FakeDns
 
 
 @pytest.fixture
-async def env(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[Env]:
+async def env(tmp_path: Path, fake_dns: FakeDns, backend: Backend) -> AsyncIterator[Env]:
     fake_dns.add_mx("example.com", 10, "mx.example.com")
     fake_dns.add_a("mx.example.com", "127.0.0.2")
     fake_dns.add_mx("gmail.com", 5, "gmail-smtp-in.l.google.com")
     fake_dns.add_null_mx("nomail.com.br")
     cfg = make_config(tmp_path, fake_dns)
+    cfg = dataclasses.replace(cfg, store=backend.configure(cfg.store))
     clock = FakeClock()
-    store = SqliteStore(cfg.store.path)
+    store = backend.make()
     await store.open()
     try:
         await store.ensure_tenant(Tenant("default"))
@@ -36,11 +39,11 @@ async def env(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[Env]:
         woken: list[int] = []
         deps = AdminDeps(
             config=cfg,
-            store=store,
+            store=store,  # type: ignore[arg-type]  # AdminDeps names the SQLite class
             checker=checker,
             clock=clock,
             readiness=lambda: dict(ready),
-            metrics=lambda: (b"gateway_up 1\n", "text/plain; version=0.0.4"),
+            metrics=_metrics,
             on_queued=lambda: woken.append(1),
         )
         async with (
@@ -55,6 +58,10 @@ async def env(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[Env]:
                 timeout=10,
             ) as public,
         ):
-            yield Env(store, clock, deps, fake_dns, client, public, ready, woken)
+            yield Env(store, clock, deps, fake_dns, client, public, ready, woken)  # type: ignore[arg-type]
     finally:
         await store.close()
+
+
+async def _metrics() -> tuple[bytes, str]:
+    return b"gateway_up 1\n", "text/plain; version=0.0.4"

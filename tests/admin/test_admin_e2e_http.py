@@ -9,6 +9,7 @@ import httpx
 from gateway.admin.app import build_admin_app, build_public_app, serve_http
 from gateway.core.verp import make_unsubscribe_token
 from tests.admin.support import RO_TOKEN, SECRET, Env, auth
+from tests.waiting import wait_until
 
 
 async def test_admin_and_public_listeners_over_loopback(env: Env) -> None:
@@ -34,8 +35,7 @@ async def test_admin_and_public_listeners_over_loopback(env: Env) -> None:
             )
         )
         try:
-            while len(ports) < 2:
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: len(ports) == 2, 5, what="both listeners up")
             base = f"http://127.0.0.1:{ports['admin']}"
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
                 assert (await client.get("/healthz")).status_code == 200

@@ -22,6 +22,7 @@ from gateway import config as config_module
 from gateway.admin.app import build_admin_app, serve_http
 from tests.admin.support import SECRET, Env, make_config
 from tests.scenarios.test_cli import gateway
+from tests.waiting import wait_until
 
 
 async def _create(*options: str) -> tuple[str, str, str]:
@@ -46,8 +47,7 @@ async def _served(env: Env, tmp: Path, **admin: object) -> AsyncIterator[httpx.A
     async with asyncio.timeout(20), asyncio.TaskGroup() as tasks:
         tasks.create_task(serve_http(app, "127.0.0.1", 0, stopping, on_listening=ports.append))
         try:
-            while not ports:
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: ports, 5, what="the admin listener up")
             base = f"http://127.0.0.1:{ports[0]}"
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
                 yield client

@@ -1,8 +1,7 @@
-"""The ``Store`` contract on a real PostgreSQL server, plus what only several nodes can show.
+"""The PostgreSQL store beyond the shared contract: what only several nodes can show.
 
-1. Every test of ``test_store_contract.py`` runs again here with ``backend`` bound to a
-   fresh PostgreSQL database (until ``conftest.BACKENDS`` lists ``"postgres"`` itself; then
-   delete ``_CONTRACT`` below so they do not run twice).
+1. The shared contract (``test_store_contract.py``) runs on PostgreSQL through the
+   ``backend`` fixture's ``postgres`` parameter (``tests/conftest.py``), not here.
 2. Multi-node behaviour: two stores (two nodes) claiming at once get disjoint rows, leases
    of a dead node are taken over, a fenced node records nothing, a retried message
    enqueued on two nodes at once is queued once, migrations race safely.
@@ -26,27 +25,15 @@ import pytest
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import Event, Status, Tenant
+from gateway.core.records import OutboxItem
 from gateway.store.postgres import PostgresStore, _migrations, _translate
 from gateway.store.sqlite import SqliteStore
 from gateway.store.sqlite import _migrations as sqlite_migrations
-from gateway.store.sqlite_outbox import OutboxItem
-from tests.contract import test_store_contract as contract
+from tests.backends import PostgresBackend
 from tests.contract.test_store_contract import LEASE, WINDOW, message, now_ms, sent
-from tests.pg.fixtures import PostgresBackend, pg_backend, pg_server
-
-# (1) the shared contract, collected again in this module with ``backend`` = PostgreSQL.
-_CONTRACT = {name: test for name, test in vars(contract).items() if name.startswith("test_")}
-globals().update(_CONTRACT)
-
-__all__ = ["pg_backend", "pg_server"]
+from tests.waiting import wait_until
 
 WAIT = 5.0  # seconds: the bound on every wait in this module
-
-
-@pytest.fixture
-def backend(pg_backend: PostgresBackend) -> PostgresBackend:
-    """Overrides the contract conftest's ``backend``: this module is PostgreSQL only."""
-    return pg_backend
 
 
 @pytest.fixture
@@ -218,12 +205,12 @@ async def test_a_retried_message_enqueued_on_two_nodes_at_once_is_queued_once(
 
 
 async def test_enqueue_on_one_node_wakes_listen_on_another_within_a_second(
-    node_a: PostgresStore, node_b: PostgresStore
+    node_a: PostgresStore, node_b: PostgresStore, pg_backend: PostgresBackend
 ) -> None:
     woken = asyncio.Event()
     async with asyncio.TaskGroup() as group:
         listener = group.create_task(node_b.listen(woken.set))
-        await asyncio.sleep(0.3)  # LISTEN is in place (no hook for "ready": a short margin)
+        await wait_until(pg_backend.listening, WAIT, what="LISTEN in place")
         assert not woken.is_set()
         for queue_id in ("Q1", "Q2"):
             started = time.monotonic()
@@ -235,7 +222,7 @@ async def test_enqueue_on_one_node_wakes_listen_on_another_within_a_second(
         # a transaction that rolls back (a taken queue id) notifies nobody
         with pytest.raises(StoreError):
             await node_a.enqueue(message("Q1", ("other@example.com",)), WINDOW)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the behaviour under test: no NOTIFY comes (no event for that)
         assert not woken.is_set()
         listener.cancel()
 
@@ -245,7 +232,7 @@ async def test_listen_returns_when_its_store_closes(pg_backend: PostgresBackend)
     await store.open()
     async with asyncio.TaskGroup() as group:
         listener = group.create_task(store.listen(lambda: None))
-        await asyncio.sleep(0.2)
+        await wait_until(pg_backend.listening, WAIT, what="LISTEN in place")
         await store.close()
         async with asyncio.timeout(WAIT):
             await listener
@@ -318,7 +305,7 @@ async def test_listen_reconnects_after_a_restart(
 
     async with asyncio.TaskGroup() as group:
         listener = group.create_task(node_b.listen(wake))
-        await asyncio.sleep(0.3)
+        await wait_until(pg_backend.listening, WAIT, what="LISTEN in place")
         pg_backend.server.restart()
         async with asyncio.timeout(10):  # the catch-up wake after reconnecting
             await woken.wait()

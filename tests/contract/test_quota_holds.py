@@ -17,31 +17,18 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from gateway.core.errors import StoreError
 from gateway.core.model import NewMessage, Suppression, SuppressionReason, Tenant
 from gateway.core.ports import Store
-from tests.contract.conftest import Backend, SqliteBackend
+from tests.backends import Backend
 from tests.contract.test_store_contract import WINDOW, message, now_ms
-from tests.pg.fixtures import pg_backend, pg_server
-
-__all__ = ["pg_backend", "pg_server"]
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 LIFETIME = timedelta(minutes=15)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """Both stores (this module's own parameters: the conftest's list is SQLite's only)."""
-    if request.param == "sqlite":
-        return SqliteBackend(tmp_path / "store" / "gateway.db")
-    found: Backend = request.getfixturevalue("pg_backend")
-    return found
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.core.model import Event, EventType
 from gateway.core.ports import RecipientView
-from gateway.events import ObservedStore
-from gateway.metrics import Metrics
+from gateway.observe.events import ObservedStore
+from gateway.observe.metrics import Metrics
 from gateway.store.sqlite import SqliteStore
 from tests.observability.samples import T0, message, outcome
 
@@ -22,10 +22,10 @@ def value(metrics: Metrics, name: str, **labels: str) -> float | None:
 
 
 async def test_oldest_waiting_recipient_counts_queued_and_deferred_not_held(
-    sqlite_store: SqliteStore,
+    store: SqliteStore,
 ) -> None:
     metrics = Metrics()
-    observed = ObservedStore(sqlite_store, [metrics])
+    observed = ObservedStore(store, [metrics])
     await metrics.refresh_gauges(observed, now=T0)
     assert value(metrics, "gateway_queue_oldest_age_seconds") == 0
 
@@ -53,7 +53,7 @@ async def test_oldest_waiting_recipient_counts_queued_and_deferred_not_held(
     assert value(metrics, "gateway_queue_oldest_age_seconds") == 1800
 
     # Held by an operator: not "waiting", so not an alert.
-    await sqlite_store.set_held("q-new", True, _held_event)
+    await store.set_held("q-new", True, _held_event)
     await metrics.refresh_gauges(observed, now=T0 + timedelta(hours=1))
     assert value(metrics, "gateway_queue_oldest_age_seconds") == 0
 

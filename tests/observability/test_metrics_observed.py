@@ -1,4 +1,4 @@
-"""Metrics counted through ``ObservedStore`` over a real SQLite store."""
+"""Metrics counted through ``ObservedStore`` over a real store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.core.model import Category, Event, EventType, Status, Suppression, SuppressionReason
 from gateway.core.ports import RecipientView
-from gateway.events import DomainEvent, ObservedStore, RecipientChanged
-from gateway.metrics import Metrics, run_gauges
+from gateway.observe.events import DomainEvent, ObservedStore, RecipientChanged
+from gateway.observe.metrics import Metrics, run_gauges
 from gateway.store.sqlite import SqliteStore
 from tests.observability.samples import T0, TENANT, message, outcome
+from tests.waiting import wait_until
 
 LEASE = timedelta(minutes=5)
 
@@ -25,8 +26,8 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-def observed(sqlite_store: SqliteStore, metrics: Metrics) -> ObservedStore:
-    return ObservedStore(sqlite_store, [metrics])
+def observed(store: SqliteStore, metrics: Metrics) -> ObservedStore:
+    return ObservedStore(store, [metrics])
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
@@ -170,7 +171,7 @@ async def test_suppressions_added_and_removed(observed: ObservedStore, metrics: 
 
 
 async def test_queue_gauges_from_the_store(
-    observed: ObservedStore, metrics: Metrics, sqlite_store: SqliteStore
+    observed: ObservedStore, metrics: Metrics, store: SqliteStore
 ) -> None:
     await observed.enqueue(message("q1", "ana@gmail.com", "bia@uol.com.br"), timedelta(hours=1))
     claimed = await observed.claim_due(T0 + timedelta(seconds=1), 1, "node-1", LEASE)
@@ -196,20 +197,20 @@ async def test_run_gauges_refreshes_then_stops(observed: ObservedStore, metrics:
         task = asyncio.create_task(
             run_gauges(observed, metrics, stopping, interval=timedelta(milliseconds=20))
         )
-        while value(metrics, "gateway_queue_recipients", status="queued") != 1:
-            await asyncio.sleep(0.01)
+        await wait_until(
+            lambda: value(metrics, "gateway_queue_recipients", status="queued") == 1,
+            what="the queue gauge",
+        )
         stopping.set()
         await task
 
 
-async def test_a_failing_sink_does_not_fail_the_write(
-    sqlite_store: SqliteStore, metrics: Metrics
-) -> None:
+async def test_a_failing_sink_does_not_fail_the_write(store: SqliteStore, metrics: Metrics) -> None:
     class Broken:
         def publish(self, event: DomainEvent) -> None:
             raise RuntimeError("sink bug")
 
-    observed = ObservedStore(sqlite_store, [Broken(), metrics])
+    observed = ObservedStore(store, [Broken(), metrics])
     result = await observed.enqueue(message("q1", "ana@gmail.com"), timedelta(hours=1))
 
     assert result.queued == ("ana@gmail.com",)
@@ -226,7 +227,7 @@ def test_sink_failures_are_labelled_from_a_bounded_set(metrics: Metrics) -> None
 
 
 async def test_a_failing_sink_error_hook_does_not_fail_the_write(
-    sqlite_store: SqliteStore,
+    store: SqliteStore,
 ) -> None:
     class Broken:
         def publish(self, event: DomainEvent) -> None:
@@ -235,26 +236,26 @@ async def test_a_failing_sink_error_hook_does_not_fail_the_write(
     def hook(sink: str) -> None:
         raise RuntimeError("hook bug")
 
-    observed = ObservedStore(sqlite_store, [Broken()], on_sink_error=hook)
+    observed = ObservedStore(store, [Broken()], on_sink_error=hook)
     result = await observed.enqueue(message("q1", "ana@gmail.com"), timedelta(hours=1))
 
     assert result.queued == ("ana@gmail.com",)
     assert observed.sink_errors == 2
 
 
-async def test_failed_write_publishes_nothing(sqlite_store: SqliteStore) -> None:
+async def test_failed_write_publishes_nothing(store: SqliteStore) -> None:
     seen: list[DomainEvent] = []
 
     class Recorder:
         def publish(self, event: DomainEvent) -> None:
             seen.append(event)
 
-    observed = ObservedStore(sqlite_store, [Recorder()])
-    await sqlite_store.close()
+    observed = ObservedStore(store, [Recorder()])
+    await store.close()
     with pytest.raises(Exception, match="closed"):
         await observed.record_event(Event(None, TENANT, "a@b.example", EventType.REJECTED, T0))
     assert seen == []
-    await sqlite_store.open()  # the fixture closes it again
+    await store.open()  # the fixture closes it again
 
 
 async def test_other_methods_are_delegated(observed: ObservedStore) -> None:
@@ -265,14 +266,14 @@ async def test_other_methods_are_delegated(observed: ObservedStore) -> None:
     assert [e.type for e in events] == [EventType.QUEUED]
 
 
-async def test_sinks_see_the_stored_event_id(sqlite_store: SqliteStore) -> None:
+async def test_sinks_see_the_stored_event_id(store: SqliteStore) -> None:
     seen: list[DomainEvent] = []
 
     class Recorder:
         def publish(self, event: DomainEvent) -> None:
             seen.append(event)
 
-    observed = ObservedStore(sqlite_store, [Recorder()])
+    observed = ObservedStore(store, [Recorder()])
     event_id = await observed.record_event(
         Event(None, TENANT, "a@b.example", EventType.REJECTED, T0)
     )

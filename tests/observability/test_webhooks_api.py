@@ -21,12 +21,13 @@ from gateway.admin.app import ROUTES, AdminDeps, build_admin_app, serve_http
 from gateway.admin.openapi import openapi_document
 from gateway.config import WebhookConfig
 from gateway.core.model import Category, Event, EventType, Status
-from gateway.events import RecipientChanged
+from gateway.observe.events import RecipientChanged
+from gateway.observe.webhooks import ALL_TYPES, backoff, logged_change, retry_span, webhook_type
 from gateway.store.sqlite import SqliteStore
-from gateway.webhooks import ALL_TYPES, backoff, logged_change, retry_span, webhook_type
 from tests.observability.receiver import Receiver
 from tests.observability.samples import T0, TENANT, message, outcome
 from tests.observability.test_webhooks_delivery import FAST, LEASE, SECRET, running
+from tests.waiting import wait_until
 
 TOKEN = "webhook-history-token-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,9 +58,7 @@ async def admin_http(store: object) -> AsyncIterator[httpx.AsyncClient]:
             serve_http(build_admin_app(deps), "127.0.0.1", 0, stopping, on_listening=ports.append)
         )
         try:
-            async with asyncio.timeout(5):
-                while not ports:
-                    await asyncio.sleep(0.01)
+            await wait_until(lambda: ports, 5, what="the admin listener up")
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{ports[0]}",
                 headers={"Authorization": f"Bearer {TOKEN}"},
@@ -89,13 +88,13 @@ async def bounce_one(p_observed: object, address: str = "ana@gmail.com") -> None
 
 
 async def test_endpoint_down_history_shows_it_then_it_comes_back(
-    sqlite_store: SqliteStore,
+    store: SqliteStore,
 ) -> None:
     with socket.socket() as probe:  # a port with nothing listening yet: connection refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     receiver = Receiver(port=port)
-    await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
+    await store.set_webhook(TENANT, receiver.url, SECRET)
     # Slow enough retries that the history can be read while the row waits.
     config = WebhookConfig(
         timeout=timedelta(seconds=2),
@@ -103,12 +102,14 @@ async def test_endpoint_down_history_shows_it_then_it_comes_back(
         max_attempts=50,
         allow_private_targets=True,
     )
-    async with running(sqlite_store, config) as p, admin_http(p.observed) as client:
+    async with running(store, config) as p, admin_http(p.observed) as client:
         await bounce_one(p.observed)
-        async with asyncio.timeout(5):
-            while not (rows := await history(client)) or rows[0]["attempts"] == 0:
-                await asyncio.sleep(0.05)
-        [waiting] = rows
+
+        async def attempted() -> list[dict[str, object]]:
+            rows = await history(client)
+            return rows if rows and rows[0]["attempts"] else []
+
+        [waiting] = await wait_until(attempted, 5, what="a first attempt")
         assert waiting["state"] == "pending"
         assert waiting["type"] == "bounced"
         assert "Connect" in str(waiting["last_error"])
@@ -118,9 +119,9 @@ async def test_endpoint_down_history_shows_it_then_it_comes_back(
 
         async with receiver:  # the endpoint comes back on the same port
             [request] = await receiver.wait_for(1, timeout=5)
-            async with asyncio.timeout(5):
-                while (await history(client))[0]["state"] != "delivered":
-                    await asyncio.sleep(0.05)
+            await wait_until(
+                lambda: history(client, state="delivered"), 5, what="a delivered webhook"
+            )
         [done] = await history(client, state="delivered")
         assert done["id"] == waiting["id"] == request.headers["x-gateway-event-id"]
         assert int(str(done["attempts"])) >= 2
@@ -140,19 +141,21 @@ async def test_endpoint_down_history_shows_it_then_it_comes_back(
     assert set(body) == set(schema["properties"])
 
 
-async def test_history_api_filters_and_paginates(sqlite_store: SqliteStore) -> None:
+async def test_history_api_filters_and_paginates(store: SqliteStore) -> None:
     async with Receiver(default=410) as receiver:  # the receiver asks us to stop: failed
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store, FAST) as p, admin_http(p.observed) as client:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store, FAST) as p, admin_http(p.observed) as client:
             for n in range(3):
                 await p.observed.record_event(
                     Event(None, TENANT, f"x{n}@example.com", EventType.REJECTED, T0,
                           reply_code=550, enhanced="5.1.1", text="no such user")
                 )  # fmt: skip
             await receiver.wait_for(3)
-            async with asyncio.timeout(5):
-                while len(await history(client, state="failed")) < 3:
-                    await asyncio.sleep(0.05)
+
+            async def three_failed() -> bool:
+                return len(await history(client, state="failed")) >= 3
+
+            await wait_until(three_failed, 5, what="three failed webhooks")
             first = await client.get(
                 "/api/v1/webhooks/deliveries", params={"tenant": TENANT, "limit": "2"}
             )

@@ -23,18 +23,19 @@ from gateway.core.model import (
     SuppressionReason,
     Tenant,
 )
-from gateway.events import ObservedStore
-from gateway.metrics import Metrics
-from gateway.store.sqlite import SqliteStore
-from gateway.webhooks import (
+from gateway.observe.events import ObservedStore
+from gateway.observe.metrics import Metrics
+from gateway.observe.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
     WebhookDispatcher,
     WebhookOutbox,
     verify_signature,
 )
+from gateway.store.sqlite import SqliteStore
 from tests.observability.receiver import Receiver
 from tests.observability.samples import T0, TENANT, message, outcome
+from tests.waiting import wait_until
 
 SECRET = "whsec-test-0123456789"
 LEASE = timedelta(minutes=5)
@@ -84,18 +85,19 @@ async def send_one(observed: ObservedStore, address: str = "ana@gmail.com") -> i
 
 
 async def wait_state(store: SqliteStore, state: str, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not any(r.state == state for r in await store.webhook_history(TENANT)):
-            await asyncio.sleep(0.02)
+    async def reached() -> bool:
+        return any(r.state == state for r in await store.webhook_history(TENANT))
+
+    await wait_until(reached, timeout, what=f"a webhook {state}")
 
 
-async def test_signed_payload_is_delivered_and_verifies(sqlite_store: SqliteStore) -> None:
+async def test_signed_payload_is_delivered_and_verifies(store: SqliteStore) -> None:
     async with Receiver() as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store) as p:
             event_id = await send_one(p.observed)
             [request] = await receiver.wait_for(1)
-            await wait_state(sqlite_store, "delivered")
+            await wait_state(store, "delivered")
 
     assert request.method == "POST"
     assert request.headers["content-type"] == "application/json"
@@ -122,27 +124,27 @@ async def test_signed_payload_is_delivered_and_verifies(sqlite_store: SqliteStor
         "remote_host": "gmail-smtp-in.l.google.com",
         "at": "2024-05-01T12:00:05+00:00",
     }
-    [row] = await sqlite_store.webhook_history(TENANT)
+    [row] = await store.webhook_history(TENANT)
     assert (row.state, row.attempts, row.type) == ("delivered", 1, "sent")
     assert p.metrics.registry.get_sample_value(
         "gateway_webhook_deliveries_total", {"tenant": TENANT, "result": "delivered"}
     ) == 1  # fmt: skip
 
 
-async def test_500_then_200_is_retried_and_delivered_once(sqlite_store: SqliteStore) -> None:
+async def test_500_then_200_is_retried_and_delivered_once(store: SqliteStore) -> None:
     async with Receiver(statuses=[500]) as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store) as p:
             await send_one(p.observed)
             first, second = await receiver.wait_for(2)
-            await wait_state(sqlite_store, "delivered")
+            await wait_state(store, "delivered")
             await asyncio.sleep(0.2)  # nothing more may arrive
 
     assert [r.status for r in receiver.requests] == [500, 200]
     # The same event id both times, so the receiver can drop a duplicate.
     assert first.headers["x-gateway-event-id"] == second.headers["x-gateway-event-id"]
     assert first.body == second.body
-    [row] = await sqlite_store.webhook_history(TENANT)
+    [row] = await store.webhook_history(TENANT)
     assert (row.state, row.attempts) == ("delivered", 2)
     results = {
         r: p.metrics.registry.get_sample_value(
@@ -153,45 +155,47 @@ async def test_500_then_200_is_retried_and_delivered_once(sqlite_store: SqliteSt
     assert results == {"retry": 1, "delivered": 1}
 
 
-async def test_endpoint_down_then_back(sqlite_store: SqliteStore) -> None:
+async def test_endpoint_down_then_back(store: SqliteStore) -> None:
     with socket.socket() as probe:  # a port with nothing listening (yet)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     receiver = Receiver(port=port)
-    await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-    async with running(sqlite_store) as p:
+    await store.set_webhook(TENANT, receiver.url, SECRET)
+    async with running(store) as p:
         await send_one(p.observed)
-        async with asyncio.timeout(5):
-            while not p.metrics.registry.get_sample_value(
+        await wait_until(
+            lambda: p.metrics.registry.get_sample_value(
                 "gateway_webhook_deliveries_total", {"tenant": TENANT, "result": "retry"}
-            ):
-                await asyncio.sleep(0.02)
+            ),
+            5,
+            what="a retry counted",
+        )
         async with receiver:
             await receiver.wait_for(1)
-            await wait_state(sqlite_store, "delivered")
-    [row] = await sqlite_store.webhook_history(TENANT)
+            await wait_state(store, "delivered")
+    [row] = await store.webhook_history(TENANT)
     assert row.attempts >= 2
     assert row.state == "delivered"
 
 
-async def test_410_stops_for_good(sqlite_store: SqliteStore) -> None:
+async def test_410_stops_for_good(store: SqliteStore) -> None:
     async with Receiver(default=410) as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store) as p:
             await p.observed.record_event(
                 Event(None, TENANT, "ana@gmail.com", EventType.SUPPRESSED, T0,
                       reason=SuppressionReason.OPT_OUT)
             )  # fmt: skip
             await receiver.wait_for(1)
-            await wait_state(sqlite_store, "failed")
+            await wait_state(store, "failed")
             await asyncio.sleep(0.2)  # no retry may follow
     assert len(receiver.requests) == 1
     assert json.loads(receiver.requests[0].body)["type"] == "opt_out"
-    [row] = await sqlite_store.webhook_history(TENANT)
+    [row] = await store.webhook_history(TENANT)
     assert (row.state, row.last_error) == ("failed", "410 Gone")
 
 
-async def test_gives_up_after_max_attempts(sqlite_store: SqliteStore) -> None:
+async def test_gives_up_after_max_attempts(store: SqliteStore) -> None:
     config = WebhookConfig(
         timeout=timedelta(seconds=2),
         retry_intervals=(timedelta(milliseconds=10), timedelta(milliseconds=30)),
@@ -199,8 +203,8 @@ async def test_gives_up_after_max_attempts(sqlite_store: SqliteStore) -> None:
         allow_private_targets=True,
     )
     async with Receiver(default=503) as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store, config) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store, config) as p:
             await p.observed.enqueue(message("q1", "ana@gmail.com"), timedelta(hours=1))
             [view] = await p.observed.recipients_of("q1")
             complaint = Event(
@@ -208,89 +212,89 @@ async def test_gives_up_after_max_attempts(sqlite_store: SqliteStore) -> None:
                 queue_id="q1", category=Category.COMPLAINT, details={"feedback_type": "abuse"},
             )  # fmt: skip
             await p.observed.update_recipient(view.recipient_id, Status.SENT, complaint)
-            await wait_state(sqlite_store, "failed")
+            await wait_state(store, "failed")
             await asyncio.sleep(0.2)  # no fourth attempt
     assert len(receiver.requests) == 3
     assert json.loads(receiver.requests[0].body)["type"] == "complaint"
-    [row] = await sqlite_store.webhook_history(TENANT)
+    [row] = await store.webhook_history(TENANT)
     assert (row.state, row.attempts, row.last_error) == ("failed", 3, "HTTP 503")
 
 
-async def test_ssrf_guard_refuses_loopback_when_not_allowed(sqlite_store: SqliteStore) -> None:
+async def test_ssrf_guard_refuses_loopback_when_not_allowed(store: SqliteStore) -> None:
     config = WebhookConfig(timeout=timedelta(seconds=2), allow_private_targets=False)
     async with Receiver() as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store, config) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store, config) as p:
             await send_one(p.observed)
-            await wait_state(sqlite_store, "failed")
+            await wait_state(store, "failed")
             await asyncio.sleep(0.1)
     assert receiver.requests == []
-    [row] = await sqlite_store.webhook_history(TENANT)
+    [row] = await store.webhook_history(TENANT)
     assert "127.0.0.1" in row.last_error
     assert p.metrics.registry.get_sample_value(
         "gateway_webhook_deliveries_total", {"tenant": TENANT, "result": "refused"}
     ) == 1  # fmt: skip
 
 
-async def test_tenant_without_endpoint_gets_nothing(sqlite_store: SqliteStore) -> None:
-    async with running(sqlite_store) as p:
+async def test_tenant_without_endpoint_gets_nothing(store: SqliteStore) -> None:
+    async with running(store) as p:
         await send_one(p.observed)
         await asyncio.sleep(0.2)
-    assert await sqlite_store.webhook_history(TENANT) == []
-    assert await sqlite_store.webhook_backlog() == (0, None)
+    assert await store.webhook_history(TENANT) == []
+    assert await store.webhook_backlog() == (0, None)
 
 
-async def test_queued_is_not_sent_by_default(sqlite_store: SqliteStore) -> None:
+async def test_queued_is_not_sent_by_default(store: SqliteStore) -> None:
     async with Receiver() as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store) as p:
             await p.observed.enqueue(message("q1", "ana@gmail.com"), timedelta(hours=1))
             await asyncio.sleep(0.2)
     assert receiver.requests == []
 
 
 async def test_the_secret_is_never_logged(
-    sqlite_store: SqliteStore, caplog: pytest.LogCaptureFixture
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with Receiver(statuses=[500]) as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store) as p:
             await send_one(p.observed)
             await receiver.wait_for(2)
-            await wait_state(sqlite_store, "delivered")
-    logged = [r for r in caplog.records if r.name == "gateway.webhooks"]
+            await wait_state(store, "delivered")
+    logged = [r for r in caplog.records if r.name == "gateway.observe.webhooks"]
     assert logged
     for record in logged:
         text = record.getMessage() + repr(getattr(record, "fields", {}))
         assert SECRET not in text
-    assert SECRET not in repr(await sqlite_store.get_webhook(TENANT))
+    assert SECRET not in repr(await store.get_webhook(TENANT))
 
 
-async def test_endpoint_set_through_the_admin_tenant_settings(sqlite_store: SqliteStore) -> None:
+async def test_endpoint_set_through_the_admin_tenant_settings(store: SqliteStore) -> None:
     """The admin API keeps webhook_url/webhook_secret on the tenant (migration 003)."""
     async with Receiver() as receiver:
-        await sqlite_store.ensure_tenant(Tenant(TENANT))
-        assert await sqlite_store.update_tenant_settings(
+        await store.ensure_tenant(Tenant(TENANT))
+        assert await store.update_tenant_settings(
             TENANT, {"webhook_url": receiver.url, "webhook_secret": SECRET}
         )
-        async with running(sqlite_store) as p:
+        async with running(store) as p:
             await send_one(p.observed)
             [request] = await receiver.wait_for(1)
     assert verify_signature(
         SECRET, request.headers["x-gateway-signature"], request.body, datetime.now(UTC)
     )
     # An endpoint set with set_webhook takes precedence.
-    await sqlite_store.set_webhook(TENANT, "https://hooks.example.com/x", "other")
-    target = await sqlite_store.get_webhook(TENANT)
+    await store.set_webhook(TENANT, "https://hooks.example.com/x", "other")
+    target = await store.get_webhook(TENANT)
     assert target is not None
     assert target.url == "https://hooks.example.com/x"
 
 
-async def test_admin_unblock_sends_an_unsuppressed_webhook(sqlite_store: SqliteStore) -> None:
+async def test_admin_unblock_sends_an_unsuppressed_webhook(store: SqliteStore) -> None:
     async with Receiver() as receiver:
-        await sqlite_store.set_webhook(TENANT, receiver.url, SECRET)
-        async with running(sqlite_store) as p:
+        await store.set_webhook(TENANT, receiver.url, SECRET)
+        async with running(store) as p:
             await p.observed.suppress_with_event(
                 Suppression(TENANT, "ana@gmail.com", SuppressionReason.MANUAL, T0),
                 Event(None, TENANT, "ana@gmail.com", EventType.SUPPRESSED, T0, reason="manual"),

@@ -7,12 +7,12 @@ port 0) and returns the response.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
 from tests.scenarios.harness import GatewayHarness
+from tests.waiting import wait_until
 
 TOKEN = "scenario-admin-token-issue13-0123456789"
 ADMIN: dict[str, Any] = {"tokens": [TOKEN]}
@@ -21,10 +21,9 @@ ADMIN: dict[str, Any] = {"tokens": [TOKEN]}
 async def admin(harness: GatewayHarness, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """``method path`` on the gateway's admin listener with the token (``httpx`` keywords:
     ``params``, ``json``)."""
-    assert harness.gw is not None
-    async with asyncio.timeout(10):
-        while harness.gw.admin_port is None:
-            await asyncio.sleep(0.05)
+    gw = harness.gw
+    assert gw is not None
+    await wait_until(lambda: gw.admin_port is not None, 10, what="the admin listener up")
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{harness.gw.admin_port}", timeout=10
     ) as client:

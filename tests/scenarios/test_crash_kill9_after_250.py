@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import sqlite3
 from pathlib import Path
 
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import FakeMx, free_port
-from tests.scenarios.harness import GatewaySubprocess, write_config
+from tests.scenarios.harness import crashable_gateway
 
 RCPT = "carol@example.com"
 
@@ -33,58 +31,31 @@ def _send(port: int) -> tuple[int, bytes]:
         return client.data(content)
 
 
-def _status(db: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        return conn.execute(
-            "SELECT status, attempts FROM recipients WHERE address = ?", (RCPT,)
-        ).fetchall()
-
-
 async def test_kill_9_after_250_then_restart_delivers_exactly_once(
     fake_dns: FakeDns, tmp_path: Path
 ) -> None:
-    mx_port = free_port()
-    smtp_port = free_port()
-    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-crash.test")
-    fake_dns.add_a("mx-crash.test", "127.0.0.2")
-    fake_dns.add_mx("example.com", 10, "mx-crash.test")
-    config = write_config(
-        fake_dns,
-        tmp_path,
-        mx_port,
-        smtp_port,
-        relay={"node_id": "crash-node", "retry_intervals": ["1s"], "lease": "10m"},
-    )
-    gateway = GatewaySubprocess(config, smtp_port, tmp_path)
-    try:
-        # The destination is down: nothing listens on its address yet.
-        await gateway.start()
-        code, reply = await asyncio.to_thread(_send, smtp_port)
+    status = "SELECT status, attempts FROM recipients WHERE address = ?"
+    # The destination is down: nothing listens on its address yet.
+    async with crashable_gateway(
+        fake_dns, tmp_path, "mx-crash.test", mx_up=False, relay={"node_id": "crash-node"}
+    ) as crash:
+        await crash.gateway.start()
+        code, reply = await asyncio.to_thread(_send, crash.port)
         assert code == 250, reply
-        gateway.kill()
-        assert gateway.proc is not None
-        assert gateway.proc.returncode == -9
+        crash.kill9()
 
         # The message survived the crash, accepted and not yet delivered.
-        rows = _status(tmp_path / "gateway.db")
+        rows = crash.rows(status, (RCPT,))
         assert len(rows) == 1
         assert rows[0][0] in ("queued", "deferred"), rows
 
-        await gateway.start()
-        mx.start()  # the destination comes back
-        (received,) = await mx.wait_for(1, timeout=10)
+        await crash.gateway.start()
+        crash.mx.start()  # the destination comes back
+        # Exactly once: nothing more arrives after a few retry intervals.
+        await crash.delivered_exactly(1, settle=2.5)
+        (received,) = crash.mx.messages
         assert received.rcpt_tos == (RCPT,)
         assert b"Hello after a crash." in received.content
-
-        # Exactly once: nothing more arrives after a few retry intervals.
-        await asyncio.sleep(2.5)
-        assert len(mx.messages) == 1
-        async with asyncio.timeout(5):
-            while _status(tmp_path / "gateway.db")[0][0] != "sent":
-                await asyncio.sleep(0.05)
-        ((status, attempts),) = _status(tmp_path / "gateway.db")
-        assert status == "sent"
+        ((state, attempts),) = crash.rows(status, (RCPT,))
+        assert state == "sent"
         assert attempts >= 1
-    finally:
-        gateway.terminate()
-        mx.stop()

@@ -8,6 +8,7 @@ import asyncio
 
 from gateway.core.model import EventType, Status
 from tests.scenarios.harness import GatewayHarness
+from tests.waiting import wait_until
 
 ADDRESS = "slow-uma@example.com"
 
@@ -16,9 +17,8 @@ async def _shutdown_while_in_flight(harness: GatewayHarness) -> None:
     gw = harness.gw
     assert gw is not None
     mx = harness.mxs[0]
-    async with asyncio.timeout(5):
-        while ADDRESS not in mx.commands("RCPT"):  # the RCPT reply is being held back
-            await asyncio.sleep(0.01)
+    # the RCPT reply is being held back
+    await wait_until(lambda: ADDRESS in mx.commands("RCPT"), 5, what="the RCPT in flight")
     assert gw.relay.in_flight == 1
     await harness.stop()
 

@@ -50,6 +50,7 @@ from tests.scenarios.harness import (
     send_message,
     write_config,
 )
+from tests.waiting import wait_until
 
 RCPT = "erin@example.com"
 THRESHOLD = 0.05  # seconds: asyncio's slow_callback_duration in the gateway (hook default)
@@ -132,9 +133,7 @@ def _gateways_own(line: str) -> bool:
 
 async def _wait_for_status(db: Path, status: str, timeout: float = 30) -> None:
     sql = "SELECT status FROM recipients WHERE address = ?"
-    async with asyncio.timeout(timeout):
-        while db_rows(db, sql, (RCPT,)) != [(status,)]:
-            await asyncio.sleep(0.05)
+    await wait_until(lambda: db_rows(db, sql, (RCPT,)) == [(status,)], timeout, what=status)
 
 
 async def test_a_5_mb_signed_message_and_a_5_mb_dsn_leave_no_slow_callback(

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.core.model import Status
 from gateway.observe.events import DomainEvent, ObservedStore
 from tests.scenarios.harness import GatewayHarness
+from tests.waiting import wait_until
 
 
 class BrokenSink:
@@ -51,9 +52,7 @@ async def test_a_failing_sink_is_counted_on_metrics_and_fails_no_write(
 
     await harness.deliver("ana@example.com")  # 250 at intake, then sent by the relay
     await harness.wait_status("ana@example.com", Status.SENT)
-    async with asyncio.timeout(10):
-        while gw.admin_port is None:
-            await asyncio.sleep(0.02)
+    await wait_until(lambda: gw.admin_port is not None, 10, what="the admin listener up")
     samples = await asyncio.to_thread(_scrape, gw.admin_port)
 
     # accepted + queued + sent at least; every one of them raised in the broken sink only

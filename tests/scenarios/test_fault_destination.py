@@ -21,13 +21,12 @@ job would leave the row leased and never retried).
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from gateway.core.model import Status
 from gateway.core.ports import RecipientView
 from tests.scenarios.harness import GatewayHarness
+from tests.waiting import wait_until
 
 FAST = {"command_timeout": "1s", "data_timeout": "1s", "retry_intervals": ["1s"]}
 
@@ -37,13 +36,14 @@ async def _deferred_twice(harness: GatewayHarness, address: str) -> RecipientVie
     refused = await harness.send([address])
     assert refused == {}, refused
     deadline = 12.0
-    row = await harness.wait_status(address, Status.DEFERRED, timeout=deadline)
-    async with asyncio.timeout(deadline):
-        while row.attempts < 2:
-            await asyncio.sleep(0.05)
-            (row,) = await harness.recipients(address)
-            assert row.status is not Status.SENT, row
-    return row
+    await harness.wait_status(address, Status.DEFERRED, timeout=deadline)
+
+    async def tried_twice() -> RecipientView | None:
+        (row,) = await harness.recipients(address)
+        assert row.status is not Status.SENT, row
+        return row if row.attempts >= 2 else None
+
+    return await wait_until(tried_twice, deadline, what=f"{address} tried twice")
 
 
 def _alive(harness: GatewayHarness) -> None:

@@ -14,20 +14,12 @@ Message-ID gets a fresh one from the gateway each time, so the retry is a second
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import free_port
-from tests.scenarios.harness import (
-    GatewaySubprocess,
-    db_rows,
-    published_mx,
-    send_message,
-    write_config,
-)
+from tests.scenarios.harness import crashable_gateway, send_message
 
 RCPT = "erin@example.com"
 
@@ -40,30 +32,17 @@ RCPT = "erin@example.com"
 async def test_kill_9_after_commit_before_250_at_most_one_duplicate(
     fake_dns: FakeDns, tmp_path: Path, message_id: str | None, expected_deliveries: int
 ) -> None:
-    mx, smtp_port = published_mx(fake_dns, "mx-commit.test"), free_port()
-    gateway = GatewaySubprocess(
-        write_config(fake_dns, tmp_path, mx.port, smtp_port), smtp_port, tmp_path
-    )
-    db = tmp_path / "gateway.db"
-    try:
-        await gateway.start(env={"GATEWAY_TEST_FAULT": "kill_after_commit"})
-        code, _ = await send_message(smtp_port, RCPT, message_id)
+    async with crashable_gateway(fake_dns, tmp_path, "mx-commit.test") as crash:
+        await crash.gateway.start(env={"GATEWAY_TEST_FAULT": "kill_after_commit"})
+        code, _ = await send_message(crash.port, RCPT, message_id)
         assert code == -1  # no reply at all: the client does not know the outcome
-        assert await gateway.wait_exit() == -9
+        assert await crash.gateway.wait_exit() == -9
         # Committed before the crash: the message is in the queue, nothing delivered yet.
-        assert db_rows(db, "SELECT status FROM recipients") == [("queued",)]
-        assert mx.messages == []
+        assert crash.rows("SELECT status FROM recipients") == [("queued",)]
+        assert crash.mx.messages == []
 
-        await gateway.start(env={})
-        code, reply = await send_message(smtp_port, RCPT, message_id)  # the client's retry
+        await crash.gateway.start(env={})
+        code, reply = await send_message(crash.port, RCPT, message_id)  # the client's retry
         assert code == 250, reply
-        await mx.wait_for(expected_deliveries, timeout=10)
-        async with asyncio.timeout(10):
-            while {s for (s,) in db_rows(db, "SELECT status FROM recipients")} != {"sent"}:
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(1.5)  # past a retry interval: nothing more arrives
-        assert len(mx.messages) == expected_deliveries
-        assert all(m.rcpt_tos == (RCPT,) for m in mx.messages)
-    finally:
-        gateway.terminate()
-        mx.stop()
+        await crash.delivered_exactly(expected_deliveries)
+        assert all(m.rcpt_tos == (RCPT,) for m in crash.mx.messages)

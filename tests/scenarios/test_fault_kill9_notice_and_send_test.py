@@ -23,14 +23,8 @@ import pytest
 
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import free_port
-from tests.scenarios.harness import (
-    GatewaySubprocess,
-    _port_open,
-    db_rows,
-    published_mx,
-    send_message,
-    write_config,
-)
+from tests.scenarios.harness import _port_open, crashable_gateway, send_message
+from tests.waiting import wait_until
 
 SENDER = "app@sender.example"
 TOKEN = "kill9-admin-token-issue13-0123456789"
@@ -49,36 +43,27 @@ async def test_kill_9_at_the_bounce_notice_leaves_both_or_neither(
     fake_dns: FakeDns, tmp_path: Path, fault: str, kept: int
 ) -> None:
     rcpt = "permfail-notice@example.com"  # 550 5.1.1: a final failure
-    mx, smtp_port = published_mx(fake_dns, "mx-notice.test"), free_port()
-    gateway = GatewaySubprocess(
-        write_config(fake_dns, tmp_path, mx.port, smtp_port), smtp_port, tmp_path
-    )
-    db = tmp_path / "gateway.db"
-    try:
-        await gateway.start()  # creates the store and the default tenant
-        gateway.terminate()
-        _enable_bounce_notices(db)
-        await gateway.start(env={"GATEWAY_TEST_FAULT": fault})
-        code, reply = await send_message(smtp_port, rcpt, "<notice-kill@sender.example>", SENDER)
+    async with crashable_gateway(fake_dns, tmp_path, "mx-notice.test") as crash:
+        await crash.gateway.start()  # creates the store and the default tenant
+        crash.gateway.terminate()
+        _enable_bounce_notices(crash.db)
+        await crash.gateway.start(env={"GATEWAY_TEST_FAULT": fault})
+        code, reply = await send_message(crash.port, rcpt, "<notice-kill@sender.example>", SENDER)
         assert code == 250, reply
         # The relay records the bounce with the notice to the sender: the write is killed.
-        assert await gateway.wait_exit(timeout=15) == -9, gateway.output()
+        assert await crash.gateway.wait_exit(timeout=15) == -9, crash.gateway.output()
 
-        bounced = db_rows(
-            db, "SELECT id FROM events WHERE address = ? AND type = 'bounced'", (rcpt,)
+        bounced = crash.rows(
+            "SELECT id FROM events WHERE address = ? AND type = 'bounced'", (rcpt,)
         )
-        notices = db_rows(
-            db,
+        notices = crash.rows(
             "SELECT m.subject, r.address FROM messages m JOIN recipients r"
             " ON r.queue_id = m.queue_id WHERE m.mail_from = ''",
         )
         assert len(bounced) == kept
         assert notices == [("Undelivered Mail Returned to Sender", SENDER)] * kept
-        status = db_rows(db, "SELECT status FROM recipients WHERE address = ?", (rcpt,))
+        status = crash.rows("SELECT status FROM recipients WHERE address = ?", (rcpt,))
         assert (status == [("bounced",)]) is bool(kept), status
-    finally:
-        gateway.terminate()
-        mx.stop()
 
 
 @pytest.mark.parametrize(
@@ -88,22 +73,17 @@ async def test_kill_9_at_send_test_leaves_both_or_neither(
     fake_dns: FakeDns, tmp_path: Path, fault: str, kept: int
 ) -> None:
     to = "tester@example.com"
-    mx = published_mx(fake_dns, "mx-send-test.test")
-    smtp_port, admin_port = free_port(), free_port()
-    config = write_config(
+    admin_port = free_port()
+    async with crashable_gateway(
         fake_dns,
         tmp_path,
-        mx.port,
-        smtp_port,
+        "mx-send-test.test",
         admin={"listen": f"127.0.0.1:{admin_port}", "tokens": [TOKEN]},
-    )
-    gateway = GatewaySubprocess(config, smtp_port, tmp_path)
-    db = tmp_path / "gateway.db"
-    try:
-        await gateway.start(env={"GATEWAY_TEST_FAULT": fault})
-        async with asyncio.timeout(10):
-            while not await asyncio.to_thread(_port_open, admin_port):
-                await asyncio.sleep(0.05)
+    ) as crash:
+        await crash.gateway.start(env={"GATEWAY_TEST_FAULT": fault})
+        await wait_until(
+            lambda: asyncio.to_thread(_port_open, admin_port), 10, what="the admin listener up"
+        )
         async with httpx.AsyncClient(timeout=10) as client:
             with pytest.raises(httpx.TransportError):  # killed before its answer
                 await client.post(
@@ -111,15 +91,12 @@ async def test_kill_9_at_send_test_leaves_both_or_neither(
                     json={"to": to},
                     headers={"Authorization": f"Bearer {TOKEN}"},
                 )
-        assert await gateway.wait_exit() == -9, gateway.output()
+        assert await crash.gateway.wait_exit() == -9, crash.gateway.output()
 
-        messages = db_rows(db, "SELECT queue_id FROM messages WHERE client_address = 'admin-api'")
-        audits = db_rows(db, "SELECT target, detail FROM admin_audit WHERE action = 'send_test'")
+        messages = crash.rows("SELECT queue_id FROM messages WHERE client_address = 'admin-api'")
+        audits = crash.rows("SELECT target, detail FROM admin_audit WHERE action = 'send_test'")
         assert len(messages) == len(audits) == kept
         if kept:
             # The entry names the message it queued and where it went.
             assert audits[0][0] == messages[0][0]
             assert to in audits[0][1]
-    finally:
-        gateway.terminate()
-        mx.stop()

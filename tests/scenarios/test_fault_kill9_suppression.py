@@ -18,16 +18,7 @@ import pytest
 
 from gateway.core import verp
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import free_port
-from tests.scenarios.harness import (
-    SECRET,
-    GatewaySubprocess,
-    db_rows,
-    published_mx,
-    send_content,
-    send_message,
-    write_config,
-)
+from tests.scenarios.harness import SECRET, crashable_gateway, db_rows, send_content, send_message
 
 BOUNCE_DOMAIN = "bounces.gateway.test"
 # fault -> how many (suppression, suppressed event) rows the file keeps: both or neither
@@ -50,35 +41,27 @@ async def test_kill_9_at_the_policys_suppression_leaves_both_or_neither(
 ) -> None:
     # 550 5.1.1: a nonexistent address, which the policy suppresses at once.
     rcpt = "permfail-gone@example.com"
-    mx, smtp_port = published_mx(fake_dns, "mx-policy.test"), free_port()
-    gateway = GatewaySubprocess(
-        write_config(fake_dns, tmp_path, mx.port, smtp_port), smtp_port, tmp_path
-    )
-    db = tmp_path / "gateway.db"
-    try:
-        await gateway.start(env={"GATEWAY_TEST_FAULT": fault})
-        code, reply = await send_message(smtp_port, rcpt, "<policy-kill@sender.example>")
+    async with crashable_gateway(fake_dns, tmp_path, "mx-policy.test") as crash:
+        await crash.gateway.start(env={"GATEWAY_TEST_FAULT": fault})
+        code, reply = await send_message(crash.port, rcpt, "<policy-kill@sender.example>")
         assert code == 250, reply
         # The relay records the bounce with the policy's suppression: the write is killed.
-        assert await gateway.wait_exit(timeout=15) == -9, gateway.output()
+        assert await crash.gateway.wait_exit(timeout=15) == -9, crash.gateway.output()
 
         # The outcome, the suppression and its event are one transaction (the relay's
         # ``record_outcomes``): all of them, or none (the recipient is tried again).
-        bounced = db_rows(
-            db, "SELECT id FROM events WHERE address = ? AND type = 'bounced'", (rcpt,)
+        bounced = crash.rows(
+            "SELECT id FROM events WHERE address = ? AND type = 'bounced'", (rcpt,)
         )
         assert len(bounced) == kept
-        status = db_rows(db, "SELECT status FROM recipients WHERE address = ?", (rcpt,))
+        status = crash.rows("SELECT status FROM recipients WHERE address = ?", (rcpt,))
         assert (status == [("bounced",)]) is bool(kept), status
-        suppressions, events = _rows(db, rcpt)
+        suppressions, events = _rows(crash.db, rcpt)
         assert len(suppressions) == len(events) == kept
         if kept:
             # The suppression names the bounce that caused it; the event says why.
             assert suppressions == [("nonexistent_address", bounced[0][0])]
             assert [reason for _, reason in events] == ["nonexistent_address"]
-    finally:
-        gateway.terminate()
-        mx.stop()
 
 
 async def _mail_to(port: int, to: str, sender: str) -> tuple[int, bytes]:
@@ -93,24 +76,17 @@ async def test_kill_9_at_an_opt_out_by_mail_leaves_both_or_neither(
     fake_dns: FakeDns, tmp_path: Path, fault: str, kept: int
 ) -> None:
     address = "henry@example.com"
-    mx, smtp_port = published_mx(fake_dns, "mx-optout.test"), free_port()
-    config = write_config(
-        fake_dns, tmp_path, mx.port, smtp_port, smtp={"trusted_networks": ["127.0.0.1/32"]}
-    )
-    gateway = GatewaySubprocess(config, smtp_port, tmp_path)
-    db = tmp_path / "gateway.db"
     token = verp.make_unsubscribe_token("default", address, SECRET.encode())
-    try:
-        await gateway.start(env={"GATEWAY_TEST_FAULT": fault})
-        code, _ = await _mail_to(smtp_port, f"u+{token}@{BOUNCE_DOMAIN}", address)
+    async with crashable_gateway(
+        fake_dns, tmp_path, "mx-optout.test", smtp={"trusted_networks": ["127.0.0.1/32"]}
+    ) as crash:
+        await crash.gateway.start(env={"GATEWAY_TEST_FAULT": fault})
+        code, _ = await _mail_to(crash.port, f"u+{token}@{BOUNCE_DOMAIN}", address)
         assert code == -1  # killed before its reply
-        assert await gateway.wait_exit() == -9, gateway.output()
+        assert await crash.gateway.wait_exit() == -9, crash.gateway.output()
 
-        suppressions, events = _rows(db, address)
+        suppressions, events = _rows(crash.db, address)
         assert len(suppressions) == len(events) == kept
         if kept:
             assert suppressions == [("opt_out", events[0][0])]
             assert [reason for _, reason in events] == ["opt_out"]
-    finally:
-        gateway.terminate()
-        mx.stop()

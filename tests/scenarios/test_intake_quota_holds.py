@@ -10,7 +10,6 @@ hanging up, a ``DATA`` refused after the final dot, a new ``MAIL`` after ``EHLO`
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from gateway.core import replies
 from gateway.core.model import EventType
 from tests.scenarios.admin_api import ADMIN, admin
 from tests.scenarios.harness import GatewayHarness, RawClient
+from tests.waiting import wait_until
 
 CONTENT = b"From: App <app@sender.example>\r\nSubject: Invoice\r\n\r\nHello.\r\n.\r\n"
 RELEASE_WITHIN = 5.0  # seconds for a hang-up's holds to go back (done by a task, at once)
@@ -147,13 +147,12 @@ async def test_a_transaction_that_ends_without_a_message_gives_its_holds_back(
         async with await open_transaction(harness) as second:
             assert exhausted(await second.command("RCPT TO:<b0@example.com>"), 2)
             await ENDINGS[ending](first)
-            deadline = time.monotonic() + RELEASE_WITHIN
-            while True:  # a hang-up's holds go back by a task: wait for it, bounded
-                answer = await second.command("RCPT TO:<b0@example.com>")
-                if answer == str(replies.RECIPIENT_OK) or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.05)
-            assert answer == str(replies.RECIPIENT_OK)
+
+            async def accepted() -> bool:
+                return await second.command("RCPT TO:<b0@example.com>") == str(replies.RECIPIENT_OK)
+
+            # a hang-up's holds go back by a task: wait for it, bounded
+            await wait_until(accepted, RELEASE_WITHIN, what="the holds given back", interval=0.05)
             assert await second.command("RCPT TO:<b1@example.com>") == str(replies.RECIPIENT_OK)
             assert exhausted(await second.command("RCPT TO:<b2@example.com>"), 2)
             assert (await data(second)).startswith(f"{replies.QUEUED} ")

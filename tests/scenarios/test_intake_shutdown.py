@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.core import replies
 from tests.scenarios.harness import GatewayHarness, RawClient
+from tests.waiting import wait_until
 
 
 async def test_new_sessions_are_refused_while_open_ones_finish(harness: GatewayHarness) -> None:
@@ -15,9 +14,11 @@ async def test_new_sessions_are_refused_while_open_ones_finish(harness: GatewayH
         assert (await open_session.command("EHLO client.test")).startswith("250")
 
         gw.shutdown()
-        async with asyncio.timeout(5):
-            while not all(listener.shutting_down for listener in gw.listeners):
-                await asyncio.sleep(0.01)
+        await wait_until(
+            lambda: all(listener.shutting_down for listener in gw.listeners),
+            5,
+            what="every listener shutting down",
+        )
 
         async with await RawClient.connect(harness.port) as late:
             assert await late.reply() == str(replies.SHUTTING_DOWN)

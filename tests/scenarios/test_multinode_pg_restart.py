@@ -23,13 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import PostgresBackend
 from tests.fakes.dns_server import FakeDns
-from tests.fakes.mx import FakeMx, free_port
-from tests.pg.fixtures import PostgresBackend, pg_backend, pg_server
-from tests.scenarios.harness import LoadClient, send_message
+from tests.scenarios.harness import LoadClient, published_mx, send_message
 from tests.scenarios.test_multinode_kill import deliveries, start_nodes, wait_all_sent
-
-__all__ = ["pg_backend", "pg_server"]
 
 MESSAGES = 600
 OUTAGE = 3.0  # seconds the server stays down in step 2
@@ -44,11 +41,8 @@ async def test_postgres_restart_and_outage_under_load_lose_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = pg_backend.server
-    mx_port = free_port()
-    mx = FakeMx(host="127.0.0.2", port=mx_port, hostname="mx-pgrestart.test")
-    fake_dns.add_a("mx-pgrestart.test", "127.0.0.2")
-    fake_dns.add_mx("example.com", 10, "mx-pgrestart.test")
-    nodes = start_nodes(fake_dns, tmp_path, mx_port, pg_backend.url, ["pg-a", "pg-b"])
+    mx = published_mx(fake_dns, "mx-pgrestart.test", start=False)
+    nodes = start_nodes(fake_dns, tmp_path, mx.port, pg_backend.url, ["pg-a", "pg-b"])
     load = LoadClient(
         [node.port for node in nodes],
         MESSAGES,

@@ -23,11 +23,10 @@ from gateway.app import Gateway
 from gateway.core.errors import ConfigError
 from gateway.core.model import EventType, NewMessage, Status
 from gateway.store.postgres import PostgresStore
+from tests.backends import PostgresBackend
 from tests.fakes.dns_server import FakeDns
-from tests.pg.fixtures import PostgresBackend, pg_backend, pg_server
 from tests.scenarios.harness import GatewayHarness
-
-__all__ = ["pg_backend", "pg_server"]
+from tests.waiting import wait_until
 
 #: The relay's idle poll (``relay.worker._POLL``); a NOTIFY must beat it by far.
 _POLL = 5.0
@@ -84,7 +83,9 @@ async def test_mail_queued_by_another_node_is_picked_up_at_once(
 ) -> None:
     mx = pg_harness.mx("127.0.0.2", "example.com")
     await start_on_postgres(pg_harness, pg_backend.url)
+    await wait_until(pg_backend.listening, 10, what="the node's LISTEN in place")
     # The relay found nothing due and now sleeps for its whole poll: only a NOTIFY wakes it.
+    # (No signal says the relay's first, empty claim is over: a short margin for it.)
     await asyncio.sleep(0.5)
     other = PostgresStore(pg_backend.url)
     await other.open()

@@ -3,10 +3,9 @@ message are delivered in the same transaction, and the deferred one is retried l
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.core.model import Category, EventType, Status
 from tests.scenarios.harness import GatewayHarness
+from tests.waiting import wait_until
 
 
 async def test_452_defers_one_recipient_and_delivers_the_others(harness: GatewayHarness) -> None:
@@ -30,12 +29,11 @@ async def test_452_defers_one_recipient_and_delivers_the_others(harness: Gateway
     assert len(mx.commands("RCPT")) == 4
 
     # Retried later, alone (the delivered recipients are not sent again).
-    async with asyncio.timeout(5):
-        while True:
-            events = await harness.events("full-nina@example.com")
-            if [e.type for e in events].count(EventType.DEFERRED) >= 2:
-                break
-            await asyncio.sleep(0.05)
+    async def deferred_twice() -> bool:
+        events = await harness.events("full-nina@example.com")
+        return [e.type for e in events].count(EventType.DEFERRED) >= 2
+
+    await wait_until(deferred_twice, 5, what="deferred twice")
     assert mx.commands("RCPT").count("full-nina@example.com") >= 2
     assert len(mx.messages) == 1
     assert mx.commands("RCPT").count("mia@example.com") == 1

@@ -27,18 +27,16 @@ import httpx
 import pytest
 
 from gateway.core import replies
+from tests.backends import Backend, PostgresBackend, SqliteBackend
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import FakeMx, free_port
-from tests.pg.fixtures import PostgresBackend, pg_backend, pg_server
 from tests.scenarios.harness import (
     GatewaySubprocess,
     RawClient,
-    db_rows,
     published_mx,
     write_node_config,
 )
-
-__all__ = ["pg_backend", "pg_server"]
+from tests.waiting import wait_until
 
 TOKEN = "tenant-directory-admin-token-0123456789ab"
 PROPAGATION_LIMIT = 5.0  # seconds: the most a change may take to reach another node
@@ -58,26 +56,22 @@ class Cluster:
     kind: str
     nodes: list[Node]
     mx: FakeMx
-    tmp: Path
-    pg: PostgresBackend | None
+    backend: Backend
 
     def queued(self) -> int:
         """Recipient rows in the shared store, seen from outside the gateway."""
-        if self.pg is not None:
-            return self.pg.count("recipients")
-        return int(db_rows(self.tmp / "gateway.db", "SELECT count(*) FROM recipients")[0][0])
+        return self.backend.count("recipients")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def cluster(
-    request: pytest.FixtureRequest, fake_dns: FakeDns, tmp_path: Path
-) -> AsyncIterator[Cluster]:
-    """Two configured nodes, not started (a test starts them when it needs them)."""
-    pg: PostgresBackend | None = None
-    extra: dict[str, dict[str, Any]] = {}
-    if request.param == "postgres":
-        pg = request.getfixturevalue("pg_backend")
-        extra["store"] = {"url": pg.url}
+@pytest.fixture
+async def cluster(backend: Backend, fake_dns: FakeDns, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Two configured nodes on one store (``backend``: SQLite, then PostgreSQL), not started
+    (a test starts them when it needs them)."""
+    if isinstance(backend, PostgresBackend):
+        store: dict[str, Any] = {"url": backend.url}
+    else:
+        assert isinstance(backend, SqliteBackend)
+        store = {"path": str(backend.path)}
     mx = published_mx(fake_dns, "mx-nodes.test")
     nodes = []
     for name in ("node-a", "node-b"):
@@ -91,11 +85,11 @@ async def cluster(
             smtp_port,
             name,
             admin={"listen": f"127.0.0.1:{admin_port}", "tokens": [TOKEN]},
-            **extra,
+            store=store,
         )
         nodes.append(Node(GatewaySubprocess(config, smtp_port, logdir), smtp_port, admin_port))
     try:
-        yield Cluster(request.param, nodes, mx, tmp_path, pg)
+        yield Cluster(backend.name, nodes, mx, backend)
     finally:
         for node in nodes:
             node.process.terminate()
@@ -105,21 +99,24 @@ async def cluster(
 async def patch_tenant(node: Node, **changes: Any) -> None:
     """``PATCH /api/v1/tenants/default`` on ``node`` over HTTP (its listener may still be
     coming up: connecting is retried for a bounded time)."""
-    deadline = time.monotonic() + 15
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{node.admin_port}", timeout=10
     ) as client:
-        while True:
+
+        async def patched() -> httpx.Response | None:
             try:
-                response = await client.patch(
+                return await client.patch(
                     "/api/v1/tenants/default",
                     json=changes,
                     headers={"Authorization": f"Bearer {TOKEN}"},
                 )
-                break
             except httpx.ConnectError:
-                assert time.monotonic() < deadline, node.process.output()
-                await asyncio.sleep(0.1)
+                return None
+
+        try:
+            response = await wait_until(patched, 15, what="the admin listener up", interval=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{node.process.output()}") from None
     assert response.status_code == 200, response.text
 
 

@@ -24,6 +24,7 @@ from tests.scenarios.harness import (
     send_message,
     write_config,
 )
+from tests.waiting import wait_until
 
 MESSAGES = 30
 
@@ -76,11 +77,14 @@ async def test_two_processes_share_the_port_and_the_store(
         )
         assert [code for code, _ in results] == [250] * MESSAGES, results
         await mx.wait_for(MESSAGES, timeout=20)
-        async with asyncio.timeout(20):
-            while db_rows(tmp_path / "gateway.db", "SELECT DISTINCT status FROM recipients") != [
-                ("sent",)
-            ]:
-                await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: (
+                db_rows(tmp_path / "gateway.db", "SELECT DISTINCT status FROM recipients")
+                == [("sent",)]
+            ),
+            20,
+            what="every recipient sent",
+        )
         await asyncio.sleep(1.5)  # past a retry interval: nothing more arrives
         assert sorted(r for m in mx.messages for r in m.rcpt_tos) == sorted(rcpts)
         counts = [_accepted(admin1), _accepted(admin2)]

@@ -41,6 +41,7 @@ from gateway.store.sqlite import SqliteStore
 from tests.admin.support import TOKEN, Env, FakeClock, make_config
 from tests.fakes.dns_server import FakeDns
 from tests.observability.tools import in_ci, require
+from tests.waiting import wait_until
 
 ADDRESS = "ana.souza@example.com"
 CHROMIUM_FLAGS = [
@@ -115,9 +116,7 @@ async def served(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[Served]:
                 )
             )
             try:
-                async with asyncio.timeout(5):
-                    while not ports:
-                        await asyncio.sleep(0.01)
+                await wait_until(lambda: ports, 5, what="the admin listener up")
                 yield Served(f"http://127.0.0.1:{ports[0]}", env)
             finally:
                 stopping.set()
