@@ -133,7 +133,12 @@ class TenantStore(Protocol):
     async def list_tenants(self) -> list[Tenant]: ...
 
     async def tenant_generation(self) -> int:
-        """The counter every change to tenants, credentials and DKIM keys moves."""
+        """The counter every change to tenants, credentials, DKIM keys and webhook
+        endpoints moves."""
+        ...
+
+    async def webhook_tenants(self) -> frozenset[str]:
+        """The tenants that have a webhook endpoint."""
         ...
 
     async def get_credentials(self, username: str) -> tuple[str, str] | None: ...

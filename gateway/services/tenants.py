@@ -50,6 +50,7 @@ class TenantSnapshot:
     generation: int
     settings: Mapping[str, TenantSettings] = field(default_factory=dict)
     dkim_keys: tuple[DkimKeyRow, ...] = ()
+    endpoints: frozenset[str] = frozenset()  # tenants with a webhook endpoint
 
     def tenant(self, name: str) -> Tenant:
         """The tenant, or one without settings when the store has none by that name (the
@@ -87,6 +88,15 @@ class TenantDirectory:
     def invalidate(self) -> None:
         """Reload at the next look-up (this process has just changed a tenant)."""
         self._reload = True
+
+    async def endpoint_tenants(self) -> frozenset[str]:
+        """The tenants with a webhook endpoint, as the current snapshot has them (the
+        webhook outbox writes only their events).
+
+        Raises:
+            StoreError: the store failed and there is no snapshot yet.
+        """
+        return (await self.snapshot()).endpoints
 
     async def snapshot(self, *, recheck: bool = False) -> TenantSnapshot:
         """The current snapshot: the one in memory while younger than ``expiry`` (no I/O),
@@ -137,8 +147,9 @@ class TenantDirectory:
             if current is None or reload or generation != current.generation:
                 settings = await self.store.list_tenant_settings()
                 keys = await self.store.dkim_keys()
+                endpoints = await self.store.webhook_tenants()
                 current = TenantSnapshot(
-                    generation, {s.tenant.name: s for s in settings}, tuple(keys)
+                    generation, {s.tenant.name: s for s in settings}, tuple(keys), endpoints
                 )
                 self._snapshot = current
                 self.reloads += 1

@@ -8,9 +8,8 @@ import pytest
 
 from gateway.core.model import Category, Event, EventType, Status, SuppressionReason
 from gateway.observe.events import RecipientChanged
+from gateway.observe.webhook_targets import WebhookTargetRefused, check_target
 from gateway.observe.webhooks import (
-    WebhookTargetRefused,
-    check_target,
     sign,
     verify_signature,
     webhook_type,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.observe.webhooks import WebhookTargetRefused, check_target
+from gateway.observe.webhook_targets import WebhookTargetRefused, check_target
 
 #: (url, why it is refused)
 REFUSED = [

@@ -18,12 +18,12 @@ from gateway.core.errors import StoreError
 from gateway.core.model import Tenant
 from gateway.core.policy import PolicySettings
 from gateway.core.ports import SystemClock
+from gateway.core.records import TenantSettings
 from gateway.mail.dkim import keygen
 from gateway.services.outcomes import PolicyApplier
 from gateway.services.signing import DkimSigner
 from gateway.services.tenants import DkimKeyRow, TenantDirectory
 from gateway.store.sqlite import SqliteStore
-from gateway.store.sqlite_admin import TenantSettings
 
 
 class Counting:
@@ -45,6 +45,9 @@ class Counting:
 
     async def dkim_keys(self) -> list[DkimKeyRow]:
         return await self.store.dkim_keys()
+
+    async def webhook_tenants(self) -> frozenset[str]:
+        return await self.store.webhook_tenants()
 
 
 class Clock:
