@@ -16,10 +16,14 @@ that character's lower-case form, so a literal of a match is always found in the
 from __future__ import annotations
 
 import re
-from re import _constants as _sre  # type: ignore[attr-defined]
-from re import _parser  # type: ignore[attr-defined]
+
+# The regex parser's own tables (private and untyped: the bounce tests fail if they change).
+from re import _constants as _sre  # type: ignore[attr-defined]  # private module
+from re import _parser  # type: ignore[attr-defined]  # private module
 
 MIN_LITERAL = 2  # shorter literals are too common to save a search
+
+Trie = dict[str, "Trie"]  # one character -> the rest ("" marks a literal's end)
 
 
 def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
@@ -86,7 +90,7 @@ def _of_item(op: object, av: object) -> set[str] | None:
         low, _high, body = av
         return _of_sequence(list(body)) if low >= 1 else None
     if op is _sre.ATOMIC_GROUP:
-        return _of_sequence(list(av))  # type: ignore[call-overload]
+        return _of_sequence(list(av))  # type: ignore[call-overload]  # av: the parser's untyped list
     return None
 
 
@@ -154,7 +158,7 @@ def trie_pattern(literals: set[str] | frozenset[str]) -> str:
     Args:
         literals: non-empty strings.
     """
-    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    trie: Trie = {}
     for lit in sorted(literals):  # sorted: the same pattern in every process
         node = trie
         for char in lit:
@@ -163,7 +167,7 @@ def trie_pattern(literals: set[str] | frozenset[str]) -> str:
     return _node_pattern(trie)
 
 
-def _node_pattern(node: dict[str, dict]) -> str:  # type: ignore[type-arg]
+def _node_pattern(node: Trie) -> str:
     branches = [re.escape(char) + _node_pattern(child) for char, child in node.items() if char]
     if not branches:
         return ""

@@ -232,7 +232,7 @@ class ObservedStore(StoreDelegate):
         self._publish([RecipientChanged(_with_id(event, event_id), status)])
         return event_id
 
-    # --- admin writes (``store.sqlite_admin``), which bypass the methods above ------------------
+    # --- admin writes (``store.admin_queries``), which bypass the methods above ------------------
 
     async def suppress_with_event(
         self,

@@ -40,11 +40,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Session, TLSSetupException
 
 from gateway.core import replies
+from gateway.core.model import Event, EventType
 from gateway.observe.logging import log_event
 from gateway.smtp_in.limits import Address, ClientLimits, ClientTable, client_address
 
@@ -195,7 +197,7 @@ class GuardedSMTP(SMTP):
         if transport is None or transport.is_closing():
             return
         self._closing = True
-        transport.write(f"{reply}\r\n".encode())  # type: ignore[attr-defined]
+        transport.write(f"{reply}\r\n".encode())  # type: ignore[attr-defined]  # a Transport, typed Base
         transport.close()
 
     async def _refuse_and_close(self, reply: Reply) -> None:
@@ -310,3 +312,51 @@ class GuardedSMTP(SMTP):
             )
             return str(replies.TLS_HANDSHAKE_FAILED)
         return await super().handle_exception(error)
+
+
+def past_soft_limit(session: Session) -> bool:
+    """The session has had ``smtp.error_soft_limit`` refusals: further ones are counted
+    (``GatewaySession.unrecorded``), not recorded and logged one by one."""
+    if not isinstance(session, GatewaySession):
+        return False
+    if session.refusals + session.overshoot < session.error_soft_limit:
+        return False
+    session.unrecorded += 1
+    return True
+
+
+def refusals_summary(session: GatewaySession, now: datetime) -> Event | None:
+    """One log line, and one ``rejected`` event to record (on the last refusal's address,
+    its count in ``details``), for the refusals of a session past the soft limit; no event
+    for refusals without a tenant (bounce tokens, syntax): the log line only."""
+    unrecorded, session.unrecorded = session.unrecorded, 0
+    last = session.last_unrecorded
+    peer: Any = session.peer
+    log_event(
+        log,
+        "smtp.refusals_summary",
+        logging.WARNING,
+        client=str(peer[0]) if peer else "",
+        refusals=session.refusals,
+        unrecorded=unrecorded,
+    )
+    if last is None:
+        return None
+    tenant, address, reply, reason, mail_from = last
+    details = {
+        "mail_from": mail_from,
+        "reason": reason.value,
+        "unrecorded_refusals": str(unrecorded),
+    }
+    return Event(
+        None,
+        tenant,
+        address,
+        EventType.REJECTED,
+        now,
+        reply_code=reply.code,
+        enhanced=reply.enhanced,
+        text=f"{reply.text} ({unrecorded} more refusals in this session not recorded)",
+        reason=reason,
+        details=details,
+    )

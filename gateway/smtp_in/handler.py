@@ -20,7 +20,6 @@ given back when the transaction ends any other way: ``RSET``, a new ``MAIL`` aft
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
 import logging
 import re
@@ -39,9 +38,8 @@ from gateway.core.model import Event, EventType, NewMessage, Reason, Tenant
 from gateway.mail import rawmail as headers
 from gateway.observe.logging import log_event
 from gateway.services.checks import RecipientChecker, Verdict, canonical
-from gateway.services.credentials import verify_async
-from gateway.smtp_in.auth import AuthThrottle
-from gateway.smtp_in.guard import GatewaySession
+from gateway.smtp_in.auth import AuthDialogue, AuthThrottle, client_ip
+from gateway.smtp_in.guard import GatewaySession, past_soft_limit, refusals_summary
 from gateway.smtp_in.server import NULL_SENDER
 
 if TYPE_CHECKING:
@@ -81,26 +79,20 @@ class Transaction:
     postmaster: bool = False
 
 
-def _client_ip(session: Session) -> str:
-    """The client's IP address (aiosmtpd types ``peer`` loosely; it is a socket address)."""
-    peer: Any = session.peer
-    return str(peer[0]) if peer else ""
-
-
 def _open_hold(session: Session) -> str:
     """The hold id of the session's transaction that may hold quota still ("" if none)."""
     return str(getattr(session, "gateway_hold", ""))
 
 
 def _set_open_hold(session: Session, hold: str) -> None:
-    session.gateway_hold = hold  # type: ignore[attr-defined]
+    session.gateway_hold = hold  # type: ignore[attr-defined]  # our field on aiosmtpd's Session
 
 
 def _state(envelope: Envelope) -> Transaction:
     state = getattr(envelope, "gateway", None)
     if state is None:
         state = Transaction()
-        envelope.gateway = state  # type: ignore[attr-defined]
+        envelope.gateway = state  # type: ignore[attr-defined]  # our field on its Envelope
     return state
 
 
@@ -141,6 +133,7 @@ class IntakeHandler:
         self.bounce_check = bounce_check
         self.bounce_sink = bounce_sink
         self.throttle = AuthThrottle(config.auth_max_failures, config.auth_failure_window)
+        self.auth = AuthDialogue(store, clock, self.throttle)
         # Holds of sessions that ended mid-transaction, for ``run_releases``.
         self._abandoned: list[str] = []
         # One summary event per session with refusals past the soft limit, for the same.
@@ -152,7 +145,7 @@ class IntakeHandler:
 
     def _trusted(self, session: Session) -> bool:
         try:
-            ip = ipaddress.ip_address(_client_ip(session))
+            ip = ipaddress.ip_address(client_ip(session))
         except (ValueError, TypeError, IndexError):
             return False
         return any(ip in net for net in self.config.trusted_networks)
@@ -230,70 +223,7 @@ class IntakeHandler:
     async def handle_AUTH(
         self, server: SMTP, session: Session, envelope: Envelope, args: list[str]
     ) -> str | None:
-        client = _client_ip(session)
-        now = self.clock.now()
-        if self.throttle.blocked(client, now):
-            await self._hang_up(server, replies.TOO_MANY_AUTH_FAILURES)
-            return None
-        mechanism = args[0].upper()
-        credentials = await self._read_credentials(server, mechanism, args)
-        if credentials is None:
-            return None  # a 501 was already sent
-        username, password = credentials
-        found = await self.store.get_credentials(username)
-        if await verify_async(password, found[1] if found else None) and found:
-            self.throttle.succeed(client)
-            session.authenticated = True
-            session.auth_data = found[0]  # type: ignore[assignment]  # the tenant name only
-            log_event(log, "smtp.auth_ok", client=client, tenant=found[0])
-            return str(replies.AUTH_OK)
-        limit = self.throttle.fail(client, now)
-        log_event(log, "smtp.auth_failed", logging.WARNING, client=client, user=username[:64])
-        if limit:
-            await self._hang_up(server, replies.TOO_MANY_AUTH_FAILURES)
-            return None
-        return str(replies.AUTH_FAILED)
-
-    async def _read_credentials(
-        self, server: SMTP, mechanism: str, args: list[str]
-    ) -> tuple[str, bytes] | None:
-        if mechanism == "PLAIN":
-            blob = await self._initial_or_challenge(server, args, "")
-            if blob is None:
-                return None
-            parts = blob.split(b"\x00")
-            if len(parts) != 3:
-                await server.push("501 5.5.2 Cannot split the AUTH PLAIN value")
-                return None
-            return parts[1].decode("utf-8", "replace"), parts[2]
-        if mechanism == "LOGIN":
-            user = await self._initial_or_challenge(server, args, "Username:")
-            if user is None:
-                return None
-            password = await server.challenge_auth("Password:")
-            if password is MISSING:
-                return None
-            assert isinstance(password, bytes)
-            return user.decode("utf-8", "replace"), password
-        await server.push("504 5.5.4 Unrecognized authentication type")
-        return None
-
-    @staticmethod
-    async def _initial_or_challenge(server: SMTP, args: list[str], prompt: str) -> bytes | None:
-        if len(args) > 1:
-            try:
-                return base64.b64decode(args[1].encode(), validate=True)
-            except ValueError:
-                await server.push("501 5.5.2 Cannot decode base64")
-                return None
-        answer = await server.challenge_auth(prompt)
-        return None if answer is MISSING else answer
-
-    @staticmethod
-    async def _hang_up(server: SMTP, reply: Reply) -> None:
-        await server.push(str(reply))
-        if server.transport is not None:
-            server.transport.close()
+        return await self.auth(server, session, args)
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -408,7 +338,7 @@ class IntakeHandler:
         if state.recipients:
             return str(replies.TOO_MANY_RECIPIENTS.with_text("Send bounces in their own message"))
         if self.bounce_check is None or not self.bounce_check(address):
-            if not self._past_soft_limit(session):
+            if not past_soft_limit(session):
                 log_event(log, "smtp.bounce_token_invalid", logging.WARNING, rcpt=address[:320])
             return str(replies.BOUNCE_TOKEN_INVALID)
         if address.lower() in (known.lower() for known in state.bounce_recipients):
@@ -419,53 +349,12 @@ class IntakeHandler:
         envelope.rcpt_tos.append(address)
         return str(replies.BOUNCE_ACCEPTED)
 
-    @staticmethod
-    def _past_soft_limit(session: Session) -> bool:
-        """The session has had ``smtp.error_soft_limit`` refusals: further ones are counted
-        (``GatewaySession.unrecorded``), not recorded and logged one by one."""
-        if not isinstance(session, GatewaySession):
-            return False
-        if session.refusals + session.overshoot < session.error_soft_limit:
-            return False
-        session.unrecorded += 1
-        return True
-
     def _summarise_refusals(self, session: GatewaySession) -> None:
-        """One log line and one ``rejected`` event (on the last refusal's address, its
-        count in ``details``) for the refusals of a session past the soft limit."""
-        unrecorded, session.unrecorded = session.unrecorded, 0
-        last = session.last_unrecorded
-        log_event(
-            log,
-            "smtp.refusals_summary",
-            logging.WARNING,
-            client=_client_ip(session),
-            refusals=session.refusals,
-            unrecorded=unrecorded,
-        )
-        if last is None:
-            return  # refusals without a tenant (bounce tokens, syntax): the log line only
-        tenant, address, reply, reason, mail_from = last
-        details = {
-            "mail_from": mail_from,
-            "reason": reason.value,
-            "unrecorded_refusals": str(unrecorded),
-        }
-        self._summaries.append(
-            Event(
-                None,
-                tenant,
-                address,
-                EventType.REJECTED,
-                self.clock.now(),
-                reply_code=reply.code,
-                enhanced=reply.enhanced,
-                text=f"{reply.text} ({unrecorded} more refusals in this session not recorded)",
-                reason=reason,
-                details=details,
-            )
-        )
-        self._released.set()
+        """The summary of a session's refusals past the soft limit (``guard``), queued."""
+        event = refusals_summary(session, self.clock.now())
+        if event is not None:
+            self._summaries.append(event)
+            self._released.set()
 
     async def _record_refusal(
         self,
@@ -481,7 +370,7 @@ class IntakeHandler:
         as the event's reason (also kept in ``details["reason"]``, where refusals recorded
         before it was typed had it), and in ``details`` the suggested address. The API, the
         page and the webhooks read them as data, never from the reply's words."""
-        if self._past_soft_limit(session):
+        if past_soft_limit(session):
             assert isinstance(session, GatewaySession)
             mail_from = str(envelope.mail_from)[:320]
             session.last_unrecorded = (tenant.name, address[:320], reply, reason, mail_from)
@@ -529,7 +418,7 @@ class IntakeHandler:
             return str(replies.NUL_IN_DATA)
         head = headers.header_block(raw)
         if len(_RECEIVED_FIELD.findall(head)) > self.config.max_hops:
-            log_event(log, "smtp.too_many_hops", logging.WARNING, client=_client_ip(session))
+            log_event(log, "smtp.too_many_hops", logging.WARNING, client=client_ip(session))
             return str(replies.TOO_MANY_HOPS)  # RFC 5321 §6.3: a loop
         if state.postmaster:
             return await self._postmaster_data(session, envelope, raw, head)
@@ -556,7 +445,7 @@ class IntakeHandler:
         tenant's, whoever sent it; no checklist (the address is the operator's own)."""
         state = _state(envelope)
         address = self.config.postmaster_address
-        log_event(log, "smtp.postmaster", client=_client_ip(session), rcpt=address)
+        log_event(log, "smtp.postmaster", client=client_ip(session), rcpt=address)
         return await self._queue(
             session, envelope, state, self.config.default_tenant, (address,), raw, head
         )
@@ -576,7 +465,7 @@ class IntakeHandler:
         now = self.clock.now()
         prefix = headers.received(
             helo=_SAFE_HELO.sub("", session.host_name or "unknown")[:255],
-            peer=_client_ip(session),
+            peer=client_ip(session),
             by=self.config.hostname,
             queue_id=queue_id,
             tls=session.ssl is not None,
@@ -599,7 +488,7 @@ class IntakeHandler:
             message_id=message_id[:998],
             subject=headers.subject(head),
             received_at=now,
-            client_address=_client_ip(session),
+            client_address=client_ip(session),
             hold=state.hold,
         )
         try:

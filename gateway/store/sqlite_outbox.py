@@ -23,33 +23,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from gateway.core.records import (
-    DELIVERED,
-    FAILED,
-    PENDING,
     ClaimedWebhook,
     EventBatch,
     OutboxItem,
-    WebhookRecord,
-    WebhookTarget,
 )
 from gateway.store.mixins import SqliteQueries
 from gateway.store.outbox_queries import insert_items
 from gateway.store.rows import LOGGED_EVENT_COLUMNS, logged_events
 from gateway.store.sql import SQLITE, run_sqlite
-
-# The records the outbox's queries take and return, where the admin API and older callers
-# import them from (they are ``core.records``').
-__all__ = [
-    "DELIVERED",
-    "FAILED",
-    "PENDING",
-    "ClaimedWebhook",
-    "EventBatch",
-    "OutboxItem",
-    "SqliteOutboxLog",
-    "WebhookRecord",
-    "WebhookTarget",
-]
 
 
 class SqliteOutboxLog(SqliteQueries):

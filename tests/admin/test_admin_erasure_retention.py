@@ -6,8 +6,8 @@ import asyncio
 from datetime import timedelta
 
 from gateway.core.model import Category, Status, Suppression, SuppressionReason
+from gateway.core.records import hashed_address
 from gateway.services.retention import JanitorSettings, run_janitor, run_pass
-from gateway.store.sqlite_admin import hashed_address
 from tests.admin.support import Env, auth
 
 

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fakes.dns_server import FakeDns
 from tests.hostile.wire import RawSink
 from tests.scenarios.harness import GatewayHarness
 
@@ -34,16 +32,6 @@ async def sink(harness: GatewayHarness) -> AsyncIterator[RawSink]:
         yield raw
     finally:
         await raw.stop()
-
-
-@pytest.fixture
-async def harness(fake_dns: FakeDns, tmp_path: Path) -> AsyncIterator[GatewayHarness]:
-    h = GatewayHarness(fake_dns, tmp_path)
-    try:
-        yield h
-    finally:
-        await h.stop()
-        h.close()
 
 
 @pytest.fixture

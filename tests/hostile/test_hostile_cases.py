@@ -22,8 +22,9 @@ import pytest
 from gateway.core import replies, verp
 from gateway.core.replies import Reply
 from tests.hostile.conftest import TRUSTED, UNTRUSTED, Start
-from tests.hostile.wire import RawClient, RawSink, eventually
+from tests.hostile.wire import RawClient, RawSink
 from tests.scenarios.harness import SECRET, GatewayHarness
+from tests.waiting import wait_until
 
 BOUNCES = "bounces.gateway.test"
 
@@ -112,7 +113,7 @@ async def _budget_recorded(harness: GatewayHarness, sink: RawSink) -> None:
         events = await harness.events("nobody@nomx.example")
         return events if len(events) == 21 else None
 
-    events: list[Any] = await eventually(summary, 5, "the refusals' summary event")
+    events: list[Any] = await wait_until(summary, 5, what="the refusals' summary event")
     assert [e.details.get("unrecorded_refusals") for e in events].count("30") == 1, [
         (e.details, e.text) for e in events
     ][-3:]
@@ -122,7 +123,7 @@ async def _postmaster_delivered(harness: GatewayHarness, sink: RawSink) -> None:
     async def delivered() -> bool:
         return len(sink.messages) == 1
 
-    await eventually(delivered, 10, "postmaster mail at the sink")
+    await wait_until(delivered, 10, what="postmaster mail at the sink")
     assert sink.messages[0].rcpt_tos == [b"<ops@example.com>"]
 
 
@@ -130,7 +131,7 @@ async def _smuggled_stays_inside(harness: GatewayHarness, sink: RawSink) -> None
     async def delivered() -> bool:
         return len(sink.messages) == 1
 
-    await eventually(delivered, 10, "one message at the sink")
+    await wait_until(delivered, 10, what="one message at the sink")
     await asyncio.sleep(0.3)  # a smuggled second message would have arrived by now
     (message,) = sink.messages
     assert message.rcpt_tos == [b"<bob@example.com>"]
@@ -149,7 +150,7 @@ async def _hundred_delivered(harness: GatewayHarness, sink: RawSink) -> None:
         rcpts = [r for m in sink.messages for r in m.rcpt_tos]
         return rcpts if len(rcpts) >= 100 else None
 
-    rcpts = await eventually(all_there, 10, "100 recipients at the sink")
+    rcpts = await wait_until(all_there, 10, what="100 recipients at the sink")
     assert sorted(rcpts) == sorted(b"<bob%d@example.com>" % i for i in range(100))
 
 
@@ -537,7 +538,7 @@ async def test_hostile_case(case: Case, start: Start, sink: RawSink) -> None:
         async def arrived() -> bool:
             return len(sink.messages) >= expected_count
 
-        await eventually(arrived, 10, f"{expected_count} message(s) at the sink")
+        await wait_until(arrived, 10, what=f"{expected_count} message(s) at the sink")
     elif expected_count == 0:
         await asyncio.sleep(0.3)  # the relay is woken at once: anything queued goes now
         assert await harness.queued_count() == 0

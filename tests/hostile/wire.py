@@ -1,5 +1,6 @@
-"""Raw bytes over loopback for the hostile-client suite: a client bound to a chosen source
-address, and a raw sink standing in for the destination MX.
+"""Raw bytes over loopback for the hostile-client suite: the scenario harness's raw client
+(``tests.scenarios.harness.RawClient``, bound to a chosen source address), and a raw sink
+standing in for the destination MX.
 
 The client sends exactly the bytes a case gives (no SMTP library smooths them) and reads
 whole replies. The sink speaks just enough SMTP for the relay and keeps every byte of each
@@ -11,58 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from tests.scenarios.harness import RawClient
+
 T = TypeVar("T")
 
-
-class RawClient:
-    """One SMTP session as raw bytes, from ``source`` (a 127.x.y.z address)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def connect(cls, port: int, source: str, timeout: float = 5) -> RawClient:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", port, local_addr=(source, 0)
-            )
-        return cls(reader, writer)
-
-    async def reply(self, timeout: float = 5) -> str:
-        """One whole reply (continuation lines CRLF-joined); ``ConnectionError`` at EOF."""
-        lines: list[str] = []
-        async with asyncio.timeout(timeout):
-            while True:
-                line = await self.reader.readline()
-                if not line:
-                    raise ConnectionError("closed after: " + "\r\n".join(lines))
-                text = line.decode("utf-8", "replace").rstrip("\r\n")
-                lines.append(text)
-                if len(text) < 4 or text[3] != "-":
-                    return "\r\n".join(lines)
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        with contextlib.suppress(ConnectionError):
-            await self.writer.drain()
-
-    async def closed(self, timeout: float = 5) -> bool:
-        """True when the server closed the connection (EOF, or a reset, within ``timeout``)."""
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.reader.read() == b""
-        except ConnectionError:
-            return True
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(OSError):
-            await self.writer.wait_closed()
+__all__ = ["RawClient", "RawSink", "SinkMessage"]
 
 
 @dataclass
@@ -129,18 +86,3 @@ class RawSink:
             return
         finally:
             writer.close()
-
-
-async def eventually(
-    predicate: Callable[[], Awaitable[T]], timeout: float, what: str, interval: float = 0.05
-) -> T:
-    """Await ``predicate`` until it returns a true value (bounded); returns that value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if loop.time() >= deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        await asyncio.sleep(interval)
