@@ -13,10 +13,12 @@ with a fresh temporary directory and a fresh ``smtp-sink`` as the destination:
   the sink (``relay.smarthost``), trusting loopback, its SQLite store in the temp dir, DNS
   from a ``FakeDns`` in this process (MX + A for the recipient domain, so the intake's MX
   check stays on and nothing queries the machine's resolver), ``log.level = "warning"``.
-  ``--processes N`` (default 2, one per core of the machine class) starts N such processes
-  on the one store and the one SMTP port (``smtp.reuse_port``), each with its own
-  ``relay.node_id`` and admin port (README, "Scaling on one machine"); their CPU is added
-  up, and their peak RSS too (an upper bound of the peak of the sum).
+  As a user starts it: one ``gateway serve`` with ``smtp.workers`` (``--workers``, default
+  ``"auto"``: one worker process per core). ``--processes N`` instead starts N single-worker
+  processes by hand on the one store and the one SMTP port (``smtp.reuse_port``), each with
+  its own ``relay.node_id`` and admin port (README, "Scaling on one machine"). CPU is that
+  of every process of the tree; peak RSS the sum of each process's peak (an upper bound of
+  the peak of the sum).
 * ``postfix``: a private instance (``postfix -c <tmp>/postfix start``), its own queue and
   data directory, listening on 127.0.0.1:<port>, ``relayhost = [127.0.0.1]:<sink>``, DNS
   off, no chroot. The system instance is never configured or started.
@@ -232,6 +234,18 @@ def tree_cpu_seconds(root: int, exclude: tuple[str, ...] = ()) -> float:
     return total / CLK_TCK
 
 
+def tree_pids(root: int) -> list[int]:
+    """``root`` and its descendants (``/proc/<pid>/task/<pid>/children``)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        with contextlib.suppress(OSError, ValueError):
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            todo.extend(int(c) for c in children)
+    return found
+
+
 def vm_hwm_kib(pid: int) -> int:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -365,6 +379,7 @@ class GatewaySystem(System):
         overrides: list[str],
         profile: Path | None,
         processes: int = 1,
+        workers: str = "auto",
     ) -> None:
         self.workdir = workdir
         self.sink = sink
@@ -372,6 +387,7 @@ class GatewaySystem(System):
         self.overrides = overrides
         self.profile = profile
         self.processes = processes
+        self.workers = workers if processes == 1 else "1"
         self.port = free_port()
         self.db = workdir / "gateway.db"
         self.proc: subprocess.Popen[bytes] | None = None  # the first process
@@ -385,6 +401,7 @@ class GatewaySystem(System):
                 "hostname": '"gateway.bench.example"',
                 "trusted_networks": '["127.0.0.0/8"]',
                 "reuse_port": "true" if self.processes > 1 else "false",
+                "workers": json.dumps(self.workers) if self.workers == "auto" else self.workers,
             },
             "store": {"path": json.dumps(str(self.db))},
             "dns": {"nameservers": json.dumps([self.dns.address]), "timeout": '"2s"'},
@@ -483,8 +500,10 @@ class GatewaySystem(System):
         return sum(tree_cpu_seconds(p.pid) for p in self.procs) if self.procs else None
 
     def peak_rss_mib(self) -> float | None:
-        # Several processes: the sum of their peaks (an upper bound of the peak of the sum).
-        return sum(vm_hwm_kib(p.pid) for p in self.procs) / 1024 if self.procs else None
+        # Several processes (by hand, or a supervisor's workers): the sum of their peaks (an
+        # upper bound of the peak of the sum).
+        pids = [pid for p in self.procs for pid in tree_pids(p.pid)]
+        return sum(vm_hwm_kib(pid) for pid in pids) / 1024 if pids else None
 
     def _query(self, sql: str) -> list[tuple[object, ...]]:
         with contextlib.closing(
@@ -768,7 +787,9 @@ def measure(
     try:
         sink.start()
         if kind == "gateway":
-            system = GatewaySystem(workdir, sink, dns, args.set, profile, args.processes)
+            system = GatewaySystem(
+                workdir, sink, dns, args.set, profile, args.processes, args.workers
+            )
         elif kind == "postfix":
             system = PostfixSystem(workdir, sink)
         else:
@@ -942,11 +963,16 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy output (.svg flame graph or .json speedscope) of the gateway's first trial",
     )
     parser.add_argument(
+        "--workers",
+        default="auto",
+        help='smtp.workers of the one gateway serve (default "auto": one per core)',
+    )
+    parser.add_argument(
         "--processes",
         type=int,
-        default=2,
-        help="gateway processes on the one store and SMTP port (smtp.reuse_port, "
-        "one relay.node_id each)",
+        default=1,
+        help="gateway serve processes started by hand on the one store and SMTP port "
+        "(smtp.reuse_port, one relay.node_id each, smtp.workers = 1); default 1",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")

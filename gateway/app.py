@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from gateway.core.errors import ConfigError, StoreError
 from gateway.core.model import Tenant
 from gateway.core.policy import PolicySettings
 from gateway.core.ports import Clock, SystemClock
+from gateway.core.shaping import SiteView, load_shaping
 from gateway.observe.events import ObservedStore
 from gateway.observe.logging import log_event
 from gateway.observe.metrics import Metrics, run_gauges
@@ -38,6 +40,7 @@ from gateway.smtp_in.bounce_sink import BounceSink
 from gateway.smtp_in.handler import IntakeHandler
 from gateway.smtp_in.server import Listener, start_listener, tls_context_from
 from gateway.store import open_store
+from gateway.workers import WorkerRole, merged_metrics, merged_sites, serve_peer
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -66,6 +69,7 @@ class Gateway:
     webhooks_stopping: asyncio.Event = field(default_factory=asyncio.Event)
     admin_port: int | None = None
     public_port: int | None = None
+    role: WorkerRole | None = None
 
     @property
     def smtp_port(self) -> int:
@@ -81,8 +85,11 @@ class Gateway:
         return {"intake": listening and not draining, "relay": self.relay.running}
 
 
-async def build(config: Config, clock: Clock | None = None) -> Gateway:
-    """Open the store and build every component (nothing listens yet).
+async def build(
+    config: Config, clock: Clock | None = None, role: WorkerRole | None = None
+) -> Gateway:
+    """Open the store and build every component (nothing listens yet). ``role``: this
+    process is one worker of several (``gateway.workers``).
 
     Raises:
         ConfigError: a setting that only shows up while building (admin tokens, rules file).
@@ -95,7 +102,7 @@ async def build(config: Config, clock: Clock | None = None) -> Gateway:
             raw.hold_node(config.relay.node_id or config.smtp.hostname)
         except StoreError as exc:
             raise ConfigError("relay.node_id", f"{exc}; give each process its own") from None
-        return await _build(config, clock, raw)
+        return await _build(config, clock, raw, role)
     except BaseException:
         await raw.close()
         raise
@@ -134,23 +141,30 @@ def _warn_about(config: Config) -> None:
         )
 
 
-async def _build(config: Config, clock: Clock, raw: Store) -> Gateway:
+async def _build(
+    config: Config, clock: Clock, raw: Store, role: WorkerRole | None = None
+) -> Gateway:
     _warn_about(config)
     await raw.ensure_tenant(Tenant(config.smtp.default_tenant))
     try:
         rules = load_rules(config.bounce.local_rules or None)
     except (OSError, ValueError) as exc:
         raise ConfigError("bounce.local_rules", str(exc)) from None
+    # A broken shaping file stops start-up naming relay.shaping and the setting.
+    shaping = load_shaping(config.relay.shaping or None, rate_limits=config.relay.rate_limits)
     metrics = Metrics()
     servers: list[asyncio.Server] = []  # filled by start_listeners; read for loop detection
     dispatcher = WebhookDispatcher(config.webhooks, raw, metrics, clock)
-    outbox = WebhookOutbox(raw, metrics=metrics, wake=dispatcher.wake)
+    # One view of the tenants for the whole process: intake, shaping, signing, policy and
+    # the webhook outbox.
+    tenants = TenantDirectory(raw)
+    outbox = WebhookOutbox(
+        raw, metrics=metrics, wake=dispatcher.wake, endpoints=tenants.endpoint_tenants
+    )
     # Every state change goes through the store: observing it feeds metrics and webhooks
     # without the protocol adapters knowing about either.
     store = ObservedStore(raw, [metrics, outbox], on_sink_error=metrics.sink_failed)
     resolver = DnsResolver(config.dns, clock, observe=metrics.observe_dns)
-    # One view of the tenants for the whole process: intake, shaping, signing, policy.
-    tenants = TenantDirectory(raw)
     policy = PolicyApplier(store, PolicySettings.from_config(config.policy), clock, tenants)
     client = SmtpClient(config.relay, config.helo_name, own_names=(config.smtp.hostname,))
     signer = DkimSigner(tenants)
@@ -169,7 +183,11 @@ async def _build(config: Config, clock: Clock, raw: Store) -> Gateway:
         signer=signer,
         shaper=Shaper(tenants, config.bounce, config.public.base_url),
         local_endpoints=lambda: gw_endpoints(servers),
+        shaping=shaping,
+        site_changed=metrics.site_changed,
+        share=role.count if role is not None else 1,
     )
+    metrics.track_sites(relay.sites.views)
     relay.notifier = BounceNotifier(config.smtp.hostname, clock, relay.wake)
     sink = BounceSink(config.bounce, store, policy, clock, rules)
     checker = RecipientChecker(
@@ -198,9 +216,10 @@ async def _build(config: Config, clock: Clock, raw: Store) -> Gateway:
         checker=checker,
         clock=clock,
         readiness=dict,  # replaced below, once the Gateway exists
-        metrics=metrics.exposition,
+        metrics=_service_metrics(metrics, role),
         on_queued=relay.wake,
         tenants_changed=tenants.invalidate,
+        destinations=_service_sites(relay, role),
     )
     build_admin_app(admin)  # validates admin.tokens now: a bad entry stops start-up
     gw = Gateway(
@@ -215,6 +234,7 @@ async def _build(config: Config, clock: Clock, raw: Store) -> Gateway:
         admin,
         clock,
         servers=servers,
+        role=role,
     )
     admin.readiness = gw.readiness
     metrics.track_smtp_sessions(lambda: sum(listener.sessions for listener in gw.listeners))
@@ -249,6 +269,17 @@ async def run(gw: Gateway) -> None:
             # SQLite has nothing to hear, and its listen returns when the store closes.
             listen_task = tasks.create_task(gw.store.listen(gw.relay.wake))
             _start_http(gw, tasks)
+            if gw.role is not None and not gw.role.leader:
+                # Worker 0 asks this worker for its metrics and sites (one /metrics, one
+                # destinations list for the whole service).
+                tasks.create_task(
+                    serve_peer(
+                        gw.role,
+                        lambda: gw.metrics.exposition()[0],
+                        gw.relay.sites.views,
+                        gw.webhooks_stopping,
+                    )
+                )
             tasks.create_task(run_janitor(gw.store, cfg, gw.clock, gw.stopping))
             tasks.create_task(run_gauges(gw.store, gw.metrics, gw.stopping))
             tasks.create_task(gw.outbox.run(gw.webhooks_stopping))
@@ -282,6 +313,35 @@ async def run(gw: Gateway) -> None:
             await gw.store.release_claims(gw.relay.node_id)
         await gw.store.close()
         log_event(log, "gateway.stopped")
+
+
+def _service_metrics(
+    metrics: Metrics, role: WorkerRole | None
+) -> Callable[[], Awaitable[tuple[bytes, str]]]:
+    """``/metrics`` for the whole service: this process's, merged with the other workers'
+    on worker 0 (``gateway.workers``)."""
+
+    async def exposition() -> tuple[bytes, str]:
+        body, content_type = metrics.exposition()
+        if role is not None and role.count > 1:
+            body = await merged_metrics(role, body)
+        return body, content_type
+
+    return exposition
+
+
+def _service_sites(
+    relay: Relay, role: WorkerRole | None
+) -> Callable[[], Awaitable[Sequence[SiteView]]]:
+    """The relay's destination sites for the whole service (merged on worker 0)."""
+
+    async def sites() -> Sequence[SiteView]:
+        own = relay.sites.views()
+        if role is not None and role.count > 1:
+            return await merged_sites(role, own)
+        return own
+
+    return sites
 
 
 def gw_endpoints(servers: list[asyncio.Server]) -> list[tuple[str, int]]:
@@ -324,8 +384,13 @@ def _start_http(gw: Gateway, tasks: asyncio.TaskGroup) -> None:
 
 
 async def serve(config: Config) -> None:
-    """``gateway serve``: build, install signal handlers, run."""
-    gw = await build(config)
+    """``gateway serve`` (one process, or one worker of ``smtp.workers``): build, install
+    signal handlers, run."""
+    try:
+        role = WorkerRole.from_env()
+    except ValueError as exc:
+        raise ConfigError("smtp.workers", str(exc)) from None
+    gw = await build(config, role=role)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, gw.shutdown)

@@ -91,6 +91,15 @@ def _positive_int(key: str, raw: object) -> int:
     return value
 
 
+def _workers(key: str, raw: object) -> int:
+    """``"auto"`` (one per core this process may run on) or a number of processes."""
+    if raw == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    if isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= 256:
+        return raw
+    raise ConfigError(key, f'expected "auto" or a number of processes from 1 to 256, got {raw!r}')
+
+
 def _non_negative_int(key: str, raw: object) -> int:
     value = _int(key, raw)
     if value < 0:
@@ -225,6 +234,7 @@ class SmtpConfig:
     command_timeout: timedelta = _opt(_duration, timedelta(minutes=5))
     max_sessions: int = _opt(_positive_int, 200)
     reuse_port: bool = _opt(_bool, False)
+    workers: int = _opt(_workers, _workers("smtp.workers", "auto"))
     # Hostile clients (issue 14): per-client limits, the error budget, discipline, hops.
     max_sessions_per_client: int = _opt(_positive_int, 20)
     max_sessions_per_network: int = _opt(_positive_int, 50)
@@ -273,7 +283,7 @@ class RelayConfig:
     tls_verify: bool = _opt(_bool, False)
     helo_name: str = _opt(_str, "")
     concurrency: int = _opt(_positive_int, 100)
-    per_destination_concurrency: int = _opt(_positive_int, 10)
+    per_destination_concurrency: int = _opt(_positive_int, 50)
     max_messages_per_connection: int = _opt(_positive_int, 100)
     idle_timeout: timedelta = _opt(_duration, timedelta(seconds=10))
     connect_timeout: timedelta = _opt(_duration, timedelta(seconds=30))
@@ -284,6 +294,8 @@ class RelayConfig:
     node_id: str = _opt(_str, "")
     shutdown_grace: timedelta = _opt(_duration, timedelta(seconds=30))
     batch_size: int = _opt(_positive_int, 200)
+    ready_queue_limit: int = _opt(_positive_int, 10000)
+    shaping: str = _opt(_str, "")
 
     @property
     def slow_attempt(self) -> timedelta:

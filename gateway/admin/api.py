@@ -4,7 +4,7 @@ Owns: reading a request, calling the store or the checker once or twice, and sha
 answer. Each handler declares what it takes and answers (``admin.operations``): the OpenAPI
 document is generated from those declarations. Does not own: authentication
 (``admin.auth``, applied by the route table in ``admin.app``), the queries
-(``store.sqlite_admin``) or the models (``admin.request_models``, ``admin.response_models``,
+(``store.admin_queries``) or the models (``admin.request_models``, ``admin.response_models``,
 filled by ``admin.views``). Suppressions and tenants have their own modules.
 """
 
@@ -26,6 +26,7 @@ from gateway.admin.operations import json_route
 from gateway.admin.views import (
     envelope_fields,
     event_model,
+    iso,
     normalise_lang,
     recipient_detail_model,
     recipient_report,
@@ -33,8 +34,8 @@ from gateway.admin.views import (
 from gateway.core.ids import new_queue_id
 from gateway.core.model import Category, Event, EventType, NewMessage, Reason, Status, Tenant
 from gateway.core.ports import RecipientView
+from gateway.core.records import AuditEntry, MessageFilter, hashed_address
 from gateway.core.routing import provider_of
-from gateway.store.sqlite_admin import AuditEntry, MessageFilter, hashed_address
 
 PROVIDERS = tuple(rm.Providers.__struct_fields__)
 
@@ -368,6 +369,36 @@ async def send_test(request: Request) -> rm.SendTestQueued:
     if deps.on_queued is not None:
         deps.on_queued()
     return rm.SendTestQueued(queue_id=result.queue_id, to=verdict.address)
+
+
+@json_route(
+    "Destination sites the relay holds: state (suspended after connection failures, probing,"
+    " active), since when unreachable, the recipients waiting, the last error",
+    rm.Destinations,
+)
+async def list_destinations(request: Request) -> rm.Destinations:
+    """Sites needing attention first: suspended, then probing, then throttled, then the
+    busiest."""
+    views = await deps_of(request).destinations()
+    order = {"suspended": 0, "probing": 1, "active": 2}
+    ranked = sorted(views, key=lambda v: (order[v.state], not v.throttled, -v.queued, v.site))
+    return rm.Destinations(
+        destinations=[
+            rm.Destination(
+                site=v.site,
+                provider=v.provider,
+                state=v.state,
+                since=iso(v.since),
+                until=iso(v.until),
+                queued=v.queued,
+                active=v.active,
+                connections=v.connections,
+                throttled=v.throttled,
+                last_error=v.last_error,
+            )
+            for v in ranked
+        ]
+    )
 
 
 @json_route(

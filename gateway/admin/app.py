@@ -73,6 +73,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/api/v1/tenants/{name}/credentials", ("POST",), tenants.rotate_credentials, "api"),
     ("/api/v1/send-test", ("POST",), api.send_test, "api"),
     ("/api/v1/stats", ("GET",), api.stats, "api"),
+    ("/api/v1/destinations", ("GET",), api.list_destinations, "api"),
     ("/api/v1/audit", ("GET",), api.list_audit, "api"),
     ("/api/v1/webhooks/deliveries", ("GET",), deliveries.list_deliveries, "api"),
     ("/api/openapi.json", ("GET",), openapi, "open"),

@@ -17,7 +17,7 @@ from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of
 from gateway.admin.operations import json_route
 from gateway.admin.views import iso
-from gateway.store.sqlite_outbox import PENDING, WebhookRecord
+from gateway.core.records import PENDING, WebhookRecord
 
 
 def delivery_model(row: WebhookRecord) -> rm.WebhookDelivery:

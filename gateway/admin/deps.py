@@ -6,7 +6,7 @@ Does not own: building any of it (``gateway.app``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,12 @@ if TYPE_CHECKING:
     from gateway.admin.auth import Principal, TokenAuth
     from gateway.config import Config
     from gateway.core.ports import Clock, Store
+    from gateway.core.shaping import SiteView
     from gateway.services.checks import RecipientChecker
+
+
+async def _no_sites() -> Sequence[SiteView]:
+    return ()
 
 
 @dataclass(slots=True)
@@ -30,11 +35,13 @@ class AdminDeps:
         clock: the time source.
         readiness: name -> ok of the other components (``intake``, ``relay``); ``/readyz``
             adds its own store ping.
-        metrics: returns ``(body, content type)`` for ``/metrics``; ``None`` answers 404.
+        metrics: returns ``(body, content type)`` for ``/metrics`` (of the whole service: a
+            worker of several merges the others'); ``None`` answers 404.
         on_queued: called after send-test queued a message, to wake the relay.
         tenants_changed: called after a tenant or its credentials changed, so this
             process's tenant directory reloads at once (other processes see the change
             about a second later).
+        destinations: the relay's destination sites (``GET /api/v1/destinations``).
     """
 
     config: Config
@@ -42,9 +49,10 @@ class AdminDeps:
     checker: RecipientChecker
     clock: Clock
     readiness: Callable[[], dict[str, bool]]
-    metrics: Callable[[], tuple[bytes, str]] | None = None
+    metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None = None
     on_queued: Callable[[], None] | None = None
     tenants_changed: Callable[[], None] | None = None
+    destinations: Callable[[], Awaitable[Sequence[SiteView]]] = _no_sites
 
 
 def deps_of(request: Request) -> AdminDeps:

@@ -64,5 +64,5 @@ async def metrics(request: Request) -> Response:
     deps = deps_of(request)
     if deps.metrics is None:
         raise not_found("Metrics are not enabled in this process")
-    body, content_type = deps.metrics()
+    body, content_type = await deps.metrics()
     return Response(body, headers={"Content-Type": content_type})

@@ -21,6 +21,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from gateway.core.model import Category, EventType, Reason, Status, SuppressionReason
+from gateway.core.shaping import SiteState
 from gateway.observe.webhooks import ALL_TYPES
 
 __all__ = ["UNSET", "UnsetType"]
@@ -349,6 +350,25 @@ class Stats(Model):
     until: Time
     tenants: dict[str, TenantCounts]
     providers: Providers
+
+
+class Destination(Model):
+    """A destination site as the relay holds it (``core.shaping.SiteView``)."""
+
+    site: str
+    provider: str
+    state: SiteState
+    since: Time | None
+    until: Time | None
+    queued: int
+    active: int
+    connections: int
+    throttled: bool
+    last_error: str
+
+
+class Destinations(Model):
+    destinations: list[Destination]
 
 
 class AuditEntry(Model):

@@ -3,7 +3,7 @@
 Owns: the unblock's rules (a required reason, the actor and time recorded as an
 ``unsuppressed`` event that the auto-block policy reads as a counter reset) and the
 manual block (reason ``manual`` with a note, recorded as a ``suppressed`` event). Does not
-own: the queries (``store.sqlite_admin``) or deciding automatic blocks (``core.policy``).
+own: the queries (``store.admin_queries``) or deciding automatic blocks (``core.policy``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gateway.admin.operations import json_route
 from gateway.admin.request_models import MAX_REASON
 from gateway.admin.views import suppression_model
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
-from gateway.store.sqlite_admin import AuditEntry
+from gateway.core.records import AuditEntry
 
 __all__ = ["MAX_REASON", "add_suppression", "delete_suppression", "list_suppressions", "unblock"]
 

@@ -3,7 +3,7 @@
 Owns: validating tenant settings, showing a new secret exactly once (the store keeps only
 its scrypt hash; a webhook secret is kept because the sender must sign with it) and telling
 this process's tenant directory that a tenant changed (``AdminDeps.tenants_changed``).
-Does not own: the queries (``store.sqlite_admin``) or checking SMTP logins (``smtp_in``).
+Does not own: the queries (``store.admin_queries``) or checking SMTP logins (``smtp_in``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from gateway.admin.errors import ApiError, invalid, not_found
 from gateway.admin.operations import json_route
 from gateway.admin.views import tenant_model
 from gateway.core.model import Tenant
+from gateway.core.records import TenantSettings
 from gateway.services.credentials import new_credentials
-from gateway.store.sqlite_admin import TenantSettings
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 _SETTINGS = tuple(rq.TenantSettings.__struct_fields__)

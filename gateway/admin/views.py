@@ -24,7 +24,7 @@ from gateway.core.status_text import Guidance, folded_label, guidance
 
 if TYPE_CHECKING:
     from gateway.core.ports import RecipientView, Store
-    from gateway.store.sqlite_admin import MessageRow, TenantSettings
+    from gateway.core.records import MessageRow, TenantSettings
 
 EVENTS_SHOWN = 20
 #: The events that are delivery attempts (a message's ``attempts_detail``).

@@ -186,6 +186,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure(config.log.level, config.log.format)
         from gateway.cli import commands as cli_commands
 
+        if args.command == "serve" and config.smtp.workers > 1:
+            # One worker process per core, each a node on the one store (cli.workers);
+            # imported here: the other commands start faster without it.
+            from gateway.cli.workers import supervise
+            from gateway.workers import ENV_WORKER
+
+            if not os.environ.get(ENV_WORKER):
+                return supervise(args.config, config)
         if args.command == "serve":
             # uvloop: the event loop is the intake's and the relay's bottleneck (issue 5
             # profile: socket writes, callbacks, thread hand-offs); libuv does them in C.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -44,13 +44,20 @@ class Limits:
         messages_per_connection: transactions on one session before it is closed.
         messages_per_second: transactions started a second; 0 for no limit.
         ready_queue: recipients waiting in memory for the site; the rest stay in the store.
+        recipients_per_message: recipients in one transaction; a message for more is sent
+            in several (RFC 5321 §4.5.3.1.8 only promises 100; many servers take 50).
+        initial_connections: sessions a site starts with; each session that sets up (its
+            greeting and EHLO answered) allows one more, up to ``connections`` (Postfix's
+            slow start: a tarpit never gets more than this).
     """
 
     connections: int = 10
-    connection_rate: float = 60.0
+    connection_rate: float = 300.0
     messages_per_connection: int = 100
     messages_per_second: float = 0.0
     ready_queue: int = 2000
+    recipients_per_message: int = 50
+    initial_connections: int = 5
 
     def throttled(self, steps: int) -> Limits:
         """These limits halved ``steps`` times (never below one connection or zero rate)."""
@@ -174,8 +181,13 @@ def parse_shaping(layers: list[tuple[str, Mapping[str, Any]]]) -> Shaping:
     return Shaping(providers)
 
 
-def load_shaping(path: str | Path | None = None, key: str = "relay.shaping") -> Shaping:
-    """The shipped shaping table, with the operator's file at ``path`` laid over it.
+def load_shaping(
+    path: str | Path | None = None,
+    key: str = "relay.shaping",
+    rate_limits: tuple[tuple[str, float], ...] = (),
+) -> Shaping:
+    """The shipped shaping table, with the operator's file at ``path`` laid over it, and
+    ``relay.rate_limits`` (provider, messages per second) over both.
 
     Raises:
         ConfigError: the operator's file cannot be read or is wrong, naming ``key``, the
@@ -191,6 +203,9 @@ def load_shaping(path: str | Path | None = None, key: str = "relay.shaping") -> 
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(key, f"cannot read {path}: {exc}") from None
         layers.append((f"{key} ({path})", data))
+    if rate_limits:
+        rates = {name: {"messages_per_second": rate} for name, rate in rate_limits}
+        layers.append(("relay.rate_limits", rates))
     return parse_shaping(layers)
 
 
@@ -324,6 +339,8 @@ class SiteHealth:
         self.throttle_steps = 0
         self.recover_at: datetime | None = None
         self._throttle_duration = timedelta(minutes=10)
+        limits = provider.limits
+        self.allowed = max(1, min(limits.initial_connections, limits.connections))
 
     @property
     def limits(self) -> Limits:
@@ -331,12 +348,14 @@ class SiteHealth:
         return self.provider.limits.throttled(self.throttle_steps)
 
     def may_open(self, active: int) -> bool:
-        """Whether another session may start while ``active`` are running."""
+        """Whether another session may start while ``active`` are running. Each connection
+        failure in a row halves the sessions allowed (Postfix's negative feedback), so a
+        dying site is not sent more connections while it is being found out."""
         if self.state is SiteState.SUSPENDED:
             return False
         if self.state is SiteState.PROBING:
             return active == 0
-        return active < self.limits.connections
+        return active < max(1, min(self.limits.connections, self.allowed) >> self.failures)
 
     def tick(self, now: datetime) -> Change | None:
         """Time passed: a suspension that ended becomes a probe; a throttle step recovers."""
@@ -366,11 +385,12 @@ class SiteHealth:
         return None
 
     def connected(self, now: datetime) -> Change | None:
-        """A session was set up (the greeting and EHLO worked): failures are forgotten; a
-        probe resumes the site."""
+        """A session was set up (the greeting and EHLO worked): failures are forgotten, one
+        more session is allowed (up to ``connections``), a probe resumes the site."""
         self.failures = 0
         self.since = None
         self.last_error = ""
+        self.allowed = min(self.allowed + 1, self.provider.limits.connections)
         if self.state is SiteState.PROBING:
             self.state = SiteState.ACTIVE
             self.until = None
@@ -400,3 +420,52 @@ class SiteHealth:
         self.state = SiteState.SUSPENDED
         self.until = now + self.backoff
         return Change(ChangeKind.SUSPENDED, cause, self.until, response)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """A site as the relay holds it, for the admin API (``GET /api/v1/destinations``) and the
+    metrics: its state, since when it is unreachable, until when it is suspended, the
+    recipients waiting for it, the transactions running and its connection limit now."""
+
+    site: str
+    provider: str
+    state: SiteState
+    since: datetime | None
+    until: datetime | None
+    queued: int
+    active: int
+    connections: int
+    throttled: bool
+    last_error: str
+
+
+_WORST = {SiteState.SUSPENDED: 0, SiteState.PROBING: 1, SiteState.ACTIVE: 2}
+
+
+def merge_views(groups: Iterable[Iterable[SiteView]]) -> list[SiteView]:
+    """The sites of several worker processes as one list: a site each process holds is
+    shown once, in its worst state (suspended, then probing), with the waiting recipients,
+    running transactions and connection limits added up, unreachable since the earliest
+    ``since`` and suspended until the latest ``until``."""
+    merged: dict[str, SiteView] = {}
+    for views in groups:
+        for view in views:
+            seen = merged.get(view.site)
+            if seen is None:
+                merged[view.site] = view
+                continue
+            sinces = [t for t in (seen.since, view.since) if t is not None]
+            untils = [t for t in (seen.until, view.until) if t is not None]
+            worse = view if _WORST[view.state] < _WORST[seen.state] else seen
+            merged[view.site] = dataclasses.replace(
+                worse,
+                since=min(sinces, default=None),
+                until=max(untils, default=None),
+                queued=seen.queued + view.queued,
+                active=seen.active + view.active,
+                connections=seen.connections + view.connections,
+                throttled=seen.throttled or view.throttled,
+                last_error=worse.last_error or seen.last_error or view.last_error,
+            )
+    return list(merged.values())

@@ -33,6 +33,7 @@ from gateway.core.lifecycle import effect_of_event
 from gateway.core.model import Category, EventType, Status
 from gateway.core.policy import needs_alert
 from gateway.core.routing import provider_of
+from gateway.core.shaping import Change, SiteState, SiteView
 from gateway.observe.events import (
     DomainEvent,
     MessageAccepted,
@@ -43,7 +44,7 @@ from gateway.observe.events import (
 from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from gateway.core.ports import Gauges
 
@@ -230,6 +231,29 @@ class Metrics:
             "Age of the oldest webhook payload still pending (0 when none).",
             registry=r,
         )
+        self.site_changes = Counter(
+            "gateway_relay_site_changes_total",
+            "Automatic changes of a destination site by its health and shaping (suspended,"
+            " probing, resumed, throttled, recovered), by provider family.",
+            ["provider", "change"],
+            registry=self.registry,
+        )
+        self.sites = Gauge(
+            "gateway_relay_sites",
+            "Destination sites the relay holds, by state (active, suspended, probing).",
+            ["state"],
+            registry=self.registry,
+        )
+        self.sites_throttled = Gauge(
+            "gateway_relay_sites_throttled",
+            "Destination sites whose limits are lowered by a throttling reply.",
+            registry=self.registry,
+        )
+        self.ready_recipients = Gauge(
+            "gateway_relay_ready_recipients",
+            "Recipients waiting in memory for their site's turn (the rest wait in the store).",
+            registry=self.registry,
+        )
         self.events_dropped = Counter(
             "gateway_events_dropped_total",
             "Domain events a sink failed to take (it raised; the write itself had committed).",
@@ -325,6 +349,21 @@ class Metrics:
                 return 0.0
 
         self.smtp_sessions.set_function(safe)
+
+    def site_changed(self, provider: str, change: Change) -> None:
+        """The relay changed a site on its own (``core.shaping``)."""
+        self._labels(self.site_changes, provider, change.kind.value).inc()
+
+    def track_sites(self, read: Callable[[], Sequence[SiteView]]) -> None:
+        """Read the relay's sites at scrape time (states, throttling, waiting recipients)."""
+
+        def count(state: str) -> Callable[[], float]:
+            return lambda: float(sum(1 for view in read() if view.state == state))
+
+        for state in SiteState:
+            self.sites.labels(state.value).set_function(count(state.value))
+        self.sites_throttled.set_function(lambda: float(sum(v.throttled for v in read())))
+        self.ready_recipients.set_function(lambda: float(sum(v.queued for v in read())))
 
     def observe_dns(self, kind: str, outcome: str, seconds: float | None = None) -> None:
         """Count one DNS lookup and, when it went to the network, its duration.

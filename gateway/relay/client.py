@@ -36,7 +36,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from aiosmtplib import (
@@ -84,6 +84,7 @@ class TransactionResult:
         deferred: recipient -> a 4xx reply (RCPT, DATA or after the dot).
         bounced: recipient -> a 5xx reply (RCPT, DATA or after the dot).
         tls: whether the session ran over TLS.
+        kept: whether the session stays open, idle, for the next message.
     """
 
     host: str
@@ -91,6 +92,7 @@ class TransactionResult:
     deferred: dict[str, Reply]
     bounced: dict[str, Reply]
     tls: bool
+    kept: bool = False
 
 
 class _TlsFailed(Exception):
@@ -133,9 +135,7 @@ class SmtpClient:
         self._data_timeout = config.data_timeout.total_seconds()
         self._tls_context = tls_context or client_tls_context(verify=config.tls_verify)
         self._pool = ConnectionPool(
-            config.per_destination_concurrency,
-            config.idle_timeout.total_seconds(),
-            self._connect_timeout,
+            config.per_destination_concurrency, config.idle_timeout.total_seconds()
         )
 
     # --- public -----------------------------------------------------------------------------
@@ -149,6 +149,7 @@ class SmtpClient:
         *,
         server_name: str | None = None,
         auth: tuple[str, str] | None = None,
+        max_messages: int | None = None,
     ) -> TransactionResult:
         """Deliver ``content`` to ``recipients`` through ``host:port`` in one transaction.
 
@@ -162,6 +163,8 @@ class SmtpClient:
                 certificate verification.
             auth: ``(user, password)`` for a smarthost (RFC 4954); sent only over TLS
                 unless ``relay.tls`` is ``"off"``.
+            max_messages: transactions on one session before it is closed (the site's
+                shaping); ``relay.max_messages_per_connection`` when ``None``.
 
         Raises:
             TransientRelayError: the session failed for every recipient; retry later.
@@ -171,7 +174,7 @@ class SmtpClient:
             msg = "send() needs at least one recipient"
             raise ValueError(msg)
         key: Key = (host.lower(), port, server_name, auth[0] if auth else None)
-        conn = await self._pool.checkout(key, host)
+        conn = await self._pool.checkout(key)
         reusable = False
         try:
             reused = conn is not None
@@ -192,10 +195,11 @@ class SmtpClient:
                 result = await self._transaction(conn, host, mail_from, recipients, content)
             conn.messages += 1
             reusable = not conn.broken
-            if reusable and conn.messages >= self._config.max_messages_per_connection:
+            most = max_messages or self._config.max_messages_per_connection
+            if reusable and conn.messages >= most:
                 reusable = False
                 await self._quit(conn)
-            return result
+            return replace(result, kept=reusable)
         finally:
             self._pool.checkin(key, conn, reusable=reusable)
 

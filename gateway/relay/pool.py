@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 
 from aiosmtplib import SMTP
 
-from gateway.core.errors import Phase, TransientRelayError
-from gateway.core.replies import Reply
 from gateway.relay.wire import NET_ERRORS
 
 Key = tuple[str, int, str | None, str | None]  # host, port, server name, auth user
@@ -46,16 +44,19 @@ class _Destination:
 class ConnectionPool:
     """Connections per destination, at most ``limit`` open to each.
 
+    Waiting for a slot is never an outcome: ``checkout`` waits until a connection to the
+    destination is checked in (every session is bounded by the client's timeouts), and the
+    relay's ready queues (``relay.sites``) keep each site within its own limit, so this cap
+    only guards one MX address shared by several sites.
+
     Args:
         limit: connections open to one destination at once.
         idle_timeout: seconds an idle connection is kept.
-        wait_timeout: seconds ``checkout`` waits for a slot.
     """
 
-    def __init__(self, limit: int, idle_timeout: float, wait_timeout: float) -> None:
+    def __init__(self, limit: int, idle_timeout: float) -> None:
         self._limit = limit
         self._idle_timeout = idle_timeout
-        self._wait_timeout = wait_timeout
         self._destinations: dict[Key, _Destination] = {}
         self._closed = False
 
@@ -63,41 +64,33 @@ class ConnectionPool:
         """Destinations with a connection open or a caller waiting."""
         return len(self._destinations)
 
-    async def checkout(self, key: Key, host: str) -> Connection | None:
-        """An idle connection, or ``None`` with a slot reserved to open a new one.
-
-        Raises:
-            TransientRelayError: no slot came free within ``wait_timeout``.
-        """
+    async def checkout(self, key: Key) -> Connection | None:
+        """An idle connection, or ``None`` with a slot reserved to open a new one; waits
+        for a slot while ``limit`` connections to the destination are open."""
         dest = self._destinations.setdefault(key, _Destination())
         try:
-            async with asyncio.timeout(self._wait_timeout):
-                while True:
-                    while dest.idle:
-                        conn = dest.idle.pop()  # most recently used: most likely alive
-                        _cancel_timer(conn)
-                        if conn.smtp.is_connected:
-                            return conn
-                        dest.open -= 1
-                        abort(conn)
-                    if dest.open < self._limit:
-                        dest.open += 1
-                        return None
-                    waiter = asyncio.get_running_loop().create_future()
-                    dest.waiters.append(waiter)
-                    try:
-                        await waiter
-                    except BaseException:
-                        if waiter.done() and not waiter.cancelled():
-                            _wake(dest)  # we were woken but will not take the slot: pass it on
-                        raise
-                    finally:
-                        with contextlib.suppress(ValueError):
-                            dest.waiters.remove(waiter)
-        except TimeoutError:
-            self._forget_if_unused(key, dest)
-            reply = Reply(451, "4.4.5", f"Too many connections to {host} in use; try later")
-            raise TransientRelayError(reply, Phase.CONNECT, host) from None
+            while True:
+                while dest.idle:
+                    conn = dest.idle.pop()  # most recently used: most likely alive
+                    _cancel_timer(conn)
+                    if conn.smtp.is_connected:
+                        return conn
+                    dest.open -= 1
+                    abort(conn)
+                if dest.open < self._limit:
+                    dest.open += 1
+                    return None
+                waiter = asyncio.get_running_loop().create_future()
+                dest.waiters.append(waiter)
+                try:
+                    await waiter
+                except BaseException:
+                    if waiter.done() and not waiter.cancelled():
+                        _wake(dest)  # we were woken but will not take the slot: pass it on
+                    raise
+                finally:
+                    with contextlib.suppress(ValueError):
+                        dest.waiters.remove(waiter)
         except BaseException:
             self._forget_if_unused(key, dest)
             raise

@@ -18,17 +18,20 @@ Pure bookkeeping: no I/O, the time is passed in.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from gateway.core.shaping import Change, Provider, Shaping, SiteHealth, SiteState
+from gateway.core.shaping import Change, Provider, Shaping, SiteHealth, SiteState, SiteView
 
 J = TypeVar("J")
 
 FORGET_AFTER = timedelta(minutes=10)  # an idle, healthy site is forgotten after this
+_RATE_SAMPLES = 1000  # transactions remembered per site to estimate how fast it drains
+_RATE_WINDOW = timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,26 +56,11 @@ class Site(Generic[J]):
     idle: deque[datetime] = field(default_factory=deque)  # sessions left idle, by when
     next_start: datetime | None = None
     last_used: datetime | None = None
+    finished: deque[datetime] = field(default_factory=lambda: deque(maxlen=_RATE_SAMPLES))
 
     @property
     def full(self) -> bool:
         return self.waiting >= self.health.limits.ready_queue
-
-
-@dataclass(frozen=True, slots=True)
-class SiteView:
-    """A site as the admin API shows it (``GET /api/v1/destinations``)."""
-
-    site: str
-    provider: str
-    state: str
-    since: datetime | None
-    until: datetime | None
-    queued: int
-    active: int
-    connections: int
-    throttled: bool
-    last_error: str
 
 
 class Sites(Generic[J]):
@@ -161,8 +149,23 @@ class Sites(Generic[J]):
         """A transaction of ``site`` ended; ``session_kept``: its session stays open idle."""
         site.active -= 1
         site.last_used = now
+        site.finished.append(now)
         if session_kept:
             site.idle.append(now)
+
+    def drain_time(self, site: Site[J], now: datetime) -> timedelta:
+        """How long ``site``'s waiting recipients will take at the pace of its last
+        transactions, at least a second and at most a minute: when a job that found the
+        queue full is worth claiming again. A site with no transaction in the last ten
+        seconds (just started, or stuck) gets a second: guessing slow would hold fast mail
+        back for a minute, and a stuck site's jobs are taken care of by its health."""
+        recent = [at for at in site.finished if now - at <= _RATE_WINDOW]
+        if not recent:
+            return timedelta(seconds=1)
+        # Over the time the samples cover (a site busy for 2 s has 2 s of history, not 10).
+        span = max(1.0, (now - recent[0]).total_seconds())
+        pace = len(recent) / span
+        return timedelta(seconds=min(60.0, max(1.0, site.waiting / pace)))
 
     def drain(self, site: Site[J]) -> list[J]:
         """Every job waiting for ``site`` (a suspended site's recipients are deferred)."""
@@ -221,7 +224,7 @@ class Sites(Generic[J]):
             SiteView(
                 site.key,
                 site.provider.name,
-                site.health.state.value,
+                site.health.state,
                 site.health.since,
                 site.health.until,
                 site.waiting,
@@ -239,10 +242,11 @@ class Sites(Generic[J]):
         if self.share == 1:
             return provider
         limits = provider.limits
-        part = type(limits)(
+        part = dataclasses.replace(
+            limits,
             connections=max(1, limits.connections // self.share),
+            initial_connections=max(1, limits.initial_connections // self.share),
             connection_rate=max(1.0, limits.connection_rate / self.share),
-            messages_per_connection=limits.messages_per_connection,
             messages_per_second=limits.messages_per_second / self.share,
             ready_queue=max(1, limits.ready_queue // self.share),
         )

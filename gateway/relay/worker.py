@@ -1,73 +1,64 @@
-"""The relay: claim due recipients, deliver them, record what happened.
+"""The relay: claim due recipients, queue them per site, start what each site has room for,
+record what happened.
 
-Owns: the scheduling loop (woken at once by the intake, otherwise sleeping until the next
-due time), claiming by whole messages with their content (one store round trip), grouping
-claimed recipients into one transaction per message and destination,
-routing (MX order, A fallback, null MX, smarthost), per-destination concurrency and
-per-provider rate limits, and turning each transaction's partitioned result into outcomes.
-Does not own: the SMTP dialogue (``relay.client``), classification (``bounce``), retry
-arithmetic (``core.schedule``/``core.lifecycle``) or the auto-block policy (``outcomes``).
+Owns: the scheduling loop (woken at once by the intake or a finished attempt, otherwise
+sleeping until the next due time, the next rate slot or the end of a suspension), claiming
+by whole messages with their content (one store round trip), grouping claimed recipients
+into one transaction per message and destination, the ready queue per site
+(``relay.sites``: a site at its limit, suspended or tarpitting holds only its own
+recipients, never a slot another site could use), each site's health (``core.shaping``:
+connection failures in a row suspend it, its recipients are deferred without connecting,
+one probe resumes it; replies such as ``421 Too many connections`` throttle it), and the
+global cap ``relay.concurrency`` on transactions running at once.
+Does not own: routing and the SMTP attempt (``relay.attempt``, ``relay.client``), writing
+outcomes down (``relay.recording``), classification (``bounce``), retry arithmetic
+(``core.schedule``/``core.lifecycle``) or the auto-block policy (``services.outcomes``).
+
+Waiting is never an outcome: a job waits in its site's queue (or, when that is full, in the
+store) and nothing is recorded for it until it is tried, or its site is suspended.
 
 Claims are leases (``relay.lease``): a recipient claimed by a process that dies becomes due
-again when the lease runs out, and at start-up a node releases its own previous leases.
+again when the lease runs out, and at start-up a node releases its own previous leases. A
+job that waited half a lease in memory goes back to the store.
 
 Suppressions are checked again before each attempt, for the whole claimed batch in one
 query: a recipient whose address was suppressed after it was queued (by an admin, a
 complaint, another message's hard bounce; in clear or, for an erased address, hashed) is
 not sent. It ends ``suppressed``, with the suppression's reason on its event.
-
-Routing faults and what they mean for the recipients:
-
-* null MX (RFC 7505) → bounced ``5.1.10``, without connecting; NXDOMAIN or no MX and no
-  address → bounced ``5.1.2``; SERVFAIL or a DNS timeout → deferred ``4.4.3``;
-* an MX that is this gateway → bounced ``5.4.6`` (``MAIL_LOOP``), before any message is
-  sent: by name (``local_names``), by address and port (``local_endpoints``: one of our
-  SMTP listeners), or by the server greeting us with our own name (``relay.client``);
-* a ``5xx`` greeting (RFC 5321 §3.1 "no SMTP service here") → the next MX, then deferred:
-  it names no recipient and is as often a rate limit, a blocklist or maintenance on one
-  MX as a refusal of the domain; if it never changes, the recipient expires after
-  ``relay.max_queue_lifetime``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import contextlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.core import replies, verp
-from gateway.core.errors import (
-    DnsPermanent,
-    DnsTemporary,
-    PermanentRelayError,
-    Phase,
-    StoreError,
-    StoreUnavailable,
-    TransientRelayError,
-)
-from gateway.core.lifecycle import Effect, Result, Suppressed, effect, transition
-from gateway.core.model import Category, Delivery, Event, NewMessage, Status, Suppression
-from gateway.core.notice import FailedRecipient
-from gateway.core.ports import Outcome, notices_of
-from gateway.core.routing import order_mx, provider_of
+from gateway.core.errors import Phase, RelayError, StoreError
+from gateway.core.lifecycle import Result, Suppressed, effect
+from gateway.core.model import Delivery, Event, Status
+from gateway.core.ports import Outcome
+from gateway.core.shaping import Change, ChangeKind, Shaping, SiteState, load_shaping
 from gateway.observe.logging import log_event
+from gateway.relay.attempt import Attempt, Attempter, Route
+from gateway.relay.recording import Classifier, Job, Recorder
+from gateway.relay.sites import Site, Sites
 
 if TYPE_CHECKING:
     from gateway.config import BounceConfig, RelayConfig
     from gateway.core.ports import Clock, Resolver, Store
-    from gateway.core.replies import Reply
-    from gateway.relay.client import SmtpClient, TransactionResult
+    from gateway.relay.client import SmtpClient
     from gateway.relay.shaping import Shaper
     from gateway.services.outcomes import BounceNotifier, PolicyApplier
 
 log = logging.getLogger("gateway.relay")
 
-Classifier = Callable[[int | None, str | None, str], Category]
+__all__ = ["Classifier", "Job", "Relay", "Signer"]
 
 
 class Signer(Protocol):
@@ -80,39 +71,11 @@ class Signer(Protocol):
 
 
 _POLL = 5.0  # seconds: upper bound on sleeping, so other processes' new mail is seen
-_MAX_ADDRESSES = 6  # RFC 5321 §5.1: try a bounded number of addresses per attempt
-# While the store fails (disk full, locked): pause between claims instead of spinning, and
-# retry recording an attempt's result a few times before leaving it to the lease.
+# While the store fails (disk full, locked): pause between claims instead of spinning.
 _STORE_BACKOFF = 1.0
-_RECORD_TRIES = 5
 
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One transaction to make: one message, one destination domain, its recipients."""
-
-    queue_id: str
-    domain: str
-    deliveries: tuple[Delivery, ...]
-    content: bytes | None = None  # loaded with the claim; None: the message is gone
-
-
-class RateLimiter:
-    """Spaces sends per provider to at most ``rate`` per second (config ``relay.rate_limits``)."""
-
-    def __init__(self, limits: Sequence[tuple[str, float]]) -> None:
-        self.intervals = {name: 1.0 / rate for name, rate in limits}
-        self._next: dict[str, float] = {}
-
-    async def wait(self, provider: str) -> None:
-        interval = self.intervals.get(provider)
-        if interval is None:
-            return
-        now = time.monotonic()
-        slot = max(now, self._next.get(provider, now))
-        self._next[provider] = slot + interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+Queued = tuple[Job, Route]
+SiteChanged = Callable[[str, Change], None]
 
 
 class Relay:
@@ -134,6 +97,10 @@ class Relay:
         notifier: queues a bounce notice to the sender for tenants that want one.
         local_endpoints: our SMTP listeners' ``(address, port)`` pairs, read at each
             attempt; an MX address and ``relay.mx_port`` equal to one of them is a loop.
+        shaping: the shaping table (the shipped one when ``None``).
+        share: processes sending with these limits (each takes its part).
+        site_changed: called with the provider and each automatic change of a site (the
+            metric); every change is also logged.
     """
 
     def __init__(
@@ -152,32 +119,43 @@ class Relay:
         shaper: Shaper | None = None,
         notifier: BounceNotifier | None = None,
         local_endpoints: Callable[[], Iterable[tuple[str, int]]] | None = None,
+        shaping: Shaping | None = None,
+        share: int = 1,
+        site_changed: SiteChanged | None = None,
     ) -> None:
         self.config = config
         self.bounce = bounce
         self.store = store
-        self.resolver = resolver
         self.client = client
         self.clock = clock
         self.policy = policy
-        self.classify = classify
         self.node_id = node_id
-        self.local_names = {n.lower().rstrip(".") for n in local_names if n}
         self.signer = signer
         self.shaper = shaper
-        self.notifier = notifier
-        self.local_endpoints = local_endpoints
         self.secret = bounce.secret.encode()
-        self.rate = RateLimiter(config.rate_limits)
+        self.attempter = Attempter(config, resolver, client, local_names, local_endpoints)
+        self.recorder = Recorder(
+            config, store, clock, policy, classify, node_id, shaper, self._back_off
+        )
+        self.recorder.notifier = notifier
+        self.sites: Sites[Queued] = Sites(
+            shaping or load_shaping(), config.ready_queue_limit, config.idle_timeout, share
+        )
+        self.site_changed = site_changed
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._slots = asyncio.Semaphore(config.concurrency)
         self._free = config.concurrency
-        self._domains: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(config.per_destination_concurrency)
-        )
+        self._jobs: asyncio.TaskGroup | None = None  # while run() runs
         self.running = False
         self.in_flight = 0
+
+    @property
+    def notifier(self) -> BounceNotifier | None:
+        return self.recorder.notifier
+
+    @notifier.setter
+    def notifier(self, notifier: BounceNotifier | None) -> None:
+        self.recorder.notifier = notifier
 
     def wake(self) -> None:
         """New mail is queued: look for due work now instead of at the next timer."""
@@ -189,37 +167,42 @@ class Relay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and deliver until ``stop``; then wait for in-flight jobs."""
+        """Claim and deliver until ``stop``; then wait for in-flight jobs and give the jobs
+        still waiting back to the store."""
         released = await self._release_own_claims()
         if released:
             log_event(log, "relay.released_leases", count=released, node=self.node_id)
         self.running = True
         try:
             async with asyncio.TaskGroup() as jobs:
+                self._jobs = jobs
                 while not self._stopping.is_set():
-                    claim = await self._claim()
-                    if claim is None:
-                        await self._back_off()
-                        continue
-                    claimed, contents = claim
+                    await self._tick()
+                    claimed = 0
+                    room = self.sites.room()
+                    if room > 0:
+                        claim = await self._claim(min(self.config.batch_size, room))
+                        if claim is None:
+                            await self._back_off()
+                            continue
+                        deliveries, contents = claim
+                        claimed = len(deliveries)
+                        if deliveries:
+                            await self._queue(deliveries, contents)
+                    self._dispatch()
                     if not claimed:
-                        await self._sleep()
-                        continue
-                    claimed = await self._drop_suppressed(claimed)
-                    if not claimed:
-                        continue  # all of them were suppressed: more may be due already
-                    split = None
-                    if self.shaper is not None:
-                        await self.shaper.refresh()
-                        split = self.shaper.per_recipient
-                    by_domain = self.config.smarthost is None
-                    for job in _group(claimed, contents, by_domain=by_domain, per_recipient=split):
-                        await self._slots.acquire()
-                        self._free -= 1
-                        jobs.create_task(self._run_job(job))
+                        await self._sleep(can_claim=room > 0)
+                # Stopping: what was claimed and has room starts now, with the deliveries
+                # already in flight; the rest goes back to the store when they have ended.
+                self._dispatch()
+                self._jobs = None
         finally:
             self.running = False
+            self._jobs = None
+            await self._give_back_all()
             await self.client.close()
+
+    # --- claiming and queueing --------------------------------------------------------------
 
     async def _release_own_claims(self) -> int:
         """Our previous process's leases, made due now. A store that fails at start-up (locked,
@@ -232,16 +215,9 @@ class Relay:
                 await self._back_off()
         return 0
 
-    async def _claim(self) -> tuple[list[Delivery], dict[str, bytes | None]] | None:
-        """Due recipients for the free slots, by whole messages, with the messages' content
-        (one store round trip); ``None`` when the store failed."""
-        # Claim only as many recipients as there are free slots: nothing waits leased long
-        # (the rest of a message cut by the limit comes along: one transaction per message).
-        limit = min(self.config.batch_size, max(self._free, 0))
-        if limit == 0:
-            async with self._slots:  # wait for one slot to free up, then give it back
-                pass
-            return [], {}
+    async def _claim(self, limit: int) -> tuple[list[Delivery], dict[str, bytes | None]] | None:
+        """Due recipients, by whole messages, with the messages' content (one store round
+        trip); ``None`` when the store failed."""
         self._wake.clear()
         try:
             return await self.store.claim_due_with_content(
@@ -250,6 +226,50 @@ class Relay:
         except StoreError as exc:
             log_event(log, "relay.claim_failed", logging.ERROR, error=str(exc))
             return None
+
+    async def _queue(self, claimed: list[Delivery], contents: dict[str, bytes | None]) -> None:
+        """Route the claimed recipients and put each job in its site's ready queue; what
+        cannot be routed is recorded at once, a suspended site's jobs are deferred, and a
+        job whose site's queue is full goes back to the store."""
+        claimed = await self._drop_suppressed(claimed)
+        if not claimed:
+            return
+        split = None
+        if self.shaper is not None:
+            await self.shaper.refresh()
+            split = self.shaper.per_recipient
+        by_domain = self.config.smarthost is None
+        grouped = _group(claimed, contents, by_domain=by_domain, per_recipient=split)
+        domains = list(dict.fromkeys(job.domain for job in grouped))
+        routes = dict(
+            zip(domains, await asyncio.gather(*map(self.attempter.route, domains)), strict=True)
+        )
+        now = self.clock.now()
+        full: list[Job] = []
+        due_again = now
+        unreachable: dict[str, tuple[Site[Queued], list[Job]]] = {}
+        for job in grouped:
+            route = routes[job.domain]
+            if job.content is None:
+                gone = replies.Reply(554, "5.3.0", "Message content no longer available")
+                rcpts = {d.address: gone for d in job.deliveries}
+                await self.recorder.record(job, rcpts, Result.BOUNCED, "")
+            elif isinstance(route, RelayError):
+                await self._record_failure(job, route)
+            else:
+                site = self.sites.site(route.site, route.provider)
+                if site.health.state is SiteState.SUSPENDED:
+                    unreachable.setdefault(site.key, (site, []))[1].append(job)
+                else:
+                    for part in _split(job, site.health.limits.recipients_per_message):
+                        if not self.sites.offer(site, (part, route), len(part.deliveries), now):
+                            full.append(part)
+                            due_again = max(due_again, now + self.sites.drain_time(site, now))
+        for site, waiting in unreachable.values():
+            await self._defer_unreachable(site, waiting)
+        if full:
+            # Due again when its site will have room, at the site's own pace.
+            await self._give_back(full, due_again)
 
     async def _drop_suppressed(self, claimed: list[Delivery]) -> list[Delivery]:
         """The claimed recipients whose address is not suppressed; the others are recorded
@@ -301,8 +321,69 @@ class Relay:
             )
         # Not recorded (the store failed): still not sent; the lease runs out and the next
         # claim checks again.
-        await self._record_outcomes(cancelled[0].event.queue_id or "", cancelled)
+        await self.recorder.record_outcomes(cancelled[0].event.queue_id or "", cancelled)
         return keep
+
+    async def _give_back(self, jobs: list[Job], due: datetime) -> None:
+        """Release ``jobs``' leases in the store, due at ``due``; nothing is recorded."""
+        ids = [d.recipient_id for job in jobs for d in job.deliveries]
+        try:
+            await self.store.release_claims(self.node_id, ids, due)
+        except StoreError as exc:  # the leases run out instead
+            log_event(log, "relay.give_back_failed", logging.ERROR, error=str(exc))
+
+    async def _give_back_all(self) -> None:
+        waiting = [job for site in self.sites for job, _ in self.sites.drain(site)]
+        if waiting:
+            await self._give_back(waiting, self.clock.now())
+
+    # --- dispatching ------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Start what the sites have room for, within ``relay.concurrency``: from the loop,
+        and as soon as a job gives its site slot back (not after the loop's next claim)."""
+        jobs = self._jobs
+        if jobs is None:
+            return
+        now = self.clock.now()
+        while self._free > 0:
+            taken = self.sites.take(now)
+            if taken is None:
+                return
+            site, (job, route) = taken
+            self._free -= 1
+            jobs.create_task(self._run_job(site, job, route))
+
+    async def _tick(self) -> None:
+        """Time passes for the sites; jobs waiting too long go back to the store."""
+        now = self.clock.now()
+        for site, change in self.sites.tick(now):
+            self._changed(site, change)
+        stale = self.sites.stale(now, self.config.lease / 2)
+        if stale:
+            await self._give_back([job for job, _ in stale], now)
+
+    async def _sleep(self, *, can_claim: bool) -> None:
+        """Until new mail, a finished job, the next due recipient (when there is room to
+        claim it), the next time a site may move, or ``_POLL``."""
+        timeout = _POLL
+        now = self.clock.now()
+        due = None
+        if can_claim:
+            with contextlib.suppress(StoreError):
+                due = await self.store.next_due()
+        wake = self.sites.next_wake(now)
+        for at in (due, wake):
+            if at is not None:
+                timeout = min(timeout, max((at - now).total_seconds(), 0.0))
+        if timeout <= 0:
+            await asyncio.sleep(0)  # let finished jobs run their bookkeeping
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
 
     async def _back_off(self) -> None:
         """Pause ``_STORE_BACKOFF`` seconds, or until ``stop``."""
@@ -312,45 +393,30 @@ class Relay:
         except TimeoutError:
             pass
 
-    async def _sleep(self) -> None:
-        timeout = _POLL
-        try:
-            due = await self.store.next_due()
-        except StoreError:
-            due = None
-        if due is not None:
-            timeout = min(_POLL, max((due - self.clock.now()).total_seconds(), 0.0))
-        if timeout <= 0:
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
-
-    async def _run_job(self, job: Job) -> None:
+    async def _run_job(self, site: Site[Queued], job: Job, route: Route) -> None:
         self.in_flight += 1
+        slot = _SiteSlot(self, site)
         try:
-            await self._deliver(job)
+            await self._deliver(slot, job, route)
         except Exception:
             # A bug must not take the relay down: the lease returns the work to the queue.
             log.exception("relay.job_crashed", extra={"fields": {"queue_id": job.queue_id}})
         finally:
+            slot.give_back(kept=False)
             self.in_flight -= 1
             self._free += 1
-            self._slots.release()
-            # The job may have scheduled a retry sooner than the loop's current sleep (which
-            # saw this job's rows leased): let the loop look at the next due time again.
+            self._dispatch()
+            # The job may have scheduled a retry sooner than the loop's current sleep, or
+            # freed a place another site needed: let the loop look again.
             self._wake.set()
 
-    # --- one transaction ------------------------------------------------------------------
+    # --- one transaction --------------------------------------------------------------------
 
-    async def _deliver(self, job: Job) -> None:
-        content = job.content  # loaded with the claim, in the same transaction
-        if content is None:
-            gone = replies.Reply(554, "5.3.0", "Message content no longer available")
-            await self._record(job, {d.address: gone for d in job.deliveries}, Result.BOUNCED, "")
-            return
+    async def _deliver(self, slot: _SiteSlot, job: Job, route: Route) -> None:
+        """Make the attempt, give the site its slot back, record the outcome."""
+        site = slot.site
+        content = job.content
+        assert content is not None  # a job without content is recorded when queued
         first = job.deliveries[0]
         if self.shaper is not None and len(job.deliveries) == 1:
             # RFC 8058: prepended before signing, so DKIM covers List-Unsubscribe(-Post).
@@ -371,294 +437,134 @@ class Relay:
             else ""
         )
         rcpts = [d.address for d in job.deliveries]
-        # The destination's slot covers the SMTP attempt only: recording the outcome waits
-        # for an fsync, and holding the slot through it would cap each destination at
-        # per_destination_concurrency / commit time messages per second.
-        async with self._domains[job.domain]:
-            result, failure = await self._attempt(job.domain, return_path, rcpts, content)
-        if failure is not None:
-            kind = Result.BOUNCED if failure.reply.is_permanent else Result.DEFERRED
-            await self._record(
-                job, dict.fromkeys(rcpts, failure.reply), kind, failure.host, failure.phase
-            )
+        limits = site.health.limits
+        attempt = await self.attempter.attempt(
+            route, return_path, rcpts, content, limits.messages_per_connection
+        )
+        # The site's slot covers the SMTP attempt only: recording the outcome waits for an
+        # fsync, and holding the slot through it would cap each site at its connections /
+        # commit time messages per second. The client has checked the session in already.
+        unreachable = self._observe(site, attempt)
+        slot.give_back(kept=attempt.result is not None and attempt.result.kept)
+        if unreachable:
+            await self._defer_unreachable(site, unreachable)
+        if attempt.failure is not None:
+            await self._record_failure(job, attempt.failure)
             return
+        result = attempt.result
         assert result is not None
-        await self._record(job, result.accepted, Result.ACCEPTED, result.host)
-        await self._record(job, result.deferred, Result.DEFERRED, result.host)
-        await self._record(job, result.bounced, Result.BOUNCED, result.host)
+        await self.recorder.record(job, result.accepted, Result.ACCEPTED, result.host)
+        await self.recorder.record(job, result.deferred, Result.DEFERRED, result.host)
+        await self.recorder.record(job, result.bounced, Result.BOUNCED, result.host)
 
-    async def _attempt(
-        self, domain: str, return_path: str, rcpts: list[str], content: bytes
-    ) -> tuple[TransactionResult | None, TransientRelayError | PermanentRelayError | None]:
-        smarthost = self.config.smarthost
-        if smarthost is not None:
-            auth = None
-            if self.config.smarthost_user:
-                auth = (self.config.smarthost_user, self.config.smarthost_password)
-            try:
-                result = await self.client.send(
-                    smarthost.host, smarthost.port, return_path, rcpts, content, auth=auth
-                )
-            except PermanentRelayError as exc:
-                return None, _greeting_refusal(exc) or exc
-            except TransientRelayError as exc:
-                return None, exc
-            return result, None
-        try:
-            answer = await self.resolver.mx(domain)
-        except DnsPermanent:
-            return None, PermanentRelayError(replies.NO_SUCH_DOMAIN, Phase.RESOLVE, domain)
-        except DnsTemporary:
-            return None, TransientRelayError(replies.DNS_TEMPFAIL, Phase.RESOLVE, domain)
-        if answer.null:
-            return None, PermanentRelayError(replies.NULL_MX, Phase.RESOLVE, domain)
-        last: TransientRelayError | PermanentRelayError = TransientRelayError(
-            replies.CONNECT_FAILED, Phase.CONNECT, domain
-        )
-        tried = 0
-        own = self._own_endpoints()
-        for host in order_mx(answer):
-            if host.lower().rstrip(".") in self.local_names:
-                # RFC 5321 §5.1: an MX naming ourselves means a loop, not a destination.
-                return None, PermanentRelayError(replies.MAIL_LOOP, Phase.RESOLVE, host)
-            try:
-                addresses = await self.resolver.addresses(host)
-            except (DnsPermanent, DnsTemporary):
-                continue
-            for address in addresses:
-                if _is_own(address, self.config.mx_port, own):
-                    text = f"{host} ({address}:{self.config.mx_port}) is this gateway: mail loop"
-                    return None, PermanentRelayError(
-                        replies.MAIL_LOOP.with_text(text), Phase.RESOLVE, host
-                    )
-                if tried >= _MAX_ADDRESSES:
-                    return None, last
-                tried += 1
-                await self.rate.wait(provider_of(host))
-                try:
-                    result = await self.client.send(
-                        address,
-                        self.config.mx_port,
-                        return_path,
-                        rcpts,
-                        content,
-                        server_name=host,
-                    )
-                except PermanentRelayError as exc:
-                    exc.host = host  # the MX name, not the address: stats group by MX host
-                    deferral = _greeting_refusal(exc)
-                    if deferral is None:
-                        return None, exc
-                    last = deferral
-                    continue
-                except TransientRelayError as exc:
-                    exc.host = host
-                    last = exc
-                    if exc.phase is Phase.DOT:
-                        # The message may have been delivered: don't send it to another MX
-                        # now, retry later (at-least-once, duplicates kept rare).
-                        return None, exc
-                    continue
-                return replace(result, host=host), None
-        return None, last
+    async def _record_failure(self, job: Job, failure: RelayError) -> None:
+        kind = Result.BOUNCED if failure.reply.is_permanent else Result.DEFERRED
+        rcpts = {d.address: failure.reply for d in job.deliveries}
+        await self.recorder.record(job, rcpts, kind, failure.host, failure.phase)
 
-    def _own_endpoints(self) -> set[tuple[str, int]]:
-        if self.local_endpoints is None:
-            return set()
-        return {(str(a), int(p)) for a, p in self.local_endpoints()}
+    # --- site health ------------------------------------------------------------------------
 
-    async def _record(
-        self,
-        job: Job,
-        replies_by_rcpt: dict[str, Reply],
-        kind: Result,
-        host: str,
-        phase: Phase | None = None,
-    ) -> None:
-        if not replies_by_rcpt:
-            return
+    def _observe(self, site: Site[Queued], attempt: Attempt) -> list[Job]:
+        """Tell the site's health what the attempt showed (before the site's slot is given
+        back, so the next job starts under the limits this attempt set); a site that is now
+        suspended gives back its waiting jobs, to be deferred without connecting."""
         now = self.clock.now()
-        outcomes: list[tuple[Outcome, Delivery, Effect]] = []
-        verbose = log.isEnabledFor(logging.INFO)  # per recipient: skip building the fields
-        for delivery in job.deliveries:
-            reply = replies_by_rcpt.get(delivery.address)
-            if reply is None:
-                continue
-            category = None
-            if kind is not Result.ACCEPTED:
-                category = self.classify(reply.code, reply.enhanced or None, reply.text)
-                if phase is Phase.CONNECT:
-                    # No remote server answered: the reply is our own, about the network.
-                    category = Category.RECEIVING_PROBLEM
-            step = transition(
-                delivery,
-                kind,
-                reply,
-                category,
-                now,
-                self.config.retry_intervals,
-                self.config.max_queue_lifetime,
-            )
-            event = Event(
-                delivery.recipient_id,
-                delivery.tenant,
-                delivery.address,
-                step.event,
-                now,
-                queue_id=delivery.queue_id,
-                category=step.category,
-                reply_code=reply.code,
-                enhanced=reply.enhanced or None,
-                text=reply.text,
-                remote_host=host,
-                reason=step.reason,
-            )
-            outcome = Outcome(
-                delivery.recipient_id,
-                step.status,
-                event,
-                step.due_at,
-                step.category,
-                await self._suppression_after(event, step.effect),
-            )
-            outcomes.append((outcome, delivery, step.effect))
-            if verbose:
-                log_event(
-                    log,
-                    "relay.attempt",
-                    queue_id=delivery.queue_id,
-                    rcpt=delivery.address,
-                    status=step.status.value,
-                    reply=str(reply),
-                    host=host,
-                    category=step.category.value if step.category else None,
-                    attempt=delivery.attempts + 1,
-                )
-        failed = [
-            _failed_recipient(outcome, host)
-            for outcome, _, change in outcomes
-            if change.final_failure
-        ]
-        notice = self._notice(job, failed)
-        if notice is not None:
-            # Queued with the outcomes that cause it, in their transaction (issue 13).
-            outcomes = [
-                (replace(o, notice=notice) if change.final_failure else o, d, change)
-                for o, d, change in outcomes
-            ]
-        recorded = await self._record_outcomes(job.queue_id, [o for o, _, _ in outcomes])
-        if recorded is None:
-            return
-        for outcome, delivery, _ in outcomes:
-            if outcome.recipient_id not in recorded:
-                log_event(
-                    log,
-                    "relay.lease_lost",
-                    logging.WARNING,
-                    queue_id=delivery.queue_id,
-                    rcpt=delivery.address,
-                )
-                continue
-            if outcome.suppress is not None:  # recorded with the outcome
-                self.policy.log_suppressed(outcome.suppress[0])
-        queued = notices_of([o for o, _, _ in outcomes], recorded)
-        if queued and self.notifier is not None:
-            self.notifier.queued(queued[0], job.queue_id, len(failed))
+        health = site.health
+        change: Change | None = None
+        if attempt.unreachable:
+            assert attempt.failure is not None
+            change = health.connection_failed(now, attempt.failure.reply.text)
+        elif attempt.reached:
+            change = health.connected(now)
+        if change is not None:
+            self._changed(site, change)
+        for reply in _remote_replies(attempt):
+            change = health.replied(now, reply.code, reply.enhanced or None, reply.text)
+            if change is not None:
+                self._changed(site, change)
+                break  # one reply reshapes a site once per attempt
+        if health.state is SiteState.SUSPENDED:
+            return [job for job, _ in self.sites.drain(site)]
+        return []
 
-    async def _suppression_after(
-        self, event: Event, change: Effect
-    ) -> tuple[Suppression, Event] | None:
-        """The suppression the policy asks for after this outcome, to record with it in one
-        transaction (``Outcome.suppress``, issue 13). A success cannot suppress anything;
-        the policy reads it as history later. The history unreadable: none (logged)."""
-        if not change.decide:
-            return None
-        try:
-            return await self.policy.plan(event, change)
-        except StoreError as exc:
-            log_event(log, "relay.policy_failed", logging.ERROR, error=str(exc))
-            return None
-
-    async def _record_outcomes(
-        self, queue_id: str, outcomes: list[Outcome]
-    ) -> dict[int, int] | None:
-        """Record, retrying a transient store failure a few times: a result left unrecorded
-        waits for the lease to run out, and a delivery is then made again (a duplicate).
-        ``queue_id`` names the (first) message in the logs."""
-        for attempt in range(1, _RECORD_TRIES + 1):
-            try:
-                return await self.store.record_outcomes(outcomes, self.node_id)
-            except StoreUnavailable as exc:
-                log_event(
-                    log,
-                    "relay.record_failed",
-                    logging.ERROR,
-                    queue_id=queue_id,
-                    error=str(exc),
-                    attempt=attempt,
-                )
-                if attempt < _RECORD_TRIES:
-                    await self._back_off()
-            except StoreError as exc:
-                log_event(
-                    log, "relay.record_failed", logging.ERROR, queue_id=queue_id, error=str(exc)
-                )
-                break
-        # Not recorded: the lease runs out and the recipients are tried again.
-        return None
-
-    def _notice(self, job: Job, failed: list[FailedRecipient]) -> NewMessage | None:
-        """The bounce notice to the sender about ``failed``, for a tenant that wants one."""
-        first = job.deliveries[0]
-        if not failed or self.notifier is None or self.shaper is None or not first.mail_from:
-            return None
-        if not self.shaper.options(first.tenant).bounce_notice:
-            return None
-        return self.notifier.build(
-            first.tenant,
-            job.queue_id,
-            first.mail_from,
-            first.received_at,
-            failed,
-            job.content or b"",
+    async def _defer_unreachable(self, site: Site[Queued], jobs: list[Job]) -> None:
+        """Defer a suspended site's jobs, one event per recipient saying why, without a
+        connection."""
+        health = site.health
+        since = health.since or self.clock.now()
+        until = f"; next try after {health.until:%Y-%m-%d %H:%M:%S} UTC" if health.until else ""
+        text = (
+            f"Destination {_short(site.key)} not reachable since "
+            f"{since:%Y-%m-%d %H:%M:%S} UTC ({health.last_error}){until}"
         )
+        reply = replies.Reply(451, "4.4.1", " ".join(text.split()))
+        for job in jobs:
+            rcpts = dict.fromkeys((d.address for d in job.deliveries), reply)
+            await self.recorder.record(job, rcpts, Result.DEFERRED, site.key, Phase.CONNECT)
+
+    def _changed(self, site: Site[Queued], change: Change) -> None:
+        """An automatic change of a site: logged with its cause, and counted."""
+        level = logging.WARNING if change.kind is ChangeKind.SUSPENDED else logging.INFO
+        log_event(
+            log,
+            f"relay.site_{change.kind.value}",
+            level,
+            site=site.key,
+            provider=site.provider.name,
+            cause=change.cause,
+            response=change.response,
+            until=change.until.isoformat() if change.until else None,
+            connections=site.health.limits.connections,
+        )
+        if self.site_changed is not None:
+            self.site_changed(site.provider.name, change)
 
 
-def _failed_recipient(outcome: Outcome, host: str) -> FailedRecipient:
-    """A final failure as the bounce notice names it."""
-    ev = outcome.event
-    return FailedRecipient(
-        ev.address,
-        ev.enhanced or f"{str(ev.reply_code or 5)[0]}.0.0",
-        f"{ev.reply_code or ''} {ev.enhanced or ''} {ev.text}".strip(),
-        host,
-        expired=outcome.status is Status.EXPIRED,
-    )
+class _SiteSlot:
+    """A running job's place in its site's limit, given back once: right after the SMTP
+    attempt, or when the job ends without one."""
+
+    __slots__ = ("relay", "site", "taken")
+
+    def __init__(self, relay: Relay, site: Site[Queued]) -> None:
+        self.relay = relay
+        self.site = site
+        self.taken = True
+
+    def give_back(self, *, kept: bool) -> None:
+        if self.taken:
+            self.taken = False
+            self.relay.sites.done(self.site, self.relay.clock.now(), session_kept=kept)
+            self.relay._dispatch()  # the site may start its next job now
 
 
-def _greeting_refusal(exc: PermanentRelayError) -> TransientRelayError | None:
-    """A ``5xx`` greeting as a deferral (see the module docstring); ``None`` for anything
-    else, including a server that greeted us with our own name (a loop stays permanent)."""
-    if exc.phase is not Phase.GREETING or exc.reply.enhanced == replies.MAIL_LOOP.enhanced:
-        return None
-    text = f"{exc.host} refused service at the greeting: {exc.reply}"
-    return TransientRelayError(replies.GREETING_REFUSED.with_text(text), exc.phase, exc.host)
+def _remote_replies(attempt: Attempt) -> list[replies.Reply]:
+    """The replies of the attempt that a remote server sent — the failure's, or the deferred
+    recipients' (each text once) — for the shaping responses."""
+    failure = attempt.failure
+    if failure is not None:
+        remote = not attempt.unreachable and failure.phase is not Phase.RESOLVE
+        return [failure.reply] if remote else []
+    if attempt.result is None:
+        return []
+    return list(dict.fromkeys(attempt.result.deferred.values()))
 
 
-def _is_own(address: str, port: int, own: set[tuple[str, int]]) -> bool:
-    """Whether ``address:port`` is one of our listeners. A wildcard listener (``0.0.0.0``,
-    ``::``) answers on every local address; loopback addresses are the ones we can know
-    without asking the system for its interfaces."""
-    if not own:
-        return False
-    if (address, port) in own:
-        return True
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    wildcard = any(p == port and a in ("0.0.0.0", "::", "") for a, p in own)  # noqa: S104
-    return wildcard and ip.is_loopback
+def _split(job: Job, most: int) -> list[Job]:
+    """``job`` as transactions of at most ``most`` recipients (the site's
+    ``recipients_per_message``): one message to many recipients at one site is sent in
+    several transactions rather than have the rest refused with ``452`` and retried later."""
+    if len(job.deliveries) <= most:
+        return [job]
+    return [
+        replace(job, deliveries=job.deliveries[i : i + most])
+        for i in range(0, len(job.deliveries), most)
+    ]
+
+
+def _short(site: str) -> str:
+    hosts = site.split(",")
+    return site if len(hosts) <= 2 else f"{hosts[0]} (+{len(hosts) - 1} more)"
 
 
 def _group(

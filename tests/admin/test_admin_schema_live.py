@@ -22,9 +22,10 @@ import pytest
 
 from gateway.admin.app import ROUTES, build_admin_app
 from gateway.core.model import Category, Event, EventType, Status, Suppression, SuppressionReason
+from gateway.core.records import OutboxItem
+from gateway.core.shaping import SiteState, SiteView
 from gateway.observe.events import RecipientChanged
 from gateway.observe.webhooks import payload
-from gateway.store.sqlite_outbox import OutboxItem
 from tests.admin.support import RO_TOKEN, TOKEN, Env, auth
 
 FORMATS = jsonschema.FormatChecker()
@@ -239,6 +240,19 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     since = (env.clock.now() - timedelta(days=1)).isoformat()
     await c("GET", route, expect=200, headers=ro, params={"since": since})
     await c("GET", route, expect=422, headers=ro, params={"since": "yesterday"})
+    route = "/api/v1/destinations"
+    now = env.clock.now()
+
+    async def sites() -> list[SiteView]:
+        return [
+            SiteView("mx.ok.example", "other", SiteState.ACTIVE, None, None, 3, 1, 10, False, ""),
+            SiteView("mx.tarpit.example", "uol", SiteState.SUSPENDED, now, now, 0, 0, 3, True, "x"),
+        ]
+
+    env.deps.destinations = sites
+    r = await c("GET", route, expect=200, headers=ro)
+    assert [d["state"] for d in r.json()["destinations"]] == ["suspended", "active"]
+    await c("GET", route, expect=401)
     route = "/api/v1/audit"
     r = await c("GET", route, expect=200, headers=ro, params={"limit": "1"})
     assert r.json()["items"]

@@ -1,4 +1,4 @@
-"""The ``Store`` port's contract, run against every backend in ``conftest.BACKENDS``.
+"""The ``Store`` port's contract, run against every backend in ``tests.backends.BACKENDS``.
 
 Times are based on the wall clock (``release_claims`` has no ``now`` argument and uses it),
 truncated to milliseconds so they survive any backend's timestamp type exactly.
@@ -28,10 +28,11 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.ports import Outcome, RecipientView, Store
-from gateway.store.sqlite_admin import AuditEntry, TenantSettings
+from gateway.core.records import AuditEntry, TenantSettings
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
-    from tests.contract.conftest import Backend
+    from tests.backends import Backend
 
 WINDOW = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
@@ -176,10 +177,7 @@ async def test_a_failed_open_raises_store_error_and_leaves_nothing_running(
     try:
         with pytest.raises(StoreError):
             await broken.open()
-        deadline = time.monotonic() + 2
-        while started() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert not started(), f"open() failed but left a thread running: {started()}"
+        await wait_until(lambda: not started(), 2, what="open() failed and left no thread")
     finally:
         await broken.close()  # so a leak does not hang the interpreter at exit
 
@@ -640,6 +638,30 @@ async def test_release_claims_makes_the_owners_rows_due_now(store: Store) -> Non
     assert await store.release_claims("A") == 0
 
 
+async def test_release_claims_of_some_rows_gives_them_back_due_later_with_no_event(
+    store: Store,
+) -> None:
+    """The relay gives back jobs its ready queues had no room for (issue 11): only those
+    rows, only this owner's, due when it says, nothing recorded."""
+    now = now_ms()
+    addresses = ("a@example.com", "b@example.com", "c@example.com")
+    await store.enqueue(message("Q1", addresses, received_at=now - timedelta(seconds=1)), WINDOW)
+    long_lease = timedelta(hours=1)
+    claimed = await store.claim_due(now, 10, "A", long_lease)
+    ids = {d.address: d.recipient_id for d in claimed}
+    events_before = await store.events_of_message("Q1")
+    later = now + timedelta(minutes=5)
+
+    released = await store.release_claims("A", [ids["a@example.com"], ids["b@example.com"]], later)
+    assert released == 2
+    assert await store.release_claims("OTHER", [ids["c@example.com"]], later) == 0
+    assert await store.claim_due(later - timedelta(seconds=1), 10, "B", long_lease) == []
+    back = await store.claim_due(later + timedelta(seconds=1), 10, "B", long_lease)
+    assert sorted(d.address for d in back) == ["a@example.com", "b@example.com"]
+    assert all(d.attempts == 0 for d in back)  # not an attempt
+    assert await store.events_of_message("Q1") == events_before  # not an outcome
+
+
 async def test_next_due(store: Store) -> None:
     assert await store.next_due() is None
     now = now_ms()
@@ -796,7 +818,7 @@ def suppression(
 
 
 async def test_suppression_for_finds_the_clear_entry_else_the_hashed_one(store: Store) -> None:
-    from gateway.store.sqlite_admin import hashed_address
+    from gateway.core.records import hashed_address
 
     now = now_ms()
     assert await store.suppression_for("t1", "a@example.com", now) is None
@@ -818,7 +840,7 @@ async def test_suppression_for_finds_the_clear_entry_else_the_hashed_one(store: 
 
 
 async def test_suppressions_among_finds_a_whole_batch_in_clear_or_hashed(store: Store) -> None:
-    from gateway.store.sqlite_admin import hashed_address
+    from gateway.core.records import hashed_address
 
     now = now_ms()
     assert await store.suppressions_among([], now) == {}
@@ -865,7 +887,7 @@ async def test_suppressions_among_finds_a_whole_batch_in_clear_or_hashed(store: 
 async def test_suppressions_among_answers_a_batch_larger_than_one_statement(
     store: Store,
 ) -> None:
-    from gateway.store.sqlite_admin import hashed_address
+    from gateway.core.records import hashed_address
 
     now = now_ms()
     asked = [("t1", f"r{n:04d}@example.com") for n in range(1000)]

@@ -13,6 +13,7 @@ Faults picked by the recipient's local part:
 ``full-*``         ``452 4.2.2`` at RCPT (mailbox full)
 ``toomany-*``      ``452 4.5.3`` at RCPT (too many recipients)
 ``421-*``          ``421 4.3.2`` at RCPT, then the server hangs up
+``greylist-*``     ``451 4.7.1`` to the first attempt of each sender/recipient pair
 ``slow-*``         waits ``slow_delay`` seconds before answering RCPT
 ``dataperm-*``     ``554 5.6.0`` after the final dot
 ``datatemp-*``     ``451 4.3.0`` after the final dot
@@ -26,6 +27,7 @@ Server-level modes, settable at run time: ``set_down()`` (nothing listens: conne
 refused), ``mode = "greeting554"`` (``554`` greeting, waits for QUIT), ``"greeting421"``,
 ``"malformed"`` (a valid greeting, then replies that are not SMTP), ``"endless"`` (an
 EHLO reply whose continuation lines never end), ``"silent"`` (accepts, never greets).
+``open_now``/``peak_open`` count the scripted modes' connections open at once.
 ``tls=True`` offers STARTTLS with a trustme certificate; ``auth=(user, password)``
 requires AUTH PLAIN/LOGIN (after STARTTLS when TLS is offered).
 """
@@ -46,6 +48,7 @@ import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from gateway.config import HostPort
+from tests.waiting import wait_until
 
 _START_TIMEOUT = 5.0
 _ENDLESS_MAX_CHUNKS = 2000  # bounded: ~20 MB at most, far past any client's limit
@@ -89,6 +92,10 @@ class FakeMx:
     messages: list[ReceivedMessage] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
     connections: int = 0
+    greylisted: set[tuple[str, str]] = field(default_factory=set)
+    max_rcpts: int | None = None  # more recipients in one transaction: 452 4.5.3
+    open_now: int = 0  # scripted modes: connections open now, and the most at once
+    peak_open: int = 0
     ca: trustme.CA = field(default_factory=trustme.CA)
     hold_count: int = 1
     hold_max: float = 30.0
@@ -176,10 +183,8 @@ class FakeMx:
         return context
 
     async def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
-        """Wait until ``count`` messages were received; ``TimeoutError`` after ``timeout``."""
-        async with asyncio.timeout(timeout):
-            while len(self.messages) < count:
-                await asyncio.sleep(0.01)
+        """Wait until ``count`` messages were received; ``AssertionError`` after ``timeout``."""
+        await wait_until(lambda: len(self.messages) >= count, timeout, what=f"{count} messages")
         return list(self.messages)
 
     def release(self) -> None:
@@ -246,7 +251,7 @@ class FakeMx:
                 loop=asyncio.get_running_loop(),
             )
         else:
-            protocol = _Scripted(self.mode, self.hostname)
+            protocol = _Scripted(self.mode, self.hostname, self)
         self._live.add(protocol)
         return protocol
 
@@ -341,6 +346,13 @@ class _Handler:
             return "452 4.2.2 Mailbox full"
         if local.startswith("toomany-"):
             return "452 4.5.3 Too many recipients"
+        if self.fake.max_rcpts is not None and len(envelope.rcpt_tos) >= self.fake.max_rcpts:
+            return "452 4.5.3 Too many recipients"
+        if local.startswith("greylist-"):
+            pair = (str(envelope.mail_from), address)
+            if pair not in self.fake.greylisted:
+                self.fake.greylisted.add(pair)
+                return "451 4.7.1 Greylisted, please try again later"
         if local.startswith("421-"):
             # The reply is written before this callback runs; close() flushes it first.
             asyncio.get_running_loop().call_soon(_close, server)
@@ -398,9 +410,10 @@ def _close(server: SMTP) -> None:
 class _Scripted(asyncio.Protocol):
     """A misbehaving server for the modes aiosmtpd cannot express."""
 
-    def __init__(self, mode: str, hostname: str) -> None:
+    def __init__(self, mode: str, hostname: str, fake: FakeMx) -> None:
         self.mode = mode
         self.hostname = hostname
+        self.fake = fake
         self.transport: asyncio.Transport | None = None
         self._buffer = b""
         self._chunks = 0
@@ -408,6 +421,8 @@ class _Scripted(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.fake.open_now += 1
+        self.fake.peak_open = max(self.fake.peak_open, self.fake.open_now)
         if self.mode == "greeting554":
             transport.write(b"554 5.7.1 " + self.hostname.encode() + b" no service for you\r\n")
         elif self.mode == "greeting421":
@@ -445,6 +460,7 @@ class _Scripted(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.fake.open_now -= 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -15,8 +15,14 @@ from gateway.core.model import (
     SuppressionReason,
 )
 from gateway.core.ports import Outcome, QueueSummary
-from gateway.events import MessageAccepted, RecipientChanged, SuppressionAdded, SuppressionRemoved
-from gateway.metrics import QUEUE_STATUSES, WEBHOOK_RESULTS, Metrics
+from gateway.core.shaping import Change, ChangeKind, SiteView
+from gateway.observe.events import (
+    MessageAccepted,
+    RecipientChanged,
+    SuppressionAdded,
+    SuppressionRemoved,
+)
+from gateway.observe.metrics import QUEUE_STATUSES, WEBHOOK_RESULTS, Metrics
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 # The reason the relay stores with an attempt's event (``core.lifecycle.effect``).
@@ -126,6 +132,9 @@ def exercise(metrics: Metrics) -> None:
     metrics.queue_oldest_deferred_age.set(60)
     metrics.queue_oldest_age.set(90)
     metrics.track_smtp_sessions(lambda: 3)
+    metrics.site_changed("gmail", Change(ChangeKind.THROTTLED, "421 4.7.0 Too many connections"))
+    view = SiteView("mx.example", "other", "suspended", T0, T0, 4, 0, 10, False, "refused")
+    metrics.track_sites(lambda: [view])
     metrics.observe_dns("MX", "answer", 0.004)
     metrics.observe_dns("A", "cached")
     metrics.webhook_outbox_pending.set(1)

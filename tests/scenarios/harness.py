@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from gateway.core.ports import Clock, RecipientView
 from tests.fakes.dns_server import FakeDns
 from tests.fakes.mx import FakeMx, free_port
 from tests.scenarios.gateway_hooks import HOOKS
+from tests.waiting import wait_until
 
 SECRET = "test-bounce-secret-0123456789"
 HOSTNAME = "gateway.test"
@@ -41,6 +43,9 @@ def base_config(
             "listen": "127.0.0.1:0",
             "hostname": HOSTNAME,
             "trusted_networks": ["127.0.0.0/8"],
+            # One process: a test that kills or hooks "the gateway" means that process
+            # (tests/scenarios/test_workers.py runs several).
+            "workers": 1,
         },
         "store": {"path": str(tmp / "gateway.db")},
         "dns": {"nameservers": [dns.address], "timeout": "2s"},
@@ -234,12 +239,11 @@ class GatewayHarness:
 
     async def wait_status(self, address: str, status: Status, timeout: float = 10) -> RecipientView:
         """Poll the store (bounded) until a recipient of ``address`` has ``status``."""
-        async with asyncio.timeout(timeout):
-            while True:
-                for row in await self.recipients(address):
-                    if row.status is status:
-                        return row
-                await asyncio.sleep(0.05)
+
+        async def reached() -> RecipientView | None:
+            return next((r for r in await self.recipients(address) if r.status is status), None)
+
+        return await wait_until(reached, timeout, what=f"{address} {status.value}")
 
     async def raw(self) -> RawClient:
         """A raw socket session to the gateway, the greeting already read."""
@@ -348,11 +352,16 @@ class GatewaySubprocess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while not await asyncio.to_thread(_port_open, self.port):
-            assert self.proc.poll() is None, f"gateway exited early:\n{self.output()}"
-            assert time.monotonic() < deadline, f"gateway did not listen:\n{self.output()}"
-            await asyncio.sleep(0.05)
+        proc = self.proc
+
+        async def listening() -> bool:
+            assert proc.poll() is None, "gateway exited early"
+            return await asyncio.to_thread(_port_open, self.port)
+
+        try:
+            await wait_until(listening, timeout, what="the gateway listening")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{self.output()}") from None
 
     def kill(self) -> None:
         """SIGKILL: no handler runs, nothing is flushed beyond what was already durable."""
@@ -362,12 +371,10 @@ class GatewaySubprocess:
 
     async def wait_exit(self, timeout: float = 10) -> int:
         """Wait (bounded) for the process to end by itself; its return code."""
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None:
-            assert time.monotonic() < deadline, "gateway did not exit"
-            await asyncio.sleep(0.02)
-        return self.proc.returncode
+        proc = self.proc
+        assert proc is not None
+        await wait_until(lambda: proc.poll() is not None, timeout, what="the gateway exited")
+        return proc.returncode
 
     def terminate(self) -> None:
         """SIGTERM, then SIGKILL after 10 s; safe to call in ``finally``."""
@@ -405,14 +412,79 @@ def write_config(
 
 
 def published_mx(
-    dns: FakeDns, name: str, domain: str = "example.com", host: str = "127.0.0.2"
+    dns: FakeDns,
+    name: str,
+    domain: str = "example.com",
+    host: str = "127.0.0.2",
+    *,
+    start: bool = True,
 ) -> FakeMx:
-    """A started ``FakeMx`` on ``host`` and a free port (``mx.port``, the relay's
-    ``mx_port``), published in ``dns`` as ``domain``'s MX ``name``."""
-    mx = FakeMx(host=host, port=free_port(), hostname=name).start()
+    """A ``FakeMx`` on ``host`` and a free port (``mx.port``, the relay's ``mx_port``),
+    published in ``dns`` as ``domain``'s MX ``name``; started unless ``start`` is false
+    (the destination is down until the test calls ``mx.start()``)."""
+    mx = FakeMx(host=host, port=free_port(), hostname=name)
+    if start:
+        mx.start()
     dns.add_a(name, host)
     dns.add_mx(domain, 10, name)
     return mx
+
+
+#: Seconds a kill -9 scenario watches for a delivery that must not come: past the retry
+#: interval of ``base_config`` (1 s). There is no event for "nothing happened", so this
+#: is a sleep on purpose.
+NOTHING_MORE_WITHIN = 1.5
+
+
+@dataclass
+class CrashableGateway:
+    """A gateway subprocess that a kill -9 scenario crashes and restarts (``gateway``), its
+    SQLite file (``db``), its SMTP port, and the one destination it relays to (``mx``)."""
+
+    gateway: GatewaySubprocess
+    mx: FakeMx
+    port: int
+    db: Path
+
+    def rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A query on the SQLite file from outside the process (``db_rows``)."""
+        return db_rows(self.db, sql, args)
+
+    def kill9(self) -> None:
+        """SIGKILL the gateway now; it must have been running (return code ``-9``)."""
+        self.gateway.kill()
+        assert self.gateway.proc is not None
+        assert self.gateway.proc.returncode == -9, self.gateway.output()
+
+    async def delivered_exactly(self, count: int, settle: float = NOTHING_MORE_WITHIN) -> None:
+        """``count`` deliveries arrive and every recipient ends ``sent``; then nothing more
+        arrives for ``settle`` seconds (a retry interval: a duplicate would come by then)."""
+        await self.mx.wait_for(count, timeout=10)
+        await wait_until(
+            lambda: {s for (s,) in self.rows("SELECT status FROM recipients")} == {"sent"},
+            what="every recipient sent",
+        )
+        await asyncio.sleep(settle)  # the behaviour under test: no event says "nothing came"
+        assert len(self.mx.messages) == count, [m.rcpt_tos for m in self.mx.messages]
+
+
+@contextlib.asynccontextmanager
+async def crashable_gateway(
+    dns: FakeDns, tmp: Path, mx_name: str, *, mx_up: bool = True, **sections: dict[str, Any]
+) -> AsyncIterator[CrashableGateway]:
+    """The set-up every kill -9 scenario shares: a destination published as ``mx_name`` (up
+    unless ``mx_up`` is false), a gateway subprocess configured by ``write_config`` with
+    ``sections`` on a free port, not started; stopped (and the destination too) at the end.
+    """
+    mx = published_mx(dns, mx_name, start=mx_up)
+    smtp_port = free_port()
+    config = write_config(dns, tmp, mx.port, smtp_port, **sections)
+    gateway = GatewaySubprocess(config, smtp_port, tmp)
+    try:
+        yield CrashableGateway(gateway, mx, smtp_port, tmp / "gateway.db")
+    finally:
+        gateway.terminate()
+        mx.stop()
 
 
 def db_rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -475,9 +547,12 @@ class RawClient:
         self.writer = writer
 
     @classmethod
-    async def connect(cls, port: int, timeout: float = 5) -> RawClient:
+    async def connect(cls, port: int, source: str | None = None, timeout: float = 5) -> RawClient:
+        """Connect to ``127.0.0.1:port``, from the loopback address ``source`` when given
+        (per-client limits tell clients apart by it)."""
+        local = (source, 0) if source is not None else None
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local)
         return cls(reader, writer)
 
     async def reply(self, timeout: float = 5) -> str:
@@ -494,8 +569,10 @@ class RawClient:
                     return "\r\n".join(lines)
 
     async def send(self, data: bytes) -> None:
+        """Write ``data``; a server that closed meanwhile shows at the next ``reply``."""
         self.writer.write(data)
-        await self.writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
 
     async def command(self, line: bytes | str, timeout: float = 5) -> str:
         """Send one command line (CRLF appended) and return the reply."""
@@ -504,9 +581,13 @@ class RawClient:
         return await self.reply(timeout)
 
     async def closed(self, timeout: float = 5) -> bool:
-        """True when the server has closed the connection (EOF within ``timeout``)."""
-        async with asyncio.timeout(timeout):
-            return await self.reader.read() == b""
+        """True when the server has closed the connection (EOF, or a reset, within
+        ``timeout``)."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.reader.read() == b""
+        except ConnectionError:
+            return True
 
     async def close(self) -> None:
         self.writer.close()
@@ -770,11 +851,13 @@ class LoadClient:
             thread.join(self.timeout + 5)
 
     async def wait_acked(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.acked < count:
-            assert time.monotonic() < deadline, f"only {self.acked}/{count} acknowledged"
+        def acked() -> bool:
+            if self.acked >= count:
+                return True
             assert any(t.is_alive() for t in self._threads), "the load client stopped early"
-            await asyncio.sleep(0.02)
+            return False
+
+        await wait_until(acked, timeout, what=f"{count} acknowledged")
 
     def _session(self, node: int, items: list[Submission]) -> None:
         client: smtplib.SMTP | None = None

@@ -164,7 +164,7 @@ async def _loop_through_own_listener(
     if not wire_endpoints:
         # app.py wires the (address, port) check; switch it off to reach the second line
         # of defence, the greeting naming us.
-        gw.relay.local_endpoints = None
+        gw.relay.attempter.local_endpoints = None
     address = f"eve@{DOMAIN}"
     assert await harness.send([address]) == {}
     row = await harness.wait_status(address, Status.BOUNCED, timeout=8)

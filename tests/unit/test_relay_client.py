@@ -16,6 +16,7 @@ from gateway.core.errors import PermanentRelayError, Phase, TransientRelayError
 from gateway.core.replies import Reply
 from gateway.relay.client import SmtpClient, TransactionResult
 from tests.fakes.mx import FakeMx
+from tests.waiting import wait_until
 
 HELO = "gw.test"
 SENDER = "bounce+tok@gw.test"
@@ -379,9 +380,7 @@ async def test_two_sends_reuse_one_connection_without_rset(make_client, make_mx)
     assert mx.commands("RSET") == []
     assert len(mx.commands("MAIL")) == 2
     await client.close()
-    async with asyncio.timeout(5):
-        while mx.commands("QUIT") != [""]:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: mx.commands("QUIT") == [""], 5, what="one QUIT")
 
 
 async def test_max_messages_per_connection(make_client, make_mx) -> None:
@@ -427,19 +426,21 @@ async def test_concurrency_per_destination_is_bounded(make_client, make_mx) -> N
     assert mx.connections == 1
 
 
-async def test_waiting_for_a_busy_destination_is_bounded(make_client, make_mx) -> None:
+async def test_waiting_for_a_busy_destination_is_not_an_outcome(make_client, make_mx) -> None:
+    """The pool's cap makes a send wait for the connection in use, whatever
+    ``connect_timeout`` is: no ``451 4.4.5 Too many connections`` is made up (issue 11)."""
     mx = make_mx(slow_delay=1.0)
     client = make_client(per_destination_concurrency=1, connect_timeout=timedelta(seconds=0.2))
     async with asyncio.timeout(10):
         slow = asyncio.ensure_future(
             client.send(mx.host, mx.port, SENDER, ["slow-1@x.test"], CONTENT)
         )
-        await asyncio.sleep(0.1)  # the slow send holds the only slot
-        error = await send_error(client, mx, ["b@x.test"])
+        # the slow send holds the only slot once its RCPT is at the MX
+        await wait_until(lambda: "slow-1@x.test" in mx.commands("RCPT"), 5, what="slow RCPT")
+        waiting = await send(client, mx, ["b@x.test"])  # waits past connect_timeout
         assert list((await slow).accepted) == ["slow-1@x.test"]
-    assert isinstance(error, TransientRelayError)
-    assert error.phase is Phase.CONNECT
-    assert error.reply.enhanced == "4.4.5"
+    assert list(waiting.accepted) == ["b@x.test"]
+    assert mx.connections == 1  # it took the connection the slow send gave back
 
 
 async def test_failed_session_is_not_pooled(make_client, make_mx) -> None:

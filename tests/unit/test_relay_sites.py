@@ -144,3 +144,31 @@ def test_the_views_show_state_queue_and_error() -> None:
     )
     assert view.until == T0 + timedelta(minutes=1)
     assert view.last_error == "Timed out waiting for the greeting"
+
+
+def test_a_full_site_says_when_it_will_have_room_at_its_own_pace() -> None:
+    sites = _sites(connections=10, ready_queue=100)
+    site = sites.site("mx", "other")
+    assert sites.drain_time(site, T0) == timedelta(seconds=1)  # nothing to go by yet
+    for n in range(100):
+        assert sites.offer(site, f"m{n}", 1, T0)
+    for n in range(50):  # 50 transactions over the last 10 s: 5 a second
+        taken = sites.take(T0)
+        assert taken is not None
+        sites.done(site, T0 + timedelta(seconds=5 + n * 0.2), session_kept=True)
+    later = T0 + timedelta(seconds=15)
+    assert sites.drain_time(site, later) == timedelta(seconds=10)  # 50 waiting at 5/s
+    # Nothing finished for 10 s: no pace to go by, look again in a second.
+    assert sites.drain_time(site, later + timedelta(seconds=30)) == timedelta(seconds=1)
+
+
+def test_a_site_busy_for_two_seconds_is_paced_over_those_two_seconds() -> None:
+    sites = _sites(connections=10, ready_queue=1000)
+    site = sites.site("mx", "other")
+    for n in range(400):
+        sites.offer(site, f"m{n}", 1, T0)
+    for n in range(200):  # 200 transactions in 2 s: 100 a second, not 20
+        assert sites.take(T0) is not None
+        sites.done(site, T0 + timedelta(seconds=n / 100), session_kept=True)
+    assert sites.drain_time(site, T0 + timedelta(seconds=2)) == timedelta(seconds=2)
+

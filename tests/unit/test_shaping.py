@@ -125,10 +125,13 @@ def test_the_automatic_responses(
     assert (None if response is None else (response.action, response.name)) == expected
 
 
-def _health(**limits: int) -> SiteHealth:
+def _health(suspend_after: int = 3, **limits: int) -> SiteHealth:
+    """A site's health; it starts with all its ``connections`` unless the test says
+    otherwise (slow start has its own test)."""
     throttle = Response("busy", Action.THROTTLE, timedelta(minutes=10), codes=("421",))
     block = Response("blocked", Action.SUSPEND, timedelta(minutes=30), phrases=("blocked",))
-    return SiteHealth(Provider("p", Limits(**limits), (block, throttle)))
+    limits.setdefault("initial_connections", limits.get("connections", 10))
+    return SiteHealth(Provider("p", Limits(**limits), (block, throttle), suspend_after))
 
 
 def test_failures_in_a_row_suspend_and_each_failed_probe_doubles_the_wait_up_to_the_max() -> None:
@@ -170,6 +173,36 @@ def test_failures_in_a_row_suspend_and_each_failed_probe_doubles_the_wait_up_to_
     assert not health.may_open(10)
 
 
+def test_each_failure_in_a_row_halves_the_sessions_allowed() -> None:
+    health = _health(connections=8, suspend_after=5)
+    assert health.may_open(7)
+    health.connection_failed(T0, "refused")
+    assert health.may_open(3)
+    assert not health.may_open(4)
+    health.connection_failed(T0, "refused")
+    assert not health.may_open(2)
+    for _ in range(2):
+        health.connection_failed(T0, "refused")
+    assert health.may_open(0)  # never below one
+    assert not health.may_open(1)
+    health.connected(T0)
+    assert health.may_open(7)
+
+
+def test_a_site_starts_with_a_few_sessions_and_each_that_sets_up_allows_one_more() -> None:
+    health = _health(connections=8, initial_connections=3)
+    assert health.may_open(2)
+    assert not health.may_open(3)  # a tarpit would never get more than these three
+    for _ in range(3):
+        health.connected(T0)
+    assert health.may_open(5)
+    assert not health.may_open(6)
+    for _ in range(10):
+        health.connected(T0)
+    assert health.may_open(7)
+    assert not health.may_open(8)  # never past the limit
+
+
 def test_a_connection_that_works_forgets_earlier_failures() -> None:
     health = _health()
     health.connection_failed(T0, "refused")
@@ -198,7 +231,7 @@ def test_throttling_halves_per_step_and_recovers_a_step_per_duration() -> None:
     assert step.kind is ChangeKind.RECOVERED
     assert health.limits.connections == 5
     assert health.tick(T0 + timedelta(minutes=21)) is not None
-    assert health.limits == Limits(connections=10, messages_per_second=0)
+    assert health.limits == Limits(connections=10, messages_per_second=0, initial_connections=10)
     assert health.tick(T0 + timedelta(hours=5)) is None
 
 
