@@ -15,6 +15,7 @@ a margin, any worker still running is killed. A worker dies with the supervisor 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import logging
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from gateway.config import Config, HostPort
 from gateway.observe.logging import log_event
+from gateway.store import open_store
 from gateway.workers import ENV_DIR, ENV_WORKER
 
 log = logging.getLogger("gateway.workers")
@@ -71,6 +73,10 @@ def supervise(config_path: str | None, config: Config) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     failed = False
     try:
+        # The store is created and migrated here, once, before any worker opens it: workers
+        # opening a new SQLite file at the same moment race to create it ("database is
+        # locked" on one of them).
+        asyncio.run(_prepare_store(config))
         log_event(log, "workers.starting", count=count)
         for worker in workers:
             _start(worker, config_path, config, directory, overrides)
@@ -90,6 +96,12 @@ def supervise(config_path: str | None, config: Config) -> int:
         for sock in pinned:
             sock.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _prepare_store(config: Config) -> None:
+    store = open_store(config.store)
+    await store.open()
+    await store.close()
 
 
 def _look_after(

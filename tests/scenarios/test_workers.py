@@ -81,6 +81,10 @@ async def test_one_command_runs_a_worker_per_core_behind_one_port_and_one_admin(
     supervisor = gateway.proc.pid
     await wait_until(lambda: len(_children(supervisor)) == WORKERS, 15, what="the workers up")
 
+    # Every worker started on the first try: the supervisor created the store before any
+    # of them opened it (two workers creating a new SQLite file at once: "database is locked").
+    assert "workers.died" not in gateway.output()
+    assert "database is locked" not in gateway.output()
     for i in range(MESSAGES):
         code, _ = await send_message(smtp_port, f"user{i}@example.com", f"<w{i}@test>")
         assert code == 250
