@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from gateway.admin import params
+from gateway.admin import params, scope
 from gateway.admin import request_models as rq
 from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of, principal_of
@@ -56,12 +56,14 @@ def audit_entry(request: Request, action: str, target: str, **detail: Any) -> Au
     query=rq.RecipientQuery,
     errors=(404, 422),
 )
+@scope.tenant_aware
 async def get_recipient(request: Request) -> rm.RecipientReport:
     deps = deps_of(request)
     address = params.address_key(request.path_params["address"])
     q = params.query_of(request, rq.RecipientQuery)
     lang = normalise_lang(q.lang)
-    report = await recipient_report(deps.store, address, q.tenant, lang, deps.clock.now())
+    tenant = scope.tenant_filter(request, q.tenant)
+    report = await recipient_report(deps.store, address, tenant, lang, deps.clock.now())
     if report is None:
         raise ApiError(404, "unknown_address", f"The gateway has no record of {address}")
     return report.as_model()
@@ -76,6 +78,7 @@ async def get_recipient(request: Request) -> rm.RecipientReport:
     query=rq.MessagesQuery,
     errors=(422,),
 )
+@scope.tenant_aware
 async def list_messages(request: Request) -> rm.MessagePage:
     deps = deps_of(request)
     q = params.query_of(request, rq.MessagesQuery)
@@ -83,7 +86,7 @@ async def list_messages(request: Request) -> rm.MessagePage:
         recipient=params.address_key(q.recipient) if q.recipient else None,
         status=q.status and q.status.value,
         category=q.category and q.category.value,
-        tenant=q.tenant,
+        tenant=scope.tenant_filter(request, q.tenant),
         since=params.parse_time("since", q.since),
         until=params.parse_time("until", q.until),
     )
@@ -121,12 +124,14 @@ async def list_messages(request: Request) -> rm.MessagePage:
 @json_route(
     "A message: envelope, subject, recipients with attempts", rm.MessageDetail, errors=(404,)
 )
+@scope.tenant_aware
 async def get_message(request: Request) -> rm.MessageDetail:
     deps = deps_of(request)
     queue_id = request.path_params["queue_id"]
     row = await deps.store.message(queue_id)
     if row is None:
         raise not_found(f"No message {queue_id}")
+    scope.ensure_visible(request, row.tenant, f"No message {queue_id}")
     recipients = await deps.store.recipients_of(queue_id)
     events = await deps.store.events_of_message(queue_id)
     by_recipient: dict[int | None, list[Event]] = {}
@@ -176,9 +181,21 @@ def _audit_count(
     return build
 
 
+async def _own_message(request: Request, queue_id: str) -> None:
+    """A tenant token acts only on its tenant's messages: 404, as for a missing one,
+    before any write (``admin.scope`` rule 3)."""
+    if scope.is_admin(request):
+        return
+    row = await deps_of(request).store.message(queue_id)
+    if row is None or not scope.visible(request, row.tenant):
+        raise not_found(f"No message {queue_id}")
+
+
+@scope.tenant_aware
 @json_route("Hold a queued message (the relay skips it)", rm.Held, errors=(404, 409))
 async def hold_message(request: Request) -> rm.Held:
     queue_id = request.path_params["queue_id"]
+    await _own_message(request, queue_id)
     actor = principal_of(request).actor
     count = await deps_of(request).store.set_held(
         queue_id,
@@ -195,9 +212,11 @@ async def hold_message(request: Request) -> rm.Held:
     return rm.Held(queue_id=queue_id, held=True, recipients=count)
 
 
+@scope.tenant_aware
 @json_route("Release a held message", rm.Held, errors=(404,))
 async def release_message(request: Request) -> rm.Held:
     queue_id = request.path_params["queue_id"]
+    await _own_message(request, queue_id)
     actor = principal_of(request).actor
     count = await deps_of(request).store.set_held(
         queue_id,
@@ -224,8 +243,10 @@ async def release_message(request: Request) -> rm.Held:
     rm.Deleted,
     errors=(404, 409),
 )
+@scope.tenant_aware
 async def delete_message(request: Request) -> rm.Deleted:
     queue_id = request.path_params["queue_id"]
+    await _own_message(request, queue_id)
     actor = principal_of(request).actor
     count = await deps_of(request).store.cancel_message(
         queue_id,
@@ -255,6 +276,7 @@ async def delete_message(request: Request) -> rm.Deleted:
     body=rq.AddressCheck,
     errors=(404,),
 )
+@scope.tenant_aware
 async def check_address(request: Request) -> rm.AddressVerdict:
     """Any string is an address to check: one that does not parse (an empty one too) is
     answered 200 with the intake's verdict (reason ``invalid``), as ``RCPT TO`` would be."""
@@ -264,7 +286,7 @@ async def check_address(request: Request) -> rm.AddressVerdict:
     # Without a tenant, check as the SMTP intake does for a trusted client: as
     # smtp.default_tenant, with its stored settings, or with none when it is not stored yet.
     default = deps.config.smtp.default_tenant
-    tenant_name = body.tenant or default
+    tenant_name = scope.tenant_filter(request, body.tenant) or default
     tenant = await deps.store.get_tenant(tenant_name)
     if tenant is None and tenant_name != default:
         raise not_found(f"No tenant {tenant_name}")
@@ -318,13 +340,14 @@ async def erase_address(request: Request) -> rm.Erasure:
     body=rq.SendTest,
     errors=(404,),
 )
+@scope.tenant_aware
 async def send_test(request: Request) -> rm.SendTestQueued:
     deps = deps_of(request)
     body = await params.body_of(request, rq.SendTest)
     to = body.to
     if not to.strip():
         raise invalid("to is required (a string)")
-    tenant_name = body.tenant or deps.config.smtp.default_tenant
+    tenant_name = scope.tenant_filter(request, body.tenant) or deps.config.smtp.default_tenant
     tenant = await deps.store.get_tenant(tenant_name)
     if tenant is None:
         raise not_found(f"No tenant {tenant_name}")
@@ -407,6 +430,7 @@ async def list_destinations(request: Request) -> rm.Destinations:
     query=rq.StatsQuery,
     errors=(422,),
 )
+@scope.tenant_aware
 async def stats(request: Request) -> rm.Stats:
     deps = deps_of(request)
     now = deps.clock.now()
@@ -417,6 +441,8 @@ async def stats(request: Request) -> rm.Stats:
         p: {"events": {}, "categories": {}, "mx_hosts": {}} for p in PROVIDERS
     }
     for tenant, kind, category, host, count in await deps.store.event_counts(since):
+        if not scope.visible(request, tenant):  # a tenant token counts only its own rows
+            continue
         t = tenants.setdefault(tenant, {"events": {}, "categories": {}, "recipients": {}})
         _add(t["events"], kind, count)
         if category:
@@ -428,6 +454,8 @@ async def stats(request: Request) -> rm.Stats:
             if category:
                 _add(p["categories"], category, count)
     for tenant, status, _category, count in await deps.store.recipient_counts(since):
+        if not scope.visible(request, tenant):
+            continue
         t = tenants.setdefault(tenant, {"events": {}, "categories": {}, "recipients": {}})
         _add(t["recipients"], status, count)
     return rm.Stats(

@@ -30,9 +30,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.admin import api, deliveries, health, pages, public, suppressions, tenants
+from gateway.admin import (
+    api,
+    deliveries,
+    health,
+    pages,
+    public,
+    scope,
+    suppressions,
+    tenants,
+    tokens,
+)
 from gateway.admin.auth import TokenAuth, bearer_token, require
-from gateway.admin.deps import AdminDeps, auth_of
+from gateway.admin.deps import AdminDeps
 from gateway.admin.errors import BodyCap, NoNul, exception_handlers
 from gateway.admin.openapi import openapi_document
 from gateway.admin.operations import described
@@ -71,6 +81,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/api/v1/tenants/{name}", ("GET",), tenants.get_tenant, "api"),
     ("/api/v1/tenants/{name}", ("PATCH",), tenants.update_tenant, "api"),
     ("/api/v1/tenants/{name}/credentials", ("POST",), tenants.rotate_credentials, "api"),
+    ("/api/v1/tenants/{name}/tokens", ("GET",), tokens.list_tokens, "api"),
+    ("/api/v1/tenants/{name}/tokens", ("POST",), tokens.create_token, "api"),
+    ("/api/v1/tenants/{name}/tokens/{token_id}", ("DELETE",), tokens.revoke_token, "api"),
     ("/api/v1/send-test", ("POST",), api.send_test, "api"),
     ("/api/v1/stats", ("GET",), api.stats, "api"),
     ("/api/v1/destinations", ("GET",), api.list_destinations, "api"),
@@ -97,12 +110,16 @@ PUBLIC_ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
 
 
 def _guarded(endpoint: Endpoint) -> Endpoint:
-    """Authenticate the bearer token before the handler runs (401/403 otherwise)."""
+    """Authenticate the bearer token before the handler runs (401/403 otherwise); a tenant
+    token reaches only the handlers marked ``scope.tenant_aware`` (403 elsewhere)."""
+    open_to_tenants = scope.is_tenant_aware(endpoint)
 
     async def guarded(request: Request) -> Response:
         token = bearer_token(request.headers.get("authorization", ""))
-        principal = auth_of(request).authenticate(token) if token is not None else None
+        principal = await scope.authenticate(request, token) if token is not None else None
         request.state.principal = require(principal, request.method)
+        if not open_to_tenants:
+            scope.refuse_tenant_token(request.state.principal)
         return await endpoint(request)
 
     guarded.__name__ = getattr(endpoint, "__name__", "guarded")

@@ -39,16 +39,26 @@ class Principal:
 
     Args:
         actor: the first 8 hex digits of the sha256 of the token: recorded with every
-            action, never the token itself.
+            action, never the token itself (a tenant token: ``tt-<token id>``).
         read_only: may only read (GET/HEAD).
+        tenant: ``None`` for an admin token (every tenant); else the one tenant a tenant
+            token sees (``admin.scope`` decides what that means for each route).
+        token_id: a tenant token's id (its session is dropped once it is revoked).
     """
 
     actor: str
     read_only: bool
+    tenant: str | None = None
+    token_id: str = ""
 
 
 def _token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+def token_digest_hex(token: str) -> str:
+    """The hex SHA-256 of a token: what the store keeps of a tenant token."""
+    return _token_digest(token).hex()
 
 
 def new_admin_token() -> str:
@@ -113,20 +123,28 @@ class TokenAuth:
 
     def make_session(self, principal: Principal, now: float | None = None) -> str:
         expiry = int((now if now is not None else time.time()) + SESSION_LIFETIME)
-        payload = f"{principal.actor}.{int(principal.read_only)}.{expiry}"
+        # A tenant token's session names its tenant (hex: a tenant name may hold a dot) and
+        # its token id; an admin's leaves that part empty.
+        scope = ""
+        if principal.tenant is not None:
+            scope = f"{principal.tenant.encode().hex()}~{principal.token_id}"
+        payload = f"{principal.actor}.{int(principal.read_only)}.{expiry}.{scope}"
         return f"{payload}.{self._mac(payload)}"
 
     def read_session(self, value: str, now: float | None = None) -> Principal | None:
         parts = value.split(".")
-        if len(parts) != 4:
+        if len(parts) != 5:  # actor, ro, expiry, scope, mac
             return None
-        payload = ".".join(parts[:3])
-        if not hmac.compare_digest(self._mac(payload), parts[3]):
+        payload = ".".join(parts[:4])
+        if not hmac.compare_digest(self._mac(payload), parts[4]):
             return None
-        actor, read_only, expiry = parts[:3]
+        actor, read_only, expiry, scope = parts[:4]
         if not expiry.isdigit() or int(expiry) < (now if now is not None else time.time()):
             return None
-        return Principal(actor, read_only == "1")
+        if not scope:
+            return Principal(actor, read_only == "1")
+        tenant_hex, _, token_id = scope.partition("~")
+        return Principal(actor, read_only == "1", bytes.fromhex(tenant_hex).decode(), token_id)
 
     def csrf_token(self, session: str) -> str:
         """The CSRF token bound to a session: state-changing forms must echo it."""

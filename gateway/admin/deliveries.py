@@ -11,7 +11,7 @@ from __future__ import annotations
 import msgspec
 from starlette.requests import Request
 
-from gateway.admin import params
+from gateway.admin import params, scope
 from gateway.admin import request_models as rq
 from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of
@@ -46,6 +46,7 @@ def delivery_model(row: WebhookRecord) -> rm.WebhookDelivery:
     query=rq.DeliveriesQuery,
     errors=(422,),
 )
+@scope.tenant_aware
 async def list_deliveries(request: Request) -> rm.WebhookDeliveryPage:
     """Outbox rows newest first; ``?tenant=``, ``?state=pending|delivered|failed``."""
     q = params.query_of(request, rq.DeliveriesQuery)
@@ -58,7 +59,10 @@ async def list_deliveries(request: Request) -> rm.WebhookDeliveryPage:
     ):
         raise params.bad_cursor()
     rows = await deps_of(request).store.webhook_deliveries(
-        q.tenant, q.state, q.limit + 1, (float(before[0]), before[1]) if before else None
+        scope.tenant_filter(request, q.tenant),
+        q.state,
+        q.limit + 1,
+        (float(before[0]), before[1]) if before else None,
     )
     page = rows[: q.limit]
     cursor = (

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from starlette.requests import Request
 
-from gateway.admin import params
+from gateway.admin import params, scope
 from gateway.admin import request_models as rq
 from gateway.admin import response_models as rm
 from gateway.admin.api import audit_entry
@@ -33,13 +33,15 @@ __all__ = ["MAX_REASON", "add_suppression", "delete_suppression", "list_suppress
     query=rq.SuppressionsQuery,
     errors=(422,),
 )
+@scope.tenant_aware
 async def list_suppressions(request: Request) -> rm.SuppressionPage:
     deps = deps_of(request)
     q = params.query_of(request, rq.SuppressionsQuery)
     after = params.decode_cursor(q.cursor)
     if after is not None and not isinstance(after, str):
         raise params.bad_cursor()
-    rows = await deps.store.list_suppressions(q.tenant, q.reason, q.limit + 1, after or "")
+    tenant = scope.tenant_filter(request, q.tenant)
+    rows = await deps.store.list_suppressions(tenant, q.reason, q.limit + 1, after or "")
     page = rows[: q.limit]
     cursor = None
     if len(rows) > q.limit and page:
@@ -54,12 +56,13 @@ async def list_suppressions(request: Request) -> rm.SuppressionPage:
     body=rq.ManualBlock,
     errors=(404,),
 )
+@scope.tenant_aware
 async def add_suppression(request: Request) -> rm.Suppression:
     """``POST /api/v1/suppressions``: block an address by hand (reason ``manual``)."""
     deps = deps_of(request)
     body = await params.body_of(request, rq.ManualBlock)
     address = params.valid_address(body.address)
-    tenant = body.tenant or deps.config.smtp.default_tenant
+    tenant = scope.tenant_filter(request, body.tenant) or deps.config.smtp.default_tenant
     note = body.note or ""
     expires = params.parse_time("expires", body.expires)
     if await deps.store.get_tenant(tenant) is None:
@@ -97,6 +100,7 @@ async def add_suppression(request: Request) -> rm.Suppression:
     body_required=False,
     errors=(404, 422),
 )
+@scope.tenant_aware
 async def delete_suppression(request: Request) -> rm.Unblocked:
     """``DELETE /api/v1/suppressions/{address}``: the unblock (``reason`` required)."""
     deps = deps_of(request)
@@ -107,7 +111,7 @@ async def delete_suppression(request: Request) -> rm.Unblocked:
     if not reason or not reason.strip():
         raise invalid("reason is required (e.g. a ticket number), in the body or as ?reason=")
     reason = reason.strip()[:MAX_REASON]
-    tenant = q.tenant or body.tenant
+    tenant = scope.tenant_filter(request, q.tenant or body.tenant)
     actor = principal_of(request).actor
     now = deps.clock.now()
     lifted = await unblock(deps, actor, address, tenant or None, reason, request)

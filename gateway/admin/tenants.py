@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import msgspec
 from starlette.requests import Request
 
-from gateway.admin import params
+from gateway.admin import params, scope
 from gateway.admin import request_models as rq
 from gateway.admin import response_models as rm
 from gateway.admin.api import audit_entry
@@ -74,15 +74,20 @@ def _changed(request: Request) -> None:
         notify()
 
 
-@json_route("Tenants and their settings", rm.TenantList)
+@scope.tenant_aware
+@json_route("Tenants and their settings (a tenant token: its own)", rm.TenantList)
 async def list_tenants(request: Request) -> rm.TenantList:
     rows = await deps_of(request).store.list_tenant_settings()
-    return rm.TenantList(items=[tenant_model(s) for s in rows])
+    return rm.TenantList(
+        items=[tenant_model(s) for s in rows if scope.visible(request, s.tenant.name)]
+    )
 
 
+@scope.tenant_aware
 @json_route("One tenant", rm.Tenant, errors=(404,))
 async def get_tenant(request: Request) -> rm.Tenant:
     name = request.path_params["name"]
+    scope.ensure_visible(request, name, f"No tenant {name}")
     found = await deps_of(request).store.tenant_settings(name)
     if found is None:
         raise not_found(f"No tenant {name}")

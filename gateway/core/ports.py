@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.core.access import TenantToken
 from gateway.core.model import (
     Delivery,
     Event,
@@ -452,6 +453,24 @@ class Gauges(Protocol):
     async def webhook_backlog(self) -> tuple[int, datetime | None]: ...
 
 
+class TenantTokens(Protocol):
+    """Tenant-scoped admin tokens (issue 16 item 2): only their SHA-256 is stored."""
+
+    async def create_tenant_token(
+        self, token: TenantToken, *, audit: AuditOf | None = None
+    ) -> None: ...
+
+    async def tenant_token_by_digest(self, digest: str) -> TenantToken | None:
+        """The unrevoked token whose SHA-256 (hex) is ``digest``."""
+        ...
+
+    async def list_tenant_tokens(self, tenant: str) -> list[TenantToken]: ...
+
+    async def revoke_tenant_token(
+        self, tenant: str, token_id: str, now: datetime, *, audit: AuditOf | None = None
+    ) -> bool: ...
+
+
 class Store(
     StoreLifecycle,
     TenantStore,
@@ -464,6 +483,7 @@ class Store(
     Outbox,
     Retention,
     Gauges,
+    TenantTokens,
     Protocol,
 ):
     """Durable state, every port of it: what each store adapter implements."""
@@ -501,6 +521,7 @@ __all__ = [
     "SystemClock",
     "TenantSettings",
     "TenantStore",
+    "TenantTokens",
     "Tenants",
     "WebhookRecord",
     "WebhookTarget",

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.core.access import TenantToken
 from gateway.core.model import (
     Delivery,
     Event,
@@ -405,3 +406,24 @@ class StoreDelegate:
 
     async def webhook_backlog(self) -> tuple[int, datetime | None]:
         return await self.inner.webhook_backlog()
+
+    # --- TenantTokens ----------------------------------------------------------------------
+
+    async def create_tenant_token(
+        self, token: TenantToken, *, audit: AuditOf | None = None
+    ) -> None:
+        return await self.inner.create_tenant_token(token, audit=audit)
+
+    async def tenant_token_by_digest(self, digest: str) -> TenantToken | None:
+        return await self.inner.tenant_token_by_digest(digest)
+
+    async def list_tenant_tokens(self, tenant: str) -> list[TenantToken]:
+        return await self.inner.list_tenant_tokens(tenant)
+
+    async def revoke_tenant_token(
+        self, tenant: str, token_id: str, now: datetime, *, audit: AuditOf | None = None
+    ) -> bool:
+        return await self.inner.revoke_tenant_token(tenant, token_id, now, audit=audit)
+
+    async def pause_states(self) -> list[tuple[str, bool]]:
+        return await self.inner.pause_states()

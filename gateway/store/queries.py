@@ -30,6 +30,7 @@ from gateway.store.outbox_queries import OutboxQueries
 from gateway.store.quota_queries import QuotaQueries
 from gateway.store.sql import Script, changed, count, every, one, row, single, value
 from gateway.store.sql import rows as fetch
+from gateway.store.token_queries import TokenQueries
 from gateway.store.writes import audited, insert_event, upsert_credentials, upsert_suppression
 
 _TENANT = "SELECT name, allowed_sender_domains, hourly_quota, daily_quota FROM tenants"
@@ -420,5 +421,6 @@ class CommonQueries(
     AdminQueries,
     OutboxQueries,
     QuotaQueries,
+    TokenQueries,
 ):
     """Every query written once: what both stores mix in, beside their dialect's own."""

@@ -231,6 +231,21 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     taken = {"username": "shop2"}
     await c("POST", route, "/api/v1/tenants/acme/credentials", expect=409, headers=full, json=taken)
 
+    # Tenant tokens (issue 16 item 2).
+    route = "/api/v1/tenants/{name}/tokens"
+    url = "/api/v1/tenants/shop/tokens"
+    r = await c("POST", route, url, expect=201, headers=full, json={"access": "read"})
+    token_id, tenant_token = r.json()["info"]["id"], r.json()["token"]
+    await c("POST", route, url, expect=422, headers=full, json={"access": "all"})
+    read = {"access": "read"}
+    await c("POST", route, "/api/v1/tenants/zz/tokens", expect=404, headers=full, json=read)
+    await c("POST", route, url, expect=403, headers=auth(tenant_token), json={"access": "read"})
+    await c("GET", route, url, expect=200, headers=full)
+    await c("GET", route, "/api/v1/tenants/zz/tokens", expect=404, headers=full)
+    route = "/api/v1/tenants/{name}/tokens/{token_id}"
+    await c("DELETE", route, f"{url}/{token_id}", expect=200, headers=full)
+    await c("DELETE", route, f"{url}/{token_id}", expect=404, headers=full)
+
     # Send-test, stats, audit, webhook deliveries.
     route = "/api/v1/send-test"
     await c("POST", route, expect=202, headers=full, json={"to": "ops@example.com"})
