@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.admin import params
+from gateway.admin import params, scope
 from gateway.admin import request_models as rq
 from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal, bearer_token
 from gateway.admin.deps import auth_of, deps_of
@@ -87,17 +87,23 @@ def render(
     return render_support(request, name, {**context, **frame}, status)
 
 
-def _who(request: Request) -> tuple[Principal | None, str | None]:
-    """The caller, and their session cookie when they came with one."""
-    auth = auth_of(request)
+async def _who(request: Request) -> tuple[Principal | None, str | None]:
+    """The caller, and their session cookie when they came with one. The principal is put
+    on ``request.state`` for ``admin.scope`` (a tenant token's session sees one tenant, and
+    ends when its token is revoked)."""
     token = bearer_token(request.headers.get("authorization", ""))
+    found: Principal | None = None
+    cookie = None
     if token is not None:
-        return auth.authenticate(token), None
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        found = auth.read_session(cookie)
-        return (found, cookie) if found is not None else (None, None)
-    return None, None
+        found = await scope.authenticate(request, token)
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        found = auth_of(request).read_session(cookie)
+        if found is not None and not await scope.still_valid(request, found):
+            found = None
+    if found is None:
+        return None, None
+    request.state.principal = found
+    return found, cookie
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -149,7 +155,7 @@ def _login_form(
 @described("Support page: the address search", query=rq.PageQuery, see_other=NOT_LOGGED_IN)
 async def index(request: Request) -> Response:
     lang = _lang(request)
-    principal, session = _who(request)
+    principal, session = await _who(request)
     if principal is None:
         return _to_login(request, lang)
     title = page_text(lang)["heading"]
@@ -164,7 +170,7 @@ async def index(request: Request) -> Response:
 async def login_page(request: Request) -> Response:
     lang = _lang(request)
     after = _local_next(request.query_params.get("next"))
-    principal, _ = _who(request)
+    principal, _ = await _who(request)
     if principal is not None:
         return RedirectResponse(after or f"/?lang={lang}", status_code=303)
     return _login_form(request, lang, after=after)
@@ -181,7 +187,7 @@ async def login(request: Request) -> Response:
     form = await _form(request)
     lang = normalise_lang(form.get("lang"))
     after = _local_next(form.get("next"))
-    principal = auth_of(request).authenticate(form.get("token", ""))
+    principal = await scope.authenticate(request, form.get("token", ""))
     if principal is None:
         return _login_form(request, lang, page_text(lang)["bad_login"], 401, after)
     response = RedirectResponse(after or f"/?lang={lang}", status_code=303)
@@ -207,7 +213,7 @@ async def login(request: Request) -> Response:
 )
 async def logout(request: Request) -> Response:
     form = await _form(request)
-    _, session = _who(request)
+    _, session = await _who(request)
     if session is not None and not auth_of(request).check_csrf(session, form.get("csrf", "")):
         raise ApiError(403, "csrf", "The form's CSRF token is missing or wrong")
     response = RedirectResponse("/login", status_code=303)
@@ -218,7 +224,7 @@ async def logout(request: Request) -> Response:
 @described("Support page for an address", query=rq.SupportQuery, see_other=NOT_LOGGED_IN)
 async def support(request: Request) -> Response:
     lang = _lang(request)
-    principal, session = _who(request)
+    principal, session = await _who(request)
     if principal is None:
         return _to_login(request, lang)
     t = page_text(lang)
@@ -233,8 +239,19 @@ async def support(request: Request) -> Response:
         except ApiError as exc:
             context["error"] = exc.message
         else:
-            report = await recipient_report(
-                deps.store, address, tenant or None, lang, deps.clock.now()
+            # A tenant token sees its own tenant only; another tenant's name is answered
+            # as an address without a record (admin.scope: existence is not leaked).
+            visible = principal.tenant is None or tenant in ("", principal.tenant)
+            report = (
+                await recipient_report(
+                    deps.store,
+                    address,
+                    scope.tenant_filter(request, tenant),
+                    lang,
+                    deps.clock.now(),
+                )
+                if visible
+                else None
             )
             if report is None:
                 context["unknown"] = address
@@ -281,12 +298,12 @@ def _report_context(
     status=303,
     body=rq.UnblockForm,
     media="",
-    errors=(401, 403, 422),
+    errors=(401, 403, 404, 422),
 )
 async def unblock_form(request: Request) -> Response:
     form = await _form(request)
     lang = normalise_lang(form.get("lang"))
-    principal, session = _who(request)
+    principal, session = await _who(request)
     if principal is None:
         raise ApiError(401, "unauthorized", "Log in first")
     if session is not None and not auth_of(request).check_csrf(session, form.get("csrf", "")):
@@ -298,7 +315,7 @@ async def unblock_form(request: Request) -> Response:
     if not reason:
         raise ApiError(422, "invalid_request", "reason is required")
     request.state.principal = principal
-    tenant = form.get("tenant", "").strip() or None
+    tenant = scope.tenant_filter(request, form.get("tenant", "").strip())
     # The audit entry is written with the unblock, in its transaction (issue 13).
     await unblock(deps_of(request), principal.actor, address, tenant, reason, request)
     query = urlencode({"address": address, "lang": lang})
@@ -306,11 +323,14 @@ async def unblock_form(request: Request) -> Response:
 
 
 @described(
-    "Suppression list page", query=rq.SuppressionListQuery, errors=(422,), see_other=NOT_LOGGED_IN
+    "Suppression list page",
+    query=rq.SuppressionListQuery,
+    errors=(404, 422),
+    see_other=NOT_LOGGED_IN,
 )
 async def suppressions_page(request: Request) -> Response:
     lang = _lang(request)
-    principal, session = _who(request)
+    principal, session = await _who(request)
     if principal is None:
         return _to_login(request, lang)
     t = page_text(lang)
@@ -320,7 +340,7 @@ async def suppressions_page(request: Request) -> Response:
     after = params.decode_cursor(q.get("cursor"))
     after = after if isinstance(after, str) else ""
     rows = await deps_of(request).store.list_suppressions(
-        tenant or None, reason, _PAGE_SIZE + 1, after
+        scope.tenant_filter(request, tenant), reason, _PAGE_SIZE + 1, after
     )
     shown = [
         (
