@@ -189,7 +189,9 @@ async def _build(
     )
     metrics.track_sites(relay.sites.views)
     relay.notifier = BounceNotifier(config.smtp.hostname, clock, relay.wake)
-    sink = BounceSink(config.bounce, store, policy, clock, rules)
+    sink = BounceSink(
+        config.bounce, store, policy, clock, rules, on_feedback=metrics.feedback_report
+    )
     checker = RecipientChecker(
         resolver,
         store,

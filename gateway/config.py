@@ -313,6 +313,8 @@ class BounceConfig:
     token_lifetime: timedelta = _opt(_duration, timedelta(days=30))
     listen: HostPort | None = _opt(_optional_hostport, None)
     local_rules: str = _opt(_str, "")
+    # The local part at ``domain`` that takes providers' feedback-loop (ARF) reports.
+    fbl_address: str = _opt(_str, "fbl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +478,23 @@ def _validate(config: Config) -> None:
         raise ConfigError("relay.smarthost_password", "smarthost user and password go together")
     if "@" in config.bounce.domain or not config.bounce.domain:
         raise ConfigError("bounce.domain", "expected a domain name")
+    _validate_fbl_address(config.bounce.fbl_address)
+
+
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*=?^_`{|}~-]+)*")
+
+
+def _validate_fbl_address(local: str) -> None:
+    """``bounce.fbl_address``: a dot-atom local part (RFC 5321 §4.1.2) without ``+`` (the
+    signed ``b+``/``u+`` addresses use it), not ``postmaster`` (RFC 5321 §4.5.1 mail)."""
+    if not _LOCAL_PART.fullmatch(local) or len(local) > 64:
+        raise ConfigError(
+            "bounce.fbl_address",
+            f"expected the local part of an address (letters, digits, dots; no '+' or '@'),"
+            f" got {local!r}",
+        )
+    if local.lower() == "postmaster":
+        raise ConfigError("bounce.fbl_address", "must not be postmaster (it has its own use)")
 
 
 def _validate_hostile_client_limits(config: Config) -> None:

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from gateway.admin import (
     api,
     deliveries,
+    feedback,
     health,
     pages,
     public,
@@ -89,6 +90,7 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/api/v1/destinations", ("GET",), api.list_destinations, "api"),
     ("/api/v1/audit", ("GET",), api.list_audit, "api"),
     ("/api/v1/webhooks/deliveries", ("GET",), deliveries.list_deliveries, "api"),
+    ("/api/v1/feedback-reports", ("GET",), feedback.list_feedback_reports, "api"),
     ("/api/openapi.json", ("GET",), openapi, "open"),
     ("/healthz", ("GET",), health.healthz, "open"),
     ("/readyz", ("GET",), health.readyz, "open"),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.core.access import TenantToken
+from gateway.core.feedback import FeedbackReports
 from gateway.core.model import (
     Delivery,
     Event,
@@ -43,6 +44,7 @@ from gateway.core.records import (
     OutboxItem,
     Outcome,
     QueueSummary,
+    QuotaUse,
     RecipientView,
     TenantSettings,
     WebhookRecord,
@@ -442,6 +444,8 @@ class Retention(Protocol):
 
     async def purge_quota(self, now: datetime) -> int: ...
 
+    async def purge_feedback_reports(self, before: datetime) -> int: ...
+
 
 class Gauges(Protocol):
     """What the metrics' gauges read (``observe.metrics``)."""
@@ -451,6 +455,10 @@ class Gauges(Protocol):
     async def oldest_waiting_recipient(self) -> datetime | None: ...
 
     async def webhook_backlog(self) -> tuple[int, datetime | None]: ...
+
+    async def quota_use(self, now: datetime) -> list[QuotaUse]:
+        """Each tenant's use of each of its quotas at ``now`` (tenants with a quota only)."""
+        ...
 
 
 class TenantTokens(Protocol):
@@ -483,6 +491,7 @@ class Store(
     Outbox,
     Retention,
     Gauges,
+    FeedbackReports,
     TenantTokens,
     Protocol,
 ):
@@ -498,6 +507,7 @@ __all__ = [
     "EnqueueResult",
     "Erasure",
     "EventBatch",
+    "FeedbackReports",
     "Gauges",
     "History",
     "MessageFilter",
@@ -509,6 +519,7 @@ __all__ = [
     "Outcome",
     "QueueStore",
     "QueueSummary",
+    "QuotaUse",
     "Quotas",
     "RecipientView",
     "RelayQueue",

@@ -105,6 +105,22 @@ class QueueSummary:
     oldest_deferred: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaUse:
+    """What a tenant used of one of its quotas (``window``: ``hourly`` or ``daily``), counted
+    as the intake's quota check counts (held or queued recipients), for the metrics."""
+
+    tenant: str
+    window: str
+    used: int
+    limit: int
+
+    @property
+    def ratio(self) -> float:
+        """``used / limit``: 1 is exhausted (0 for a limit of 0, which means none)."""
+        return self.used / self.limit if self.limit > 0 else 0.0
+
+
 # --- the admin API ---------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.access import TenantToken
+from gateway.core.feedback import UnattributedReport
 from gateway.core.model import (
     Delivery,
     Event,
@@ -36,6 +37,7 @@ from gateway.core.records import (
     OutboxItem,
     Outcome,
     QueueSummary,
+    QuotaUse,
     RecipientView,
     TenantSettings,
     WebhookRecord,
@@ -406,6 +408,25 @@ class StoreDelegate:
 
     async def webhook_backlog(self) -> tuple[int, datetime | None]:
         return await self.inner.webhook_backlog()
+
+    async def quota_use(self, now: datetime) -> list[QuotaUse]:
+        return await self.inner.quota_use(now)
+
+    # --- FeedbackReports (issue 16 item 6) -------------------------------------------------
+
+    async def add_feedback_report(self, report: UnattributedReport) -> int:
+        return await self.inner.add_feedback_report(report)
+
+    async def feedback_reports(
+        self, limit: int, before_id: int | None = None
+    ) -> list[UnattributedReport]:
+        return await self.inner.feedback_reports(limit, before_id)
+
+    async def purge_feedback_reports(self, before: datetime) -> int:
+        return await self.inner.purge_feedback_reports(before)
+
+    async def queue_ids_by_message_id(self, message_id: str) -> list[str]:
+        return await self.inner.queue_ids_by_message_id(message_id)
 
     # --- TenantTokens ----------------------------------------------------------------------
 

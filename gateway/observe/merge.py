@@ -22,6 +22,7 @@ STORE_WIDE = frozenset(
         "gateway_queue_oldest_deferred_age_seconds",
         "gateway_webhook_outbox_pending",
         "gateway_webhook_outbox_oldest_age_seconds",
+        "gateway_tenant_quota_used_ratio",
     }
 )
 

@@ -30,7 +30,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 
 from gateway.core.errors import StoreError
 from gateway.core.lifecycle import effect_of_event
-from gateway.core.model import Category, EventType, Status
+from gateway.core.model import Category, EventType, Reason, Status
 from gateway.core.policy import needs_alert
 from gateway.core.routing import provider_of
 from gateway.core.shaping import Change, SiteState, SiteView
@@ -71,6 +71,21 @@ _ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 # RFC 5965 §7.3 feedback types, plus the registered extensions; anything else is "other".
 _FEEDBACK_TYPES = frozenset({"abuse", "fraud", "virus", "other", "not-spam", "auth-failure"})
 QUEUE_STATUSES = (Status.QUEUED, Status.DEFERRED, Status.HELD)
+# The ``reason`` label of ``gateway_intake_refusals_by_reason_total``: the intake's checks.
+_REFUSAL_REASONS = frozenset(
+    {
+        Reason.INVALID,
+        Reason.TYPO,
+        Reason.NO_SUCH_DOMAIN,
+        Reason.NULL_MX,
+        Reason.DNS_TEMPFAIL,
+        Reason.SUPPRESSED,
+        Reason.QUOTA,
+        Reason.TOO_MANY_RECIPIENTS,
+        Reason.STORE_UNAVAILABLE,
+    }
+)
+FEEDBACK_RESULTS = ("attributed", "unattributed")
 WEBHOOK_RESULTS = ("delivered", "retry", "gave_up", "gone", "refused")
 # The ``sink`` label of ``gateway_events_dropped_total``: the event sinks the composition root
 # wires into ``ObservedStore``, by class name; any other sink is "other".
@@ -122,6 +137,14 @@ class Metrics:
             "gateway_intake_refusals_total",
             "Recipients refused at RCPT, by the reply's RFC 3463 enhanced code.",
             ["tenant", "code"],
+            registry=r,
+        )
+        self.intake_refusal_reasons = Counter(
+            "gateway_intake_refusals_by_reason_total",
+            "Recipients refused at RCPT, by the check that refused them (invalid, typo,"
+            " no_such_domain, null_mx, dns_tempfail, suppressed, quota, too_many_recipients,"
+            " store_unavailable; anything else is other).",
+            ["tenant", "reason"],
             registry=r,
         )
         self.deliveries = Counter(
@@ -254,6 +277,20 @@ class Metrics:
             "Recipients waiting in memory for their site's turn (the rest wait in the store).",
             registry=self.registry,
         )
+        self.feedback_reports = Counter(
+            "gateway_feedback_reports_total",
+            "ARF reports received at bounce.fbl_address, by result: attributed (to a"
+            " recipient, by return-path token or Message-ID) or unattributed (stored only).",
+            ["result"],
+            registry=r,
+        )
+        self.tenant_quota_used = Gauge(
+            "gateway_tenant_quota_used_ratio",
+            "Share of each tenant's quota used in its window (hourly, daily): 1 is exhausted."
+            " Read from the store; tenants without that quota have no series.",
+            ["tenant", "window"],
+            registry=r,
+        )
         self.events_dropped = Counter(
             "gateway_events_dropped_total",
             "Domain events a sink failed to take (it raised; the write itself had committed).",
@@ -296,6 +333,8 @@ class Metrics:
         if ev.type is EventType.REJECTED:
             code = ev.enhanced if ev.enhanced and _ENHANCED.fullmatch(ev.enhanced) else "other"
             self._labels(self.intake_refusals, ev.tenant, code).inc()
+            reason = ev.reason.value if ev.reason in _REFUSAL_REASONS else "other"
+            self._labels(self.intake_refusal_reasons, ev.tenant, reason).inc()
         result = _DELIVERY_EVENTS.get(ev.type)
         if result is not None:
             self._labels(self.deliveries, ev.tenant, provider, result, category).inc()
@@ -323,6 +362,11 @@ class Metrics:
     def webhook_result(self, tenant: str, result: str) -> None:
         """Count one webhook POST outcome (one of ``WEBHOOK_RESULTS``)."""
         self.webhook_deliveries.labels(tenant, result).inc()
+
+    def feedback_report(self, result: str) -> None:
+        """Count one ARF report taken at ``bounce.fbl_address`` (one of ``FEEDBACK_RESULTS``;
+        anything else counts as unattributed)."""
+        self.feedback_reports.labels(result if result in FEEDBACK_RESULTS else "unattributed").inc()
 
     def sink_failed(self, sink: str) -> None:
         """Count one event a sink failed to take (``ObservedStore``'s ``on_sink_error``).
@@ -396,6 +440,11 @@ class Metrics:
         )
         waiting = await store.oldest_waiting_recipient()
         self.queue_oldest_age.set(max((now - waiting).total_seconds(), 0.0) if waiting else 0.0)
+        # Set afresh each time: a tenant whose quota was removed loses its series.
+        uses = await store.quota_use(now)
+        self.tenant_quota_used.clear()
+        for use in uses:
+            self.tenant_quota_used.labels(use.tenant, use.window).set(use.ratio)
         pending, oldest_pending = await store.webhook_backlog()
         self.webhook_outbox_pending.set(pending)
         self.webhook_outbox_oldest_age.set(

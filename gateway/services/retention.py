@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from gateway.core.errors import StoreError
+from gateway.core.feedback import KEEP as FEEDBACK_KEEP
 from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class PassResult:
     contents: int
     events: int
     quota: int = 0
+    feedback: int = 0
 
 
 async def _wait(stopping: asyncio.Event, seconds: float) -> bool:
@@ -93,7 +95,10 @@ async def run_pass(
             if done < settings.batch or await _wait(stopping, settings.pause):
                 break
     quota = 0 if stopping.is_set() else await store.purge_quota(clock.now())
-    return PassResult(totals["contents"], totals["events"], quota)
+    # Unattributed feedback-loop reports: 30 days, the newest 10,000 (``core.feedback``).
+    before = clock.now() - FEEDBACK_KEEP
+    feedback = 0 if stopping.is_set() else await store.purge_feedback_reports(before)
+    return PassResult(totals["contents"], totals["events"], quota, feedback)
 
 
 async def run_janitor(
@@ -120,13 +125,14 @@ async def run_janitor(
         except StoreError as exc:
             log_event(log, "janitor.failed", logging.WARNING, error=str(exc))
         else:
-            if result.contents or result.events or result.quota:
+            if result.contents or result.events or result.quota or result.feedback:
                 log_event(
                     log,
                     "janitor.purged",
                     contents=result.contents,
                     events=result.events,
                     quota=result.quota,
+                    feedback_reports=result.feedback,
                 )
         if await _wait(stopping, settings.interval.total_seconds()):
             return

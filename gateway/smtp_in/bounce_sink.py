@@ -20,8 +20,11 @@ from gateway.core.errors import StoreError
 from gateway.core.lifecycle import Report, effect
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 from gateway.observe.logging import log_event
+from gateway.smtp_in.feedback_loop import FeedbackLoop
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gateway.bounce import BounceReport, Rules
     from gateway.config import BounceConfig
     from gateway.core.ports import Clock, RecipientView, Store
@@ -40,6 +43,7 @@ class BounceSink:
         policy: the auto-block policy, applied after each failure report.
         clock: time source.
         rules: the classifier's rules.
+        on_feedback: counts each report to ``bounce.fbl_address`` by result (metrics).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class BounceSink:
         policy: PolicyApplier,
         clock: Clock,
         rules: Rules,
+        on_feedback: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -56,6 +61,18 @@ class BounceSink:
         self.clock = clock
         self.rules = rules
         self.secrets = [s.encode() for s in (config.secret, config.previous_secret) if s]
+        # bounce.fbl_address: reports attributed through the same recording as a report to
+        # a message's own return path (issue 16 item 6).
+        self.feedback = FeedbackLoop(
+            config,
+            store,
+            clock,
+            rules,
+            token=self._return_path,
+            by_token=self._report,
+            record=self._record,
+            observe=on_feedback,
+        )
 
     def _return_path(self, address: str) -> verp.ReturnPathToken | None:
         return verp.parse_return_path(
@@ -73,13 +90,21 @@ class BounceSink:
         return verp.parse_unsubscribe_token(local[2:], self.secrets)
 
     def valid_address(self, address: str) -> bool:
-        """True for a return path or unsubscribe address with a valid, unexpired token."""
-        return self._return_path(address) is not None or self._unsubscribe(address) is not None
+        """True for a return path or unsubscribe address with a valid, unexpired token, and
+        for the feedback-loop address."""
+        return (
+            self._return_path(address) is not None
+            or self._unsubscribe(address) is not None
+            or self.feedback.is_address(address)
+        )
 
     async def receive(self, mail_from: str, recipients: list[str], content: bytes) -> Reply:
         """Record a report or an opt-out; always ``250`` once accepted (errors are logged)."""
         try:
             for address in recipients:
+                if self.feedback.is_address(address):
+                    await self.feedback.receive(content)
+                    continue
                 opt_out = self._unsubscribe(address)
                 if opt_out is not None:
                     await self._opt_out(*opt_out)
@@ -118,15 +143,17 @@ class BounceSink:
         )
         log_event(log, "bounce.opt_out", tenant=tenant, rcpt=address)
 
-    async def _report(self, token: verp.ReturnPathToken, content: bytes) -> None:
+    async def _report(self, token: verp.ReturnPathToken, content: bytes) -> int:
+        """Record ``content``'s reports on the recipients ``token`` names; how many."""
         named = await self._named_recipients(token)
         if not named:
             log_event(log, "bounce.no_recipients", logging.WARNING, queue_id=token.queue_id)
-            return
+            return 0
         # In a worker thread: a report may be as large as smtp.max_message_size, and reading
         # one of megabytes takes the CPU for tens of milliseconds (issue 13).
         reports = await asyncio.to_thread(parse_bounce, content, self.rules)
         by_address = {r.address: r for r in named}
+        recorded = 0
         for report in reports:
             target = by_address.get(report.recipient or "")
             if target is None and len(named) == 1:
@@ -139,6 +166,8 @@ class BounceSink:
                 )
                 continue
             await self._record(target, report)
+            recorded += 1
+        return recorded
 
     async def _named_recipients(self, token: verp.ReturnPathToken) -> list[RecipientView]:
         rows = await self.store.recipients_of(token.queue_id)

@@ -25,6 +25,7 @@ from gateway.core.records import (
 )
 from gateway.store import rows
 from gateway.store.admin_queries import AdminQueries
+from gateway.store.feedback_queries import FeedbackQueries
 from gateway.store.mixins import Queries
 from gateway.store.outbox_queries import OutboxQueries
 from gateway.store.quota_queries import QuotaQueries
@@ -421,6 +422,7 @@ class CommonQueries(
     AdminQueries,
     OutboxQueries,
     QuotaQueries,
+    FeedbackQueries,
     TokenQueries,
 ):
     """Every query written once: what both stores mix in, beside their dialect's own."""

@@ -22,7 +22,12 @@ from gateway.observe.events import (
     SuppressionAdded,
     SuppressionRemoved,
 )
-from gateway.observe.metrics import QUEUE_STATUSES, WEBHOOK_RESULTS, Metrics
+from gateway.observe.metrics import (
+    FEEDBACK_RESULTS,
+    QUEUE_STATUSES,
+    WEBHOOK_RESULTS,
+    Metrics,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 # The reason the relay stores with an attempt's event (``core.lifecycle.effect``).
@@ -139,6 +144,9 @@ def exercise(metrics: Metrics) -> None:
     metrics.observe_dns("A", "cached")
     metrics.webhook_outbox_pending.set(1)
     metrics.webhook_outbox_oldest_age.set(1)
+    for result in FEEDBACK_RESULTS:
+        metrics.feedback_report(result)
+    metrics.tenant_quota_used.labels(TENANT, "hourly").set(0.5)
 
 
 EMPTY_SUMMARY = QueueSummary()
