@@ -68,6 +68,8 @@ class TenantPolicy:
     paused_at: datetime | None = None
     pause_cause: PauseCause | None = None
     pause_note: str = ""
+    #: The last resume: the judge counts outcomes after it only.
+    resumed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,28 +32,36 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.errors import StoreError
 from gateway.core.model import Event, EventType, Reason
 from gateway.core.notice import FailedRecipient
+from gateway.core.ports import Holds, QueueStore, TenantStore
 from gateway.core.tenant_policy import PolicyDefaults, ResolvedPolicy, resolve
 from gateway.observe.logging import log_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from gateway.core.model import Suppression, Tenant
-    from gateway.core.ports import Clock, Holds, QueueStore, Tenants, TenantStore
+    from gateway.core.model import Delivery, Suppression, Tenant
+    from gateway.core.streams import Stream
+
+    #: What the relay's check found: (tenant, address, stream) -> the suppression.
+    SuppressedAmong = dict[tuple[str, str, Stream], Suppression]
+    from gateway.core.ports import Clock, Tenants
     from gateway.core.records import RecipientView
     from gateway.services.outcomes import BounceNotifier
-
-    class HoldStore(Holds, QueueStore, TenantStore): ...
 
 
 log = logging.getLogger("gateway.services.holds")
 
-__all__ = ["HoldKeeper", "SweepSettings", "held_text", "run_sweeper"]
+
+class HoldStore(Holds, QueueStore, TenantStore, Protocol):
+    """What the holds read and write: held rows, the queue (notices), tenant settings."""
+
+
+__all__ = ["HoldKeeper", "HoldStore", "SweepSettings", "held_text", "run_sweeper"]
 
 
 def held_text(suppression: Suppression, until: datetime) -> str:
@@ -131,22 +139,7 @@ class HoldKeeper:
         until = now + self.policy(tenant).hold_window
 
         def event(view: RecipientView) -> Event:
-            suppression = held[view.address]
-            return Event(
-                view.recipient_id,
-                view.tenant,
-                view.address,
-                EventType.HELD,
-                now,
-                queue_id=view.queue_id,
-                text=held_text(suppression, until),
-                reason=Reason.SUPPRESSED,
-                details={
-                    "held_until": until.isoformat(),
-                    "suppression_reason": suppression.reason.value,
-                    "suppressed_since": suppression.since.isoformat(),
-                },
-            )
+            return _held_event(view, held[view.address], now, until)
 
         done = await self.store.hold_recipients(queue_id, dict.fromkeys(held, until), event)
         for view in done:
@@ -154,6 +147,45 @@ class HoldKeeper:
                 log, "holds.held", queue_id=view.queue_id, tenant=view.tenant, rcpt=view.address
             )
         return done
+
+    async def hold_claimed(
+        self, claimed: list[Delivery], found: SuppressedAmong, owner: str
+    ) -> tuple[list[Delivery], SuppressedAmong]:
+        """The relay's check before sending found ``found`` suppressed among ``claimed``:
+        those of tenants that hold are held (by ``owner``, which leases them) rather than
+        suppressed. Returns what is left to send and what is left to suppress.
+
+        This is also what makes the intake's hold safe: a recipient the relay claimed
+        between the enqueue's commit and the intake's hold is held here.
+        """
+        if not found:
+            return claimed, found
+        now = self.clock.now()
+        until: dict[int, datetime] = {}
+        why: dict[int, Suppression] = {}
+        for delivery in claimed:
+            key = (delivery.tenant, delivery.address, delivery.stream)
+            suppression = found.get(key)
+            if suppression is None:
+                continue
+            tenant = await self.tenants.tenant(delivery.tenant)
+            if self.holds(tenant):
+                until[delivery.recipient_id] = now + self.policy(tenant).hold_window
+                why[delivery.recipient_id] = suppression
+        if not until:
+            return claimed, found
+
+        def event(view: RecipientView) -> Event:
+            return _held_event(view, why[view.recipient_id], now, until[view.recipient_id])
+
+        try:
+            await self.store.hold_leased(owner, until, event)
+        except StoreError as exc:  # not sent and not suppressed: the lease runs out
+            log_event(log, "holds.hold_failed", logging.ERROR, error=str(exc))
+        keep = [d for d in claimed if d.recipient_id not in until]
+        held_keys = {(d.tenant, d.address, d.stream) for d in claimed if d.recipient_id in until}
+        rest = {k: v for k, v in found.items() if k not in held_keys}
+        return keep, rest
 
     async def release(
         self, address: str, tenant: str | None, actor: str = "", limit: int = 10_000
@@ -229,6 +261,26 @@ class HoldKeeper:
                 log_event(
                     log, "holds.notice_failed", logging.WARNING, queue_id=queue_id, error=str(exc)
                 )
+
+
+def _held_event(
+    view: RecipientView, suppression: Suppression, now: datetime, until: datetime
+) -> Event:
+    return Event(
+        view.recipient_id,
+        view.tenant,
+        view.address,
+        EventType.HELD,
+        now,
+        queue_id=view.queue_id,
+        text=held_text(suppression, until),
+        reason=Reason.SUPPRESSED,
+        details={
+            "held_until": until.isoformat(),
+            "suppression_reason": suppression.reason.value,
+            "suppressed_since": suppression.since.isoformat(),
+        },
+    )
 
 
 def _released_event(now: datetime, actor: str) -> Callable[[RecipientView], Event]:

@@ -39,7 +39,7 @@ from gateway.store.writes import audited, insert_event
 POLICY_COLUMNS = (
     "tenant, suppressed_action, hold_window_seconds, pause_bounce_rate, pause_complaint_rate,"
     " pause_min_messages, pause_window_seconds, pause_delivery, paused, paused_at, pause_cause,"
-    " pause_note"
+    " pause_note, resumed_at"
 )
 #: Policy settings a PATCH may change -> column (``update_tenant_policy``).
 POLICY_SETTINGS = {
@@ -51,6 +51,12 @@ POLICY_SETTINGS = {
     "pause_window": "pause_window_seconds",
     "pause_delivery": "pause_delivery",
 }
+#: The relay's claims take only recipients of tenants whose delivery is not paused (a
+#: paused tenant's queue waits: no attempt counted, nothing recorded).
+DELIVERING = (
+    "NOT EXISTS (SELECT 1 FROM tenant_policies p WHERE p.tenant = r.tenant"
+    " AND p.delivery_paused = 1)"
+)
 #: Rows another node is releasing or expiring are skipped, not waited for (PostgreSQL).
 _SKIP_R = {True: " FOR UPDATE OF r SKIP LOCKED", False: ""}
 _HELD = "r.status = 'held' AND r.held_until IS NOT NULL"
@@ -80,6 +86,7 @@ def policy_from(found: Sequence[Any]) -> TenantPolicy:
         paused_at=rows.dt(found[9]),
         pause_cause=None if found[10] is None else PauseCause(found[10]),
         pause_note=found[11],
+        resumed_at=rows.dt(found[12]),
     )
 
 
@@ -126,21 +133,26 @@ class PolicyQueries(Queries):
         return None if found is None else policy_from(found)
 
     async def update_tenant_policy(
-        self, name: str, changes: dict[str, Any], *, audit: AuditOf | None = None
+        self,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        delivery: bool | None = None,
+        audit: AuditOf | None = None,
     ) -> bool:
         """Apply ``changes`` (keys of ``POLICY_SETTINGS``; ``None`` restores the default);
         ``False`` if no tenant. ``audit`` builds the admin audit entry from the result, in the
         same transaction.
 
-        A change of ``pause_delivery`` while paused applies to the pause at once: the row's
-        ``delivery_paused`` follows it (a ``None`` is resolved by the caller beforehand).
+        ``delivery``: the tenant's ``pause_delivery`` with the default applied, when the
+        change names it: a pause in force follows it at once (``delivery_paused``).
         """
         # A KeyError here is a programming error: the keys are the API's settings.
         assignments = [f"{POLICY_SETTINGS[key]} = ?" for key in changes]
         args = [rows.column_value(v) for v in changes.values()]
-        if "pause_delivery" in changes:
+        if delivery is not None:
             assignments.append("delivery_paused = paused * ?")
-            args.append(int(bool(changes["pause_delivery"])))
+            args.append(int(delivery))
 
         def script() -> Script[bool]:
             found = yield from _ensure_row(name)
@@ -186,22 +198,33 @@ class PolicyQueries(Queries):
             changed: bool = (
                 yield count(
                     "UPDATE tenant_policies SET paused = ?, delivery_paused = ?, paused_at = ?,"
-                    " pause_cause = ?, pause_note = ? WHERE tenant = ? AND paused <> ?",
+                    " pause_cause = ?, pause_note = ?, resumed_at = ?"
+                    " WHERE tenant = ? AND paused <> ?",
                     int(paused),
                     int(paused and delivery),
                     event.at.timestamp() if paused else None,
                     None if cause is None else cause.value,
                     event.text if paused else "",
+                    None if paused else event.at.timestamp(),
                     event.tenant,
                     int(paused),
                 )
             ) == 1
             if changed:
                 yield from insert_event(event)
+                if not paused and self.dialect.notify:
+                    yield row(self.dialect.notify)  # its queue is due again: wake the relays
             yield from audited(audit, changed)
             return changed
 
         return await self._transact(script())
+
+    async def pause_states(self) -> list[tuple[str, bool]]:
+        """(tenant, paused) of every tenant with a policy row, by name (the gauge)."""
+        found = await self._query(
+            every("SELECT tenant, paused FROM tenant_policies ORDER BY tenant@C")
+        )
+        return [(r[0], bool(r[1])) for r in found]
 
     async def outcome_counts(self, tenant: str, since: datetime) -> WindowCounts:
         """The tenant's recipients ``sent`` and ``bounced`` and its complaints since
@@ -257,6 +280,43 @@ class PolicyQueries(Queries):
                     "UPDATE recipients SET status = 'held', due_at = NULL, held_until = ?,"
                     " updated_at = ? WHERE id = ?",
                     until[view.address].timestamp(),
+                    event.at.timestamp(),
+                    view.recipient_id,
+                )
+                yield from insert_event(event)
+                held.append(view)
+            return held
+
+        return await self._transact(script())
+
+    async def hold_leased(
+        self,
+        owner: str,
+        until: dict[int, datetime],
+        make_event: Callable[[RecipientView], Event],
+    ) -> list[RecipientView]:
+        """Hold recipients the relay ``owner`` claimed (recipient id -> end of its window)
+        instead of suppressing them: its check before sending found the address suppressed
+        for a tenant that holds. Only rows still leased to ``owner`` and pending are taken."""
+        if not until:
+            return []
+        d = self.dialect
+
+        def script() -> Script[list[RecipientView]]:
+            among, args = d.among("r.id", sorted(until), "bigint")
+            found = yield fetch(
+                f"SELECT {rows.RECIPIENT_VIEW} WHERE {among} AND r.lease_owner = ?"
+                " AND r.status IN ('queued', 'deferred') ORDER BY r.id@LOCK_R",
+                *args,
+                owner,
+            )
+            held = []
+            for view in map(rows.recipient_view_from, found):
+                event = make_event(view)
+                yield count(
+                    "UPDATE recipients SET status = 'held', due_at = NULL, lease_owner = NULL,"
+                    " held_until = ?, updated_at = ? WHERE id = ?",
+                    until[view.recipient_id].timestamp(),
                     event.at.timestamp(),
                     view.recipient_id,
                 )

@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS tenant_policies (
     delivery_paused integer NOT NULL DEFAULT 0,
     paused_at double precision,
     pause_cause text,
+    resumed_at double precision,
     pause_note text NOT NULL DEFAULT ''
 );
 CREATE OR REPLACE TRIGGER tenant_policies_changed AFTER INSERT OR UPDATE OR DELETE ON tenant_policies

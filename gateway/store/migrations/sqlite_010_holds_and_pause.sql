@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS tenant_policies (
     delivery_paused INTEGER NOT NULL DEFAULT 0,
     paused_at REAL,
     pause_cause TEXT,
+    resumed_at REAL,
     pause_note TEXT NOT NULL DEFAULT ''
 );
 CREATE TRIGGER IF NOT EXISTS tenant_policies_inserted AFTER INSERT ON tenant_policies BEGIN UPDATE tenant_generation SET generation = generation + 1; END;
