@@ -22,6 +22,7 @@ from gateway.admin import request_models as rq
 from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of, principal_of
 from gateway.admin.errors import ApiError, invalid, not_found
+from gateway.admin.no_record import no_record
 from gateway.admin.operations import json_route
 from gateway.admin.views import (
     envelope_fields,
@@ -64,8 +65,8 @@ async def get_recipient(request: Request) -> rm.RecipientReport:
     lang = normalise_lang(q.lang)
     tenant = scope.tenant_filter(request, q.tenant)
     report = await recipient_report(deps.store, address, tenant, lang, deps.clock.now())
-    if report is None:
-        raise ApiError(404, "unknown_address", f"The gateway has no record of {address}")
+    if report is None:  # the application never handed a message over (issue 16 item 1)
+        return (await no_record(deps, address, tenant, lang)).as_model()
     return report.as_model()
 
 
@@ -89,6 +90,7 @@ async def list_messages(request: Request) -> rm.MessagePage:
         tenant=scope.tenant_filter(request, q.tenant),
         since=params.parse_time("since", q.since),
         until=params.parse_time("until", q.until),
+        message_id=params.message_id_key(q.message_id),
     )
     limit = q.limit
     after = params.decode_cursor(q.cursor)

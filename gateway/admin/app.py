@@ -32,12 +32,15 @@ from starlette.routing import Route
 
 from gateway.admin import (
     api,
+    customer_texts,
     deliveries,
     feedback,
     health,
+    overview,
     pages,
     public,
     scope,
+    search,
     suppressions,
     tenants,
     tokens,
@@ -82,6 +85,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/api/v1/tenants/{name}", ("GET",), tenants.get_tenant, "api"),
     ("/api/v1/tenants/{name}", ("PATCH",), tenants.update_tenant, "api"),
     ("/api/v1/tenants/{name}/credentials", ("POST",), tenants.rotate_credentials, "api"),
+    ("/api/v1/tenants/{name}/texts", ("GET",), customer_texts.get_texts, "api"),
+    ("/api/v1/tenants/{name}/texts/{lang}", ("PUT",), customer_texts.put_texts, "api"),
+    ("/api/v1/overview", ("GET",), overview.get_overview, "api"),
     ("/api/v1/tenants/{name}/tokens", ("GET",), tokens.list_tokens, "api"),
     ("/api/v1/tenants/{name}/tokens", ("POST",), tokens.create_token, "api"),
     ("/api/v1/tenants/{name}/tokens/{token_id}", ("DELETE",), tokens.revoke_token, "api"),
@@ -102,6 +108,8 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/support", ("GET",), pages.support, "page"),
     ("/support/unblock", ("POST",), pages.unblock_form, "page"),
     ("/support/suppressions", ("GET",), pages.suppressions_page, "page"),
+    ("/overview", ("GET",), overview.overview_page, "page"),
+    ("/messages", ("GET",), search.messages_page, "page"),
 )
 
 PUBLIC_ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (

@@ -17,6 +17,7 @@ inline with a per-response CSP nonce.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -28,8 +29,10 @@ from gateway.admin import request_models as rq
 from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal, bearer_token
 from gateway.admin.deps import auth_of, deps_of
 from gateway.admin.errors import ApiError, nul_refused
+from gateway.admin.no_record import no_record
 from gateway.admin.operations import described
 from gateway.admin.response_models import Lang
+from gateway.admin.support_texts import support_text
 from gateway.admin.suppressions import MAX_REASON, unblock
 from gateway.admin.templating import render_support
 from gateway.admin.texts import page_text
@@ -255,10 +258,17 @@ async def support(request: Request) -> Response:
             )
             if report is None:
                 context["unknown"] = address
+                # What to check in the application, beside the tenant's activity and the
+                # address check (issue 16 item 1); not for another tenant's name.
+                with contextlib.suppress(ApiError):
+                    only = scope.tenant_filter(request, tenant)
+                    context["nr"] = await no_record(deps, address, only, lang)
             else:
                 csrf = auth_of(request).csrf_token(session) if session else ""
                 context |= _report_context(report, lang, principal, csrf)
     context.setdefault("r", None)
+    context.setdefault("nr", None)
+    context["x"] = support_text(lang)
     title = f"{t['heading']} — {raw}"
     return render(request, lang, "support.html", title, session=session, **context)
 

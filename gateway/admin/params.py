@@ -211,3 +211,12 @@ def valid_address(value: str, name: str = "address") -> str:
     if norm is None:
         raise ApiError(422, "invalid_address", f"{value!r} is not a valid e-mail address")
     return norm
+
+
+def message_id_key(raw: str | None) -> str | None:
+    """The Message-ID to search for, as the intake stores it (the header's value, trimmed):
+    ``abc@app.example`` is looked up as ``<abc@app.example>``; ``None`` for none given."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    return text if text.startswith("<") else f"<{text}>"

@@ -102,6 +102,17 @@ class RecipientQuery(Query):
 
 class MessagesQuery(Query):
     recipient: str | None = None
+    message_id: (
+        Annotated[
+            str,
+            Meta(
+                max_length=998,
+                description="The Message-ID header's value; angle brackets are added when"
+                " missing",
+            ),
+        ]
+        | None
+    ) = None
     status: Status | None = None
     category: Category | None = None
     tenant: str | None = None

@@ -110,11 +110,38 @@ class Suppression(Model):
     cause: Event | None
 
 
-class Guidance(Model):
+class GuidanceCheck(Model):
+    """One thing to verify in the application (an address with no record)."""
+
+    key: str
+    title: str
+    detail: str
+
+
+class Guidance(Model, omit_defaults=True):
     lang: Lang
     title: str
     what_to_do: str
     customer_message: str
+    checks: Annotated[
+        list[GuidanceCheck],
+        Meta(description="What to check in the application; only for status no_record"),
+    ] = []
+
+
+class DayActivity(Model):
+    day: Annotated[str, Meta(extra_json_schema={"format": "date"})]
+    accepted: Annotated[int, Meta(description="Messages accepted from the application")]
+    refused: Annotated[int, Meta(description="Recipients refused at RCPT")]
+
+
+class TenantActivity(Model):
+    """What the application handed to the gateway lately (UTC days, today first)."""
+
+    tenant: Annotated[str | None, Meta(description="null: every tenant together")]
+    last_accepted_at: Time | None
+    today: int
+    per_day: list[DayActivity]
 
 
 class RecipientRow(Model):
@@ -130,12 +157,18 @@ class RecipientRow(Model):
     last_reply: str
 
 
+#: A recipient's status, or ``no_record`` (the gateway never received a message for it).
+RecipientStatus = Annotated[
+    str, Meta(extra_json_schema={"enum": [*(m.value for m in Status), "no_record"]})
+]
+
+
 class RecipientReport(Model):
     """An address's current status, in plain words, with what decided it."""
 
     address: str
     tenant: str | None
-    status: Status
+    status: RecipientStatus
     category: Category | None
     category_label: str | None
     reason: Annotated[
@@ -147,7 +180,7 @@ class RecipientReport(Model):
             )
         ),
     ]
-    since: Time
+    since: Annotated[Time | None, Meta(description="null for status no_record")]
     guidance: Guidance
     recipient: RecipientRow | None
     rejection: Event | None
@@ -155,6 +188,14 @@ class RecipientReport(Model):
     suppressions: list[Suppression]
     events: list[Event]
     possible_typo: PossibleTypo | None
+    tenant_activity: Annotated[
+        TenantActivity | None,
+        Meta(description="The tenant's sending activity; given with status no_record"),
+    ] = None
+    address_check: Annotated[
+        AddressVerdict | None,
+        Meta(description="The intake's check of the address; given with status no_record"),
+    ] = None
 
 
 # --- messages -----------------------------------------------------------------------------

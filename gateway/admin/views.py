@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.admin import response_models as rm
+from gateway.admin.customer_texts import with_tenant_words
 from gateway.core.model import Category, Event, EventType, Reason, Status, Suppression
 from gateway.core.status_text import Guidance, folded_label, guidance
 
@@ -260,7 +261,7 @@ async def recipient_report(
         status, category, since = row.status, row.category, row.updated_at
     else:
         return None
-    return RecipientReport(
+    report = RecipientReport(
         address=address,
         tenant=tenant,
         lang=lang,
@@ -276,3 +277,5 @@ async def recipient_report(
         events=events,
         possible_typo=possible_typo,
     )
+    # The customer message with the tenant's own details, when it set any (issue 16 item 3).
+    return await with_tenant_words(store, report)

@@ -14,7 +14,7 @@ records they exchange are ``core.records``'.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from gateway.core.access import TenantToken
 from gateway.core.feedback import FeedbackReports
+from gateway.core.activity import OverviewCounts, TenantActivity
 from gateway.core.model import (
     Delivery,
     Event,
@@ -479,6 +480,30 @@ class TenantTokens(Protocol):
     ) -> bool: ...
 
 
+class SupportViews(Protocol):
+    """What the support answers and the overview read (issue 16 items 1, 3 and 4); every
+    method takes an explicit ``tenant`` (``None``: every tenant) so a caller restricted to
+    one tenant asks only for its rows."""
+
+    async def tenant_activity(
+        self, tenant: str | None, starts: Sequence[datetime]
+    ) -> TenantActivity: ...
+
+    async def overview(self, tenant: str | None, starts: Sequence[datetime]) -> OverviewCounts: ...
+
+    async def tenant_texts(self, tenant: str) -> dict[str, dict[str, str]]: ...
+
+    async def set_tenant_texts(
+        self,
+        tenant: str,
+        lang: str,
+        values: Mapping[str, str],
+        at: datetime,
+        *,
+        audit: AuditOf | None = None,
+    ) -> int: ...
+
+
 class Store(
     StoreLifecycle,
     TenantStore,
@@ -493,6 +518,7 @@ class Store(
     Gauges,
     FeedbackReports,
     TenantTokens,
+    SupportViews,
     Protocol,
 ):
     """Durable state, every port of it: what each store adapter implements."""
@@ -528,6 +554,7 @@ __all__ = [
     "Retention",
     "Store",
     "StoreLifecycle",
+    "SupportViews",
     "Suppressions",
     "SystemClock",
     "TenantSettings",

@@ -150,6 +150,7 @@ class MessageFilter:
     tenant: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    message_id: str | None = None  # the Message-ID header's value, angle brackets included
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ __all__ = [
     "folded_label",
     "guidance",
     "parse_texts",
+    "text_keys",
 ]
 
 DEFAULT_LANG = "pt-BR"
@@ -193,6 +194,15 @@ def _detail(status: Status, category: Category | None, reason: str | None) -> st
     if status in (Status.DEFERRED, Status.EXPIRED):
         return folded_category(category)
     return ""
+
+
+def text_keys(
+    status: Status, category: Category | None = None, reason: str | None = None
+) -> tuple[str, ...]:
+    """The keys :func:`guidance` looks a status up by, most specific first (a tenant's own
+    customer messages, ``core.tenant_texts``, use the same keys)."""
+    detail = _detail(status, category, reason)
+    return (f"{status.value}:{detail}", status.value) if detail else (status.value,)
 
 
 def guidance(

@@ -7,13 +7,14 @@ writes it observes). Does not own: what a wrapper adds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from gateway.core.access import TenantToken
 from gateway.core.feedback import UnattributedReport
+from gateway.core.activity import OverviewCounts, TenantActivity
 from gateway.core.model import (
     Delivery,
     Event,
@@ -408,6 +409,30 @@ class StoreDelegate:
 
     async def webhook_backlog(self) -> tuple[int, datetime | None]:
         return await self.inner.webhook_backlog()
+
+    # --- SupportViews --------------------------------------------------------------------
+
+    async def tenant_activity(
+        self, tenant: str | None, starts: Sequence[datetime]
+    ) -> TenantActivity:
+        return await self.inner.tenant_activity(tenant, starts)
+
+    async def overview(self, tenant: str | None, starts: Sequence[datetime]) -> OverviewCounts:
+        return await self.inner.overview(tenant, starts)
+
+    async def tenant_texts(self, tenant: str) -> dict[str, dict[str, str]]:
+        return await self.inner.tenant_texts(tenant)
+
+    async def set_tenant_texts(
+        self,
+        tenant: str,
+        lang: str,
+        values: Mapping[str, str],
+        at: datetime,
+        *,
+        audit: AuditOf | None = None,
+    ) -> int:
+        return await self.inner.set_tenant_texts(tenant, lang, values, at, audit=audit)
 
     async def quota_use(self, now: datetime) -> list[QuotaUse]:
         return await self.inner.quota_use(now)

@@ -224,6 +224,9 @@ class AdminQueries(Queries):
         if where.until is not None:
             sql += " AND m.received_at < ?"
             args.append(where.until.timestamp())
+        if where.message_id is not None:
+            sql += " AND m.message_id = ?"
+            args.append(where.message_id)
         inner = [
             (column, found)
             for column, found in (

@@ -31,6 +31,7 @@ from gateway.store.outbox_queries import OutboxQueries
 from gateway.store.quota_queries import QuotaQueries
 from gateway.store.sql import Script, changed, count, every, one, row, single, value
 from gateway.store.sql import rows as fetch
+from gateway.store.support_queries import SupportQueries
 from gateway.store.token_queries import TokenQueries
 from gateway.store.writes import audited, insert_event, upsert_credentials, upsert_suppression
 
@@ -423,6 +424,7 @@ class CommonQueries(
     OutboxQueries,
     QuotaQueries,
     FeedbackQueries,
+    SupportQueries,
     TokenQueries,
 ):
     """Every query written once: what both stores mix in, beside their dialect's own."""

@@ -21,6 +21,8 @@ marker                    SQLite                          PostgreSQL
 ``@LOCK``                 (nothing: one writer)           `` FOR UPDATE``
 ``@LOCK_R``               (nothing)                       `` FOR UPDATE OF r``
 ``@SKIP``                 (nothing)                       `` FOR UPDATE SKIP LOCKED``
+``@DOMAIN_OF_ADDRESS``    ``substr(address, …)`` after    ``split_part(address, '@', 2)``
+                          the first ``@``
 ========================  ==============================  ===============================
 
 A list parameter goes through ``Dialect.among``: ``IN (?, ?, …)`` on SQLite (in chunks
@@ -142,6 +144,7 @@ SQLITE = Dialect(
         ("@LOCK_R", ""),
         ("@LOCK", ""),
         ("@SKIP", ""),
+        ("@DOMAIN_OF_ADDRESS", "substr(address, instr(address, '@') + 1)"),
     ),
     chunk=500,
 )
@@ -155,6 +158,7 @@ POSTGRES = Dialect(
         ("@LOCK_R", " FOR UPDATE OF r"),
         ("@LOCK", " FOR UPDATE"),
         ("@SKIP", " FOR UPDATE SKIP LOCKED"),
+        ("@DOMAIN_OF_ADDRESS", "split_part(address, '@', 2)"),
     ),
     chunk=1_000_000,
     notify="SELECT pg_notify('gateway_queue', '')",

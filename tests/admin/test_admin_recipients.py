@@ -116,5 +116,7 @@ async def test_tenant_filter_and_unknown_address(env: Env) -> None:
     other = await env.client.get(
         "/api/v1/recipients/carl@example.com?tenant=default", headers=auth()
     )
-    assert other.status_code == 404
-    assert other.json()["error"]["code"] == "unknown_address"
+    # No record in that tenant: an answer, not an error (issue 16 item 1).
+    assert other.status_code == 200
+    assert other.json()["status"] == "no_record"
+    assert other.json()["tenant_activity"]["tenant"] == "default"

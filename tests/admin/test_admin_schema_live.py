@@ -146,7 +146,8 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     r = await c("GET", route, "/api/v1/recipients/bob@example.com", expect=200, headers=ro)
     assert r.json()["status"] == "suppressed"
     await c("GET", route, "/api/v1/recipients/ana@example.com?lang=en", expect=200, headers=ro)
-    await c("GET", route, "/api/v1/recipients/nobody@example.com", expect=404, headers=ro)
+    r = await c("GET", route, "/api/v1/recipients/nobody@example.com", expect=200, headers=ro)
+    assert r.json()["status"] == "no_record"
     await c("GET", route, "/api/v1/recipients/bob@example.com", expect=401)
 
     # Messages and queue control.
@@ -245,6 +246,26 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     route = "/api/v1/tenants/{name}/tokens/{token_id}"
     await c("DELETE", route, f"{url}/{token_id}", expect=200, headers=full)
     await c("DELETE", route, f"{url}/{token_id}", expect=404, headers=full)
+
+    # A tenant's texts, the overview, the message search (issue 16 items 3, 4 and 5).
+    route = "/api/v1/tenants/{name}/texts/{lang}"
+    url = "/api/v1/tenants/shop/texts/pt-BR"
+    texts = {"company_name": "Shop", "sender_addresses": ["billing@shop.example"],
+             "messages": {"sent": "Olá! {address}"}}  # fmt: skip
+    await c("PUT", route, url, expect=200, headers=full, json=texts)
+    await c("PUT", route, url, expect=422, headers=full, json={"messages": {"sent": "{x}"}})
+    await c("PUT", route, "/api/v1/tenants/zz/texts/en", expect=404, headers=full, json={})
+    route = "/api/v1/tenants/{name}/texts"
+    await c("GET", route, "/api/v1/tenants/shop/texts", expect=200, headers=ro)
+    await c("GET", route, "/api/v1/tenants/zz/texts", expect=404, headers=ro)
+    await c("GET", "/api/v1/overview", expect=200, headers=ro, params={"tenant": "default"})
+    await c("GET", "/api/v1/overview", expect=401)
+    await c("GET", "/overview", expect=303)
+    await c("GET", "/overview", expect=200, headers=ro)
+    await c("GET", "/messages", expect=303)
+    await c("GET", "/messages", expect=200, headers=ro, params={"recipient": "bob@example.com"})
+    by_id = {"message_id": "QBOB000001@app.test"}
+    await c("GET", "/messages", expect=200, headers=ro, params=by_id)
 
     # Send-test, stats, audit, webhook deliveries.
     route = "/api/v1/send-test"
