@@ -49,6 +49,10 @@ class Chart:
     empty: bool = False
 
 
+#: The longest name a ranking shows in full (the rest is in the bar's tooltip).
+MAX_NAME = 26
+
+
 def _r(value: float) -> float:
     return round(value, 1)
 
@@ -125,6 +129,7 @@ def ranking(
         y = pad + i * row_height
         w = span * n / most if most else 0
         rects.append(Rect(name_w, y, _r(max(w, 1)), row_height - 6, series, f"{name}: {n}", n))
-        labels.append(Label(name_w - 6, y + row_height - 10, name[:32], "end"))
+        short = name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"
+        labels.append(Label(name_w - 6, y + row_height - 10, short, "end"))
         labels.append(Label(_r(name_w + w + 6), y + row_height - 10, str(n), "start"))
     return Chart(kind, title, width, height, rects, labels, [], empty=not rows)

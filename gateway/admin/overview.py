@@ -188,8 +188,7 @@ def _category_label(category: str, lang: str) -> str:
         word = folded_category(Category(category))
     except ValueError:
         word = ""
-    label = FOLDED_LABELS[word]["pt-BR" if lang != "en" else "en"] if word else ""
-    return f"{label} ({category})" if label else category
+    return FOLDED_LABELS[word]["pt-BR" if lang != "en" else "en"] if word else category
 
 
 def page_charts(data: OverviewData, lang: str) -> list[charts.Chart]:
@@ -201,13 +200,16 @@ def page_charts(data: OverviewData, lang: str) -> list[charts.Chart]:
         for s, d in reversed(list(zip(data.starts, data.days, strict=True)))
     ]
     series = [(k, x["t_" + k]) for k in STACKED]
-    ranked = sorted(data.categories.items(), key=lambda p: (-p[1], p[0]))
+    words: dict[str, int] = {}  # the four words support uses (core.status_text)
+    for category, n in data.categories.items():
+        _add(words, _category_label(category, lang), n)
+    ranked = sorted(words.items(), key=lambda p: (-p[1], p[0]))
     return [
         charts.stacked_columns("per-day", x["per_day"], columns, series),
         charts.ranking(
             "categories",
             x["by_category"],
-            [(_category_label(c, lang), n) for c, n in ranked],
+            ranked,
             "bounced",
         ),
         charts.ranking("domains", x["failing_domains"], data.failing_domains, "deferred"),
