@@ -158,18 +158,24 @@ def ensure_chromium() -> None:
 
 
 def ensure_promtool() -> None:
-    """promtool only, unpacked from Debian's prometheus package: no service is started."""
-    target = BIN / "promtool"
-    if target.exists() or shutil.which("promtool") or not shutil.which("apt-get"):
+    """promtool and prometheus, unpacked from Debian's prometheus package into .venv/bin
+    (apt-get download + dpkg -x): nothing is installed system-wide and no service is started.
+    The alert tests run promtool; tests/observability/test_alerts_live.py starts its own
+    prometheus on loopback, with a private data directory, for the length of the test."""
+    wanted = [
+        name for name in ("promtool", "prometheus") if not (BIN / name).exists()
+    ]  # a system-wide one is not used: the package's pair is what the tests are written for
+    if not wanted or not shutil.which("apt-get"):
         return
-    step("unpacking promtool from Debian's prometheus package (apt-get download + dpkg -x)")
+    step(f"unpacking {' and '.join(wanted)} from Debian's prometheus package (dpkg -x)")
     if not _apt_updated:  # `apt-get download` needs the package lists
         _apt("--version")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["apt-get", "download", "prometheus"], cwd=tmp, check=True)
         [deb] = glob.glob(f"{tmp}/prometheus_*.deb")
         subprocess.run(["dpkg-deb", "-x", deb, f"{tmp}/x"], check=True)
-        shutil.copy2(f"{tmp}/x/usr/bin/promtool", target)
+        for name in wanted:
+            shutil.copy2(f"{tmp}/x/usr/bin/{name}", BIN / name)
 
 
 def ensure_docker_compose() -> None:
