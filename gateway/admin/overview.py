@@ -135,7 +135,7 @@ def fold(
     days: list[dict[str, int]] = [{} for _ in starts]
     categories: dict[str, int] = {}
     tenants: dict[str, _Tenant] = {}
-    for name, day, kind, category, n in c.events:
+    for name, day, kind, n in c.events:
         if not 0 <= day < len(starts):
             continue
         _add(days[day], kind, n)
@@ -143,8 +143,8 @@ def fold(
         _add(t.week, kind, n)
         if day == 0:
             _add(t.today, kind, n)
-        if category and kind in ("bounced", "deferred", "expired", "rejected"):
-            _add(categories, category, n)
+    for _, _, _, category, n in c.failures:
+        _add(categories, category, n)
     waiting: dict[str, int] = {}
     for name, status, n, oldest in c.waiting:
         t = tenants.setdefault(name, _Tenant())

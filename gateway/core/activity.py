@@ -65,8 +65,9 @@ class OverviewCounts:
     """The overview's numbers over ``day_starts`` (one tenant, or every one).
 
     Args:
-        events: ``(tenant, day index, event type, category or "", count)``; day index 0 is
-            today.
+        events: ``(tenant, day index, event type, count)``; day index 0 is today.
+        failures: ``(tenant, day index, event type, category, count)`` of the failures
+            (bounced, deferred, expired, rejected) that have a category.
         failing_domains: ``(destination domain, failures)``, most first (bounced, deferred
             and expired events of the period).
         failing_hosts: ``(MX host that answered, failures)``, most first (the caller folds
@@ -75,7 +76,8 @@ class OverviewCounts:
             held now.
     """
 
-    events: list[tuple[str, int, str, str, int]] = field(default_factory=list)
+    events: list[tuple[str, int, str, int]] = field(default_factory=list)
+    failures: list[tuple[str, int, str, str, int]] = field(default_factory=list)
     failing_domains: list[tuple[str, int]] = field(default_factory=list)
     failing_hosts: list[tuple[str, int]] = field(default_factory=list)
     waiting: list[tuple[str, str, int, datetime]] = field(default_factory=list)

@@ -106,11 +106,21 @@ class SupportQueries(Queries):
         failing = "type IN ('bounced', 'deferred', 'expired') AND at >= ?"
 
         def script() -> Script[OverviewCounts]:
+            # Two passes: every event by type (the (tenant, type, at) index covers it), then
+            # the failures by category (a small share of the rows; the category is not in
+            # the index): three times faster than one pass with the category.
             args: list[Any] = [*case_args, oldest]
             events = yield from every(
+                _tenant(f"SELECT tenant, {case}, type, count(*) FROM events WHERE at >= ?", args,
+                        tenant) + " GROUP BY 1, 2, 3",
+                *args,
+            )  # fmt: skip
+            args = [*case_args, oldest]
+            failures = yield from every(
                 _tenant(
-                    f"SELECT tenant, {case}, type, coalesce(category, ''), count(*) FROM events"
-                    " WHERE at >= ?",
+                    f"SELECT tenant, {case}, type, category, count(*) FROM events"
+                    " WHERE type IN ('bounced', 'deferred', 'expired', 'rejected') AND at >= ?"
+                    " AND category IS NOT NULL",
                     args,
                     tenant,
                 )
@@ -143,8 +153,9 @@ class SupportQueries(Queries):
                 *args,
             )
             return OverviewCounts(
-                events=[
-                    (r[0], int(r[1]), r[2], r[3], int(r[4])) for r in events if r[1] is not None
+                events=[(r[0], int(r[1]), r[2], int(r[3])) for r in events if r[1] is not None],
+                failures=[
+                    (r[0], int(r[1]), r[2], r[3], int(r[4])) for r in failures if r[1] is not None
                 ],
                 failing_domains=[(r[0], int(r[1])) for r in domains],
                 failing_hosts=[(r[0], int(r[1])) for r in hosts],
