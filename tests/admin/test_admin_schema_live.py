@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 
 from gateway.admin.app import ROUTES, build_admin_app
+from gateway.core.feedback import UnattributedReport, Why
 from gateway.core.model import Category, Event, EventType, Status, Suppression, SuppressionReason
 from gateway.core.records import OutboxItem
 from gateway.core.shaping import SiteState, SiteView
@@ -297,6 +298,17 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     r = await c("GET", route, expect=200, headers=ro)
     assert r.json()["items"][0]["payload"]["type"] == "bounced"
     await c("GET", route, expect=422, headers=ro, params={"state": "lost"})
+    route = "/api/v1/feedback-reports"
+    await env.store.add_feedback_report(
+        UnattributedReport(
+            None, env.clock.now(), "abuse", "Yahoo!-Mail-Feedback/2.0", "192.0.2.7",
+            "x@elsewhere.example", "ana@example.com", "<m@elsewhere.example>", "", Why.NO_MATCH,
+            2048,
+        )
+    )  # fmt: skip
+    r = await c("GET", route, expect=200, headers=ro)
+    assert r.json()["items"][0]["why"] == "no_match"
+    await c("GET", route, expect=422, headers=ro, params={"before_id": "0"})
 
     # The document itself, the probes and the metrics.
     await c("GET", "/api/openapi.json", expect=200)
