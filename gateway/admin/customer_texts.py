@@ -14,7 +14,7 @@ A tenant token sees and (with write access) edits only its own tenant's texts
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, Protocol, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -39,8 +39,9 @@ from gateway.core.tenant_texts import (
 )
 
 if TYPE_CHECKING:
-    from gateway.admin.views import RecipientReport
-    from gateway.core.ports import Store
+    from gateway.core.model import Category, Event, Reason, Status, Suppression
+    from gateway.core.ports import RecipientView, Store
+    from gateway.core.status_text import Guidance
 
 Template = Annotated[
     str,
@@ -171,6 +172,30 @@ async def put_texts(request: Request) -> TenantTexts:
 # --- applying them -------------------------------------------------------------------------
 
 
+class Report(Protocol):
+    """What :func:`with_tenant_words` reads of a report (``admin.views.RecipientReport``,
+    named by its shape: that module calls this one)."""
+
+    address: str
+    tenant: str | None
+    lang: rm.Lang
+    status: Status
+    category: Category | None
+    reason: Reason | None
+    guidance: Guidance
+    rejection: Event | None
+    recipient: RecipientView | None
+
+    @property
+    def suppression(self) -> Suppression | None: ...
+
+    @property
+    def typo_suggestion(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=Report)
+
+
 async def words_for(store: Store, tenant: str | None, lang: str) -> TenantWords | None:
     """The tenant's texts in ``lang`` (``None`` without a tenant or texts)."""
     if tenant is None:
@@ -179,7 +204,7 @@ async def words_for(store: Store, tenant: str | None, lang: str) -> TenantWords 
     return TenantWords(texts) if texts else None
 
 
-def report_tenant(report: RecipientReport) -> str | None:
+def report_tenant(report: Report) -> str | None:
     """The tenant whose texts a report's message uses: the one searched in, else the one of
     what decided the status (the suppression, the refusal, the recipient row)."""
     if report.tenant is not None:
@@ -192,7 +217,7 @@ def report_tenant(report: RecipientReport) -> str | None:
     return None
 
 
-async def with_tenant_words(store: Store, report: RecipientReport) -> RecipientReport:
+async def with_tenant_words(store: Store, report: R) -> R:
     """``report`` with its customer message filled with its tenant's details (unchanged
     for a tenant without texts: the shipped message as before)."""
     words = await words_for(store, report_tenant(report), report.lang)
