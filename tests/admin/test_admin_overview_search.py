@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway.core.model import Category, Status
+from gateway.core.no_record import no_record_text
 from tests.admin.support import RO_TOKEN, Env, auth
+from tests.admin.test_admin_tenant_tokens import make_token
 
 
 async def _traffic(env: Env) -> None:
@@ -102,3 +104,45 @@ async def test_message_search_by_recipient_message_id_and_time(env: Env) -> None
     support = await env.client.get("/support", params={"address": "bia@uol.com.br"},
                                    headers=auth())  # fmt: skip
     assert "/messages?recipient=bia%40uol.com.br" in support.text
+
+
+async def test_pages_in_english(env: Env) -> None:
+    support = await env.client.get(
+        "/support", params={"address": "nobody@example.com", "lang": "en"}, headers=auth()
+    )
+    assert no_record_text("en").title in support.text
+    assert "What to check in the application" in support.text
+    assert "The gateway would accept this address." in support.text
+    overview = await env.client.get("/overview", params={"lang": "en"}, headers=auth())
+    assert "<h1>Overview</h1>" in overview.text
+    assert "Events per day" in overview.text
+    search = await env.client.get("/messages", params={"lang": "en"}, headers=auth())
+    assert "<h1>Search messages</h1>" in search.text
+
+
+async def test_a_tenant_token_sees_its_own_overview_texts_and_activity(env: Env) -> None:
+    await _traffic(env)
+    token = await make_token(env, "acme", "write")
+    overview = (await env.client.get("/api/v1/overview", headers=auth(token))).json()
+    assert [t["tenant"] for t in overview["tenants"]] == ["acme"]
+    assert overview["waiting"] == {"deferred": 1}
+    other = await env.client.get("/api/v1/overview?tenant=default", headers=auth(token))
+    assert other.status_code == 404
+    texts = {"company_name": "ACME"}
+    own = await env.client.put("/api/v1/tenants/acme/texts/en", json=texts, headers=auth(token))
+    assert own.status_code == 200
+    for name in ("default", "nosuch"):
+        r = await env.client.put(
+            f"/api/v1/tenants/{name}/texts/en", json=texts, headers=auth(token)
+        )
+        assert r.status_code == 404
+        assert r.json()["error"]["message"] == f"No tenant {name}"
+    nr = await env.client.get("/api/v1/recipients/dan@example.com", headers=auth(token))
+    assert nr.json()["status"] == "no_record"  # default's address: no record in acme
+    assert nr.json()["tenant_activity"]["tenant"] == "acme"
+    page = await env.client.get("/messages", params={"recipient": "dan@example.com"},
+                                headers=auth(token))  # fmt: skip
+    assert 'class="none"' in page.text
+    page = await env.client.get("/overview", headers=auth(token))
+    assert '<tr data-tenant="default">' not in page.text
+    assert '<tr data-tenant="acme">' in page.text
