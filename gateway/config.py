@@ -330,6 +330,8 @@ class AdminConfig:
     tokens: tuple[str, ...] = _opt(_strs, ())
     read_only_tokens: tuple[str, ...] = _opt(_strs, ())
     max_body_size: int = _opt(_size, 1024 * 1024)
+    # POST /api/v1/suppressions/import's body (read as it arrives, not held in memory).
+    max_import_size: int = _opt(_size, 256 * 1024 * 1024)
 
 
 @dataclass(frozen=True, slots=True)

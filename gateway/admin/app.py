@@ -41,6 +41,7 @@ from gateway.admin import (
     public,
     scope,
     search,
+    suppression_csv,
     suppressions,
     tenants,
     tokens,
@@ -77,6 +78,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/api/v1/messages/{queue_id}/release", ("POST",), api.release_message, "api"),
     ("/api/v1/suppressions", ("GET",), suppressions.list_suppressions, "api"),
     ("/api/v1/suppressions", ("POST",), suppressions.add_suppression, "api"),
+    # Before /{address}: a path parameter would match "export" and "import" too.
+    ("/api/v1/suppressions/export", ("GET",), suppression_csv.export_suppressions, "api"),
+    ("/api/v1/suppressions/import", ("POST",), suppression_csv.import_suppressions, "api"),
     ("/api/v1/suppressions/{address}", ("DELETE",), suppressions.delete_suppression, "api"),
     ("/api/v1/addresses/check", ("POST",), api.check_address, "api"),
     ("/api/v1/addresses/{address}/data", ("DELETE",), api.erase_address, "api"),
@@ -176,7 +180,15 @@ def admin_routes() -> list[Route]:
 def _app(routes: list[Route], deps: AdminDeps, auth: TokenAuth | None) -> Starlette:
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BodyCap, limit=deps.config.admin.max_body_size), Middleware(NoNul)],
+        middleware=[
+            Middleware(
+                BodyCap,
+                limit=deps.config.admin.max_body_size,
+                # A CSV import is read as it arrives, so it may be larger (issue 16 item 7).
+                larger={"/api/v1/suppressions/import": deps.config.admin.max_import_size},
+            ),
+            Middleware(NoNul),
+        ],
         exception_handlers=exception_handlers(),
     )
     app.state.deps = deps

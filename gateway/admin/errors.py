@@ -149,26 +149,29 @@ class BodyCap:
     exception handlers turn into the same 413.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default = limit
+        #: path -> the limit of a route that streams its body (the CSV import).
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.default)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared < 0 or declared > self.limit:
+                if declared < 0 or declared > limit:
                     if declared < 0:
                         response = error_response(400, "bad_request", "Bad Content-Length")
                     else:
                         response = error_response(
-                            413, "body_too_large", f"The request body exceeds {self.limit} bytes"
+                            413, "body_too_large", f"The request body exceeds {limit} bytes"
                         )
                     await response(scope, receive, send)
                     return
@@ -179,8 +182,8 @@ class BodyCap:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if seen > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, capped, send)

@@ -160,10 +160,10 @@ def _operation(
         out["parameters"] = parameters
     if op.body is not None:
         media = op.body_media
-        out["requestBody"] = {
-            "required": op.body_required,
-            "content": {media: {"schema": _ref(op.body)}},
-        }
+        schema = _ref(op.body)
+        if media == "text/csv":  # a file, described by the model's docstring
+            schema = {"type": "string", "description": " ".join((op.body.__doc__ or "").split())}
+        out["requestBody"] = {"required": op.body_required, "content": {media: {"schema": schema}}}
     if kind != "api":
         out["security"] = []
     return out
@@ -173,7 +173,8 @@ def _models(ops: Iterable[Operation]) -> list[type[Any]]:
     """Every type the document names, in a stable order, ``Error`` first."""
     seen: dict[type[Any], None] = {Error: None}
     for op in ops:
-        for model in (op.response, op.query, op.body, *op.also.values()):
+        body = op.body if op.body_media != "text/csv" else None  # a file: no schema
+        for model in (op.response, op.query, body, *op.also.values()):
             if model is not None:
                 seen[model] = None
     seen[WebhookPayload] = None  # what a tenant's webhook receives (no route returns it alone)

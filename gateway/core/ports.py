@@ -53,6 +53,7 @@ from gateway.core.records import (
     notices_of,
 )
 from gateway.core.replies import Reply
+from gateway.core.transfer import ImportCounts, SuppressionExport
 
 
 class Clock(Protocol):
@@ -462,6 +463,26 @@ class Gauges(Protocol):
         ...
 
 
+class SuppressionTransfer(Protocol):
+    """Suppression import and export (issue 16 item 7), a page or a batch at a time."""
+
+    async def export_suppressions(
+        self, where: SuppressionExport, limit: int, after: tuple[str, str] | None
+    ) -> list[Suppression]:
+        """Up to ``limit`` suppressions after the key (tenant, address), in key order."""
+        ...
+
+    async def import_suppressions(
+        self,
+        batch: Sequence[Suppression],
+        *,
+        dry_run: bool = False,
+        audit: AuditOf | None = None,
+    ) -> ImportCounts:
+        """Add or update a batch in one transaction (a dry run only counts)."""
+        ...
+
+
 class TenantTokens(Protocol):
     """Tenant-scoped admin tokens (issue 16 item 2): only their SHA-256 is stored."""
 
@@ -516,6 +537,7 @@ class Store(
     Outbox,
     Retention,
     Gauges,
+    SuppressionTransfer,
     FeedbackReports,
     TenantTokens,
     SupportViews,
@@ -555,6 +577,7 @@ __all__ = [
     "Store",
     "StoreLifecycle",
     "SupportViews",
+    "SuppressionTransfer",
     "Suppressions",
     "SystemClock",
     "TenantSettings",

@@ -44,6 +44,7 @@ from gateway.core.records import (
     WebhookRecord,
     WebhookTarget,
 )
+from gateway.core.transfer import ImportCounts, SuppressionExport
 
 
 class StoreDelegate:
@@ -452,6 +453,22 @@ class StoreDelegate:
 
     async def queue_ids_by_message_id(self, message_id: str) -> list[str]:
         return await self.inner.queue_ids_by_message_id(message_id)
+
+    # --- SuppressionTransfer ---------------------------------------------------------------
+
+    async def export_suppressions(
+        self, where: SuppressionExport, limit: int, after: tuple[str, str] | None
+    ) -> list[Suppression]:
+        return await self.inner.export_suppressions(where, limit, after)
+
+    async def import_suppressions(
+        self,
+        batch: Sequence[Suppression],
+        *,
+        dry_run: bool = False,
+        audit: AuditOf | None = None,
+    ) -> ImportCounts:
+        return await self.inner.import_suppressions(batch, dry_run=dry_run, audit=audit)
 
     # --- TenantTokens ----------------------------------------------------------------------
 

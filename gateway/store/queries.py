@@ -32,6 +32,7 @@ from gateway.store.quota_queries import QuotaQueries
 from gateway.store.sql import Script, changed, count, every, one, row, single, value
 from gateway.store.sql import rows as fetch
 from gateway.store.support_queries import SupportQueries
+from gateway.store.suppression_transfer import SuppressionTransfer
 from gateway.store.token_queries import TokenQueries
 from gateway.store.writes import audited, insert_event, upsert_credentials, upsert_suppression
 
@@ -426,5 +427,6 @@ class CommonQueries(
     FeedbackQueries,
     SupportQueries,
     TokenQueries,
+    SuppressionTransfer,
 ):
     """Every query written once: what both stores mix in, beside their dialect's own."""

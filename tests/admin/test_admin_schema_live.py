@@ -248,6 +248,19 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     await c("DELETE", route, f"{url}/{token_id}", expect=200, headers=full)
     await c("DELETE", route, f"{url}/{token_id}", expect=404, headers=full)
 
+    # Suppression CSV (issue 16 item 7).
+    route = "/api/v1/suppressions/import"
+    csv_body = {"content": b"EmailAddress,Reason\nx@example.com,BOUNCE\n"}
+    csv_type = {"content-type": "text/csv"}
+    r = await c("POST", route, expect=200, headers=full | csv_type, **csv_body)
+    assert r.json()["added"] == 1
+    await c("POST", route, expect=422, headers=full | csv_type, content=b"")
+    await c("POST", route, f"{route}?tenant=zz", expect=404, headers=full | csv_type, **csv_body)
+    route = "/api/v1/suppressions/export"
+    r = await c("GET", route, expect=200, headers=ro)
+    assert r.text.startswith("tenant,address,reason")
+    await c("GET", route, f"{route}?reason=nope", expect=422, headers=ro)
+
     # A tenant's texts, the overview, the message search (issue 16 items 3, 4 and 5).
     route = "/api/v1/tenants/{name}/texts/{lang}"
     url = "/api/v1/tenants/shop/texts/pt-BR"
