@@ -123,7 +123,7 @@ class CsvUpload(Body):
     punctuation ignored): address (or SES/Postmark's EmailAddress, Email), reason (or
     SuppressionReason), tenant, since (or LastUpdateTime, CreatedAt), expires_at, scope,
     note, Origin. Reasons: this gateway's, SES's BOUNCE/COMPLAINT, Postmark's HardBounce/
-    SpamComplaint/ManualSuppression (docs/suppression-import.md)."""
+    SpamComplaint/ManualSuppression (README: Suppression import and export)."""
 
 
 class BadRow(Model):
