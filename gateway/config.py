@@ -322,6 +322,8 @@ class PolicyConfig:
     failure_threshold: int = _opt(_positive_int, 3)
     failure_window: timedelta = _opt(_duration, timedelta(days=30))
     mailbox_full_suppression: timedelta = _opt(_duration, timedelta(days=7))
+    # Unblock on probation (issue 15): each tenant's default (``PATCH /api/v1/tenants``).
+    probation: timedelta = _opt(_duration, timedelta(days=30))
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from gateway.admin.texts import page_text
 from gateway.admin.views import RecipientReport, normalise_lang, recipient_report, reply_text
 from gateway.core.model import Status, SuppressionReason
 from gateway.core.status_text import folded_label
+from gateway.core.streams import Scope
 
 _COLOURS = {
     Status.SENT: "green",
@@ -327,7 +328,11 @@ async def unblock_form(request: Request) -> Response:
     request.state.principal = principal
     tenant = scope.tenant_filter(request, form.get("tenant", "").strip())
     # The audit entry is written with the unblock, in its transaction (issue 13).
-    await unblock(deps_of(request), principal.actor, address, tenant, reason, request)
+    wanted = form.get("scope", "").strip()  # the suppression's own scope (issue 15)
+    lift = Scope(wanted) if wanted in {s.value for s in Scope} else None
+    await unblock(
+        deps_of(request), principal.actor, address, tenant, reason, request, block_scope=lift
+    )
     query = urlencode({"address": address, "lang": lang})
     return RedirectResponse(f"/support?{query}", status_code=303)
 
@@ -364,7 +369,7 @@ async def suppressions_page(request: Request) -> Response:
     next_query = ""
     if len(rows) > _PAGE_SIZE:
         last = rows[_PAGE_SIZE - 1]
-        cursor = params.encode_cursor(f"{last.tenant} {last.address}")
+        cursor = params.encode_cursor(f"{last.tenant} {last.address} {last.scope.value}")
         next_query = urlencode(dict(q) | {"cursor": cursor})
     return render(
         request,

@@ -25,6 +25,7 @@ from gateway.admin.operations import described
 from gateway.admin.templating import render_public
 from gateway.core import verp
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
+from gateway.core.streams import Scope
 
 ONE_CLICK = "One-Click"
 
@@ -96,11 +97,15 @@ async def one_click(request: Request) -> Response:
         now,
         reason=Reason.OPT_OUT,
         text=f"Suppressed ({SuppressionReason.OPT_OUT.value}): {note}",
-        details={"source": "one_click"},
+        details={"source": "one_click", "scope": Scope.MARKETING.value},
     )
     # An existing permanent suppression (a complaint, say) is the stronger record: keep it.
+    # The token came in a List-Unsubscribe header, which only marketing messages carry
+    # (issue 15): the opt-out withdraws consent for marketing, invoices go on.
     await deps.store.suppress_with_event(
-        Suppression(tenant, address, SuppressionReason.OPT_OUT, now, None, None, note),
+        Suppression(
+            tenant, address, SuppressionReason.OPT_OUT, now, None, None, note, Scope.MARKETING
+        ),
         event,
         keep_permanent=True,
     )

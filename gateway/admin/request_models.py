@@ -144,7 +144,15 @@ class SuppressionsQuery(Query):
 
 class UnblockQuery(Query):
     tenant: str | None = None
+    scope: (
+        Annotated[ScopeName, Meta(description="Lift only this scope's suppression; default all")]
+        | None
+    ) = None
     reason: Annotated[str, Meta(description="Why (a ticket number); or in the body")] | None = None
+
+    sentences: ClassVar[dict[str, str]] = {
+        "scope": 'scope must be "all", "marketing" or "transactional"',
+    }
 
 
 class StatsQuery(Query):
@@ -184,12 +192,17 @@ class ManualBlock(Body):
     expires: (
         Annotated[str, Meta(max_length=64, extra_json_schema={"format": "date-time"})] | None
     ) = None
+    scope: Annotated[
+        ScopeName,
+        Meta(description="The streams the block stops (issue 15): all, marketing, transactional"),
+    ] = "all"
 
     sentences: ClassVar[dict[str, str]] = {
         "address": "address is required (a string)",
         "tenant": _TENANT,
         "note": f"note must be a string of at most {MAX_REASON} characters",
         "expires": "expires must be an ISO 8601 time or a UNIX timestamp",
+        "scope": 'scope must be "all", "marketing" or "transactional"',
     }
 
 
@@ -244,7 +257,18 @@ _SETTINGS_SENTENCES = {
     "bounce_notice": "bounce_notice must be true or false",
     "webhook_url": "webhook_url must be an http:// or https:// URL",
     "rotate_webhook_secret": "rotate_webhook_secret must be true or false",
+    # Streams and probation (issue 15 items 1 and 3).
+    "probation": 'probation must be a duration such as "30d", "12h" or "90m", or null',
+    "default_stream": 'default_stream must be "transactional", "marketing" or null',
+    "complaint_scope": 'complaint_scope must be "stream", "all" or null',
 }
+
+#: A duration as the config file writes them ("30d", "12h", "90m", "45s", "2w").
+StreamDurationText = Annotated[
+    str, Meta(max_length=32, pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$")
+]
+StreamName = Literal["transactional", "marketing"]
+ScopeName = Literal["all", "marketing", "transactional"]
 
 
 class TenantSettings(Body, forbid_unknown_fields=True):
@@ -258,6 +282,30 @@ class TenantSettings(Body, forbid_unknown_fields=True):
     webhook_url: Annotated[str, Meta(max_length=2000, pattern=WEBHOOK_URL)] | UnsetType = UNSET
     failure_threshold: Positive | UnsetType | None = UNSET
     failure_window_seconds: Positive | UnsetType | None = UNSET
+    probation: (
+        Annotated[
+            StreamDurationText,
+            Meta(description="How long an unblock's probation lasts; null: [policy] probation"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    default_stream: (
+        Annotated[
+            StreamName,
+            Meta(description="A message's stream without X-Gateway-Stream or a login default"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    complaint_scope: (
+        Annotated[
+            Literal["stream", "all"],
+            Meta(description="What a complaint suppresses: its message's stream, or all"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
 
     sentences: ClassVar[dict[str, str]] = _SETTINGS_SENTENCES
 
@@ -291,9 +339,18 @@ class CredentialsRequest(Body):
     """The SMTP username to (re)issue a secret for; default: the tenant's name."""
 
     username: Annotated[str, Meta(pattern=USERNAME)] | UnsetType = UNSET
+    default_stream: (
+        Annotated[
+            StreamName,
+            Meta(description="The login's default stream (issue 15); null: the tenant's"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
 
     sentences: ClassVar[dict[str, str]] = {
         "username": "username must be 1-128 characters of letters, digits and ._@+-",
+        "default_stream": 'default_stream must be "transactional", "marketing" or null',
     }
 
 

@@ -22,6 +22,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from gateway.core.model import Category, EventType, Reason, Status, SuppressionReason
 from gateway.core.shaping import SiteState
+from gateway.core.streams import ComplaintScope, Scope, Stream
 from gateway.observe.webhooks import ALL_TYPES
 
 __all__ = ["UNSET", "UnsetType"]
@@ -108,6 +109,28 @@ class Suppression(Model):
     event_id: int | None
     note: str
     cause: Event | None
+    scope: Annotated[
+        Scope,
+        Meta(
+            description=(
+                "The streams it stops: all, or only marketing / transactional (an opt-out"
+                " stops the stream it came from; issue 15)"
+            )
+        ),
+    ] = Scope.ALL
+
+
+class Probation(Model):
+    """The probation an unblock started (issue 15): the first blocking failure before
+    ``probation_until`` blocks the address again (reason ``probation_failure``)."""
+
+    tenant: str
+    since: Time
+    probation_until: Time
+    unblock_event_id: int | None
+    success_at: Annotated[
+        Time | None, Meta(description="The last delivery since the unblock, if any")
+    ] = None
 
 
 class GuidanceCheck(Model):
@@ -188,6 +211,12 @@ class RecipientReport(Model):
     suppressions: list[Suppression]
     events: list[Event]
     possible_typo: PossibleTypo | None
+    probation: Annotated[
+        Probation | None, Meta(description="The running probation of an unblocked address")
+    ] = None
+    probation_until: Annotated[
+        Time | None, Meta(description="When the running probation ends (null: none)")
+    ] = None
     tenant_activity: Annotated[
         TenantActivity | None,
         Meta(description="The tenant's sending activity; given with status no_record"),
@@ -266,6 +295,10 @@ class Lifted(Model):
     was: SuppressionReason
     since: Time
     event_id: int
+    scope: Scope = Scope.ALL
+    probation_until: Annotated[
+        Time | None, Meta(description="The end of the probation this unblock started")
+    ] = None
 
 
 class Unblocked(Model):
@@ -274,6 +307,15 @@ class Unblocked(Model):
     at: Time
     reason: str
     lifted: list[Lifted]
+    probation_until: Annotated[
+        Time | None,
+        Meta(
+            description=(
+                "The end of the probation the unblock started: a blocking failure before"
+                " it blocks the address again at once (reason probation_failure)"
+            )
+        ),
+    ] = None
 
 
 # --- addresses ----------------------------------------------------------------------------
@@ -323,6 +365,16 @@ class Tenant(Model):
     failure_threshold: int | None
     failure_window_seconds: float | None
     usernames: list[str]
+    # Streams and probation (issue 15); null: the default ([policy] probation,
+    # "transactional", "stream").
+    probation: Annotated[
+        str | None, Meta(description="How long an unblock's probation lasts, e.g. 30d")
+    ] = None
+    default_stream: Stream | None = None
+    complaint_scope: ComplaintScope | None = None
+    login_streams: Annotated[
+        dict[str, str], Meta(description="SMTP username -> its default stream, where set")
+    ] = {}
 
 
 class TenantList(Model):
@@ -353,6 +405,9 @@ class Credentials(Model):
     tenant: str
     username: str
     secret: str
+    default_stream: Annotated[
+        Stream | None, Meta(description="The login's default stream; null: the tenant's")
+    ] = None
 
 
 # --- send-test, stats, audit --------------------------------------------------------------

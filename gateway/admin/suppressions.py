@@ -8,7 +8,7 @@ own: the queries (``store.admin_queries``) or deciding automatic blocks (``core.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 
@@ -23,6 +23,7 @@ from gateway.admin.request_models import MAX_REASON
 from gateway.admin.views import suppression_model
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
 from gateway.core.records import AuditEntry
+from gateway.core.streams import Scope
 
 __all__ = ["MAX_REASON", "add_suppression", "delete_suppression", "list_suppressions", "unblock"]
 
@@ -45,7 +46,8 @@ async def list_suppressions(request: Request) -> rm.SuppressionPage:
     page = rows[: q.limit]
     cursor = None
     if len(rows) > q.limit and page:
-        cursor = params.encode_cursor(f"{page[-1].tenant} {page[-1].address}")
+        last = page[-1]
+        cursor = params.encode_cursor(f"{last.tenant} {last.address} {last.scope.value}")
     return rm.SuppressionPage(items=[suppression_model(s) for s in page], next_cursor=cursor)
 
 
@@ -71,6 +73,7 @@ async def add_suppression(request: Request) -> rm.Suppression:
     if expires is not None and expires <= now:
         raise invalid("expires must be in the future")
     actor = principal_of(request).actor
+    block_scope = Scope(body.scope)
     event = Event(
         None,
         tenant,
@@ -79,12 +82,16 @@ async def add_suppression(request: Request) -> rm.Suppression:
         now,
         reason=Reason.MANUAL,
         text=f"Blocked by administrator {actor}: {note}"[:2000],
-        details={"actor": actor, "note": note},
+        details={"actor": actor, "note": note, "scope": block_scope.value},
     )
     # The suppression, its event and the audit entry in one transaction (issue 13).
-    entry = audit_entry(request, "suppression.add", f"{tenant} {address}", note=note)
+    entry = audit_entry(
+        request, "suppression.add", f"{tenant} {address}", note=note, scope=block_scope.value
+    )
     stored = await deps.store.suppress_with_event(
-        Suppression(tenant, address, SuppressionReason.MANUAL, now, expires, None, note),
+        Suppression(
+            tenant, address, SuppressionReason.MANUAL, now, expires, None, note, block_scope
+        ),
         event,
         audit=lambda _: entry,
     )
@@ -114,11 +121,22 @@ async def delete_suppression(request: Request) -> rm.Unblocked:
     tenant = scope.tenant_filter(request, q.tenant or body.tenant)
     actor = principal_of(request).actor
     now = deps.clock.now()
-    lifted = await unblock(deps, actor, address, tenant or None, reason, request)
+    lifted = await unblock(
+        deps,
+        actor,
+        address,
+        tenant or None,
+        reason,
+        request,
+        block_scope=None if q.scope is None else Scope(q.scope),
+    )
     if not lifted:
         where = f" in tenant {tenant}" if tenant else ""
         raise ApiError(404, "not_suppressed", f"{address} is not suppressed{where}")
-    return _unblocked(address, actor, now, reason, lifted)
+    # The probations the unblock started, as stored (issue 15).
+    started = await deps.store.probations(address, tenant or None, deps.clock.now())
+    ends = {p.tenant: p.until.isoformat() for p in started}
+    return _unblocked(address, actor, now, reason, lifted, ends)
 
 
 async def unblock(
@@ -128,15 +146,20 @@ async def unblock(
     tenant: str | None,
     reason: str,
     request: Request | None = None,
+    *,
+    block_scope: Scope | None = None,
 ) -> list[tuple[Suppression, int]]:
     """Lift an address's suppressions (one tenant or all), one ``unsuppressed`` event each.
 
     The event carries the actor and the reason; the auto-block policy reads it as a reset
     of the failure counter (``outcomes._past``). With ``request``, the ``suppression.remove``
     audit entry of its principal is written in the same transaction when anything was
-    lifted (issue 13).
+    lifted (issue 13). ``block_scope`` lifts only that scope's suppression (issue 15).
+    Each lift starts the tenant's probation (``probation_lengths``), in the same
+    transaction: its first blocking failure before the end blocks the address again.
     """
     now = deps.clock.now()
+    lengths = await probation_lengths(deps, tenant)
 
     def audit_of(lifted: list[tuple[Suppression, int]]) -> AuditEntry | None:
         if request is None or not lifted:
@@ -154,10 +177,43 @@ async def unblock(
             now,
             reason=Reason.ADMIN_UNBLOCK,
             text=f"Unblocked by administrator {actor}: {reason}"[:2000],
-            details={"actor": actor, "ticket": reason, "was": found.reason.value},
+            details={
+                "actor": actor,
+                "ticket": reason,
+                "was": found.reason.value,
+                "scope": found.scope.value,
+                "probation_until": probation_end(lengths, found.tenant, now) or "",
+            },
         )
 
-    return await deps.store.lift_suppressions(address, tenant, unblock_event, audit=audit_of)
+    return await deps.store.lift_suppressions(
+        address,
+        tenant,
+        unblock_event,
+        audit=audit_of,
+        scope=block_scope,
+        probation=lambda name: lengths.get(name, deps.config.policy.probation),
+    )
+
+
+async def probation_lengths(deps: AdminDeps, tenant: str | None) -> dict[str, timedelta]:
+    """Each tenant's probation length (its own, else ``[policy] probation``), for one
+    tenant or every tenant."""
+    default = deps.config.policy.probation
+    if tenant is not None:
+        found = await deps.store.tenant_settings(tenant)
+        own = None if found is None else found.streams.probation
+        return {tenant: own or default}
+    return {
+        s.tenant.name: s.streams.probation or default
+        for s in await deps.store.list_tenant_settings()
+    }
+
+
+def probation_end(lengths: dict[str, timedelta], tenant: str, now: datetime) -> str | None:
+    """The end of the probation an unblock at ``now`` starts in ``tenant`` (ISO 8601)."""
+    length = lengths.get(tenant)
+    return None if not length else (now + length).isoformat()
 
 
 def _unblocked(
@@ -166,6 +222,7 @@ def _unblocked(
     now: datetime,
     reason: str,
     lifted: list[tuple[Suppression, int]],
+    ends: dict[str, str],
 ) -> rm.Unblocked:
     return rm.Unblocked(
         address=address,
@@ -173,7 +230,15 @@ def _unblocked(
         at=now.isoformat(),
         reason=reason,
         lifted=[
-            rm.Lifted(tenant=s.tenant, was=s.reason, since=s.since.isoformat(), event_id=e)
+            rm.Lifted(
+                tenant=s.tenant,
+                was=s.reason,
+                since=s.since.isoformat(),
+                event_id=e,
+                scope=s.scope,
+                probation_until=ends.get(s.tenant),
+            )
             for s, e in lifted
         ],
+        probation_until=max(ends.values(), default=None),
     )

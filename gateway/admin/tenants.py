@@ -27,10 +27,13 @@ from gateway.admin.operations import json_route
 from gateway.admin.views import tenant_model
 from gateway.core.model import Tenant
 from gateway.core.records import TenantSettings
+from gateway.core.streams import Stream
+from gateway.core.units import parse_duration
 from gateway.services.credentials import new_credentials
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 _SETTINGS = tuple(rq.TenantSettings.__struct_fields__)
+_STREAM_SETTINGS = ("probation", "default_stream", "complaint_scope")
 
 
 def settings_changes(body: rq.TenantSettings) -> dict[str, Any]:
@@ -50,6 +53,11 @@ def settings_changes(body: rq.TenantSettings) -> dict[str, Any]:
     if "failure_window_seconds" in changes:
         seconds = changes.pop("failure_window_seconds")
         changes["failure_window"] = None if seconds is None else timedelta(seconds=seconds)
+    if changes.get("probation") is not None:  # issue 15: a duration string, as the config
+        length = parse_duration("probation", changes["probation"])
+        if length <= timedelta(0):
+            raise invalid("probation must be a positive duration")
+        changes["probation"] = length
     if "webhook_url" in changes:
         url = changes["webhook_url"].strip()
         try:
@@ -136,6 +144,9 @@ async def create_tenant(request: Request) -> rm.TenantCreated:
     )
     if not inserted:
         raise ApiError(409, "conflict", f"Tenant {name} already exists")
+    streams = {k: v for k, v in changes.items() if k in _STREAM_SETTINGS}
+    if streams:  # issue 15's settings: not columns of create_tenant's insert
+        await deps.store.update_tenant_settings(name, streams)
     _changed(request)
     created = await deps.store.tenant_settings(name)
     assert created is not None
@@ -204,5 +215,15 @@ async def rotate_credentials(request: Request) -> rm.Credentials:
     secret, hashed = await new_credentials()
     entry = audit_entry(request, "tenant.rotate_credentials", name, username=username)
     await deps.store.set_credentials(name, username, hashed, audit=lambda _: entry)
+    if body.default_stream is not rm.UNSET:  # the login's default stream (issue 15)
+        stream = None if body.default_stream is None else Stream(body.default_stream)
+        set_entry = audit_entry(
+            request, "tenant.login_stream", name, username=username, stream=str(stream)
+        )
+        await deps.store.set_login_stream(name, username, stream, audit=lambda _: set_entry)
     _changed(request)
-    return rm.Credentials(tenant=name, username=username, secret=secret)
+    settings = await deps.store.tenant_settings(name)
+    own = dict(settings.streams.logins) if settings is not None else {}
+    return rm.Credentials(
+        tenant=name, username=username, secret=secret, default_stream=own.get(username)
+    )

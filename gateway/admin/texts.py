@@ -60,6 +60,25 @@ _PT = {
     "supp_complaint": "reclamação (spam)",
     "supp_opt_out": "descadastro",
     "supp_manual": "bloqueio manual",
+    "supp_probation_failure": "falha durante o período de observação",
+    # Escopos e período de observação (issue 15).
+    "scope": "Vale para",
+    "scope_all": "todos os e-mails: nenhuma mensagem é enviada a este endereço",
+    "scope_marketing": (
+        "somente marketing: o cliente pediu para não receber marketing;"
+        " cobranças continuam sendo enviadas"
+    ),
+    "scope_transactional": (
+        "somente e-mails transacionais (cobranças, recibos); o marketing continua"
+    ),
+    "probation": "Em observação após o desbloqueio",
+    "probation_until": "até",
+    "probation_rule": (
+        "A primeira falha definitiva (endereço inexistente, caixa desativada ou cheia,"
+        " problema no recebimento) antes do fim bloqueia o endereço de novo na hora."
+    ),
+    "probation_success": "Entrega com sucesso desde o desbloqueio em",
+    "probation_no_success": "Nenhuma entrega desde o desbloqueio ainda.",
     "ev_queued": "na fila",
     "ev_duplicate": "duplicada",
     "ev_sent": "entregue",
@@ -131,6 +150,23 @@ _EN = {
     "supp_complaint": "complaint (spam)",
     "supp_opt_out": "opt-out",
     "supp_manual": "manual block",
+    "supp_probation_failure": "failure during probation",
+    # Scopes and probation (issue 15).
+    "scope": "Applies to",
+    "scope_all": "all mail: nothing is sent to this address",
+    "scope_marketing": (
+        "marketing only: the customer asked not to receive marketing;"
+        " invoices are still sent"
+    ),
+    "scope_transactional": "transactional mail only (invoices, receipts); marketing goes on",
+    "probation": "On probation after the unblock",
+    "probation_until": "until",
+    "probation_rule": (
+        "The first final failure (nonexistent address, disabled or full mailbox, receiving"
+        " problem) before the end blocks the address again at once."
+    ),
+    "probation_success": "Delivered successfully since the unblock at",
+    "probation_no_success": "No delivery since the unblock yet.",
     "ev_queued": "queued",
     "ev_duplicate": "duplicate",
     "ev_sent": "delivered",

@@ -22,6 +22,7 @@ from gateway.admin import response_models as rm
 from gateway.admin.customer_texts import with_tenant_words
 from gateway.core.model import Category, Event, EventType, Reason, Status, Suppression
 from gateway.core.status_text import Guidance, folded_label, guidance
+from gateway.core.streams import Probation, Scope, duration_text
 
 if TYPE_CHECKING:
     from gateway.core.ports import RecipientView, Store
@@ -92,6 +93,19 @@ def suppression_model(s: Suppression, cause: Event | None = None) -> rm.Suppress
         event_id=s.event_id,
         note=s.note,
         cause=None if cause is None else event_model(cause),
+        scope=s.scope,
+    )
+
+
+def probation_model(p: Probation | None) -> rm.Probation | None:
+    if p is None:
+        return None
+    return rm.Probation(
+        tenant=p.tenant,
+        since=p.since.isoformat(),
+        probation_until=p.until.isoformat(),
+        unblock_event_id=p.unblock_event_id,
+        success_at=iso(p.success_at),
     )
 
 
@@ -155,6 +169,10 @@ def tenant_model(s: TenantSettings) -> rm.Tenant:
             None if s.failure_window is None else s.failure_window.total_seconds()
         ),
         usernames=list(s.usernames),
+        probation=duration_text(s.streams.probation),
+        default_stream=s.streams.default_stream,
+        complaint_scope=s.streams.complaint_scope,
+        login_streams={login: stream.value for login, stream in s.streams.logins},
     )
 
 
@@ -176,6 +194,7 @@ class RecipientReport:
     causes: dict[int, Event] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     possible_typo: Event | None = None
+    probation: Probation | None = None
 
     @property
     def suppression(self) -> Suppression | None:
@@ -214,6 +233,8 @@ class RecipientReport:
             ],
             events=[event_model(e, self.lang) for e in self.events],
             possible_typo=possible_typo_model(self.possible_typo),
+            probation=probation_model(self.probation),
+            probation_until=None if self.probation is None else iso(self.probation.until),
         )
 
 
@@ -230,7 +251,10 @@ async def recipient_report(
         now: suppressions that expired before ``now`` are not shown.
     """
     suppressions = await store.active_suppressions(address, tenant, now)
+    # Newest first, a suppression of every stream before one of a single stream (issue 15).
     suppressions.sort(key=lambda s: s.since, reverse=True)
+    suppressions.sort(key=lambda s: s.scope is not Scope.ALL)
+    probations = await store.probations(address, tenant, now)
     row = await store.latest_recipient(address, tenant)
     rejection = await store.latest_rejection(address, tenant)
     possible_typo = await store.latest_event(address, tenant, EventType.POSSIBLE_TYPO)
@@ -244,7 +268,9 @@ async def recipient_report(
     category: Category | None = None
     reason: Reason | None = None
     suggestion: str | None = None
-    if suppressions:
+    # A suppression of one stream only (an opt-out of marketing) leaves the other stream's
+    # mail flowing: the address's status is then its last recipient's, when there is one.
+    if suppressions and (suppressions[0].scope is Scope.ALL or (row is None and rejection is None)):
         status, reason, since = (
             Status.SUPPRESSED,
             suppressions[0].reason.reason,
@@ -276,6 +302,7 @@ async def recipient_report(
         causes=causes,
         events=events,
         possible_typo=possible_typo,
+        probation=probations[0] if probations else None,
     )
     # The customer message with the tenant's own details, when it set any (issue 16 item 3).
     return await with_tenant_words(store, report)

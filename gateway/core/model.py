@@ -12,6 +12,7 @@ from enum import StrEnum
 
 # Part of this vocabulary, defined in its own module for the bounce classifier's start-up.
 from gateway.core.category import Category as Category  # noqa: PLC0414 (mypy re-export)
+from gateway.core.streams import Scope, Stream, StreamSettings
 
 
 class Status(StrEnum):
@@ -79,6 +80,8 @@ class Reason(StrEnum):
     OPT_OUT = "opt_out"
     MANUAL = "manual"
     ADMIN_UNBLOCK = "admin_unblock"
+    # The first blocking failure during the probation an unblock started (issue 15).
+    PROBATION_FAILURE = "probation_failure"
     # Queue control by an administrator.
     HELD_BY_ADMIN = "held_by_admin"
     RELEASED_BY_ADMIN = "released_by_admin"
@@ -118,6 +121,7 @@ class SuppressionReason(StrEnum):
     COMPLAINT = Reason.COMPLAINT.value
     OPT_OUT = Reason.OPT_OUT.value
     MANUAL = Reason.MANUAL.value
+    PROBATION_FAILURE = Reason.PROBATION_FAILURE.value
 
     @property
     def reason(self) -> Reason:
@@ -151,6 +155,8 @@ class Tenant:
     allowed_sender_domains: tuple[str, ...] = ()
     hourly_quota: int | None = None
     daily_quota: int | None = None
+    #: Streams and probation (issue 15 items 1 and 3; ``core.streams``).
+    streams: StreamSettings = field(default_factory=StreamSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +168,8 @@ class Suppression:
     expires_at: datetime | None = None
     event_id: int | None = None
     note: str = ""
+    #: Which streams it stops (``core.streams``); one row per scope per address.
+    scope: Scope = Scope.ALL
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +192,7 @@ class NewMessage:
     received_at: datetime
     client_address: str = ""
     hold: str = ""
+    stream: Stream = Stream.TRANSACTIONAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +207,7 @@ class Delivery:
     attempts: int
     received_at: datetime
     first_attempt_at: datetime | None = None
+    stream: Stream = Stream.TRANSACTIONAL
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from gateway.core.records import (
     notices_of,
 )
 from gateway.core.replies import Reply
+from gateway.core.streams import Probation, Scope, Stream
 from gateway.core.transfer import ImportCounts, SuppressionExport
 
 
@@ -241,9 +242,12 @@ class Suppressions(Protocol):
         self, tenant: str, address: str, now: datetime
     ) -> Suppression | None: ...
 
-    async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
-        """The active suppression of ``address`` in clear, else the hashed one an erasure
-        left (``find_suppression`` then ``find_hashed_suppression``, in one round trip)."""
+    async def suppression_for(
+        self, tenant: str, address: str, stream: Stream, now: datetime
+    ) -> Suppression | None:
+        """The active suppression of ``address`` that stops ``stream`` (scope ``all`` or the
+        stream's, ``all`` first) in clear, else the hashed one an erasure left, in one
+        round trip."""
         ...
 
     async def active_suppressions(
@@ -251,11 +255,11 @@ class Suppressions(Protocol):
     ) -> list[Suppression]: ...
 
     async def suppressions_among(
-        self, recipients: Sequence[tuple[str, str]], now: datetime
-    ) -> dict[tuple[str, str], Suppression]:
-        """The active suppression of each ``(tenant, address)`` that has one, in clear or
-        hashed (an erased address), the clear one first, as ``suppression_for`` finds it: for
-        a whole claimed batch, in one query."""
+        self, recipients: Sequence[tuple[str, str, Stream]], now: datetime
+    ) -> dict[tuple[str, str, Stream], Suppression]:
+        """The active suppression of each ``(tenant, address, stream)`` that has one (scope
+        ``all`` or the stream's), in clear or hashed (an erased address), the clear one
+        first, as ``suppression_for`` finds it: for a whole claimed batch, in one query."""
         ...
 
     async def add_suppression(self, suppression: Suppression) -> None: ...
@@ -281,7 +285,13 @@ class Suppressions(Protocol):
         make_event: Callable[[Suppression], Event],
         *,
         audit: AuditOf | None = None,
-    ) -> list[tuple[Suppression, int]]: ...
+        scope: Scope | None = None,
+        probation: Callable[[str], timedelta | None] | None = None,
+    ) -> list[tuple[Suppression, int]]:
+        """Remove the address's suppressions (of ``scope`` only, when given) with an
+        ``unsuppressed`` event each; ``probation`` gives a tenant's probation length, started
+        from each event in the same transaction (``None``: no probation)."""
+        ...
 
     async def remove_suppression(self, tenant: str | None, address: str) -> int: ...
 
@@ -320,8 +330,8 @@ class RelayQueue(Protocol):
     ) -> int: ...
 
     async def suppressions_among(
-        self, recipients: Sequence[tuple[str, str]], now: datetime
-    ) -> dict[tuple[str, str], Suppression]: ...
+        self, recipients: Sequence[tuple[str, str, Stream]], now: datetime
+    ) -> dict[tuple[str, str, Stream], Suppression]: ...
 
 
 class History(Protocol):
@@ -525,6 +535,20 @@ class SupportViews(Protocol):
     ) -> int: ...
 
 
+class StreamStore(Protocol):
+    """Streams and probation (issue 15 items 1 and 3)."""
+
+    async def probations(self, address: str, tenant: str | None, now: datetime) -> list[Probation]:
+        """The probations of ``address`` running at ``now``, in one or every tenant."""
+        ...
+
+    async def set_login_stream(
+        self, tenant: str, username: str, stream: Stream | None, *, audit: AuditOf | None = None
+    ) -> bool: ...
+
+    async def message_stream(self, queue_id: str) -> Stream | None: ...
+
+
 class Store(
     StoreLifecycle,
     TenantStore,
@@ -541,6 +565,7 @@ class Store(
     FeedbackReports,
     TenantTokens,
     SupportViews,
+    StreamStore,
     Protocol,
 ):
     """Durable state, every port of it: what each store adapter implements."""
@@ -576,6 +601,7 @@ __all__ = [
     "Retention",
     "Store",
     "StoreLifecycle",
+    "StreamStore",
     "SupportViews",
     "SuppressionTransfer",
     "Suppressions",

@@ -22,6 +22,7 @@ from gateway.core.model import (
     Suppression,
     Tenant,
 )
+from gateway.core.streams import StreamSettings
 
 HASH_PREFIX = "sha256:"
 
@@ -165,6 +166,8 @@ class TenantSettings:
     failure_threshold: int | None = None
     failure_window: timedelta | None = None
     usernames: tuple[str, ...] = ()
+    #: Streams and probation (issue 15 items 1 and 3; migration 009).
+    streams: StreamSettings = field(default_factory=StreamSettings)
 
 
 @dataclass(frozen=True, slots=True)

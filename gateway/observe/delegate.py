@@ -44,6 +44,7 @@ from gateway.core.records import (
     WebhookRecord,
     WebhookTarget,
 )
+from gateway.core.streams import Probation, Scope, Stream
 from gateway.core.transfer import ImportCounts, SuppressionExport
 
 
@@ -186,8 +187,10 @@ class StoreDelegate:
     ) -> Suppression | None:
         return await self.inner.find_hashed_suppression(tenant, address, now)
 
-    async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
-        return await self.inner.suppression_for(tenant, address, now)
+    async def suppression_for(
+        self, tenant: str, address: str, stream: Stream, now: datetime
+    ) -> Suppression | None:
+        return await self.inner.suppression_for(tenant, address, stream, now)
 
     async def active_suppressions(
         self, address: str, tenant: str | None, now: datetime
@@ -195,8 +198,8 @@ class StoreDelegate:
         return await self.inner.active_suppressions(address, tenant, now)
 
     async def suppressions_among(
-        self, recipients: Sequence[tuple[str, str]], now: datetime
-    ) -> dict[tuple[str, str], Suppression]:
+        self, recipients: Sequence[tuple[str, str, Stream]], now: datetime
+    ) -> dict[tuple[str, str, Stream], Suppression]:
         return await self.inner.suppressions_among(recipients, now)
 
     async def add_suppression(self, suppression: Suppression) -> None:
@@ -221,8 +224,25 @@ class StoreDelegate:
         make_event: Callable[[Suppression], Event],
         *,
         audit: AuditOf | None = None,
+        scope: Scope | None = None,
+        probation: Callable[[str], timedelta | None] | None = None,
     ) -> list[tuple[Suppression, int]]:
-        return await self.inner.lift_suppressions(address, tenant, make_event, audit=audit)
+        return await self.inner.lift_suppressions(
+            address, tenant, make_event, audit=audit, scope=scope, probation=probation
+        )
+
+    # --- StreamStore ---------------------------------------------------------------------
+
+    async def probations(self, address: str, tenant: str | None, now: datetime) -> list[Probation]:
+        return await self.inner.probations(address, tenant, now)
+
+    async def set_login_stream(
+        self, tenant: str, username: str, stream: Stream | None, *, audit: AuditOf | None = None
+    ) -> bool:
+        return await self.inner.set_login_stream(tenant, username, stream, audit=audit)
+
+    async def message_stream(self, queue_id: str) -> Stream | None:
+        return await self.inner.message_stream(queue_id)
 
     async def remove_suppression(self, tenant: str | None, address: str) -> int:
         return await self.inner.remove_suppression(tenant, address)

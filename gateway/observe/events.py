@@ -22,11 +22,12 @@ import contextlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from gateway.core.model import Event, EventType, Reason, Status, Suppression
 from gateway.core.records import EnqueueResult, notices_of
+from gateway.core.streams import Scope
 from gateway.observe.delegate import StoreDelegate
 from gateway.observe.logging import log_event
 
@@ -55,6 +56,7 @@ class MessageAccepted:
     queued: int
     duplicates: int
     at: datetime
+    stream: str = "transactional"  # ``core.streams.Stream`` (issue 15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +264,17 @@ class ObservedStore(StoreDelegate):
         make_event: Callable[[Suppression], Event],
         *,
         audit: AuditOf | None = None,
+        scope: Scope | None = None,
+        probation: Callable[[str], timedelta | None] | None = None,
     ) -> list[tuple[Suppression, int]]:
         built: list[Event] = []
         lifted: list[tuple[Suppression, int]] = await self.inner.lift_suppressions(
-            address, tenant, _capturing(make_event, built), audit=audit
+            address,
+            tenant,
+            _capturing(make_event, built),
+            audit=audit,
+            scope=scope,
+            probation=probation,
         )
         events: list[DomainEvent] = []
         for (found, event_id), event in zip(lifted, built, strict=False):
@@ -317,6 +326,7 @@ def _accepted(message: NewMessage, result: EnqueueResult) -> list[DomainEvent]:
             len(result.queued),
             len(result.duplicates),
             message.received_at,
+            message.stream.value,
         )
     ]
     events.extend(

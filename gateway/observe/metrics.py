@@ -173,8 +173,14 @@ class Metrics:
         )
         self.suppressions_added = Counter(
             "gateway_suppressions_added_total",
-            "Addresses suppressed, by reason.",
-            ["tenant", "reason"],
+            "Addresses suppressed, by reason and scope (all, marketing, transactional).",
+            ["tenant", "reason", "scope"],
+            registry=r,
+        )
+        self.stream_messages = Counter(
+            "gateway_stream_messages_accepted_total",
+            "Messages accepted, by tenant and stream (transactional, marketing).",
+            ["tenant", "stream"],
             registry=r,
         )
         self.suppressions_removed = Counter(
@@ -315,13 +321,14 @@ class Metrics:
             case MessageAccepted():
                 if event.queued:
                     self._labels(self.messages_accepted, event.tenant).inc()
+                    self._labels(self.stream_messages, event.tenant, event.stream).inc()
                     self._labels(self.recipients_accepted, event.tenant).inc(event.queued)
                 if event.duplicates:
                     self._labels(self.recipients_duplicate, event.tenant).inc(event.duplicates)
             case RecipientChanged():
                 self._recipient(event)
             case SuppressionAdded(suppression=s):
-                self._labels(self.suppressions_added, s.tenant, s.reason.value).inc()
+                self._labels(self.suppressions_added, s.tenant, s.reason.value, s.scope.value).inc()
             case SuppressionRemoved():
                 self.suppressions_removed.labels(event.tenant or ALL_TENANTS).inc(event.count)
 

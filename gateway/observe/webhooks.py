@@ -194,6 +194,9 @@ def payload(
         "reply": reply,
         "remote_host": ev.remote_host,
         "at": ev.at.astimezone(UTC).isoformat(),
+        # Issue 15: a suppression's scope and the message's stream, where the event has them.
+        "scope": ev.details.get("scope"),
+        "stream": ev.details.get("stream"),
     }
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gateway.core import verp
 from gateway.core.errors import StoreError
+from gateway.core.streams import Stream
 from gateway.core.unsubscribe import unsubscribe_headers
 from gateway.mail.rawmail import header_block, value
 from gateway.observe.logging import log_event
@@ -70,17 +71,22 @@ class Shaper:
     def options(self, tenant: str) -> TenantOptions:
         return self._options.get(tenant, _DEFAULT)
 
-    def per_recipient(self, tenant: str) -> bool:
-        """One transaction per recipient: the unsubscribe header differs per recipient."""
-        return self.options(tenant).list_unsubscribe
+    def per_recipient(self, tenant: str, stream: Stream = Stream.MARKETING) -> bool:
+        """One transaction per recipient: the unsubscribe header differs per recipient (a
+        marketing message of a tenant with ``list_unsubscribe``; issue 15)."""
+        return self.options(tenant).list_unsubscribe and stream is Stream.MARKETING
 
-    def headers_for(self, tenant: str, address: str, content: bytes) -> bytes:
+    def headers_for(
+        self, tenant: str, address: str, content: bytes, stream: Stream = Stream.TRANSACTIONAL
+    ) -> bytes:
         """Headers to prepend for this recipient (empty when none apply).
 
-        An application that set its own ``List-Unsubscribe`` keeps it: two would confuse
-        mailbox providers.
+        Only a marketing message gets ``List-Unsubscribe`` (issue 15): an invoice's recipient
+        cannot opt out of invoices, and an opt-out it caused would stop only marketing
+        anyway. An application that set its own ``List-Unsubscribe`` keeps it: two would
+        confuse mailbox providers.
         """
-        if not self.options(tenant).list_unsubscribe:
+        if not self.options(tenant).list_unsubscribe or stream is not Stream.MARKETING:
             return b""
         if value(header_block(content), b"list-unsubscribe") is not None:
             return b""

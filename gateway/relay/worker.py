@@ -44,6 +44,7 @@ from gateway.core.lifecycle import Result, Suppressed, effect
 from gateway.core.model import Delivery, Event, Status
 from gateway.core.ports import Outcome
 from gateway.core.shaping import Change, ChangeKind, Shaping, SiteState, load_shaping
+from gateway.core.streams import Stream
 from gateway.observe.logging import log_event
 from gateway.relay.attempt import Attempt, Attempter, Route
 from gateway.relay.recording import Classifier, Job, Recorder
@@ -281,7 +282,7 @@ class Relay:
         now = self.clock.now()
         try:
             found = await self.store.suppressions_among(
-                [(d.tenant, d.address) for d in claimed], now
+                [(d.tenant, d.address, d.stream) for d in claimed], now
             )
         except StoreError as exc:
             log_event(log, "relay.suppression_check_failed", logging.ERROR, error=str(exc))
@@ -291,7 +292,8 @@ class Relay:
         keep: list[Delivery] = []
         cancelled: list[Outcome] = []
         for delivery in claimed:
-            suppression = found.get((delivery.tenant, delivery.address))
+            # Only a suppression whose scope stops the message's stream (issue 15).
+            suppression = found.get((delivery.tenant, delivery.address, delivery.stream))
             if suppression is None:
                 keep.append(delivery)
                 continue
@@ -309,7 +311,11 @@ class Relay:
                 category=change.category,
                 text=f"Not sent: the address was suppressed ({reason}) after it was queued",
                 reason=change.reason,
-                details={"suppressed_since": suppression.since.isoformat()},
+                details={
+                    "suppressed_since": suppression.since.isoformat(),
+                    "scope": suppression.scope.value,
+                    "stream": delivery.stream.value,
+                },
             )
             cancelled.append(Outcome(delivery.recipient_id, change.status, event))
             log_event(
@@ -420,7 +426,10 @@ class Relay:
         first = job.deliveries[0]
         if self.shaper is not None and len(job.deliveries) == 1:
             # RFC 8058: prepended before signing, so DKIM covers List-Unsubscribe(-Post).
-            content = self.shaper.headers_for(first.tenant, first.address, content) + content
+            content = (
+                self.shaper.headers_for(first.tenant, first.address, content, first.stream)
+                + content
+            )
         if self.signer is not None:
             await self.signer.refresh()
             # Signed once per transaction, over the bytes as stored (RFC 6376 §5).
@@ -572,14 +581,15 @@ def _group(
     contents: dict[str, bytes | None],
     *,
     by_domain: bool,
-    per_recipient: Callable[[str], bool] | None = None,
+    per_recipient: Callable[[str, Stream], bool] | None = None,
 ) -> list[Job]:
     """One job per message and recipient domain (RFC 5321 §5.1 routes by domain); through a
-    smarthost, one job per message; one per recipient for tenants whose headers differ per
-    recipient (``per_recipient``)."""
+    smarthost, one job per message; one per recipient for the messages whose headers differ
+    per recipient (``per_recipient``: a tenant's marketing with List-Unsubscribe)."""
     groups: dict[tuple[str, str, int], list[Delivery]] = defaultdict(list)
     for d in deliveries:
-        alone = d.recipient_id if per_recipient is not None and per_recipient(d.tenant) else 0
+        split = per_recipient is not None and per_recipient(d.tenant, d.stream)
+        alone = d.recipient_id if split else 0
         domain = d.address.rpartition("@")[2]
         groups[(d.queue_id, domain if by_domain else "", alone)].append(d)
     return [Job(q, dom, tuple(ds), contents.get(q)) for (q, dom, _), ds in groups.items()]

@@ -35,6 +35,7 @@ from gateway.core.addresses import typo_suggestion, typo_table
 from gateway.core.errors import DnsPermanent, DnsTemporary, StoreError
 from gateway.core.model import Reason
 from gateway.core.ports import Quotas, Suppressions
+from gateway.core.streams import Stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -173,7 +174,13 @@ class RecipientChecker:
         self.typo_domains = typo_table(typo_domains)
         self.hold_lifetime = hold_lifetime
 
-    async def check(self, address: str, tenant: Tenant | None, hold: str = "") -> Verdict:
+    async def check(
+        self,
+        address: str,
+        tenant: Tenant | None,
+        hold: str = "",
+        stream: Stream = Stream.TRANSACTIONAL,
+    ) -> Verdict:
         """Run every check in order and return the first refusal (or acceptance).
 
         Args:
@@ -183,6 +190,8 @@ class RecipientChecker:
                 quota is then held against it (``Store.reserve_quota``) until the message
                 is queued or the transaction ends; without one the quota is only counted
                 (``gateway check``, the admin API's address check).
+            stream: the message's stream as known at ``RCPT`` (``core.streams``): only the
+                suppressions whose scope stops it refuse.
         """
         norm = canonical(address)
         if norm is None:
@@ -203,7 +212,7 @@ class RecipientChecker:
         if refusal is not None:
             return refusal
         if tenant is not None:
-            refusal = await self._suppression(norm, tenant.name)
+            refusal = await self.suppressed(norm, tenant.name, stream)
             if refusal is None and (tenant.hourly_quota or tenant.daily_quota):
                 quota = self._hold(norm, tenant, hold) if hold else self._quota(norm, tenant)
                 refusal = await quota
@@ -230,17 +239,23 @@ class RecipientChecker:
             return _refusal(norm, replies.NULL_MX, Reason.NULL_MX, likely)
         return None
 
-    async def _suppression(self, norm: str, tenant: str) -> Verdict | None:
+    async def suppressed(self, norm: str, tenant: str, stream: Stream) -> Verdict | None:
+        """The suppression check alone, for a message of ``stream``: at ``RCPT`` (the stream
+        the login or the tenant defaults to) and again at the end of ``DATA`` when the
+        message's ``X-Gateway-Stream`` names another stream (``smtp_in.handler``)."""
         now = self.clock.now()
         try:
             # An erased address (LGPD) keeps only a hashed suppression: both in one look-up.
-            found = await self.store.suppression_for(tenant, norm, now)
+            found = await self.store.suppression_for(tenant, norm, stream, now)
         except StoreError:
             return Verdict(norm, replies.STORE_FAILED, Reason.STORE_UNAVAILABLE)
         if found is None:
             return None
         since = found.since.strftime("%Y-%m-%d")
-        text = f"The recipient is on the suppression list ({found.reason.value}) since {since}"
+        scope = "" if found.scope.value == "all" else f", {found.scope.value} mail"
+        text = (
+            f"The recipient is on the suppression list ({found.reason.value}{scope}) since {since}"
+        )
         return Verdict(norm, replies.SUPPRESSED.with_text(text), Reason.SUPPRESSED)
 
     async def _quota(self, norm: str, tenant: Tenant) -> Verdict | None:

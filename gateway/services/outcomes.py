@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.errors import StoreError
 from gateway.core.ids import new_queue_id
-from gateway.core.lifecycle import effect_of_event
+from gateway.core.lifecycle import FINAL_FAILURES, effect_of_event
 from gateway.core.model import (
     Category,
     Event,
@@ -21,10 +21,18 @@ from gateway.core.model import (
     NewMessage,
     Status,
     Suppression,
+    SuppressionReason,
 )
 from gateway.core.notice import FailedRecipient, build_notice
-from gateway.core.policy import PastOutcome, PolicySettings, decide, needs_alert
-from gateway.core.ports import History, Suppressions, TenantStore
+from gateway.core.policy import BlockDecision, PastOutcome, PolicySettings, decide, needs_alert
+from gateway.core.ports import History, StreamStore, Suppressions, TenantStore
+from gateway.core.streams import (
+    PROBATION_CATEGORIES,
+    Probation,
+    Scope,
+    StreamSettings,
+    scope_of,
+)
 from gateway.observe.logging import log_event
 from gateway.services.tenants import TenantDirectory
 
@@ -38,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.services.outcomes")
 
 
-class PolicyStore(History, Suppressions, TenantStore, Protocol):
+class PolicyStore(History, Suppressions, TenantStore, StreamStore, Protocol):
     """What the policy reads (an address's history, a tenant's own threshold) and writes
     (a suppression with its event)."""
 
@@ -173,8 +181,24 @@ class PolicyApplier:
             settings,
             feedback_type,
         )
+        note = f"{category.value if category else 'failure'}: {event.text[:200]}"
+        details: dict[str, str] = {}
+        probation = await self._probation(event, effect)
+        if probation is not None:
+            # The first blocking failure during a probation blocks again at once, whatever
+            # the streak (issue 15): the unblock is named in the note and the event.
+            decision = BlockDecision(SuppressionReason.PROBATION_FAILURE, None)
+            note = (
+                f"probation_failure: {category.value if category else 'failure'} during the"
+                f" probation of the unblock of {probation.since:%Y-%m-%d %H:%M} UTC"
+                f" (event {probation.unblock_event_id}): {event.text[:160]}"
+            )
+            details["unblock_event_id"] = str(probation.unblock_event_id)
+            details["probation_since"] = probation.since.isoformat()
         if decision is None:
             return None
+        scope = await self._scope(event, decision.reason)
+        details["scope"] = scope.value
         suppression = Suppression(
             tenant=event.tenant,
             address=event.address,
@@ -182,7 +206,8 @@ class PolicyApplier:
             since=now,
             expires_at=decision.expires_at,
             event_id=event_id,
-            note=f"{category.value if category else 'failure'}: {event.text[:200]}",
+            note=note,
+            scope=scope,
         )
         return suppression, Event(
             None,
@@ -193,8 +218,44 @@ class PolicyApplier:
             queue_id=event.queue_id,
             category=category,
             reason=decision.reason.reason,
-            text=f"Suppressed ({decision.reason.value})",
+            text=f"Suppressed ({decision.reason.value}, {scope.value})",
+            details=details,
         )
+
+    async def _probation(self, event: Event, effect: Effect) -> Probation | None:
+        """The running probation of the event's address when this outcome is a final
+        failure of a blocking category (``core.streams.PROBATION_CATEGORIES``)."""
+        if effect.counts_as not in FINAL_FAILURES:
+            return None
+        category = event.category or Category.RECEIVING_PROBLEM  # as core.policy reads it
+        if category not in PROBATION_CATEGORIES:
+            return None
+        try:
+            found = await self.store.probations(event.address, event.tenant, event.at)
+        except StoreError as exc:
+            log_event(log, "policy.probation_failed", logging.WARNING, error=str(exc))
+            return None
+        return found[0] if found else None
+
+    async def _scope(self, event: Event, reason: SuppressionReason) -> Scope:
+        """What the suppression stops (issue 15): an opt-out the stream of the message it
+        came from, a complaint that stream or every stream by the tenant's
+        ``complaint_scope``; failures every stream. Without a known message: every stream."""
+        if reason not in (SuppressionReason.OPT_OUT, SuppressionReason.COMPLAINT):
+            return Scope.ALL
+        try:
+            stream = None
+            if event.queue_id is not None:
+                stream = await self.store.message_stream(event.queue_id)
+            row = await self.tenants.settings(event.tenant)
+        except StoreError as exc:
+            log_event(log, "policy.scope_failed", logging.WARNING, error=str(exc))
+            return Scope.ALL
+        if stream is None:
+            return Scope.ALL
+        if reason is SuppressionReason.OPT_OUT:
+            return scope_of(stream)
+        return (row.streams if row is not None else StreamSettings()).complaint(stream)
 
 
 def _is_failure_report(event: Event) -> bool:

@@ -108,6 +108,7 @@ class AuthDialogue:
             self.throttle.succeed(client)
             session.authenticated = True
             session.auth_data = found[0]  # type: ignore[assignment]  # the tenant name only
+            session.gateway_login = username  # type: ignore[attr-defined]  # its default stream
             log_event(log, "smtp.auth_ok", client=client, tenant=found[0])
             return str(replies.AUTH_OK)
         limit = self.throttle.fail(client, now)

@@ -19,6 +19,7 @@ from gateway.core import replies, verp
 from gateway.core.errors import StoreError
 from gateway.core.lifecycle import Report, effect
 from gateway.core.model import Event, EventType, Reason, Suppression, SuppressionReason
+from gateway.core.streams import Scope
 from gateway.observe.logging import log_event
 from gateway.smtp_in.feedback_loop import FeedbackLoop
 
@@ -130,6 +131,9 @@ class BounceSink:
                 None,
                 None,
                 "unsubscribe by e-mail",
+                # The mailto address is in List-Unsubscribe, which only marketing messages
+                # carry (issue 15): consent is withdrawn for marketing only.
+                Scope.MARKETING,
             ),
             Event(
                 None,
@@ -139,6 +143,7 @@ class BounceSink:
                 now,
                 reason=Reason.OPT_OUT,
                 text="The recipient unsubscribed (mail to the unsubscribe address)",
+                details={"source": "mailto", "scope": Scope.MARKETING.value},
             ),
         )
         log_event(log, "bounce.opt_out", tenant=tenant, rcpt=address)

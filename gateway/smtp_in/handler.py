@@ -20,6 +20,7 @@ given back when the transaction ends any other way: ``RSET``, a new ``MAIL`` aft
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import re
@@ -35,12 +36,14 @@ from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.ids import new_queue_id
 from gateway.core.model import Event, EventType, NewMessage, Reason, Tenant
+from gateway.core.streams import Stream
 from gateway.mail import rawmail as headers
 from gateway.observe.logging import log_event
 from gateway.services.checks import RecipientChecker, Verdict, canonical
 from gateway.smtp_in.auth import AuthDialogue, AuthThrottle, client_ip
 from gateway.smtp_in.guard import GatewaySession, past_soft_limit, refusals_summary
 from gateway.smtp_in.server import NULL_SENDER
+from gateway.smtp_in.streams import for_stream, stream_at_rcpt
 
 if TYPE_CHECKING:
     from gateway.config import BounceConfig, SmtpConfig
@@ -77,6 +80,7 @@ class Transaction:
     hold: str = ""
     # Mail to postmaster@ (RFC 5321 §4.5.1), delivered to ``smtp.postmaster_address``.
     postmaster: bool = False
+    stream: Stream = Stream.TRANSACTIONAL  # checked at RCPT; the header's at DATA (streams)
 
 
 def _open_hold(session: Session) -> str:
@@ -235,6 +239,7 @@ class IntakeHandler:
             state.tenant = await self.tenants.tenant(str(session.auth_data))
         elif self._trusted(session):
             state.tenant = await self.tenants.tenant(self.config.default_tenant)
+        state.stream = stream_at_rcpt(session, state.tenant)
         if state.tenant is not None and (state.tenant.hourly_quota or state.tenant.daily_quota):
             state.hold = secrets.token_hex(12)
         # Unauthenticated, untrusted clients may only send to bounce.domain: they are refused
@@ -290,7 +295,7 @@ class IntakeHandler:
                 Reason.TOO_MANY_RECIPIENTS,
             )
             return str(reply)
-        verdict = await self.checker.check(address, state.tenant, state.hold)
+        verdict = await self.checker.check(address, state.tenant, state.hold, state.stream)
         if state.hold:
             _set_open_hold(session, state.hold)
         if verdict.reply is not None:
@@ -434,8 +439,12 @@ class IntakeHandler:
         allowed = state.tenant.allowed_sender_domains
         if allowed and from_domain not in allowed:
             return str(replies.FROM_DOMAIN_NOT_ALLOWED)
+        refuse = functools.partial(self._record_refusal, session, envelope=envelope)
+        read = await for_stream(self.checker, state, raw, refuse)  # X-Gateway-Stream
+        if read.reply is not None:
+            return str(read.reply)
         return await self._queue(
-            session, envelope, state, state.tenant.name, tuple(state.recipients), raw, head
+            session, envelope, state, state.tenant.name, read.recipients, read.content, head
         )
 
     async def _postmaster_data(
@@ -490,6 +499,7 @@ class IntakeHandler:
             received_at=now,
             client_address=client_ip(session),
             hold=state.hold,
+            stream=state.stream,
         )
         try:
             result = await self.store.enqueue(message, self.config.duplicate_window)

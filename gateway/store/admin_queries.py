@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.core.model import Event, EventType, Status, Suppression
@@ -30,10 +30,12 @@ from gateway.core.records import (
     RecipientView,
     hashed_address,
 )
+from gateway.core.streams import Scope
 from gateway.store import rows
 from gateway.store.mixins import Queries
 from gateway.store.sql import Script, changed, count, every, one, row, single
 from gateway.store.sql import rows as fetch
+from gateway.store.stream_queries import start_probation
 from gateway.store.writes import (
     audited,
     forget_holds,
@@ -113,9 +115,10 @@ class AdminQueries(Queries):
             if keep_permanent:
                 kept = yield row(
                     "SELECT 1 FROM suppressions WHERE tenant = ? AND address = ?"
-                    " AND expires_at IS NULL@LOCK",
+                    " AND scope IN ('all', ?) AND expires_at IS NULL@LOCK",
                     suppression.tenant,
                     suppression.address,
+                    suppression.scope.value,
                 )
                 if kept is not None:
                     return None
@@ -136,6 +139,8 @@ class AdminQueries(Queries):
         make_event: Callable[[Suppression], Event],
         *,
         audit: AuditOf | None = None,
+        scope: Scope | None = None,
+        probation: Callable[[str], timedelta | None] | None = None,
     ) -> list[tuple[Suppression, int]]:
         """Remove an address's suppressions (clear or hashed) and record one event each.
 
@@ -147,27 +152,40 @@ class AdminQueries(Queries):
             make_event: builds the event for each lifted suppression.
             audit: builds the admin audit entry from the result, written in the same
                 transaction.
+            scope: lift only the suppression of that scope (``None``: every scope).
+            probation: a tenant's probation length (``None``: none): each lift starts (or
+                restarts) the probation of (tenant, address), from its event on
+                (``store.stream_queries``), in the same transaction.
 
         Returns:
             Each lifted suppression with its event's id (empty when there was none), in
-            (tenant, address) order.
+            (tenant, address, scope) order.
         """
         sql = f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE address IN (?, ?)"
         args: list[Any] = [address, hashed_address(address)]
         if tenant is not None:
             sql += " AND tenant = ?"
             args.append(tenant)
-        sql += " ORDER BY tenant@C, address@C@LOCK"
+        if scope is not None:
+            sql += " AND scope = ?"
+            args.append(scope.value)
+        sql += " ORDER BY tenant@C, address@C, scope@C@LOCK"
 
         def script() -> Script[list[tuple[Suppression, int]]]:
             lifted = []
             for found in map(rows.suppression_from, (yield fetch(sql, *args))):
                 yield count(
-                    "DELETE FROM suppressions WHERE tenant = ? AND address = ?",
+                    "DELETE FROM suppressions WHERE tenant = ? AND address = ? AND scope = ?",
                     found.tenant,
                     found.address,
+                    found.scope.value,
                 )
-                lifted.append((found, (yield from insert_event(make_event(found)))))
+                event = make_event(found)
+                event_id = yield from insert_event(event)
+                lifted.append((found, event_id))
+                length = None if probation is None else probation(found.tenant)
+                if length:
+                    yield from start_probation(found.tenant, address, event.at, length, event_id)
             yield from audited(audit, lifted)
             return lifted
 
@@ -447,8 +465,9 @@ class AdminQueries(Queries):
             )
             suppressions = yield count(
                 "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id,"
-                " note) SELECT tenant, ?, reason, since, expires_at, NULL, '' FROM suppressions"
-                " WHERE address = ? ON CONFLICT (tenant, address) DO UPDATE SET"
+                " note, scope) SELECT tenant, ?, reason, since, expires_at, NULL, '', scope"
+                " FROM suppressions WHERE address = ? ON CONFLICT (tenant, address, scope)"
+                " DO UPDATE SET"
                 " reason = excluded.reason, since = excluded.since,"
                 " expires_at = excluded.expires_at",
                 key,

@@ -52,7 +52,8 @@ ENQUEUE = (
     " want AS (SELECT u.address, u.n FROM unnest($10::text[]) WITH ORDINALITY AS u(address, n)"
     " WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.address = u.address)),"
     " msg AS (INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject, size,"
-    " received_at, client_address, content) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9"
+    " received_at, client_address, content, stream)"
+    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $16"
     " WHERE EXISTS (SELECT 1 FROM want) RETURNING queue_id, pg_notify($13, '') AS woken),"
     " rcpt AS (INSERT INTO recipients (queue_id, tenant, address, status, due_at, updated_at)"
     " SELECT msg.queue_id, $2, w.address, 'queued', $7, $7 FROM msg, want w ORDER BY w.n"
@@ -93,6 +94,7 @@ def enqueue_args(message: NewMessage, duplicate_window: timedelta) -> tuple[Any,
         CHANNEL,
         message.hold,
         minute_of(now),
+        message.stream.value,
     )
 
 

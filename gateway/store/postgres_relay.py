@@ -21,6 +21,7 @@ import asyncpg
 
 from gateway.core.model import Delivery, Event, Suppression
 from gateway.core.records import Outcome, hashed_address, notices_of
+from gateway.core.streams import Stream
 from gateway.store import writes
 from gateway.store.mixins import PostgresQueries
 from gateway.store.outcome_rows import record_outcomes
@@ -57,7 +58,7 @@ class PostgresRelayQueries(PostgresQueries):
                 " UPDATE recipients r SET due_at = $3, lease_owner = $4 FROM due, messages m"
                 " WHERE r.id = due.id AND m.queue_id = r.queue_id"
                 " RETURNING r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
-                " m.received_at, r.first_attempt_at, due.due_at AS was_due",
+                " m.received_at, r.first_attempt_at, m.stream, due.due_at AS was_due",
                 now.timestamp(),
                 limit,
                 (now + lease).timestamp(),
@@ -67,7 +68,17 @@ class PostgresRelayQueries(PostgresQueries):
         )
         rows = sorted(rows, key=lambda row: (row["was_due"], row["id"]))
         return [
-            Delivery(row[0], row[1], row[2], row[3], row[4], row[5], utc(row[6]), dt(row[7]))
+            Delivery(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                utc(row[6]),
+                dt(row[7]),
+                Stream(row[8]),
+            )
             for row in rows
         ]
 
@@ -94,7 +105,7 @@ class PostgresRelayQueries(PostgresQueries):
                 " UPDATE recipients r SET due_at = $3, lease_owner = $4 FROM picked, messages m"
                 " WHERE r.id = picked.id AND m.queue_id = r.queue_id"
                 " RETURNING r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
-                " m.received_at, r.first_attempt_at, picked.due_at AS was_due",
+                " m.received_at, r.first_attempt_at, m.stream, picked.due_at AS was_due",
                 now.timestamp(),
                 limit,
                 (now + lease).timestamp(),
@@ -110,7 +121,17 @@ class PostgresRelayQueries(PostgresQueries):
                 ):
                     contents[found[0]] = None if found[1] is None else bytes(found[1])
             deliveries = [
-                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], utc(row[6]), dt(row[7]))
+                Delivery(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    utc(row[6]),
+                    dt(row[7]),
+                    Stream(row[8]),
+                )
                 for row in rows
             ]
             return deliveries, contents
@@ -135,31 +156,35 @@ class PostgresRelayQueries(PostgresQueries):
         return await self._run(work)
 
     async def suppressions_among(
-        self, recipients: Sequence[tuple[str, str]], now: datetime
-    ) -> dict[tuple[str, str], Suppression]:
-        """The active suppression of each ``(tenant, address)`` that has one, in clear or
-        hashed (an erased address; the clear one first): a claimed batch in one statement."""
+        self, recipients: Sequence[tuple[str, str, Stream]], now: datetime
+    ) -> dict[tuple[str, str, Stream], Suppression]:
+        """The active suppression of each ``(tenant, address, stream)`` that has one (scope
+        ``all`` or the stream's), in clear or hashed (an erased address; the clear one
+        first): a claimed batch in one statement."""
         wanted = list(dict.fromkeys(recipients))
         if not wanted:
             return {}
         found_rows = await self._run(
             lambda c: c.fetch(
-                f"SELECT w.address, {SUPPRESSION_COLUMNS_OF_S}"
-                " FROM unnest($1::text[], $2::text[], $3::text[]) AS w (tenant, address, hashed)"
+                f"SELECT w.address, w.stream, {SUPPRESSION_COLUMNS_OF_S}"
+                " FROM unnest($1::text[], $2::text[], $3::text[], $5::text[])"
+                " AS w (tenant, address, hashed, stream)"
                 " JOIN suppressions s ON s.tenant = w.tenant"
-                " AND s.address IN (w.address, w.hashed)"
+                " AND s.address IN (w.address, w.hashed) AND s.scope IN ('all', w.stream)"
                 " WHERE s.expires_at IS NULL OR s.expires_at > $4",
-                [tenant for tenant, _ in wanted],
-                [address for _, address in wanted],
-                [hashed_address(address) for _, address in wanted],
+                [tenant for tenant, _, _ in wanted],
+                [address for _, address, _ in wanted],
+                [hashed_address(address) for _, address, _ in wanted],
                 now.timestamp(),
+                [stream.value for _, _, stream in wanted],
             ),
             transaction=False,
         )
-        found: dict[tuple[str, str], Suppression] = {}
+        found: dict[tuple[str, str, Stream], Suppression] = {}
         for row in found_rows:
             values = tuple(row)
-            keep_clear_first(found, (values[1], values[0]), suppression_from(values[1:]))
+            key = (values[2], values[0], Stream(values[1]))
+            keep_clear_first(found, key, suppression_from(values[2:]))
         return found
 
 def _rowcount(status: str) -> int:

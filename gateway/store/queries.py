@@ -23,6 +23,7 @@ from gateway.core.records import (
     TenantSettings,
     hashed_address,
 )
+from gateway.core.streams import Stream
 from gateway.store import rows
 from gateway.store.admin_queries import AdminQueries
 from gateway.store.feedback_queries import FeedbackQueries
@@ -31,6 +32,7 @@ from gateway.store.outbox_queries import OutboxQueries
 from gateway.store.quota_queries import QuotaQueries
 from gateway.store.sql import Script, changed, count, every, one, row, single, value
 from gateway.store.sql import rows as fetch
+from gateway.store.stream_queries import StreamQueries, with_streams
 from gateway.store.support_queries import SupportQueries
 from gateway.store.suppression_transfer import SuppressionTransfer
 from gateway.store.token_queries import TokenQueries
@@ -178,7 +180,8 @@ class TenantQueries(Queries):
             users = yield fetch(
                 "SELECT username FROM credentials WHERE tenant = ? ORDER BY username@C", name
             )
-            return rows.settings_from(found, tuple(u[0] for u in users))
+            settings = rows.settings_from(found, tuple(u[0] for u in users))
+            return (yield from with_streams([settings]))[0]
 
         return await self._query(script())
 
@@ -190,7 +193,8 @@ class TenantQueries(Queries):
             ):
                 users.setdefault(tenant, []).append(username)
             found = yield fetch(f"SELECT {rows.TENANT_COLUMNS} FROM tenants ORDER BY name@C")
-            return [rows.settings_from(r, tuple(users.get(r[0], ()))) for r in found]
+            settings = [rows.settings_from(r, tuple(users.get(r[0], ()))) for r in found]
+            return (yield from with_streams(settings))
 
         return await self._query(script())
 
@@ -225,7 +229,7 @@ class SuppressionQueries(Queries):
         found = await self._query(
             one(
                 f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
-                f" AND address = ? AND {_ACTIVE}",
+                f" AND address = ? AND {_ACTIVE} ORDER BY scope = 'all' DESC, scope@C LIMIT 1",
                 tenant,
                 address,
                 now.timestamp(),
@@ -233,18 +237,23 @@ class SuppressionQueries(Queries):
         )
         return None if found is None else rows.suppression_from(found)
 
-    async def suppression_for(self, tenant: str, address: str, now: datetime) -> Suppression | None:
+    async def suppression_for(
+        self, tenant: str, address: str, stream: Stream, now: datetime
+    ) -> Suppression | None:
         """``find_suppression``, else ``find_hashed_suppression``, in one look-up (the intake
-        asks at every RCPT): two primary-key probes, the plain address first. On SQLite, on
-        the reader's thread like every read: a page not in the cache is a disk read, and on
-        the event loop it would stall every SMTP session (issue 13)."""
+        asks at every RCPT), of the scopes that stop ``stream`` (``all`` first): primary-key
+        probes, the plain address first. On SQLite, on the reader's thread like every read:
+        a page not in the cache is a disk read, and on the event loop it would stall every
+        SMTP session (issue 13)."""
         found = await self._query(
             one(
                 f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE tenant = ?"
-                f" AND address IN (?, ?) AND {_ACTIVE} ORDER BY address = ? DESC LIMIT 1",
+                f" AND address IN (?, ?) AND scope IN ('all', ?) AND {_ACTIVE}"
+                " ORDER BY address = ? DESC, scope = 'all' DESC LIMIT 1",
                 tenant,
                 address,
                 hashed_address(address),
+                stream.value,
                 now.timestamp(),
                 address,
             )
@@ -267,7 +276,7 @@ class SuppressionQueries(Queries):
         self, tenant: str | None, reason: SuppressionReason | None, limit: int, after: str = ""
     ) -> list[Suppression]:
         # @C: byte order, as SQLite compares, whatever PostgreSQL's locale.
-        key = "(tenant || ' ' || address)@C"
+        key = "(tenant || ' ' || address || ' ' || scope)@C"
         sql = f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE {key} > ?"
         args: list[Any] = [after]
         if tenant is not None:
@@ -428,5 +437,6 @@ class CommonQueries(
     SupportQueries,
     TokenQueries,
     SuppressionTransfer,
+    StreamQueries,
 ):
     """Every query written once: what both stores mix in, beside their dialect's own."""

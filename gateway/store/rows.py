@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.core.model import (
     Category,
@@ -26,8 +26,12 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.records import MessageRow, RecipientView, TenantSettings
+from gateway.core.streams import Scope
 
-SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note"
+#: A key of ``keep_clear_first``: a tuple whose second item is the address.
+K = TypeVar("K", bound=tuple[Any, ...])
+
+SUPPRESSION_COLUMNS = "tenant, address, reason, since, expires_at, event_id, note, scope"
 #: ``SUPPRESSION_COLUMNS`` of the table aliased ``s``.
 SUPPRESSION_COLUMNS_OF_S = ", ".join(f"s.{c.strip()}" for c in SUPPRESSION_COLUMNS.split(","))
 #: Events whose outcome counts as a delivery attempt (``attempts`` + 1).
@@ -193,15 +197,21 @@ def tenant_from(row: Sequence[Any]) -> Tenant:
 def suppression_from(row: Sequence[Any]) -> Suppression:
     """A ``Suppression`` from a row of ``SUPPRESSION_COLUMNS``."""
     return Suppression(
-        row[0], row[1], SuppressionReason(row[2]), utc(row[3]), dt(row[4]), row[5], row[6]
+        row[0],
+        row[1],
+        SuppressionReason(row[2]),
+        utc(row[3]),
+        dt(row[4]),
+        row[5],
+        row[6],
+        Scope(row[7]),
     )
 
 
-def keep_clear_first(
-    found: dict[tuple[str, str], Suppression], key: tuple[str, str], suppression: Suppression
-) -> None:
-    """Keep ``suppression`` for ``key`` (tenant, address) unless the address's entry in clear
-    is there already: it wins over the hashed one an erasure left (as ``suppression_for``)."""
+def keep_clear_first(found: dict[K, Suppression], key: K, suppression: Suppression) -> None:
+    """Keep ``suppression`` for ``key`` (tenant, address, …) unless the address's entry in
+    clear is there already: it wins over the hashed one an erasure left (as
+    ``suppression_for``)."""
     kept = found.get(key)
     if kept is None or (kept.address != key[1] and suppression.address == key[1]):
         found[key] = suppression
@@ -241,6 +251,10 @@ SETTINGS_COLUMNS = {
     "webhook_secret": "webhook_secret",
     "failure_threshold": "failure_threshold",
     "failure_window": "failure_window_seconds",
+    # Streams and probation (migration 009).
+    "probation": "probation_seconds",
+    "default_stream": "default_stream",
+    "complaint_scope": "complaint_scope",
 }
 
 TENANT_COLUMNS = (

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from gateway.core.model import Delivery, Suppression
 from gateway.core.records import Outcome, hashed_address, notices_of
+from gateway.core.streams import Stream
 from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
 from gateway.store.outcome_rows import record_outcomes
@@ -49,7 +50,7 @@ class RelayQueries(SqliteQueries):
         def work(c: sqlite3.Connection) -> list[Delivery]:
             rows = c.execute(
                 "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
-                " m.received_at, r.first_attempt_at FROM recipients r JOIN messages m"
+                " m.received_at, r.first_attempt_at, m.stream FROM recipients r JOIN messages m"
                 " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
                 " ORDER BY r.due_at LIMIT ?",
                 (now.timestamp(), limit),
@@ -60,7 +61,17 @@ class RelayQueries(SqliteQueries):
                 [(until, owner, row[0]) for row in rows],
             )
             return [
-                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
+                Delivery(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    _dt(row[6]),
+                    dt(row[7]),
+                    Stream(row[8]),
+                )
                 for row in rows
             ]
 
@@ -110,7 +121,17 @@ class RelayQueries(SqliteQueries):
                     ).fetchall()
                 )
             deliveries = [
-                Delivery(row[0], row[1], row[2], row[3], row[4], row[5], _dt(row[6]), dt(row[7]))
+                Delivery(
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    _dt(row[6]),
+                    dt(row[7]),
+                    Stream(row[8]),
+                )
                 for row in rows
             ]
             return deliveries, contents
@@ -138,43 +159,46 @@ class RelayQueries(SqliteQueries):
         return result
 
     async def suppressions_among(
-        self, recipients: Sequence[tuple[str, str]], now: datetime
-    ) -> dict[tuple[str, str], Suppression]:
-        """The active suppression of each ``(tenant, address)`` that has one, in clear or
-        hashed (an erased address; the clear one first): a claimed batch in one read (one
-        statement per ``_PAIRS_CHUNK`` pairs), each pair two primary-key probes."""
+        self, recipients: Sequence[tuple[str, str, Stream]], now: datetime
+    ) -> dict[tuple[str, str, Stream], Suppression]:
+        """The active suppression of each ``(tenant, address, stream)`` that has one (scope
+        ``all`` or the stream's), in clear or hashed (an erased address; the clear one
+        first): a claimed batch in one read (one statement per ``_PAIRS_CHUNK`` triples)."""
         wanted = list(dict.fromkeys(recipients))
         if not wanted:
             return {}
         at = now.timestamp()
 
-        def work(c: sqlite3.Connection) -> dict[tuple[str, str], Suppression]:
-            found: dict[tuple[str, str], Suppression] = {}
+        def work(c: sqlite3.Connection) -> dict[tuple[str, str, Stream], Suppression]:
+            found: dict[tuple[str, str, Stream], Suppression] = {}
             for chunk in _chunks(wanted, _PAIRS_CHUNK):
-                marks = ", ".join(["(?, ?, ?)"] * (2 * len(chunk)))
+                marks = ", ".join(["(?, ?, ?, ?)"] * (2 * len(chunk)))
                 args: list[Any] = []
-                for tenant, address in chunk:
-                    args += (tenant, address, address, tenant, hashed_address(address), address)
+                for tenant, address, stream in chunk:
+                    args += (tenant, address, address, stream.value)
+                    args += (tenant, hashed_address(address), address, stream.value)
                 for row in c.execute(
-                    f"WITH wanted (tenant, key, address) AS (VALUES {marks})"
-                    f" SELECT w.address, {rows.SUPPRESSION_COLUMNS_OF_S} FROM wanted w"
+                    f"WITH wanted (tenant, key, address, stream) AS (VALUES {marks})"
+                    f" SELECT w.address, w.stream, {rows.SUPPRESSION_COLUMNS_OF_S} FROM wanted w"
                     " JOIN suppressions s ON s.tenant = w.tenant AND s.address = w.key"
+                    " AND s.scope IN ('all', w.stream)"
                     " WHERE s.expires_at IS NULL OR s.expires_at > ?",
                     (*args, at),
                 ).fetchall():
-                    rows.keep_clear_first(found, (row[1], row[0]), rows.suppression_from(row[1:]))
+                    key = (row[2], row[0], Stream(row[1]))
+                    rows.keep_clear_first(found, key, rows.suppression_from(row[2:]))
             return found
 
-        result: dict[tuple[str, str], Suppression] = await self._read(work)
+        result: dict[tuple[str, str, Stream], Suppression] = await self._read(work)
         return result
 
 _CLAIM_SQL = (
     "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts, m.received_at,"
-    " r.first_attempt_at FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
-    " WHERE r.due_at <= ? AND m.held = 0"
+    " r.first_attempt_at, m.stream FROM recipients r JOIN messages m"
+    " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
 )
 _IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may be 999)
-_PAIRS_CHUNK = 150  # ``suppressions_among``: six placeholders a pair, under the same bound
+_PAIRS_CHUNK = 120  # ``suppressions_among``: eight placeholders a triple, under the same bound
 
 
 def _chunks(items: list[T], size: int = _IN_CHUNK) -> list[list[T]]:

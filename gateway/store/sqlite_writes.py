@@ -96,8 +96,9 @@ def enqueue_rows(
     if queued:
         c.execute(
             "INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject, size,"
-            " received_at, client_address, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows.message_values(message),
+            " received_at, client_address, content, stream)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*rows.message_values(message), message.stream.value),
         )
         c.executemany(
             "INSERT INTO recipients (queue_id, tenant, address, status, due_at,"

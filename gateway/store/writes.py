@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.core.model import Event, Suppression
 from gateway.core.records import AuditEntry, AuditOf
+from gateway.core.streams import Scope
 from gateway.store import rows
 from gateway.store.sql import Script, count, many, new_id
 from gateway.store.sql import rows as fetch
@@ -21,8 +22,8 @@ from gateway.store.sql import rows as fetch
 EVENT_INSERT = rows.EVENT_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 UPSERT_SUPPRESSION = (
-    "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id, note)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address) DO UPDATE SET"
+    "INSERT INTO suppressions (tenant, address, reason, since, expires_at, event_id, note,"
+    " scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, address, scope) DO UPDATE SET"
     " reason = excluded.reason, since = excluded.since, expires_at = excluded.expires_at,"
     " event_id = excluded.event_id, note = excluded.note"
 )
@@ -35,7 +36,7 @@ def insert_event(event: Event) -> Script[int]:
 
 
 def upsert_suppression(suppression: Suppression) -> Script[None]:
-    """Insert or replace the (tenant, address) suppression."""
+    """Insert or replace the (tenant, address, scope) suppression."""
     yield count(UPSERT_SUPPRESSION, *suppression_values(suppression))
 
 
@@ -53,6 +54,7 @@ def suppression_values(suppression: Suppression) -> tuple[Any, ...]:
         rows.ts(suppression.expires_at),
         suppression.event_id,
         suppression.note,
+        Scope(suppression.scope).value,
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.model import NewMessage, Suppression, SuppressionReason
+from gateway.core.streams import Stream
 from gateway.store.sqlite import SqliteStore
 from tests.scenarios.loop_probe import sqlite_calls_on_this_thread
 
@@ -36,8 +37,8 @@ async def test_the_suppression_look_up_runs_on_the_readers_thread(tmp_path: Path
         now = datetime.now(UTC)
         with sqlite_calls_on_this_thread() as on_the_loop:
             # The reader sees a commit the moment it returns.
-            found = await store.suppression_for("t1", "a@example.com", now)
-            missing = await store.suppression_for("t1", "b@example.com", now)
+            found = await store.suppression_for("t1", "a@example.com", Stream.TRANSACTIONAL, now)
+            missing = await store.suppression_for("t1", "b@example.com", Stream.TRANSACTIONAL, now)
         assert found == _suppression("a@example.com")
         assert missing is None
         assert on_the_loop == []
@@ -60,7 +61,7 @@ async def test_a_slow_read_does_not_stall_the_loop(tmp_path: Path) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         look_up = asyncio.ensure_future(
-            store.suppression_for("t1", "a@example.com", datetime.now(UTC))
+            store.suppression_for("t1", "a@example.com", Stream.TRANSACTIONAL, datetime.now(UTC))
         )
         gaps, last = [], loop.time()
         while not look_up.done():

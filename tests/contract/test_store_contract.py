@@ -29,6 +29,7 @@ from gateway.core.model import (
 )
 from gateway.core.ports import Outcome, RecipientView, Store
 from gateway.core.records import AuditEntry, TenantSettings
+from gateway.core.streams import Stream
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 WINDOW = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
+
+T = Stream.TRANSACTIONAL  # the stream the suppression look-ups ask for (issue 15)
 
 
 def now_ms() -> datetime:
@@ -821,22 +824,22 @@ async def test_suppression_for_finds_the_clear_entry_else_the_hashed_one(store: 
     from gateway.core.records import hashed_address
 
     now = now_ms()
-    assert await store.suppression_for("t1", "a@example.com", now) is None
+    assert await store.suppression_for("t1", "a@example.com", T, now) is None
     reason = SuppressionReason.NONEXISTENT_ADDRESS
     hashed = suppression("t1", hashed_address("a@example.com"), reason)
     await store.add_suppression(hashed)
-    assert await store.suppression_for("t1", "a@example.com", now) == hashed
-    assert await store.suppression_for("t2", "a@example.com", now) is None
+    assert await store.suppression_for("t1", "a@example.com", T, now) == hashed
+    assert await store.suppression_for("t2", "a@example.com", T, now) is None
     clear = suppression("t1", "a@example.com", note="in clear")
     await store.add_suppression(clear)
-    assert await store.suppression_for("t1", "a@example.com", now) == clear
+    assert await store.suppression_for("t1", "a@example.com", T, now) == clear
     # Expired entries do not count, in clear or hashed.
     gone = now - timedelta(seconds=1)
     await store.add_suppression(suppression("t1", "b@example.com", expires_at=gone))
     await store.add_suppression(suppression("t1", hashed_address("b@example.com"), expires_at=gone))
-    assert await store.suppression_for("t1", "b@example.com", now) is None
+    assert await store.suppression_for("t1", "b@example.com", T, now) is None
     assert await store.remove_suppression("t1", "a@example.com") == 1
-    assert await store.suppression_for("t1", "a@example.com", now) == hashed
+    assert await store.suppression_for("t1", "a@example.com", T, now) == hashed
 
 
 async def test_suppressions_among_finds_a_whole_batch_in_clear_or_hashed(store: Store) -> None:
@@ -858,30 +861,30 @@ async def test_suppressions_among_finds_a_whole_batch_in_clear_or_hashed(store: 
     later = suppression("t1", "later@example.com", expires_at=now + timedelta(days=1))
     await store.add_suppression(later)
     asked = [
-        ("t1", "clear@example.com"),
-        ("t1", "erased@example.com"),
-        ("t1", "both@example.com"),
-        ("t1", "clear2@example.com"),  # suppressed in t2 only
-        ("t2", "clear@example.com"),  # suppressed in t1 only
-        ("t2", "clear2@example.com"),
-        ("t1", "old@example.com"),
-        ("t1", "old2@example.com"),
-        ("t1", "later@example.com"),
-        ("t1", "nobody@example.com"),
-        ("t1", "clear@example.com"),  # asked twice: answered once
+        ("t1", "clear@example.com", T),
+        ("t1", "erased@example.com", T),
+        ("t1", "both@example.com", T),
+        ("t1", "clear2@example.com", T),  # suppressed in t2 only
+        ("t2", "clear@example.com", T),  # suppressed in t1 only
+        ("t2", "clear2@example.com", T),
+        ("t1", "old@example.com", T),
+        ("t1", "old2@example.com", T),
+        ("t1", "later@example.com", T),
+        ("t1", "nobody@example.com", T),
+        ("t1", "clear@example.com", T),  # asked twice: answered once
     ]
 
     found = await store.suppressions_among(asked, now)
 
     assert found == {
-        ("t1", "clear@example.com"): clear,
-        ("t1", "erased@example.com"): erased,
-        ("t1", "both@example.com"): both_clear,  # the entry in clear wins, as suppression_for
-        ("t2", "clear2@example.com"): other_tenant,
-        ("t1", "later@example.com"): later,
+        ("t1", "clear@example.com", T): clear,
+        ("t1", "erased@example.com", T): erased,
+        ("t1", "both@example.com", T): both_clear,  # the entry in clear wins, as suppression_for
+        ("t2", "clear2@example.com", T): other_tenant,
+        ("t1", "later@example.com", T): later,
     }
-    for (tenant, address), entry in found.items():
-        assert await store.suppression_for(tenant, address, now) == entry
+    for (tenant, address, _), entry in found.items():
+        assert await store.suppression_for(tenant, address, T, now) == entry
 
 
 async def test_suppressions_among_answers_a_batch_larger_than_one_statement(
@@ -890,9 +893,9 @@ async def test_suppressions_among_answers_a_batch_larger_than_one_statement(
     from gateway.core.records import hashed_address
 
     now = now_ms()
-    asked = [("t1", f"r{n:04d}@example.com") for n in range(1000)]
+    asked = [("t1", f"r{n:04d}@example.com", T) for n in range(1000)]
     wanted = {pair: n for n, pair in enumerate(asked) if n % 7 == 0}
-    for (tenant, address), n in wanted.items():
+    for (tenant, address, _), n in wanted.items():
         key = hashed_address(address) if n % 2 else address
         await store.add_suppression(suppression(tenant, key, note=str(n)))
 

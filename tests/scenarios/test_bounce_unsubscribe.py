@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from gateway.core import replies, verp
 from gateway.core.model import EventType, SuppressionReason
+from gateway.core.streams import Scope
 from tests.scenarios.harness import SECRET, GatewayHarness
 
 TRUSTED = {"trusted_networks": ["127.0.0.1/32"]}
@@ -34,10 +35,20 @@ async def test_mail_to_the_unsubscribe_address_is_an_opt_out(harness: GatewayHar
     events = await harness.events(ADDRESS)
     assert [e.type for e in events] == [EventType.SUPPRESSED]
     assert suppression.event_id == events[0].event_id
-    # The opt-out is honoured at intake: the tenant can no longer send to the address.
-    harness.mx("127.0.0.2", "example.com")
+    # The unsubscribe address is in List-Unsubscribe, which only marketing messages carry:
+    # the opt-out stops marketing (refused at the end of DATA), invoices go on (issue 15).
+    assert suppression.scope is Scope.MARKETING
+    mx = harness.mx("127.0.0.2", "example.com")
     refused = await harness.send([ADDRESS, "other@example.com"])
-    assert refused[ADDRESS][0] == replies.SUPPRESSED.code
+    assert refused == {}
+    await mx.wait_for(1, timeout=10)
+    await harness.send([ADDRESS, "other@example.com"], headers="X-Gateway-Stream: marketing\r\n")
+    newsletters = await mx.wait_for(2, timeout=10)
+    assert newsletters[1].rcpt_tos == ("other@example.com",)
+    refusals = [e for e in await harness.events(ADDRESS) if e.type is EventType.REJECTED]
+    assert [e.text for e in refusals] == [
+        f"{replies.SUPPRESSED.text} (opt_out, marketing mail) since {suppression.since:%Y-%m-%d}"
+    ]
 
 
 async def test_tampered_unsubscribe_token_is_refused(harness: GatewayHarness) -> None:

@@ -17,7 +17,10 @@ async def test_list_unsubscribe_is_per_recipient_and_signed_tokens_name_them(
     await gw.store.update_tenant_settings("default", {"list_unsubscribe": True})  # type: ignore[attr-defined]
     await gw.relay.shaper.refresh(force=True)  # type: ignore[union-attr]
 
-    await harness.send(["ana@example.com", "bia@example.com"])
+    # List-Unsubscribe goes on marketing messages only (issue 15).
+    await harness.send(
+        ["ana@example.com", "bia@example.com"], headers="X-Gateway-Stream: marketing\r\n"
+    )
     received = await mx.wait_for(2, timeout=10)
 
     # one transaction per recipient, each with its own token
@@ -31,6 +34,7 @@ async def test_list_unsubscribe_is_per_recipient_and_signed_tokens_name_them(
         assert verp.parse_unsubscribe_token(token, [SECRET.encode()]) == ("default", rcpt)
         assert f"<https://mail.gateway.example/u/{token}>" in head
         assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in head
+        assert "x-gateway-stream" not in head.lower()  # removed before relaying
 
 
 async def test_tenant_without_the_switch_gets_no_header(harness: GatewayHarness) -> None:

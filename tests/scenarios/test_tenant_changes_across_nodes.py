@@ -40,7 +40,11 @@ from tests.waiting import wait_until
 
 TOKEN = "tenant-directory-admin-token-0123456789ab"
 PROPAGATION_LIMIT = 5.0  # seconds: the most a change may take to reach another node
-CONTENT = b"From: App <app@sender.example>\r\nSubject: Invoice\r\n\r\nHello.\r\n.\r\n"
+# Marketing: List-Unsubscribe is added to marketing messages only (issue 15).
+CONTENT = (
+    b"From: App <app@sender.example>\r\nSubject: News\r\nX-Gateway-Stream: marketing\r\n"
+    b"\r\nHello.\r\n.\r\n"
+)
 QUOTA, SESSIONS, EACH = 20, 8, 10
 
 
