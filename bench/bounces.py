@@ -137,6 +137,46 @@ def score(corpus: Path, labels: list[dict[str, str]], rules: Rules | None = None
     return result
 
 
+def lab_dir() -> Path:
+    """Return the bounce lab's generated corpus (made by ``bench/bounce_lab/lab.py``)."""
+    return Path(__file__).resolve().parents[1] / "tests" / "data" / "bounce_lab"
+
+
+def lab_report() -> Score | None:
+    """Score the bounce lab's corpus: one row per scenario per MTA, labelled by construction.
+
+    Rows marked ``ambiguous`` (the MTA's words are those of another scenario) are listed but
+    kept out of the figures.
+    """
+    lab = lab_dir()
+    if not (lab / "labels.jsonl").exists():
+        print(f"bounce lab corpus not found at {lab}")
+        return None
+    labels = load_labels(lab)
+    clear = [row for row in labels if not row.get("ambiguous")]
+    result = score(lab, clear)
+    wrong = {(row["file"], row["recipient"]) for row, _ in result.misses}
+    print(f"bounce lab ({lab.relative_to(Path.cwd()) if lab.is_relative_to(Path.cwd()) else lab}):")
+    print(f"{'mta':<12}{'scenario':<16}{'want':<22}{'got':<22}")
+    for row in labels:
+        found = {r.recipient: r for r in parse_bounce((lab / row["file"]).read_bytes())}
+        report = found.get(row["recipient"])
+        got = report.category.value if report and report.category else MISSING
+        mark = (
+            "ambiguous"
+            if row.get("ambiguous")
+            else ("MISS" if (row["file"], row["recipient"]) in wrong else "ok")
+        )
+        mta = row["source"].removeprefix("lab-")
+        print(f"{mta:<12}{row['scenario']:<16}{row['category']:<22}{got:<22}{mark}")
+    print(
+        f"lab: {result.correct}/{result.rows} scenarios correct "
+        f"({len(labels) - len(clear)} ambiguous kept out); nonexistent_address precision "
+        f"{result.precision('nonexistent_address'):.4f}"
+    )
+    return result
+
+
 def rule_sources(corpus: Path, labels: list[dict[str, str]], rules: Rules) -> dict[int, set[str]]:
     """For each rule (by position), the sources of the emails whose evidence it matches.
 
@@ -403,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{cat:<22}{result.truth[cat]:>6}{result.recall(cat):>9.3f}"
             f"{result.predicted[cat]:>11}{result.precision(cat):>11.3f}"
         )
+    print()
+    lab_report()
     files = all_files(corpus)
     ours = time_ours(files, max(1, args.repeat))
     print()
@@ -423,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         for row, report in result.misses:
             got = report.category.value if report and report.category else MISSING
             print(f"{row['file']} {row['recipient']} want={row['category']} got={got}")
-            print(f"    reason={row['sisimai_reason']} status={row['status']}")
+            print(f"    reason={row.get('sisimai_reason')} status={row.get('status')}")
             if report is not None:
                 print(f"    ours status={report.status} diag={report.diagnostic[:160]!r}")
     return 0

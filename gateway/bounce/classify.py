@@ -492,11 +492,19 @@ def explain(
         return _DELIVERED
     first = Facts(reply_code, status, normalise(diagnostic), command, action, provider)
     rule = rules.first_match(first, with_fallbacks=False) if first.text or provider else None
-    if rule is None:
+    if rule is None or (context and rule.category is Category.RECEIVING_PROBLEM):
         combined = normalise(f"{diagnostic}\n{context}") if context else first.text
         second = Facts(reply_code, status, combined, command, action, provider)
-        rule = rules.first_match(second)
+        wider = rules.first_match(second)
+        # A vague remote word ("input/output error", "system error") gives way to a more
+        # precise one in the reporting MTA's explanation, only towards a category that
+        # blocks nothing (issue 12: mailbox full where only the human part says so).
+        if rule is None or (wider is not None and wider.category in _PRECISE_NON_BLOCKING):
+            rule = wider
     return rule
+
+
+_PRECISE_NON_BLOCKING = frozenset({Category.MAILBOX_FULL, Category.MESSAGE_TOO_LARGE})
 
 
 def matching_rules(

@@ -139,7 +139,12 @@ def test_dsn_fields_are_reported(corpus: Path) -> None:
 # Ten more rows are answered against their label on purpose, by the evidence rules of issue 12
 # (test_bounce_evidence.py): LABEL_DISAGREEMENTS pins each of them with the reason. The labels
 # are Sisimai's judgement, and the README asks to disagree only after reading the email.
-ACCURACY_FLOOR = 0.96  # DEV measures 0.963: 427 reachable rows less the ten disagreements
+# Two more since the bounce lab (tests/data/bounce_lab): real Postfix writes "Recipient address
+# rejected: Access denied" for a policy REJECT, and a human part that says "over quota" beats a
+# delivery agent's bare exit code. 427 reachable rows less twelve: 415/433 = 0.958. The 0.97 of
+# issue 12 is out of reach without answering against these evidence rules;
+# test_every_miss_is_pinned_or_unreachable holds the exact set instead.
+ACCURACY_FLOOR = 0.955  # DEV measures 0.958
 NONEXISTENT_PRECISION_FLOOR = 0.995  # the issue's target; DEV measures 1.000
 
 # (file, recipient, our category, why the label is not followed)
@@ -202,6 +207,22 @@ LABEL_DISAGREEMENTS = [
         ),
     ),
     (
+        "emails/lhost-exim-30.eml",
+        "kijitora@exmaple.ch",
+        Category.SPAM_BLOCKED,
+        (
+            "'554 5.7.1 … Recipient address rejected: Access denied' is Postfix's own reply to "
+            "an access(5) REJECT (the bounce lab's policy scenario makes it): a policy, not the "
+            "mailbox"
+        ),
+    ),
+    (
+        "emails/lhost-sendmail-13.eml",
+        "kijitora@example.or.jp",
+        Category.MAILBOX_FULL,
+        "'maildrop: maildir over quota.' in the transcript beats the bare 'X-Unix; 77' exit code",
+    ),
+    (
         "emails/lhost-exim-46.eml",
         "kijitora@example.com",
         Category.SENDER_CONFIG,
@@ -230,3 +251,21 @@ def test_corpus_accuracy_and_nonexistent_precision(corpus: Path, bench: ModuleTy
     assert result.accuracy >= ACCURACY_FLOOR, f"accuracy {result.accuracy:.4f}"
     precision = result.precision(Category.NONEXISTENT_ADDRESS.value)
     assert precision >= NONEXISTENT_PRECISION_FLOOR, f"nonexistent precision {precision:.4f}"
+
+
+UNREACHABLE = {
+    ("emails/lhost-apachejames-01.eml", "00000000000@vtext.example.com"),
+    ("emails/crlf/lhost-apachejames-01.eml", "00000000000@vtext.example.com"),
+    ("emails/lhost-domino-03.eml", "kijitora@neko.example.com"),
+    ("emails/lhost-office365-04.eml", "otsu-sakaba-hunter-nyaaaaaaan@ezweb.ne.jp"),
+    ("emails/lhost-v5sendmail-01.eml", "kijitora@exampl"),
+    ("emails/crlf/lhost-v5sendmail-01.eml", "kijitora@exampl"),
+}
+
+
+def test_every_miss_is_pinned_or_unreachable(corpus: Path, bench: ModuleType) -> None:
+    """No unexplained miss on DEV: each is a label artefact or a pinned evidence-rule answer."""
+    result = bench.score(corpus, bench.load_labels(corpus))
+    pinned = {(name, rcpt) for name, rcpt, _, _ in LABEL_DISAGREEMENTS}
+    missed = {(row["file"], row["recipient"]) for row, _ in result.misses}
+    assert missed - pinned - UNREACHABLE == set()
