@@ -99,7 +99,13 @@ _INLINE_RECIPIENT = re.compile(
     r"(?:rcpt to|rcpt|deliver(?:ing|y)?(?: your)?(?: mail| message| e-?mail)?(?: to)?"
     r"|delivered to|recipient(?: address)?|address|failed|mailing list"
     r"|(?:mensagem|e-?mail) (?:enviad[ao] )?para|enviou (?:uma mensagem )?para"
-    r"|destinat[aá]rio)\s*:?\s*<?$"
+    r"|destinat[aá]rio"
+    # flufl.bounce's samples (tests/data/flufl_bounce): "(Originally addressed to …)", SMTP32
+    # "undeliverable to", Mail.ru "Local mailbox", "Your message to <…> was rejected",
+    # MailEnable "[SMTP:…]" and X.400 "dda:SMTP=…". Not Exim's "generated from" nor Sendmail's
+    # "expanded from:": naming the alias as a second recipient splits the text wrongly (DEV).
+    r"|originally addressed to|undeliverable\s+to|local mailbox"
+    r"|your message to|smtp|smtp=)\s*:?\s*<?$"
 )  # searches folded text, as _ORIGINAL_MARKERS does
 
 # The SMTP phase the remote server was answering, as each MTA words it (RFC 5321 §4.1); read
