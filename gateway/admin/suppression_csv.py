@@ -49,6 +49,8 @@ MAX_RECORD = 64 * 1024  # characters of one CSV record (an unclosed quote stops 
 SCOPES = ("all", "marketing", "transactional")
 HEADER = ("tenant", "address", "reason", "scope", "since", "expires_at", "note")
 _HAS_SCOPE = "scope" in Suppression.__dataclass_fields__  # migration 009 (issue 15)
+#: The one cell of a record the csv module could not read, followed by its error.
+_BROKEN = "\x00csv:"
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^sha256:[0-9a-f]{64}$")
 
 ScopeName = Literal["all", "marketing", "transactional"]
@@ -265,7 +267,10 @@ async def records(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, list
         joined = "".join(record)
         record, quotes, size = [], 0, 0
         first, start = start, line + 1
-        return [(first, row) for row in csv.reader([joined])]
+        try:
+            return [(first, row) for row in csv.reader([joined])]
+        except csv.Error as exc:  # e.g. a lone carriage return inside an unquoted field
+            return [(first, [_BROKEN + str(exc)])]
 
     async for chunk in chunks:
         pending += decoder.decode(chunk)
@@ -432,6 +437,9 @@ async def import_suppressions(request: Request) -> Response:
         if not any(cell.strip() for cell in row):
             continue  # a blank line
         report.rows += 1
+        if row[0].startswith(_BROKEN):
+            report.bad(line, f"line {line}: not CSV ({row[0][len(_BROKEN) :]})")
+            continue
         try:
             s = _row(ctx, row)
         except ValueError as exc:

@@ -98,11 +98,13 @@ async def test_bad_rows_are_reported_with_their_line(env: Env) -> None:
         "z@example.com,manual,acme,sometimes\n"
         "\n"
         "last@example.com,complaint,acme,\n"
+        "cr\rinside@example.com,manual,acme,all\n"
     )
     report = await _import(env, body)
     assert report["added"] == 2
-    assert report["invalid"] == 5
-    assert [e["line"] for e in report["errors"]] == [3, 4, 6, 7, 8]
+    assert report["invalid"] == 6
+    assert [e["line"] for e in report["errors"]] == [3, 4, 6, 7, 8, 11]
+    assert "not CSV" in report["errors"][5]["message"]
     assert "not an e-mail address" in report["errors"][0]["message"]
     assert "weird" in report["errors"][2]["message"]
     assert "nosuch" in report["errors"][3]["message"]

@@ -34,7 +34,8 @@ ST = Path(sys.executable).with_name("st")
 #: What no JSON Schema can say, so a schema-valid request may still be answered 422 (and the
 #: document says so): whether an address is one the intake takes (its syntax as
 #: ``core.addresses`` reads it, its domain's MX in DNS) for send-test and a manual block, and
-#: an unblock's reason, required in the body *or* as ``?reason=``.
+#: an unblock's reason, required in the body *or* as ``?reason=``; whether a string is a CSV
+#: file whose header names an address column (the suppression import).
 CONFIG = """
 [[operations]]
 include-operation-id = "send_test"
@@ -46,6 +47,10 @@ checks.positive_data_acceptance.expected-statuses = [{statuses}]
 
 [[operations]]
 include-operation-id = "delete_suppression"
+checks.positive_data_acceptance.expected-statuses = [{statuses}]
+
+[[operations]]
+include-operation-id = "import_suppressions"
 checks.positive_data_acceptance.expected-statuses = [{statuses}]
 """.format(statuses='"2xx", "3xx", "401", "403", "404", "409", "422", "429"')
 
