@@ -504,6 +504,14 @@ class WebhookPayload(Model):
     reply: str
     remote_host: str
     at: Time
+    scope: Annotated[
+        Scope | None,
+        Meta(description="A suppression's scope (suppressed, opt_out, unsuppressed; issue 15)"),
+    ] = None
+    stream: Annotated[
+        Stream | None,
+        Meta(description="The message's stream, where the event names it (issue 15)"),
+    ] = None
 
 
 class WebhookDelivery(Model):
