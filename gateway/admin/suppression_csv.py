@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from msgspec import Meta
 from starlette.requests import Request
@@ -40,20 +40,17 @@ from gateway.admin.operations import described, respond
 from gateway.admin.request_models import Body, Query, TimeParam
 from gateway.admin.response_models import Model
 from gateway.core.model import Suppression, SuppressionReason
+from gateway.core.streams import Scope
 from gateway.core.transfer import ImportCounts, SuppressionExport
 
 BATCH = 500  # rows per import transaction (under SQLite's bound-parameter limit)
 PAGE = 1000  # rows per export query
 MAX_ERRORS = 100  # bad rows reported with their line; the rest are only counted
 MAX_RECORD = 64 * 1024  # characters of one CSV record (an unclosed quote stops here)
-SCOPES = ("all", "marketing", "transactional")
 HEADER = ("tenant", "address", "reason", "scope", "since", "expires_at", "note")
-_HAS_SCOPE = "scope" in Suppression.__dataclass_fields__  # migration 009 (issue 15)
 #: The one cell of a record the csv module could not read, followed by its error.
 _BROKEN = "\x00csv:"
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^sha256:[0-9a-f]{64}$")
-
-ScopeName = Literal["all", "marketing", "transactional"]
 
 
 def _name(text: str) -> str:
@@ -101,7 +98,7 @@ FORMATS = Formats.load()
 class ExportQuery(Query):
     tenant: str | None = None
     reason: SuppressionReason | None = None
-    scope: ScopeName | None = None
+    scope: Scope | None = None
     since: TimeParam | None = None
     until: TimeParam | None = None
 
@@ -149,48 +146,36 @@ class ImportReport(Model):
 # --- export -------------------------------------------------------------------------------
 
 
-def _scope_of(s: Suppression) -> str:
-    return str(getattr(s, "scope", "all"))
-
-
 def _iso(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
-async def _export_pages(
-    request: Request, where: SuppressionExport, only_scope: str | None
-) -> AsyncIterator[bytes]:
+async def _export_pages(request: Request, where: SuppressionExport) -> AsyncIterator[bytes]:
     store = deps_of(request).store
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HEADER)
-    after: tuple[str, str] | None = None
+    after: tuple[str, str, str] | None = None
     while True:
         page = await store.export_suppressions(where, PAGE, after)
-        full = len(page) == PAGE
-        if full:
-            # The page may end inside one address's scopes: leave that address to the next.
-            last = (page[-1].tenant, page[-1].address)
-            page = [s for s in page if (s.tenant, s.address) != last]
         for s in page:
-            if only_scope is None or _scope_of(s) == only_scope:
-                writer.writerow(
-                    (
-                        s.tenant,
-                        s.address,
-                        s.reason.value,
-                        _scope_of(s),
-                        _iso(s.since),
-                        _iso(s.expires_at),
-                        s.note,
-                    )
+            writer.writerow(
+                (
+                    s.tenant,
+                    s.address,
+                    s.reason.value,
+                    s.scope.value,
+                    _iso(s.since),
+                    _iso(s.expires_at),
+                    s.note,
                 )
+            )
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
-        if not full or not page:
+        if len(page) < PAGE:
             return
-        after = (page[-1].tenant, page[-1].address)
+        after = (page[-1].tenant, page[-1].address, page[-1].scope.value)
 
 
 @scope.tenant_aware
@@ -208,11 +193,12 @@ async def export_suppressions(request: Request) -> Response:
     where = SuppressionExport(
         tenant=scope.tenant_filter(request, q.tenant),
         reason=q.reason,
+        scope=q.scope,
         since=params.parse_time("since", q.since),
         until=params.parse_time("until", q.until),
     )
     return StreamingResponse(
-        _export_pages(request, where, q.scope),
+        _export_pages(request, where),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="suppressions.csv"'},
     )
@@ -351,26 +337,25 @@ def _row(ctx: _Context, row: list[str]) -> Suppression:
             raise ValueError(f"reason {written[:80]!r} is not one this import knows")
         reason = found
     scope_name = get("scope").lower() or "all"
-    if scope_name not in SCOPES:
-        raise ValueError("scope must be one of: all, marketing, transactional")
-    if scope_name != "all" and not _HAS_SCOPE:
-        raise ValueError("scope other than all needs suppression scopes (migration 009)")
+    try:
+        scope_value = Scope(scope_name)
+    except ValueError:
+        raise ValueError("scope must be one of: all, marketing, transactional") from None
     try:
         since = _time(get("since")) if get("since") else ctx.now
         expires = _time(get("expires_at")) if get("expires_at") else None
     except (ValueError, OverflowError, OSError):
         raise ValueError("since or expires_at is not an ISO 8601 time") from None
-    fields: dict[str, Any] = {
-        "tenant": tenant,
-        "address": address,
-        "reason": reason,
-        "since": since,
-        "expires_at": expires,
-        "note": (get("note") or FORMATS.default_note)[:2000],
-    }
-    if _HAS_SCOPE:
-        fields["scope"] = scope_name
-    return Suppression(**fields)
+    return Suppression(
+        tenant,
+        address,
+        reason,
+        since,
+        expires,
+        None,
+        (get("note") or FORMATS.default_note)[:2000],
+        scope_value,
+    )
 
 
 @scope.tenant_aware
@@ -445,7 +430,7 @@ async def import_suppressions(request: Request) -> Response:
         except ValueError as exc:
             report.bad(line, f"line {line}: {exc}")
             continue
-        batch[(s.tenant, s.address, _scope_of(s))] = s
+        batch[(s.tenant, s.address, s.scope.value)] = s
         if len(batch) >= BATCH:
             await flush(final=False)
     if ctx is None:

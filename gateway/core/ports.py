@@ -477,9 +477,10 @@ class SuppressionTransfer(Protocol):
     """Suppression import and export (issue 16 item 7), a page or a batch at a time."""
 
     async def export_suppressions(
-        self, where: SuppressionExport, limit: int, after: tuple[str, str] | None
+        self, where: SuppressionExport, limit: int, after: tuple[str, str, str] | None
     ) -> list[Suppression]:
-        """Up to ``limit`` suppressions after the key (tenant, address), in key order."""
+        """Up to ``limit`` suppressions after the key (tenant, address, scope), in key
+        order."""
         ...
 
     async def import_suppressions(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.core.model import SuppressionReason
+from gateway.core.streams import Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +20,14 @@ class SuppressionExport:
     Args:
         tenant: one tenant.
         reason: one reason.
+        scope: one scope (``core.streams.Scope``).
         since: suppressed at or after.
         until: suppressed before.
     """
 
     tenant: str | None = None
     reason: SuppressionReason | None = None
+    scope: Scope | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -35,7 +38,8 @@ class ImportCounts:
 
     Args:
         added: suppressions that were not there.
-        updated: suppressions there with another reason, scope entry or expiry.
+        updated: suppressions there (same tenant, address and scope) with another reason
+            or expiry.
         unchanged: suppressions there already as the row says (an import run twice).
     """
 

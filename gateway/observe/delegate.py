@@ -477,7 +477,7 @@ class StoreDelegate:
     # --- SuppressionTransfer ---------------------------------------------------------------
 
     async def export_suppressions(
-        self, where: SuppressionExport, limit: int, after: tuple[str, str] | None
+        self, where: SuppressionExport, limit: int, after: tuple[str, str, str] | None
     ) -> list[Suppression]:
         return await self.inner.export_suppressions(where, limit, after)
 

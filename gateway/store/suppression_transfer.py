@@ -1,6 +1,7 @@
 """Suppression import and export (issue 16 item 7), written once for both stores.
 
-Owns: one page of an export (keyset on ``(tenant, address)``, filters in SQL) and one
+Owns: one page of an export (keyset on the key ``(tenant, address, scope)``, filters in
+SQL) and one
 batch of an import (read the batch's stored rows, upsert what differs, in one
 transaction; a dry run only reads). Does not own: the CSV (``admin.suppression_csv``) or
 the batching (the caller sends a few hundred rows at a time, so memory stays bounded).
@@ -22,9 +23,8 @@ from gateway.store.writes import UPSERT_SUPPRESSION, audited, suppression_values
 
 
 def _key(s: Suppression) -> tuple[str, str, str]:
-    """A suppression's identity: (tenant, address, scope). ``scope`` arrives with
-    migration 009 (issue 15); before it every suppression is of scope ``all``."""
-    return (s.tenant, s.address, str(getattr(s, "scope", "all")))
+    """A suppression's identity, the table's primary key: (tenant, address, scope)."""
+    return (s.tenant, s.address, s.scope.value)
 
 
 def _same(old: Suppression, new: Suppression) -> bool:
@@ -37,29 +37,31 @@ class SuppressionTransfer(Queries):
     """The ``SuppressionTransfer`` port (``core.ports``)."""
 
     async def export_suppressions(
-        self, where: SuppressionExport, limit: int, after: tuple[str, str] | None
+        self, where: SuppressionExport, limit: int, after: tuple[str, str, str] | None
     ) -> list[Suppression]:
-        """Up to ``limit`` suppressions after the key ``after`` (tenant, address), in key
-        order. A page may end inside one address's scopes: the caller resumes from the
-        last complete key (``admin.suppression_csv``)."""
+        """Up to ``limit`` suppressions after the key ``after`` (tenant, address, scope), in
+        key order (the primary key's: each page is an index range)."""
         sql = f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE 1 = 1"
         args: list[Any] = []
         if after is not None:
-            sql += " AND (tenant, address) > (?, ?)"  # row values: the primary key's order
-            args += [after[0], after[1]]
+            sql += " AND (tenant, address, scope) > (?, ?, ?)"  # row values, as the key
+            args += list(after)
         if where.tenant is not None:
             sql += " AND tenant = ?"
             args.append(where.tenant)
         if where.reason is not None:
             sql += " AND reason = ?"
             args.append(where.reason.value)
+        if where.scope is not None:
+            sql += " AND scope = ?"
+            args.append(where.scope.value)
         if where.since is not None:
             sql += " AND since >= ?"
             args.append(rows.ts(where.since))
         if where.until is not None:
             sql += " AND since < ?"
             args.append(rows.ts(where.until))
-        sql += " ORDER BY tenant, address LIMIT ?"
+        sql += " ORDER BY tenant, address, scope LIMIT ?"
 
         def script() -> Script[list[Suppression]]:
             found = yield fetch(sql, *args, limit)

@@ -8,6 +8,9 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
+
+from gateway.admin import suppression_csv
 from gateway.core.model import SuppressionReason
 from tests.admin.support import Env, auth
 from tests.admin.test_admin_tenant_tokens import make_token
@@ -182,3 +185,34 @@ async def test_a_tenant_token_exports_and_imports_its_own_tenant_only(env: Env) 
         "/api/v1/suppressions/import", content=b"address\n", headers=CSV | auth(reader)
     )
     assert r.status_code == 403
+
+
+async def test_scopes_are_imported_and_exported_across_pages(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = (
+        "address,reason,scope\n"
+        "both@example.com,opt_out,marketing\n"
+        "both@example.com,nonexistent_address,all\n"
+        "both@example.com,opt_out,transactional\n"
+        "one@example.com,opt_out,marketing\n"
+        "two@example.com,manual,\n"
+    )
+    report = await _import(env, body)
+    assert (report["added"], report["invalid"]) == (5, 0)
+    marketing = await env.store.find_suppression("default", "both@example.com", env.clock.now())
+    assert marketing is not None
+    # Pages of two rows: a page ends inside one address's scopes, and every row comes once.
+    monkeypatch.setattr(suppression_csv, "PAGE", 2)
+    rows = await _export(env)
+    assert [(r["address"], r["scope"]) for r in rows] == [
+        ("both@example.com", "all"),
+        ("both@example.com", "marketing"),
+        ("both@example.com", "transactional"),
+        ("one@example.com", "marketing"),
+        ("two@example.com", "all"),
+    ]
+    only = await _export(env, "?scope=marketing")
+    assert [r["address"] for r in only] == ["both@example.com", "one@example.com"]
+    again = await _import(env, body)
+    assert (again["unchanged"], again["added"]) == (5, 0)
