@@ -69,6 +69,8 @@ FED_PANELS = (
     "DNS lookups /s by outcome",
     "Recipients accepted /s by tenant",
     "Recipients refused at intake /s, by reply code",
+    "Recipients refused at intake /s, by tenant and reason",
+    "Messages per hour by tenant, and the same hour a week ago",  # the recording rules
 )
 
 
