@@ -24,7 +24,7 @@ from gateway.admin import params, scope
 from gateway.admin import request_models as rq
 from gateway.admin import response_models as rm
 from gateway.admin.deps import deps_of, principal_of
-from gateway.admin.errors import ApiError, invalid, not_found
+from gateway.admin.errors import ApiError, not_found
 from gateway.admin.operations import json_route
 from gateway.core.records import AuditEntry
 from gateway.core.status_text import LANGS, text_keys
@@ -136,8 +136,8 @@ async def get_texts(request: Request) -> TenantTexts:
 async def put_texts(request: Request) -> TenantTexts:
     name = await _visible_tenant(request)
     lang = request.path_params["lang"]
-    if lang not in LANGS:
-        raise invalid(f"lang must be one of: {', '.join(LANGS)}")
+    if lang not in LANGS:  # a path that names no language: as a path that names no tenant
+        raise not_found(f"No texts language {lang}: they are kept for {', '.join(LANGS)}")
     body = await params.body_of(request, TenantTextsBody)
     senders = [params.valid_address(a, "sender_addresses") for a in body.sender_addresses]
     values = {

@@ -14,9 +14,10 @@ support page shows a bad address; the JSON API answers 422 for the same input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -34,20 +35,22 @@ from gateway.core.records import MessageFilter, MessageRow, RecipientView
 PAGE_SIZE = 20
 
 
+#: What the page reads. No field is constrained in the document: the page shows a value it
+#: cannot read (a time that is not one, a cursor from elsewhere) as a sentence, as the
+#: support page shows a bad address, and never answers it with an error status.
+_TIME = Annotated[
+    str, Meta(description="An ISO 8601 time (a naive one is UTC) or a UNIX timestamp")
+]
+
+
 class SearchQuery(rq.Query):
     recipient: str | None = None
     message_id: str | None = None
-    since: rq.TimeParam | None = None
-    until: rq.TimeParam | None = None
-    tenant: rq.Tenant | None = None
-    cursor: rq.Cursor | None = None
+    since: _TIME | None = None
+    until: _TIME | None = None
+    tenant: str | None = None
+    cursor: Annotated[str, Meta(description="The next page's cursor, unchanged")] | None = None
     lang: rq.LangParam | None = None
-
-    sentences: ClassVar[dict[str, str]] = {
-        "since": rq.MessagesQuery.sentences["since"],
-        "until": rq.MessagesQuery.sentences["until"],
-        "tenant": "tenant must be a string of at most 200 characters",
-    }
 
 
 @dataclass(frozen=True, slots=True)

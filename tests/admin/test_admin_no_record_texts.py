@@ -174,7 +174,7 @@ async def test_tenant_texts_are_validated_when_saved(env: Env) -> None:
         "texts": {},
     }
     bad_lang = await env.client.put("/api/v1/tenants/acme/texts/fr", json={}, headers=auth())
-    assert bad_lang.status_code == 422
+    assert bad_lang.status_code == 404
     missing = await env.client.put("/api/v1/tenants/nobody/texts/en", json={}, headers=auth())
     assert missing.status_code == 404
     read_only = await env.client.put(url, json={}, headers=auth(RO_TOKEN))
