@@ -126,6 +126,9 @@ def _add(found: list[str], address: str | None) -> None:
 
 
 def _add_ours(found: list[str], value: str, domain: str) -> None:
+    """Signed return paths (``<local>+<token>@domain``) in ``value``; not the unsubscribe
+    addresses (``u+…``) a List-Unsubscribe field of the original carries."""
     for address in _ADDRESS.findall(decode_header(value) if value else ""):
-        if address.rpartition("@")[2].lower().rstrip(".") == domain:
+        local, _, at = address.rpartition("@")
+        if at.lower().rstrip(".") == domain and "+" in local and not local.lower().startswith("u+"):
             _add(found, address)

@@ -56,6 +56,16 @@ def test_a_token_in_another_header_of_the_original_is_found() -> None:
     assert read.return_paths == (OURS.strip("<>"),)
 
 
+def test_unsubscribe_and_other_addresses_at_the_bounce_domain_are_not_return_paths() -> None:
+    original = (
+        b"List-Unsubscribe: <mailto:u+abcdefgh@bounces.gateway.test>\r\n"
+        b"Reply-To: fbl@bounces.gateway.test\r\n" + ORIGINAL
+    )
+    read = read_feedback(report("yahoo_arf.eml", original, "ana@example.com", FOREIGN), DOMAIN)
+    assert read is not None
+    assert read.return_paths == ()
+
+
 def test_plain_mail_is_not_a_report() -> None:
     assert read_feedback(b"Subject: hello\r\n\r\nAre you there?\r\n", DOMAIN) is None
     assert read_feedback(b"", DOMAIN) is None

@@ -197,3 +197,25 @@ async def test_only_the_configured_local_part_takes_reports(harness: GatewayHarn
     code, _ = await harness.send_bounce("ARF.Reports@Bounces.Gateway.Test", body)
     assert code == 250
     await assert_complaint(harness, "gil@example.com")
+
+
+async def test_a_token_naming_two_recipients_blames_only_the_reported_one(
+    harness: GatewayHarness,
+) -> None:
+    harness.mx("127.0.0.2", "example.com")
+    await harness.start(smtp=TRUSTED, admin=ADMIN)
+    mx = harness.mxs[0]
+    both = ["hana@example.com", "ivo@example.com"]
+    assert await harness.send(both, headers="Message-ID: <inv-49@sender.example>\r\n") == {}
+    [received] = await mx.wait_for(1, timeout=10)
+    assert sorted(received.rcpt_tos) == both  # one transaction: one token names both
+    for address in both:
+        await harness.wait_status(address, Status.SENT)
+
+    code, _ = await harness.send_bounce(
+        FBL, report("yahoo_arf.eml", received.content, "ivo@example.com", received.mail_from)
+    )
+
+    assert code == 250
+    await assert_complaint(harness, "ivo@example.com")
+    assert not [e for e in await harness.events("hana@example.com") if e.type is EventType.REPORT]
