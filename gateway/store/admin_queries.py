@@ -31,7 +31,7 @@ from gateway.core.records import (
     hashed_address,
 )
 from gateway.core.streams import Scope
-from gateway.store import rows
+from gateway.store import feedback_queries, rows
 from gateway.store.mixins import Queries
 from gateway.store.sql import Script, changed, count, every, one, row, single
 from gateway.store.sql import rows as fetch
@@ -446,6 +446,8 @@ class AdminQueries(Queries):
             )
             queue_ids = [r[0] for r in found]
             events = yield count("DELETE FROM events WHERE address = ?", address)
+            # Feedback-loop reports that could not be attributed, naming it (issue 16 item 6).
+            yield count(feedback_queries.ERASE, *feedback_queries.erase_args(address))
             cancelled = yield count(
                 "UPDATE recipients SET status = 'expired', due_at = NULL, lease_owner = NULL,"
                 " updated_at = ? WHERE address = ? AND due_at IS NOT NULL",

@@ -41,6 +41,20 @@ _QUOTA_USE = (
 )
 
 
+# An erasure (LGPD art. 18, VI) deletes the unattributed reports that name the address:
+# ``original_rcpt_to`` is a ", " separated list, so the address is matched as a whole item.
+ERASE = (
+    "DELETE FROM feedback_reports WHERE original_mail_from = ?"
+    " OR (', ' || original_rcpt_to || ', ') LIKE ? ESCAPE '!'"
+)
+
+
+def erase_args(address: str) -> tuple[str, str]:
+    """``ERASE``'s arguments for ``address`` (its ``%`` and ``_`` taken literally)."""
+    literal = address.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return address, f"%, {literal}, %"
+
+
 class FeedbackQueries(Queries):
     """Unattributed feedback reports and the quota gauges; relies on ``_query``,
     ``_transact``."""

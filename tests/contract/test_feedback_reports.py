@@ -115,3 +115,18 @@ async def test_quota_use_reads_each_window_of_each_tenant_with_a_quota(store: St
     later = await store.quota_use(now + 2 * HOUR)
     assert QuotaUse("q1", "hourly", 0, 10) in later
     assert QuotaUse("q1", "daily", 8, 40) in later
+
+
+async def test_an_erasure_deletes_the_reports_that_name_the_address(store: Store) -> None:
+    kept = await store.add_feedback_report(
+        dataclasses.replace(report(), original_rcpt_to="axb@example.com, bob@example.com")
+    )
+    await store.add_feedback_report(
+        dataclasses.replace(report(), original_rcpt_to="bob@example.com, a_b@example.com")
+    )
+    await store.add_feedback_report(
+        dataclasses.replace(report(), original_rcpt_to="", original_mail_from="a_b@example.com")
+    )
+    await store.erase_address("a_b@example.com", now_ms())
+    # "_" is not a wildcard: axb@ stays, and so does the report that names only others.
+    assert [r.id for r in await store.feedback_reports(10)] == [kept]
