@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.core.access import TenantToken
-from gateway.core.feedback import FeedbackReports
 from gateway.core.activity import OverviewCounts, TenantActivity
+from gateway.core.feedback import FeedbackReports
 from gateway.core.model import (
     Delivery,
     Event,

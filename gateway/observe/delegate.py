@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.core.access import TenantToken
-from gateway.core.feedback import UnattributedReport
 from gateway.core.activity import OverviewCounts, TenantActivity
+from gateway.core.feedback import UnattributedReport
 from gateway.core.model import (
     Delivery,
     Event,
