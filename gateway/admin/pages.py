@@ -47,6 +47,7 @@ _COLOURS = {
     Status.DEFERRED: "amber",
     Status.HELD: "amber",
 }
+    Status.PROVIDER_HOLD: "amber",
 # Timeline dots: good news green, waiting amber, final failures red, the rest grey.
 _EVENT_COLOURS = {
     "sent": "green",

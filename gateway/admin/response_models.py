@@ -20,12 +20,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from gateway.admin.provider_hold_model import ProviderHold
 from gateway.core.model import Category, EventType, Reason, Status, SuppressionReason
 from gateway.core.shaping import SiteState
 from gateway.core.streams import ComplaintScope, Scope, Stream
 from gateway.observe.webhooks import ALL_TYPES
 
-__all__ = ["UNSET", "UnsetType"]
+__all__ = ["UNSET", "ProviderHold", "UnsetType"]
 
 Time = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 Lang = Literal["pt-BR", "en"]
@@ -234,6 +235,9 @@ class Envelope(Model):
     queue_id: str
     tenant: str
     mail_from: str
+    provider_hold: Annotated[
+        ProviderHold | None, Meta(description="With status provider_hold (issue 12)")
+    ] = None
     message_id: str | None
     subject: str
     size: int
@@ -543,3 +547,5 @@ class Readiness(Model):
     ready: bool
     checks: dict[str, bool]
     failing: list[str]
+    provider: Annotated[str | None, Meta(description="provider_challenge: uol, bol, terra")] = None
+    challenge_url: Annotated[str | None, Meta(description="provider_challenge: its link")] = None

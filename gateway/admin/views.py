@@ -32,6 +32,8 @@ EVENTS_SHOWN = 20
 #: The events that are delivery attempts (a message's ``attempts_detail``).
 ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
 
+#: The challenge-response providers' names as support says them (``provider_hint`` keys).
+PROVIDER_NAMES = {"uol": "UOL", "bol": "BOL", "terra": "Terra"}
 
 def normalise_lang(lang: str | None) -> rm.Lang:
     """``"en"`` for any English tag, else ``"pt-BR"`` (the default)."""
@@ -199,6 +201,8 @@ class RecipientReport:
     @property
     def suppression(self) -> Suppression | None:
         return self.suppressions[0] if self.suppressions else None
+    #: With status ``provider_hold``: the challenge report that put it there (issue 12).
+    provider_hold: Event | None = None
 
     @property
     def typo_suggestion(self) -> str | None:
@@ -241,6 +245,21 @@ class RecipientReport:
 async def recipient_report(
     store: Store, address: str, tenant: str | None, lang: rm.Lang, now: datetime
 ) -> RecipientReport | None:
+            provider_hold=self.provider_hold_model(),
+        )
+
+    def provider_hold_model(self) -> rm.ProviderHold | None:
+        """The provider, its challenge link and what to do, for status ``provider_hold``."""
+        event = self.provider_hold
+        if event is None:
+            return None
+        provider = event.details.get("provider_hint") or ""
+        return rm.ProviderHold(
+            provider=provider,
+            provider_name=PROVIDER_NAMES.get(provider, provider.upper()),
+            challenge_url=event.details.get("challenge_url") or None,
+            what_to_do=self.guidance.what_to_do,
+            since=event.at.isoformat(),
     """Build the report for an address, or ``None`` when the gateway has no record of it.
 
     Args:
@@ -294,6 +313,9 @@ async def recipient_report(
         status=status,
         category=category,
         reason=reason,
+    held_by = None
+    if status is Status.PROVIDER_HOLD:
+        held_by = next((e for e in events if e.reason == Reason.PROVIDER_CHALLENGE), None)
         since=since,
         guidance=guidance(status, category, reason, lang, suggestion),
         recipient=row,
@@ -306,3 +328,4 @@ async def recipient_report(
     )
     # The customer message with the tenant's own details, when it set any (issue 16 item 3).
     return await with_tenant_words(store, report)
+        provider_hold=held_by,

@@ -216,6 +216,7 @@ def _from_dsn(
                 kind="dsn",
                 category=category,
                 provider_hint=provider,
+                challenge_url=_challenge_link(notification) if provider else None,
             )
         )
     return reports
@@ -270,6 +271,7 @@ def _from_text(
                 kind="nonstandard",
                 category=category,
                 provider_hint=provider,
+                challenge_url=_challenge_link(notification) if provider else None,
             )
         )
     return reports
@@ -404,6 +406,17 @@ def _provider(root: mime.Part, text: str) -> str | None:
         if pattern.search(folded_haystack):
             return name
     return None
+
+
+# A link in a challenge report: scheme, host and path, up to white space or a delimiter.
+_LINK = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(?::\d{1,5})?(?:/[^\s<>\"'()\[\]{}]{0,1000})?")
+
+
+def _challenge_link(text: str) -> str | None:
+    """The first http(s) link of a challenge report (the page that asks the sender to
+    confirm), bounded; ``None`` when there is none."""
+    found = _LINK.search(text[:20000])
+    return found.group(0).rstrip(".,;:") if found else None
 
 
 def _looks_like_bounce(root: mime.Part, text: str) -> bool:

@@ -32,6 +32,8 @@ class BounceReport(FrozenRecord):
         category: the classifier's verdict, ``None`` when nothing could be read.
         feedback_type: the ARF Feedback-Type (RFC 5965 §3.1), for complaints.
         provider_hint: a provider recognised from its texts, e.g. ``"uol"`` for UOL AntiSpam.
+        challenge_url: with ``provider_hint``, the link the provider's challenge gives the
+            sender to confirm, when the report carries one.
     """
 
     _FIELDS = (
@@ -45,6 +47,7 @@ class BounceReport(FrozenRecord):
         "category",
         "feedback_type",
         "provider_hint",
+        "challenge_url",
     )
     __slots__ = _FIELDS
 
@@ -58,6 +61,7 @@ class BounceReport(FrozenRecord):
     category: Category | None
     feedback_type: str | None
     provider_hint: str | None
+    challenge_url: str | None
 
     def __init__(
         self,
@@ -71,6 +75,7 @@ class BounceReport(FrozenRecord):
         category: Category | None,
         feedback_type: str | None = None,
         provider_hint: str | None = None,
+        challenge_url: str | None = None,
     ) -> None:
         self._init(
             recipient=recipient,
@@ -83,6 +88,7 @@ class BounceReport(FrozenRecord):
             category=category,
             feedback_type=feedback_type,
             provider_hint=provider_hint,
+            challenge_url=challenge_url,
         )
 
     def to_json_dict(self) -> dict[str, object]:
@@ -98,6 +104,7 @@ class BounceReport(FrozenRecord):
             "category": self.category.value if self.category is not None else None,
             "feedback_type": self.feedback_type,
             "provider_hint": self.provider_hint,
+            "challenge_url": self.challenge_url,
         }
 
 

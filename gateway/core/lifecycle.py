@@ -21,6 +21,9 @@ The rule for reports, first match:
 * ``Action: delivered``/``relayed``/``expanded``, or category ``delivered``: the status
   stays; the policy reads it as a delivery (it ends a failure streak).
 * no category (nothing could be read): recorded, nothing more.
+* a provider's challenge (UOL, BOL, Terra anti-spam hold the message until the sender
+  answers): the recipient becomes ``provider_hold`` with reason ``provider_challenge``; not a
+  failure, the policy never counts it (issue 12 item 4).
 * any other category: a final failure. The recipient becomes ``bounced`` — a later bounce
   of a ``sent`` one, or one the relay was still retrying after a reply it never got — and the
   policy counts it.
@@ -94,12 +97,15 @@ class Report:
         category: the classifier's category, ``None`` when nothing could be read.
         feedback_type: the ARF ``Feedback-Type`` (RFC 5965 §3.1), for complaints.
         action: the DSN ``Action`` (RFC 3464 §2.3.3).
+        provider: the challenge-response provider holding the message (``uol``, ``bol``,
+            ``terra``): the reader's ``provider_hint``.
     """
 
     kind: str
     category: Category | None
     feedback_type: str | None = None
     action: str | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +224,16 @@ def _report(current: Status | None, report: Report) -> Effect:
         return keep(counts_as=Status.SENT)
     if category is None:
         return keep()
+    if report.provider and category is Category.SPAM_BLOCKED:
+        return Effect(
+            EventType.REPORT,
+            Reason.PROVIDER_CHALLENGE,
+            category,
+            Status.PROVIDER_HOLD,
+            True,
+            None,
+            False,
+        )
     status = None if current is Status.BOUNCED else Status.BOUNCED
     return Effect(
         EventType.REPORT, reason, category, status, status is not None, Status.BOUNCED, True
@@ -247,6 +263,9 @@ def effect_of_event(event: Event, current: Status | None = None) -> Effect | Non
             event.category,
             event.details.get("feedback_type"),
             event.details.get("action"),
+            event.details.get("provider_hint")
+            if event.reason == Reason.PROVIDER_CHALLENGE
+            else None,
         )
     elif event.type is EventType.SUPPRESSED and event.recipient_id is not None:
         try:

@@ -27,13 +27,23 @@ class Status(StrEnum):
     SUPPRESSED = "suppressed"
     HELD = "held"
 
+    # Held by the recipient's provider until the sender answers its challenge (UOL, BOL,
+    # Terra anti-spam; issue 12 item 4): the gateway's work is done, nothing was refused.
+    PROVIDER_HOLD = "provider_hold"
     @property
     def is_final(self) -> bool:
         return self in _FINAL
 
 
 _FINAL = frozenset(
-    {Status.REJECTED, Status.SENT, Status.BOUNCED, Status.EXPIRED, Status.SUPPRESSED}
+    {
+        Status.REJECTED,
+        Status.SENT,
+        Status.BOUNCED,
+        Status.EXPIRED,
+        Status.SUPPRESSED,
+        Status.PROVIDER_HOLD,
+    }
 )
 
 
@@ -74,6 +84,8 @@ class Reason(StrEnum):
     REPORT_UNPARSEABLE = "report_unparseable"
     REPORT_OTHER = "report_other"
     # Suppressions (``SuppressionReason``: the same values) and their lifting.
+    # A provider's challenge-response report (UOL, BOL, Terra): ``provider_hold``.
+    PROVIDER_CHALLENGE = "provider_challenge"
     REPEATED_FAILURES = "repeated_failures"
     NONEXISTENT_ADDRESS = "nonexistent_address"
     COMPLAINT = "complaint"

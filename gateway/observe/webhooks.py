@@ -37,7 +37,10 @@ and the opt-in ``duplicate``, ``held``, ``released`` and ``possible_typo`` (acce
 the domain looks like a misspelt popular one; the suggested address is in ``diagnostic``;
 the status stays as it was, so ``status`` is null). ``reason`` is the event's typed reason
 (``core.model.Reason``) as stored: for ``rejected``, the check that refused (``typo``,
-``no_such_domain``, ``quota``, …).
+``no_such_domain``, ``quota``, …). A provider's challenge (UOL, BOL, Terra anti-spam; issue
+12) is a ``report`` with ``status`` ``provider_hold`` and ``reason`` ``provider_challenge``;
+its ``provider`` (``uol``, ``bol``, ``terra``) and ``challenge_url`` (the report's link, or
+null) are set, and null on every other event.
 
 Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
 "<t>." + body)>``; the receiver checks it with ``verify_signature`` and drops duplicates by
@@ -176,6 +179,7 @@ def payload(
     reply = " ".join(
         p for p in (str(ev.reply_code) if ev.reply_code else "", ev.enhanced or "", ev.text) if p
     )
+    challenge = ev.reason == Reason.PROVIDER_CHALLENGE
     return {
         "version": SCHEMA_VERSION,
         "id": event_id,
@@ -200,6 +204,9 @@ def payload(
     }
 
 
+        # Issue 12: the provider that holds the message until the sender answers its challenge.
+        "provider": ev.details.get("provider_hint") if challenge else None,
+        "challenge_url": (ev.details.get("challenge_url") or None) if challenge else None,
 # --- signatures ---------------------------------------------------------------------------------
 
 

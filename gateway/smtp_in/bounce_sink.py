@@ -192,7 +192,13 @@ class BounceSink:
         now = self.clock.now()
         change = effect(
             target.status,
-            Report(report.kind, report.category, report.feedback_type, report.action),
+            Report(
+                report.kind,
+                report.category,
+                report.feedback_type,
+                report.action,
+                report.provider_hint,
+            ),
         )
         event = Event(
             target.recipient_id,
@@ -212,6 +218,7 @@ class BounceSink:
                 for k, v in (
                     ("feedback_type", report.feedback_type),
                     ("provider_hint", report.provider_hint),
+                    ("challenge_url", report.challenge_url),
                     ("action", report.action),
                 )
                 if v
