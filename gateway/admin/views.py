@@ -270,9 +270,9 @@ async def recipient_report(
         now: suppressions that expired before ``now`` are not shown.
     """
     suppressions = await store.active_suppressions(address, tenant, now)
-    # Newest first, a suppression of every stream before one of a single stream (issue 15).
+    # Newest first; one that stops invoices (all, transactional) before a marketing opt-out.
     suppressions.sort(key=lambda s: s.since, reverse=True)
-    suppressions.sort(key=lambda s: s.scope is not Scope.ALL)
+    suppressions.sort(key=lambda s: s.scope is Scope.MARKETING)
     probations = await store.probations(address, tenant, now)
     row = await store.latest_recipient(address, tenant)
     rejection = await store.latest_rejection(address, tenant)
@@ -287,9 +287,10 @@ async def recipient_report(
     category: Category | None = None
     reason: Reason | None = None
     suggestion: str | None = None
-    # A suppression of one stream only (an opt-out of marketing) leaves the other stream's
-    # mail flowing: the address's status is then its last recipient's, when there is one.
-    if suppressions and (suppressions[0].scope is Scope.ALL or (row is None and rejection is None)):
+    # A marketing opt-out alone leaves the invoices flowing (issue 15): the address's status
+    # is then its last recipient's, when there is one.
+    marketing_only = bool(suppressions) and suppressions[0].scope is Scope.MARKETING
+    if suppressions and (not marketing_only or (row is None and rejection is None)):
         status, reason, since = (
             Status.SUPPRESSED,
             suppressions[0].reason.reason,

@@ -153,7 +153,7 @@ class SqliteStore(CommonQueries, SqliteOutboxLog, RelayQueries, SqliteQuotaHold)
             try:
                 for statement in sql.split(";\n"):
                     if statement.strip():
-                        await self._db.execute(statement)
+                        await _execute_once(self._db, statement)
                 await self._db.execute("INSERT INTO schema_version VALUES (?)", (version,))
                 await self._db.execute("COMMIT")
             except BaseException:
@@ -402,3 +402,14 @@ def _transaction(c: sqlite3.Connection, works: list[Work]) -> list[tuple[bool, A
         raise
     return results
 
+
+async def _execute_once(db: aiosqlite.Connection, statement: str) -> None:
+    """One migration statement. SQLite has no ``ADD COLUMN IF NOT EXISTS`` (PostgreSQL's
+    dialect uses it): a column that is there already counts as added, so a migration can be
+    applied again (``tests/contract/test_reason_migration.py`` re-applies 007 onwards)."""
+    try:
+        await db.execute(statement)
+    except sqlite3.OperationalError as exc:
+        adds = " ADD COLUMN " in " ".join(statement.upper().split())
+        if not (adds and str(exc).startswith("duplicate column name")):
+            raise

@@ -123,6 +123,8 @@ async def test_signed_payload_is_delivered_and_verifies(store: SqliteStore) -> N
         "reply": "250 2.0.0 remote says so",
         "remote_host": "gmail-smtp-in.l.google.com",
         "at": "2024-05-01T12:00:05+00:00",
+        "scope": None,  # issue 15: only a suppression event carries one
+        "stream": None,
     }
     [row] = await store.webhook_history(TENANT)
     assert (row.state, row.attempts, row.type) == ("delivered", 1, "sent")

@@ -129,6 +129,14 @@ async def test_a_marketing_opt_out_says_what_its_scope_means(
         await tab.wait_for_url("**lang=en**")
         text = await tab.locator("section.suppression p.scope").inner_text()
         assert "the customer asked not to receive marketing; invoices are still sent" in text
+        # The suppression list names each row's scope.
+        await tab.goto(url + "/support/suppressions?lang=pt-BR")
+        row = tab.locator('table.suppressions tr[data-scope="marketing"]')
+        await row.wait_for()
+        assert OPTED_OUT in await row.inner_text()
+        assert "só marketing" in await row.inner_text()
+        other = tab.locator('table.suppressions tr[data-scope="all"]')
+        assert "todos os e-mails" in await other.inner_text()
 
 
 async def test_an_unblock_from_the_page_shows_the_probation(

@@ -16,8 +16,12 @@ ALTER TABLE credentials ADD COLUMN default_stream TEXT;
 
 -- 3. A suppression's scope: ``all``, ``marketing`` or ``transactional``. One row per scope: a
 --    marketing opt-out and an ``all`` hard bounce of one address coexist, and lifting one
---    leaves the other. SQLite cannot change a primary key in place: the table is rebuilt.
-CREATE TABLE suppressions_scoped (
+--    leaves the other. SQLite cannot change a primary key in place: the table is rebuilt,
+--    its rows copied with their scope (``all`` for the rows before this migration). Every
+--    step may run again (the store skips an ADD COLUMN whose column is there; the copy
+--    keeps each row's scope).
+ALTER TABLE suppressions ADD COLUMN scope TEXT NOT NULL DEFAULT 'all';
+CREATE TABLE IF NOT EXISTS suppressions_scoped (
     tenant TEXT NOT NULL,
     address TEXT NOT NULL,
     reason TEXT NOT NULL,
@@ -28,15 +32,15 @@ CREATE TABLE suppressions_scoped (
     scope TEXT NOT NULL DEFAULT 'all',
     PRIMARY KEY (tenant, address, scope)
 );
-INSERT INTO suppressions_scoped (tenant, address, reason, since, expires_at, event_id, note, scope)
-    SELECT tenant, address, reason, since, expires_at, event_id, note, 'all' FROM suppressions;
+INSERT OR REPLACE INTO suppressions_scoped (tenant, address, reason, since, expires_at, event_id, note, scope)
+    SELECT tenant, address, reason, since, expires_at, event_id, note, scope FROM suppressions;
 DROP TABLE suppressions;
 ALTER TABLE suppressions_scoped RENAME TO suppressions;
 
 -- 4. Probations: the last unblock of each (tenant, address), until when it runs, and the
 --    ``unsuppressed`` event that started it (the one a ``probation_failure`` ends). A re-block
 --    ends it (any suppression since ``since``); a new unblock replaces it.
-CREATE TABLE probations (
+CREATE TABLE IF NOT EXISTS probations (
     tenant TEXT NOT NULL,
     address TEXT NOT NULL,
     since REAL NOT NULL,
