@@ -23,7 +23,7 @@ import pytest
 from gateway.core import replies
 from gateway.core.model import EventType, Reason, Status
 from tests.scenarios.admin_api import ADMIN, admin, recipient
-from tests.scenarios.harness import GatewayHarness, make_dsn
+from tests.scenarios.harness import GatewayHarness, make_arf, make_dsn
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -257,3 +257,53 @@ async def test_a_stream_header_naming_no_stream_is_refused(
     assert rest == b"X-Gateway-Stream: marketing\r\n"
     (row,) = await harness.recipients(ADDRESS)
     assert row.status in (Status.QUEUED, Status.SENT)
+
+
+async def _newsletter(harness: GatewayHarness, mx: FakeMx, address: str) -> str:
+    """Send one marketing message to ``address`` and wait until it is delivered (the relay's
+    record included); its return path."""
+    before = len(mx.messages)
+    assert await harness.send([address], headers=MARKETING) == {}
+    received = (await mx.wait_for(before + 1, timeout=10))[before]
+
+    async def sent() -> bool:
+        return [r.status for r in await harness.recipients(address)] == [Status.SENT]
+
+    await wait_until(sent, 10, what=f"the newsletter to {address} recorded as sent")
+    return received.mail_from
+
+
+async def test_a_complaint_suppresses_its_stream_or_every_stream_by_tenant_setting(
+    harness: GatewayHarness, store_section: dict[str, Any]
+) -> None:
+    mx = harness.mx("127.0.0.2", "example.com")
+    await harness.start(smtp=TRUSTED, admin=ADMIN, store=store_section)
+
+    # A spam report about a newsletter: marketing stops, invoices go on.
+    return_path = await _newsletter(harness, mx, ADDRESS)
+    code, _ = await harness.send_bounce(return_path, make_arf(return_path, ADDRESS))
+    assert code == 250
+    report = await recipient(harness, ADDRESS)
+    (complaint,) = report["suppressions"]
+    assert (complaint["reason"], complaint["scope"]) == ("complaint", "marketing")
+    suppressed = [e for e in await harness.events(ADDRESS) if e.type is EventType.SUPPRESSED]
+    assert suppressed[-1].details["scope"] == "marketing"
+    assert await harness.send([ADDRESS]) == {}  # an invoice: accepted at RCPT
+    await mx.wait_for(2, timeout=10)
+
+    # The tenant chooses "a complaint stops everything": the next one blocks every stream.
+    patched = await admin(
+        harness, "PATCH", "/api/v1/tenants/default", json={"complaint_scope": "all"}
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["tenant"]["complaint_scope"] == "all"
+    harness.gw.tenants.invalidate()  # type: ignore[union-attr]
+    return_path = await _newsletter(harness, mx, OTHER)
+    code, _ = await harness.send_bounce(return_path, make_arf(return_path, OTHER))
+    assert code == 250
+    report = await recipient(harness, OTHER)
+    assert report["status"] == "suppressed"
+    assert report["suppression"]["scope"] == "all"
+    refused = await harness.send([OTHER, ADDRESS])
+    assert refused[OTHER][0] == replies.SUPPRESSED.code
+    assert ADDRESS not in refused
