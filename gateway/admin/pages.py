@@ -46,8 +46,8 @@ _COLOURS = {
     Status.QUEUED: "amber",
     Status.DEFERRED: "amber",
     Status.HELD: "amber",
-}
     Status.PROVIDER_HOLD: "amber",
+}
 # Timeline dots: good news green, waiting amber, final failures red, the rest grey.
 _EVENT_COLOURS = {
     "sent": "green",

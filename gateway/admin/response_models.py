@@ -226,6 +226,9 @@ class RecipientReport(Model):
         AddressVerdict | None,
         Meta(description="The intake's check of the address; given with status no_record"),
     ] = None
+    provider_hold: Annotated[
+        ProviderHold | None, Meta(description="With status provider_hold (issue 12)")
+    ] = None
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -235,9 +238,6 @@ class Envelope(Model):
     queue_id: str
     tenant: str
     mail_from: str
-    provider_hold: Annotated[
-        ProviderHold | None, Meta(description="With status provider_hold (issue 12)")
-    ] = None
     message_id: str | None
     subject: str
     size: int
@@ -516,6 +516,8 @@ class WebhookPayload(Model):
         Stream | None,
         Meta(description="The message's stream, where the event names it (issue 15)"),
     ] = None
+    provider: Annotated[str | None, Meta(description="provider_challenge: uol, bol, terra")] = None
+    challenge_url: Annotated[str | None, Meta(description="provider_challenge: its link")] = None
 
 
 class WebhookDelivery(Model):
@@ -547,5 +549,3 @@ class Readiness(Model):
     ready: bool
     checks: dict[str, bool]
     failing: list[str]
-    provider: Annotated[str | None, Meta(description="provider_challenge: uol, bol, terra")] = None
-    challenge_url: Annotated[str | None, Meta(description="provider_challenge: its link")] = None

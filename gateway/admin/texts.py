@@ -55,13 +55,13 @@ _PT = {
     "status_expired": "Expirado",
     "status_suppressed": "Bloqueado",
     "status_held": "Retido",
-    "supp_repeated_failures": "falhas repetidas",
     "status_provider_hold": "Retido pelo provedor até o remetente confirmar",
     "provider_hold": "Antispam do provedor",
     "provider_hold_link": "Link do desafio",
     "provider_hold_no_link": (
         "O aviso do provedor não trouxe link: peça ao cliente que autorize o nosso remetente."
     ),
+    "supp_repeated_failures": "falhas repetidas",
     "supp_nonexistent_address": "endereço inexistente",
     "supp_complaint": "reclamação (spam)",
     "supp_opt_out": "descadastro",
@@ -154,17 +154,17 @@ _EN = {
     "status_expired": "Expired",
     "status_suppressed": "Blocked",
     "status_held": "Held",
-    "supp_repeated_failures": "repeated failures",
-    "supp_nonexistent_address": "nonexistent address",
-    "supp_complaint": "complaint (spam)",
-    "supp_opt_out": "opt-out",
-    "supp_manual": "manual block",
     "status_provider_hold": "Held by the provider until the sender confirms",
     "provider_hold": "Provider's anti-spam",
     "provider_hold_link": "Challenge link",
     "provider_hold_no_link": (
         "The provider's report gave no link: ask the customer to authorise our sender."
     ),
+    "supp_repeated_failures": "repeated failures",
+    "supp_nonexistent_address": "nonexistent address",
+    "supp_complaint": "complaint (spam)",
+    "supp_opt_out": "opt-out",
+    "supp_manual": "manual block",
     "supp_probation_failure": "failure during probation",
     # Scopes and probation (issue 15).
     "scope": "Applies to",

@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from gateway.core.records import MessageRow, TenantSettings
 
 EVENTS_SHOWN = 20
+#: The challenge-response providers' names as support says them (``provider_hint`` keys).
+PROVIDER_NAMES = {"uol": "UOL", "bol": "BOL", "terra": "Terra"}
 #: The events that are delivery attempts (a message's ``attempts_detail``).
 ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})
 
-#: The challenge-response providers' names as support says them (``provider_hint`` keys).
-PROVIDER_NAMES = {"uol": "UOL", "bol": "BOL", "terra": "Terra"}
 
 def normalise_lang(lang: str | None) -> rm.Lang:
     """``"en"`` for any English tag, else ``"pt-BR"`` (the default)."""
@@ -197,12 +197,12 @@ class RecipientReport:
     events: list[Event] = field(default_factory=list)
     possible_typo: Event | None = None
     probation: Probation | None = None
+    #: With status ``provider_hold``: the challenge report that put it there (issue 12).
+    provider_hold: Event | None = None
 
     @property
     def suppression(self) -> Suppression | None:
         return self.suppressions[0] if self.suppressions else None
-    #: With status ``provider_hold``: the challenge report that put it there (issue 12).
-    provider_hold: Event | None = None
 
     @property
     def typo_suggestion(self) -> str | None:
@@ -239,12 +239,6 @@ class RecipientReport:
             possible_typo=possible_typo_model(self.possible_typo),
             probation=probation_model(self.probation),
             probation_until=None if self.probation is None else iso(self.probation.until),
-        )
-
-
-async def recipient_report(
-    store: Store, address: str, tenant: str | None, lang: rm.Lang, now: datetime
-) -> RecipientReport | None:
             provider_hold=self.provider_hold_model(),
         )
 
@@ -260,6 +254,12 @@ async def recipient_report(
             challenge_url=event.details.get("challenge_url") or None,
             what_to_do=self.guidance.what_to_do,
             since=event.at.isoformat(),
+        )
+
+
+async def recipient_report(
+    store: Store, address: str, tenant: str | None, lang: rm.Lang, now: datetime
+) -> RecipientReport | None:
     """Build the report for an address, or ``None`` when the gateway has no record of it.
 
     Args:
@@ -307,6 +307,9 @@ async def recipient_report(
         status, category, since = row.status, row.category, row.updated_at
     else:
         return None
+    held_by = None
+    if status is Status.PROVIDER_HOLD:
+        held_by = next((e for e in events if e.reason == Reason.PROVIDER_CHALLENGE), None)
     report = RecipientReport(
         address=address,
         tenant=tenant,
@@ -314,9 +317,6 @@ async def recipient_report(
         status=status,
         category=category,
         reason=reason,
-    held_by = None
-    if status is Status.PROVIDER_HOLD:
-        held_by = next((e for e in events if e.reason == Reason.PROVIDER_CHALLENGE), None)
         since=since,
         guidance=guidance(status, category, reason, lang, suggestion),
         recipient=row,
@@ -326,7 +326,7 @@ async def recipient_report(
         events=events,
         possible_typo=possible_typo,
         probation=probations[0] if probations else None,
+        provider_hold=held_by,
     )
     # The customer message with the tenant's own details, when it set any (issue 16 item 3).
     return await with_tenant_words(store, report)
-        provider_hold=held_by,

@@ -26,10 +26,10 @@ class Status(StrEnum):
     EXPIRED = "expired"
     SUPPRESSED = "suppressed"
     HELD = "held"
-
     # Held by the recipient's provider until the sender answers its challenge (UOL, BOL,
     # Terra anti-spam; issue 12 item 4): the gateway's work is done, nothing was refused.
     PROVIDER_HOLD = "provider_hold"
+
     @property
     def is_final(self) -> bool:
         return self in _FINAL
@@ -83,9 +83,9 @@ class Reason(StrEnum):
     REPORT_NONE = "report_none"
     REPORT_UNPARSEABLE = "report_unparseable"
     REPORT_OTHER = "report_other"
-    # Suppressions (``SuppressionReason``: the same values) and their lifting.
     # A provider's challenge-response report (UOL, BOL, Terra): ``provider_hold``.
     PROVIDER_CHALLENGE = "provider_challenge"
+    # Suppressions (``SuppressionReason``: the same values) and their lifting.
     REPEATED_FAILURES = "repeated_failures"
     NONEXISTENT_ADDRESS = "nonexistent_address"
     COMPLAINT = "complaint"

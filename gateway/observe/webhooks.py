@@ -176,10 +176,10 @@ def payload(
     """
     ev = change.event
     status = change.status or _STATUS_OF_TYPE.get(ev.type)
+    challenge = ev.reason == Reason.PROVIDER_CHALLENGE
     reply = " ".join(
         p for p in (str(ev.reply_code) if ev.reply_code else "", ev.enhanced or "", ev.text) if p
     )
-    challenge = ev.reason == Reason.PROVIDER_CHALLENGE
     return {
         "version": SCHEMA_VERSION,
         "id": event_id,
@@ -201,12 +201,12 @@ def payload(
         # Issue 15: a suppression's scope and the message's stream, where the event has them.
         "scope": ev.details.get("scope"),
         "stream": ev.details.get("stream"),
-    }
-
-
         # Issue 12: the provider that holds the message until the sender answers its challenge.
         "provider": ev.details.get("provider_hint") if challenge else None,
         "challenge_url": (ev.details.get("challenge_url") or None) if challenge else None,
+    }
+
+
 # --- signatures ---------------------------------------------------------------------------------
 
 
