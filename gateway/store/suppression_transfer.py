@@ -83,15 +83,22 @@ class SuppressionTransfer(Queries):
 
         def script() -> Script[ImportCounts]:
             stored: dict[tuple[str, str, str], Suppression] = {}
-            addresses = sorted({s.address for s in batch})
-            for chunk in dialect.chunks(addresses):
-                clause, args = dialect.among("address", chunk)
-                found = yield fetch(
-                    f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE {clause}", *args
-                )
-                for r in found:
-                    s = rows.suppression_from(r)
-                    stored[_key(s)] = s
+            by_tenant: dict[str, set[str]] = {}
+            for s in batch:
+                by_tenant.setdefault(s.tenant, set()).add(s.address)
+            for tenant, addresses in sorted(by_tenant.items()):
+                # tenant = ? AND address IN (…): a range of the primary key, not a scan.
+                for chunk in dialect.chunks(sorted(addresses)):
+                    clause, args = dialect.among("address", chunk)
+                    found = yield fetch(
+                        f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions"
+                        f" WHERE tenant = ? AND {clause}",
+                        tenant,
+                        *args,
+                    )
+                    for r in found:
+                        s = rows.suppression_from(r)
+                        stored[_key(s)] = s
             added = updated = unchanged = 0
             write: list[tuple[Any, ...]] = []
             for s in batch:

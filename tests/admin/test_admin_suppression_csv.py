@@ -60,6 +60,10 @@ async def test_ses_and_postmark_exports_are_read(env: Env) -> None:
     angry = await env.store.find_suppression("acme", "angry@example.com", env.clock.now())
     assert angry is not None
     assert angry.reason is SuppressionReason.COMPLAINT
+    shown = await env.client.get("/api/v1/recipients/angry@example.com", headers=auth())
+    assert shown.status_code == 200
+    assert shown.json()["status"] == "suppressed"
+    assert [s["note"] for s in shown.json()["suppressions"]] == ["imported"]
     report = await _import(env, POSTMARK)
     assert report["added"] == 4
     reasons = {row["address"]: row["reason"] for row in await _export(env, "?tenant=default")}

@@ -54,7 +54,7 @@ async def _served(env: Env) -> AsyncIterator[httpx.AsyncClient]:
         try:
             await wait_until(lambda: ports, 5, what="the admin listener up")
             base = f"http://127.0.0.1:{ports[0]}"
-            async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            async with httpx.AsyncClient(base_url=base, timeout=300) as client:
                 yield client
         finally:
             stopping.set()
