@@ -127,6 +127,7 @@ class Recorder:
                 text=reply.text,
                 remote_host=host,
                 reason=step.reason,
+                details={"stream": delivery.stream.value},  # webhooks carry it (issue 15)
             )
             outcome = Outcome(
                 delivery.recipient_id,

@@ -156,6 +156,16 @@ async def test_a_marketing_opt_out_stops_newsletters_and_lets_invoices_through(
     assert b"\r\nList-Unsubscribe: " in b"\r\n" + newsletter.content
     _no_stream_header(mx)
 
+    async def both_sent() -> list[str]:
+        found = [e for e in await harness.events(ADDRESS) if e.type is EventType.SENT]
+        return sorted(e.details.get("stream", "") for e in found) if len(found) == 2 else []
+
+    # Each delivery event names its message's stream (webhooks carry it).
+    assert await wait_until(both_sent, 10, what="both sends recorded") == [
+        "marketing",
+        "transactional",
+    ]
+
     # The customer unsubscribes by mail (the mailto of the header).
     to = _token(newsletter.content)
     sair = f"From: Ana <{ADDRESS}>\r\nTo: {to}\r\nSubject: SAIR\r\n\r\nSAIR\r\n".encode()
