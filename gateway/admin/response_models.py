@@ -245,6 +245,9 @@ class Envelope(Model):
     client_address: str
     held: bool
     content_kept: bool
+    stream: Annotated[
+        Stream, Meta(description="transactional or marketing (X-Gateway-Stream; issue 15)")
+    ]
 
 
 class MessageRecipient(Model):

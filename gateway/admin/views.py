@@ -152,6 +152,7 @@ def envelope_fields(row: MessageRow) -> dict[str, Any]:
         "client_address": row.client_address,
         "held": row.held,
         "content_kept": row.has_content,
+        "stream": row.stream,
     }
 
 

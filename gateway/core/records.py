@@ -22,7 +22,7 @@ from gateway.core.model import (
     Suppression,
     Tenant,
 )
-from gateway.core.streams import StreamSettings
+from gateway.core.streams import Stream, StreamSettings
 
 HASH_PREFIX = "sha256:"
 
@@ -139,6 +139,7 @@ class MessageRow:
     client_address: str
     held: bool
     has_content: bool
+    stream: Stream = Stream.TRANSACTIONAL  # issue 15
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.records import MessageRow, RecipientView, TenantSettings
-from gateway.core.streams import Scope
+from gateway.core.streams import Scope, Stream
 
 #: A key of ``keep_clear_first``: a tuple whose second item is the address.
 K = TypeVar("K", bound=tuple[Any, ...])
@@ -263,7 +263,7 @@ TENANT_COLUMNS = (
 )
 MESSAGE_COLUMNS = (
     "m.queue_id, m.tenant, m.mail_from, m.message_id, m.subject, m.size, m.received_at,"
-    " m.client_address, m.held, m.content IS NOT NULL"
+    " m.client_address, m.held, m.content IS NOT NULL, m.stream"
 )
 
 
@@ -281,6 +281,7 @@ def message_from(row: Sequence[Any]) -> MessageRow:
         client_address=row[7],
         held=bool(row[8]),
         has_content=bool(row[9]),
+        stream=Stream(row[10]),
     )
 
 
