@@ -32,7 +32,9 @@ from gateway.relay.shaping import Shaper
 from gateway.relay.worker import Relay
 from gateway.services.checks import RecipientChecker
 from gateway.services.dns import DnsResolver
+from gateway.services.holds import HoldKeeper, SweepSettings, run_sweeper
 from gateway.services.outcomes import BounceNotifier, PolicyApplier
+from gateway.services.pause import TenantPauser, policy_defaults
 from gateway.services.retention import run_janitor
 from gateway.services.signing import DkimSigner
 from gateway.services.tenants import TenantDirectory
@@ -201,6 +203,16 @@ async def _build(
         # A hold outlives any live transaction: each command comes within the timeout.
         hold_lifetime=3 * config.smtp.command_timeout,
     )
+    # Hold instead of refuse and the tenant pause (issue 15).
+    defaults = policy_defaults(config.policy)
+    holds = HoldKeeper(store, clock, defaults, tenants, relay.notifier, relay.wake)
+    relay.holds = holds
+
+    def pause_changed() -> None:
+        tenants.invalidate()
+        relay.wake()
+
+    pauser = TenantPauser(store, clock, defaults, tenants, pause_changed)
     handler = IntakeHandler(
         config.smtp,
         config.bounce,
@@ -211,6 +223,7 @@ async def _build(
         on_queued=relay.wake,
         bounce_check=sink.valid_address,
         bounce_sink=sink.receive,
+        holds=holds,
     )
     admin = AdminDeps(
         config=config,
@@ -222,6 +235,8 @@ async def _build(
         on_queued=relay.wake,
         tenants_changed=tenants.invalidate,
         destinations=_service_sites(relay, role),
+        holds=holds,
+        pauser=pauser,
     )
     build_admin_app(admin)  # validates admin.tokens now: a bad entry stops start-up
     gw = Gateway(
@@ -284,6 +299,18 @@ async def run(gw: Gateway) -> None:
                 )
             tasks.create_task(run_janitor(gw.store, cfg, gw.clock, gw.stopping))
             tasks.create_task(run_gauges(gw.store, gw.metrics, gw.stopping))
+            if gw.admin.holds is not None and (gw.role is None or gw.role.leader):
+                # Held recipients released or expired, tenants judged for a pause: one
+                # worker of a service does it (every node of a shared PostgreSQL may).
+                pauser = gw.admin.pauser
+                tasks.create_task(
+                    run_sweeper(
+                        gw.admin.holds,
+                        gw.stopping,
+                        SweepSettings(interval=cfg.policy.sweep_interval),
+                        also=None if pauser is None else pauser.judge_all,
+                    )
+                )
             tasks.create_task(gw.outbox.run(gw.webhooks_stopping))
             # Quota holds of sessions that hung up mid-transaction go back at once.
             tasks.create_task(gw.handler.run_releases(gw.webhooks_stopping))

@@ -208,6 +208,13 @@ def _typo_domains(key: str, raw: object) -> tuple[tuple[str, str], ...]:
         raise ConfigError(key, str(exc)) from None
 
 
+def _rate(key: str, raw: object) -> float:
+    """A fraction from 0 to 1 (``0.05`` is 5 %)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 1:
+        raise ConfigError(key, f"expected a fraction from 0 to 1 (0.05 is 5 %), got {raw!r}")
+    return float(raw)
+
+
 def _opt(parse: Callable[[str, object], Any], default: Any) -> Any:
     return field(default=default, metadata={"parse": parse})
 
@@ -324,6 +331,15 @@ class PolicyConfig:
     mailbox_full_suppression: timedelta = _opt(_duration, timedelta(days=7))
     # Unblock on probation (issue 15): each tenant's default (``PATCH /api/v1/tenants``).
     probation: timedelta = _opt(_duration, timedelta(days=30))
+    # Hold instead of refuse and the tenant pause (issue 15): each tenant's default.
+    suppressed_action: str = _opt(_choice("refuse", "hold"), "refuse")
+    hold_window: timedelta = _opt(_duration, timedelta(days=7))
+    pause_bounce_rate: float = _opt(_rate, 0.05)
+    pause_complaint_rate: float = _opt(_rate, 0.001)
+    pause_min_messages: int = _opt(_positive_int, 500)
+    pause_window: timedelta = _opt(_duration, timedelta(hours=24))
+    pause_delivery: bool = _opt(_bool, True)
+    sweep_interval: timedelta = _opt(_duration, timedelta(seconds=30))
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from gateway.admin import (
     health,
     overview,
     pages,
+    policy_pages,
     public,
     scope,
     search,
@@ -112,6 +113,8 @@ ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
     ("/support", ("GET",), pages.support, "page"),
     ("/support/unblock", ("POST",), pages.unblock_form, "page"),
     ("/support/suppressions", ("GET",), pages.suppressions_page, "page"),
+    ("/support/tenants", ("GET",), policy_pages.tenants_page, "page"),
+    ("/support/tenants/pause", ("POST",), policy_pages.pause_form, "page"),
     ("/overview", ("GET",), overview.overview_page, "page"),
     ("/messages", ("GET",), search.messages_page, "page"),
 )

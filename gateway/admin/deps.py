@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from gateway.core.ports import Clock, Store
     from gateway.core.shaping import SiteView
     from gateway.services.checks import RecipientChecker
+    from gateway.services.holds import HoldKeeper
+    from gateway.services.pause import TenantPauser
 
 
 async def _no_sites() -> Sequence[SiteView]:
@@ -42,6 +44,8 @@ class AdminDeps:
             process's tenant directory reloads at once (other processes see the change
             about a second later).
         destinations: the relay's destination sites (``GET /api/v1/destinations``).
+        holds: releases an unblocked address's held recipients (issue 15).
+        pauser: pauses and resumes tenants (issue 15).
     """
 
     config: Config
@@ -53,6 +57,8 @@ class AdminDeps:
     on_queued: Callable[[], None] | None = None
     tenants_changed: Callable[[], None] | None = None
     destinations: Callable[[], Awaitable[Sequence[SiteView]]] = _no_sites
+    holds: HoldKeeper | None = None
+    pauser: TenantPauser | None = None
 
 
 def deps_of(request: Request) -> AdminDeps:

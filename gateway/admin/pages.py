@@ -29,6 +29,7 @@ from gateway.admin import request_models as rq
 from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal, bearer_token
 from gateway.admin.deps import auth_of, deps_of
 from gateway.admin.errors import ApiError, nul_refused
+from gateway.admin.held import held_view
 from gateway.admin.no_record import no_record
 from gateway.admin.operations import described
 from gateway.admin.response_models import Lang
@@ -292,6 +293,7 @@ def _report_context(
             for s in r.suppressions
         ],
         "can_unblock": not principal.read_only and bool(csrf),
+        "held": held_view(r, lang),  # issue 15: kept for a blocked address, or by an admin
         "max_reason": MAX_REASON,
         "events": [
             (

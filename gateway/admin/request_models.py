@@ -247,7 +247,22 @@ class SendTest(Body):
     }
 
 
+#: A duration as the config file writes them ("7d", "24h", "90m").
+PolicyDuration = Annotated[
+    str, Meta(max_length=32, pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$")
+]
+
 _SETTINGS_SENTENCES = {
+    # Hold instead of refuse and the tenant pause (issue 15 items 2 and 4).
+    "suppressed_action": 'suppressed_action must be "refuse", "hold" or null',
+    "hold_window": 'hold_window must be a duration such as "7d", "24h" or "90m", or null',
+    "pause_bounce_rate": "pause_bounce_rate must be a fraction from 0 to 1 (0.05 is 5 %) or null",
+    "pause_complaint_rate": "pause_complaint_rate must be a fraction from 0 to 1 or null",
+    "pause_min_messages": "pause_min_messages must be a positive integer or null",
+    "pause_window": 'pause_window must be a duration such as "24h", or null',
+    "pause_delivery": "pause_delivery must be true, false or null",
+    "paused": "paused must be true or false",
+    "note": f"note must be a string of at most {MAX_REASON} characters",
     "allowed_sender_domains": "allowed_sender_domains must be a list of domain names",
     "hourly_quota": "hourly_quota must be a positive integer or null",
     "daily_quota": "daily_quota must be a positive integer or null",
@@ -306,6 +321,49 @@ class TenantSettings(Body, forbid_unknown_fields=True):
         | UnsetType
         | None
     ) = UNSET
+    # Hold instead of refuse and the pause thresholds (issue 15 items 2 and 4); null
+    # restores the [policy] default.
+    suppressed_action: (
+        Annotated[
+            Literal["refuse", "hold"],
+            Meta(description="Mail to a suppressed address: refused (550) or held (250)"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    hold_window: (
+        Annotated[
+            PolicyDuration,
+            Meta(description="How long a held recipient waits for an unblock, e.g. 7d"),
+        ]
+        | UnsetType
+        | None
+    ) = UNSET
+    pause_bounce_rate: (
+        Annotated[float, Meta(ge=0, le=1, description="Pause over this bounce rate (0.05)")]
+        | UnsetType
+        | None
+    ) = UNSET
+    pause_complaint_rate: (
+        Annotated[float, Meta(ge=0, le=1, description="Pause over this complaint rate (0.001)")]
+        | UnsetType
+        | None
+    ) = UNSET
+    pause_min_messages: (
+        Annotated[Positive, Meta(description="Fewer messages in the window never pause")]
+        | UnsetType
+        | None
+    ) = UNSET
+    pause_window: (
+        Annotated[PolicyDuration, Meta(description="The rates' sliding window, e.g. 24h")]
+        | UnsetType
+        | None
+    ) = UNSET
+    pause_delivery: (
+        Annotated[bool, Meta(description="A pause holds the queued mail's delivery too")]
+        | UnsetType
+        | None
+    ) = UNSET
 
     sentences: ClassVar[dict[str, str]] = _SETTINGS_SENTENCES
 
@@ -327,6 +385,13 @@ class TenantPatch(TenantSettings, forbid_unknown_fields=True):
     """New settings for a tenant; ``rotate_webhook_secret`` makes a new webhook secret."""
 
     rotate_webhook_secret: bool = False
+    paused: (
+        Annotated[bool, Meta(description="Pause (true) or resume (false) the tenant; audited")]
+        | UnsetType
+    ) = UNSET
+    note: (
+        Annotated[str, Meta(max_length=MAX_REASON, description="Why, with paused")] | UnsetType
+    ) = UNSET
 
     sentences: ClassVar[dict[str, str]] = _SETTINGS_SENTENCES | {
         # Not fields of the update: refused with the reason.

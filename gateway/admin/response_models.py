@@ -179,6 +179,15 @@ class RecipientRow(Model):
     due_at: Time | None
     updated_at: Time
     last_reply: str
+    # Why it is held (issue 15): suppressed (kept for a blocked address) or held_by_admin.
+    reason: Annotated[
+        Reason | None,
+        Meta(description="With status held: suppressed (a blocked address) or held_by_admin"),
+    ] = None
+    held_until: Annotated[
+        Time | None,
+        Meta(description="A held recipient of a blocked address is sent if unblocked before"),
+    ] = None
 
 
 #: A recipient's status, or ``no_record`` (the gateway never received a message for it).
@@ -265,7 +274,7 @@ class MessagePage(Model):
     next_cursor: str | None
 
 
-class RecipientDetail(RecipientRow):
+class RecipientDetail(RecipientRow, kw_only=True):
     attempts_detail: list[Event]
     events: list[Event]
 
@@ -382,6 +391,30 @@ class Tenant(Model):
     login_streams: Annotated[
         dict[str, str], Meta(description="SMTP username -> its default stream, where set")
     ] = {}
+    # Hold instead of refuse and the pause (issue 15 items 2 and 4), defaults applied.
+    suppressed_action: Annotated[
+        Literal["refuse", "hold"],
+        Meta(description="Mail to a suppressed address: refused (550) or held (250)"),
+    ] = "refuse"
+    hold_window: Annotated[
+        str, Meta(description="How long a held recipient waits for an unblock, e.g. 7d")
+    ] = "7d"
+    paused: Annotated[
+        bool, Meta(description="New mail gets 451 4.7.1 while paused; resume with paused=false")
+    ] = False
+    paused_at: Time | None = None
+    pause_cause: Annotated[
+        Literal["bounce_rate", "complaint_rate", "manual"] | None,
+        Meta(description="Why it is paused (null when not paused)"),
+    ] = None
+    pause_note: str = ""
+    pause_bounce_rate: float = 0.05
+    pause_complaint_rate: float = 0.001
+    pause_min_messages: int = 500
+    pause_window: str = "24h"
+    pause_delivery: Annotated[
+        bool, Meta(description="A pause holds the queued mail's delivery too")
+    ] = True
 
 
 class TenantList(Model):

@@ -186,7 +186,7 @@ async def unblock(
             },
         )
 
-    return await deps.store.lift_suppressions(
+    lifted = await deps.store.lift_suppressions(
         address,
         tenant,
         unblock_event,
@@ -194,6 +194,11 @@ async def unblock(
         scope=block_scope,
         probation=lambda name: lengths.get(name, deps.config.policy.probation),
     )
+    if lifted and deps.holds is not None:
+        # Its held recipients go to the relay now, in the order they were queued (issue 15;
+        # the hold sweep releases them if this process stops before).
+        await deps.holds.release(address, tenant, actor)
+    return lifted
 
 
 async def probation_lengths(deps: AdminDeps, tenant: str | None) -> dict[str, timedelta]:

@@ -24,6 +24,14 @@ from gateway.admin.api import audit_entry
 from gateway.admin.deps import deps_of
 from gateway.admin.errors import ApiError, invalid, not_found
 from gateway.admin.operations import json_route
+from gateway.admin.tenant_policy import (
+    apply_pause,
+    apply_policy,
+    defaults_of,
+    pause_body,
+    policy_fields,
+    split_policy,
+)
 from gateway.admin.views import tenant_model
 from gateway.core.model import Tenant
 from gateway.core.records import TenantSettings
@@ -87,7 +95,7 @@ def _changed(request: Request) -> None:
 async def list_tenants(request: Request) -> rm.TenantList:
     rows = await deps_of(request).store.list_tenant_settings()
     return rm.TenantList(
-        items=[tenant_model(s) for s in rows if scope.visible(request, s.tenant.name)]
+        items=[_shown(request, s) for s in rows if scope.visible(request, s.tenant.name)]
     )
 
 
@@ -99,7 +107,7 @@ async def get_tenant(request: Request) -> rm.Tenant:
     found = await deps_of(request).store.tenant_settings(name)
     if found is None:
         raise not_found(f"No tenant {name}")
-    return tenant_model(found)
+    return _shown(request, found)
 
 
 @json_route(
@@ -116,6 +124,7 @@ async def create_tenant(request: Request) -> rm.TenantCreated:
     name = body.name
     username = name if body.username is rm.UNSET else body.username
     changes = settings_changes(body)
+    policy = split_policy(changes)  # issue 15's hold and pause settings: stored apart
     webhook_secret = _new_webhook_secret() if changes.get("webhook_url") else ""
     settings = TenantSettings(
         tenant=Tenant(
@@ -147,11 +156,12 @@ async def create_tenant(request: Request) -> rm.TenantCreated:
     streams = {k: v for k, v in changes.items() if k in _STREAM_SETTINGS}
     if streams:  # issue 15's settings: not columns of create_tenant's insert
         await deps.store.update_tenant_settings(name, streams)
+    await apply_policy(request, name, policy)
     _changed(request)
     created = await deps.store.tenant_settings(name)
     assert created is not None
     return rm.TenantCreated(
-        tenant=tenant_model(created),
+        tenant=_shown(request, created),
         credentials=rm.SmtpCredentials(username=username, secret=secret),
         webhook_secret=webhook_secret or rm.UNSET,
     )
@@ -170,6 +180,8 @@ async def update_tenant(request: Request) -> rm.TenantUpdated:
     raw = await request.body()
     body = await params.body_of(request, rq.TenantPatch)
     changes = settings_changes(body)
+    policy = split_policy(changes)
+    pause = pause_body(body.paused, body.note)
     current = await deps.store.tenant_settings(name)
     if current is None:
         raise not_found(f"No tenant {name}")
@@ -183,10 +195,20 @@ async def update_tenant(request: Request) -> rm.TenantUpdated:
     await deps.store.update_tenant_settings(
         name, changes, audit=lambda found: entry if found else None
     )
+    await apply_policy(request, name, policy)
+    if pause is not None:  # its own audit entry, with the note (issue 15)
+        await apply_pause(request, name, *pause)
     _changed(request)
     updated = await deps.store.tenant_settings(name)
     assert updated is not None
-    return rm.TenantUpdated(tenant=tenant_model(updated), webhook_secret=new_secret or rm.UNSET)
+    return rm.TenantUpdated(tenant=_shown(request, updated), webhook_secret=new_secret or rm.UNSET)
+
+
+def _shown(request: Request, settings: TenantSettings) -> rm.Tenant:
+    """The tenant's response body, its policy fields with the operator's defaults applied."""
+    return msgspec.structs.replace(
+        tenant_model(settings), **policy_fields(settings.tenant, defaults_of(request))
+    )
 
 
 def _fields_named(raw: bytes) -> list[str]:

@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.admin import response_models as rm
 from gateway.admin.customer_texts import with_tenant_words
+from gateway.admin.held import held_fields
 from gateway.core.model import Category, Event, EventType, Reason, Status, Suppression
 from gateway.core.status_text import Guidance, folded_label, guidance
 from gateway.core.streams import Probation, Scope, duration_text
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from gateway.core.ports import RecipientView, Store
     from gateway.core.records import MessageRow, TenantSettings
 
@@ -111,8 +114,8 @@ def probation_model(p: Probation | None) -> rm.Probation | None:
     )
 
 
-def recipient_row_model(view: RecipientView) -> rm.RecipientRow:
-    return rm.RecipientRow(**_row_fields(view))
+def recipient_row_model(view: RecipientView, events: Iterable[Event] = ()) -> rm.RecipientRow:
+    return rm.RecipientRow(**_row_fields(view), **held_fields(view, events))
 
 
 def _row_fields(view: RecipientView) -> dict[str, Any]:
@@ -134,6 +137,7 @@ def recipient_detail_model(view: RecipientView, events: list[Event]) -> rm.Recip
     """A message's recipient with its events, the delivery attempts also on their own."""
     return rm.RecipientDetail(
         **_row_fields(view),
+        **held_fields(view, events),
         attempts_detail=[event_model(e) for e in events if e.type in ATTEMPTS],
         events=[event_model(e) for e in events],
     )
@@ -228,7 +232,9 @@ class RecipientReport:
                 what_to_do=self.guidance.what_to_do,
                 customer_message=self.guidance.customer_message,
             ),
-            recipient=None if self.recipient is None else recipient_row_model(self.recipient),
+            recipient=None
+            if self.recipient is None
+            else recipient_row_model(self.recipient, self.events),
             rejection=None if self.rejection is None else event_model(self.rejection, self.lang),
             suppression=None
             if active is None

@@ -13,6 +13,7 @@ from enum import StrEnum
 # Part of this vocabulary, defined in its own module for the bounce classifier's start-up.
 from gateway.core.category import Category as Category  # noqa: PLC0414 (mypy re-export)
 from gateway.core.streams import Scope, Stream, StreamSettings
+from gateway.core.tenant_policy import TenantPolicy
 
 
 class Status(StrEnum):
@@ -98,6 +99,14 @@ class Reason(StrEnum):
     HELD_BY_ADMIN = "held_by_admin"
     RELEASED_BY_ADMIN = "released_by_admin"
     DELETED_BY_ADMIN = "deleted_by_admin"
+    # Hold instead of refuse (issue 15): a held recipient (``held``, reason ``suppressed``)
+    # is released by an unblock (``admin_unblock``) or ends ``expired`` past its window.
+    HOLD_WINDOW_EXCEEDED = "hold_window_exceeded"
+    # A tenant paused and resumed (issue 15): automatically on a rate, or by an admin.
+    BOUNCE_RATE = "bounce_rate"
+    COMPLAINT_RATE = "complaint_rate"
+    PAUSED_BY_ADMIN = "paused_by_admin"
+    RESUMED_BY_ADMIN = "resumed_by_admin"
     # A row written before reasons were typed whose old reason could not be read back
     # (migration 007), and an ``Event`` built without one.
     LEGACY_UNKNOWN = "legacy_unknown"
@@ -159,6 +168,9 @@ class EventType(StrEnum):
     UNSUPPRESSED = "unsuppressed"
     HELD = "held"
     RELEASED = "released"
+    # The tenant was paused or resumed (issue 15): ``address`` is empty, no recipient.
+    TENANT_PAUSED = "tenant_paused"
+    TENANT_RESUMED = "tenant_resumed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +179,8 @@ class Tenant:
     allowed_sender_domains: tuple[str, ...] = ()
     hourly_quota: int | None = None
     daily_quota: int | None = None
+    #: Hold instead of refuse and the automatic pause (issue 15; ``core.tenant_policy``).
+    policy: TenantPolicy = field(default_factory=TenantPolicy)
     #: Streams and probation (issue 15 items 1 and 3; ``core.streams``).
     streams: StreamSettings = field(default_factory=StreamSettings)
 

@@ -54,6 +54,7 @@ from gateway.core.records import (
 )
 from gateway.core.replies import Reply
 from gateway.core.streams import Probation, Scope, Stream
+from gateway.core.tenant_policy import PauseCause, TenantPolicy, WindowCounts
 from gateway.core.transfer import ImportCounts, SuppressionExport
 
 
@@ -459,6 +460,63 @@ class Retention(Protocol):
     async def purge_feedback_reports(self, before: datetime) -> int: ...
 
 
+class Holds(Protocol):
+    """Hold instead of refuse and the tenant pause (issue 15; ``services.holds``)."""
+
+    async def tenant_policy(self, name: str) -> TenantPolicy | None: ...
+
+    async def update_tenant_policy(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        delivery: bool | None = None,
+        audit: AuditOf | None = None,
+    ) -> bool: ...
+
+    async def set_tenant_paused(
+        self,
+        event: Event,
+        *,
+        paused: bool,
+        delivery: bool,
+        cause: PauseCause | None,
+        audit: AuditOf | None = None,
+    ) -> bool | None: ...
+
+    async def outcome_counts(self, tenant: str, since: datetime) -> WindowCounts: ...
+
+    async def hold_recipients(
+        self,
+        queue_id: str,
+        until: dict[str, datetime],
+        make_event: Callable[[RecipientView], Event],
+    ) -> list[RecipientView]: ...
+
+    async def hold_leased(
+        self,
+        owner: str,
+        until: dict[int, datetime],
+        make_event: Callable[[RecipientView], Event],
+    ) -> list[RecipientView]: ...
+
+    async def held_until(self, recipient_ids: Sequence[int]) -> dict[int, datetime]: ...
+
+    async def release_held(
+        self,
+        now: datetime,
+        limit: int,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        tenant: str | None = None,
+        address: str | None = None,
+    ) -> list[RecipientView]: ...
+
+    async def expire_held(
+        self, now: datetime, limit: int, make_event: Callable[[RecipientView], Event]
+    ) -> list[RecipientView]: ...
+
+
 class Gauges(Protocol):
     """What the metrics' gauges read (``observe.metrics``)."""
 
@@ -467,6 +525,10 @@ class Gauges(Protocol):
     async def oldest_waiting_recipient(self) -> datetime | None: ...
 
     async def webhook_backlog(self) -> tuple[int, datetime | None]: ...
+
+    async def pause_states(self) -> list[tuple[str, bool]]:
+        """(tenant, paused) of every tenant ever paused or given a policy (issue 15)."""
+        ...
 
     async def quota_use(self, now: datetime) -> list[QuotaUse]:
         """Each tenant's use of each of its quotas at ``now`` (tenants with a quota only)."""
@@ -566,6 +628,7 @@ class Store(
     FeedbackReports,
     TenantTokens,
     SupportViews,
+    Holds,
     StreamStore,
     Protocol,
 ):
@@ -584,6 +647,7 @@ __all__ = [
     "FeedbackReports",
     "Gauges",
     "History",
+    "Holds",
     "MessageFilter",
     "MessageRow",
     "MxAnswer",

@@ -125,6 +125,11 @@ NO_SUCH_DOMAIN = Reply(550, "5.1.2", "The recipient's domain does not exist or c
 NULL_MX = Reply(556, "5.1.10", "The recipient's domain declares that it accepts no mail (null MX)")
 DNS_TEMPFAIL = Reply(451, "4.4.3", "Could not look up the recipient's domain right now; try later")
 SUPPRESSED = Reply(550, "5.7.1", "The recipient is on the suppression list")  # text names why
+# The tenant is paused (issue 15: a bounce or complaint storm, or an administrator): new
+# mail waits; RFC 3463 4.7.1, delivery not authorised for now.
+TENANT_PAUSED = Reply(
+    451, "4.7.1", "The account is paused for review; contact the gateway operator to resume it"
+)
 QUOTA_EXHAUSTED = Reply(452, "4.5.3", "The sending quota is exhausted")  # text names which
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients for one message")
 BOUNCE_TOKEN_INVALID = Reply(550, "5.1.1", "No such bounce address (invalid or expired token)")

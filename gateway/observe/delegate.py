@@ -45,6 +45,7 @@ from gateway.core.records import (
     WebhookTarget,
 )
 from gateway.core.streams import Probation, Scope, Stream
+from gateway.core.tenant_policy import PauseCause, TenantPolicy, WindowCounts
 from gateway.core.transfer import ImportCounts, SuppressionExport
 
 
@@ -507,6 +508,76 @@ class StoreDelegate:
         self, tenant: str, token_id: str, now: datetime, *, audit: AuditOf | None = None
     ) -> bool:
         return await self.inner.revoke_tenant_token(tenant, token_id, now, audit=audit)
+
+    # --- Holds (issue 15: hold instead of refuse, the tenant pause) ----------------------
+
+    async def tenant_policy(self, name: str) -> TenantPolicy | None:
+        return await self.inner.tenant_policy(name)
+
+    async def update_tenant_policy(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        *,
+        delivery: bool | None = None,
+        audit: AuditOf | None = None,
+    ) -> bool:
+        return await self.inner.update_tenant_policy(
+            name, changes, delivery=delivery, audit=audit
+        )
+
+    async def set_tenant_paused(
+        self,
+        event: Event,
+        *,
+        paused: bool,
+        delivery: bool,
+        cause: PauseCause | None,
+        audit: AuditOf | None = None,
+    ) -> bool | None:
+        return await self.inner.set_tenant_paused(
+            event, paused=paused, delivery=delivery, cause=cause, audit=audit
+        )
+
+    async def outcome_counts(self, tenant: str, since: datetime) -> WindowCounts:
+        return await self.inner.outcome_counts(tenant, since)
+
+    async def hold_recipients(
+        self,
+        queue_id: str,
+        until: dict[str, datetime],
+        make_event: Callable[[RecipientView], Event],
+    ) -> list[RecipientView]:
+        return await self.inner.hold_recipients(queue_id, until, make_event)
+
+    async def hold_leased(
+        self,
+        owner: str,
+        until: dict[int, datetime],
+        make_event: Callable[[RecipientView], Event],
+    ) -> list[RecipientView]:
+        return await self.inner.hold_leased(owner, until, make_event)
+
+    async def held_until(self, recipient_ids: Sequence[int]) -> dict[int, datetime]:
+        return await self.inner.held_until(recipient_ids)
+
+    async def release_held(
+        self,
+        now: datetime,
+        limit: int,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        tenant: str | None = None,
+        address: str | None = None,
+    ) -> list[RecipientView]:
+        return await self.inner.release_held(
+            now, limit, make_event, tenant=tenant, address=address
+        )
+
+    async def expire_held(
+        self, now: datetime, limit: int, make_event: Callable[[RecipientView], Event]
+    ) -> list[RecipientView]:
+        return await self.inner.expire_held(now, limit, make_event)
 
     async def pause_states(self) -> list[tuple[str, bool]]:
         return await self.inner.pause_states()

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from gateway.core.model import Delivery, NewMessage
     from gateway.core.ports import Store
     from gateway.core.records import AuditOf, Outcome, RecipientView
+    from gateway.core.tenant_policy import PauseCause
 
 log = logging.getLogger("gateway.observe.events")
 T = TypeVar("T")
@@ -312,6 +313,73 @@ class ObservedStore(StoreDelegate):
         )
         self._publish([RecipientChanged(event, Status.EXPIRED) for event in built])
         return count
+
+    # --- holds and the tenant pause (issue 15) --------------------------------------------
+
+    async def hold_recipients(
+        self,
+        queue_id: str,
+        until: dict[str, datetime],
+        make_event: Callable[[RecipientView], Event],
+    ) -> list[RecipientView]:
+        built: list[Event] = []
+        held = await self.inner.hold_recipients(queue_id, until, _capturing(make_event, built))
+        self._publish([RecipientChanged(event, Status.HELD) for event in built])
+        return held
+
+    async def hold_leased(
+        self,
+        owner: str,
+        until: dict[int, datetime],
+        make_event: Callable[[RecipientView], Event],
+    ) -> list[RecipientView]:
+        built: list[Event] = []
+        held = await self.inner.hold_leased(owner, until, _capturing(make_event, built))
+        self._publish([RecipientChanged(event, Status.HELD) for event in built])
+        return held
+
+    async def release_held(
+        self,
+        now: datetime,
+        limit: int,
+        make_event: Callable[[RecipientView], Event],
+        *,
+        tenant: str | None = None,
+        address: str | None = None,
+    ) -> list[RecipientView]:
+        built: list[Event] = []
+        released = await self.inner.release_held(
+            now, limit, _capturing(make_event, built), tenant=tenant, address=address
+        )
+        self._publish(
+            RecipientChanged(event, Status.DEFERRED if view.attempts else Status.QUEUED)
+            for view, event in zip(released, built, strict=False)
+        )
+        return released
+
+    async def expire_held(
+        self, now: datetime, limit: int, make_event: Callable[[RecipientView], Event]
+    ) -> list[RecipientView]:
+        built: list[Event] = []
+        expired = await self.inner.expire_held(now, limit, _capturing(make_event, built))
+        self._publish([RecipientChanged(event, Status.EXPIRED) for event in built])
+        return expired
+
+    async def set_tenant_paused(
+        self,
+        event: Event,
+        *,
+        paused: bool,
+        delivery: bool,
+        cause: PauseCause | None,
+        audit: AuditOf | None = None,
+    ) -> bool | None:
+        changed = await self.inner.set_tenant_paused(
+            event, paused=paused, delivery=delivery, cause=cause, audit=audit
+        )
+        if changed:
+            self._publish([RecipientChanged(event)])
+        return changed
 
 
 _ATTEMPTS = frozenset({EventType.SENT, EventType.DEFERRED, EventType.BOUNCED})

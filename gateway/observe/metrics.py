@@ -297,6 +297,13 @@ class Metrics:
             ["tenant", "window"],
             registry=r,
         )
+        self.tenant_paused = Gauge(
+            "gateway_tenant_paused",
+            "1 while a tenant is paused (its new mail gets 451 4.7.1; issue 15), 0 once"
+            " resumed. Read from the store; tenants never paused have no series.",
+            ["tenant"],
+            registry=r,
+        )
         self.events_dropped = Counter(
             "gateway_events_dropped_total",
             "Domain events a sink failed to take (it raised; the write itself had committed).",
@@ -452,6 +459,9 @@ class Metrics:
         self.tenant_quota_used.clear()
         for use in uses:
             self.tenant_quota_used.labels(use.tenant, use.window).set(use.ratio)
+        self.tenant_paused.clear()
+        for tenant, paused in await store.pause_states():
+            self.tenant_paused.labels(tenant).set(1 if paused else 0)
         pending, oldest_pending = await store.webhook_backlog()
         self.webhook_outbox_pending.set(pending)
         self.webhook_outbox_oldest_age.set(

@@ -35,7 +35,10 @@ was suppressed since; ``reason`` is the suppression's), ``opt_out``, ``unsuppres
 ``complaint`` (the recipient's status stays), ``report`` (any other return-path report),
 and the opt-in ``duplicate``, ``held``, ``released`` and ``possible_typo`` (accepted, but
 the domain looks like a misspelt popular one; the suggested address is in ``diagnostic``;
-the status stays as it was, so ``status`` is null). ``reason`` is the event's typed reason
+the status stays as it was, so ``status`` is null), ``tenant_paused`` and ``tenant_resumed``
+(issue 15: ``recipient`` is empty, ``reason`` says why — ``bounce_rate``, ``complaint_rate``,
+``paused_by_admin``, ``resumed_by_admin`` — and ``diagnostic`` the rates or the note).
+``reason`` is the event's typed reason
 (``core.model.Reason``) as stored: for ``rejected``, the check that refused (``typo``,
 ``no_such_domain``, ``quota``, …). A provider's challenge (UOL, BOL, Terra anti-spam; issue
 12) is a ``report`` with ``status`` ``provider_hold`` and ``reason`` ``provider_challenge``;
@@ -98,7 +101,7 @@ ALL_TYPES = frozenset(
     {
         "queued", "sent", "deferred", "bounced", "expired", "rejected", "report", "complaint",
         "suppressed", "opt_out", "unsuppressed", "duplicate", "held", "released",
-        "possible_typo",
+        "possible_typo", "tenant_paused", "tenant_resumed",
     }
 )  # fmt: skip
 DEFAULT_TYPES = ALL_TYPES - {"queued", "duplicate", "held", "released", "possible_typo"}

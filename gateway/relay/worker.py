@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from gateway.core.ports import Clock, Resolver, Store
     from gateway.relay.client import SmtpClient
     from gateway.relay.shaping import Shaper
+    from gateway.services.holds import HoldKeeper
     from gateway.services.outcomes import BounceNotifier, PolicyApplier
 
 log = logging.getLogger("gateway.relay")
@@ -139,6 +140,7 @@ class Relay:
             config, store, clock, policy, classify, node_id, shaper, self._back_off
         )
         self.recorder.notifier = notifier
+        self.holds: HoldKeeper | None = None  # set by ``app`` (issue 15)
         self.sites: Sites[Queued] = Sites(
             shaping or load_shaping(), config.ready_queue_limit, config.idle_timeout, share
         )
@@ -287,6 +289,8 @@ class Relay:
         except StoreError as exc:
             log_event(log, "relay.suppression_check_failed", logging.ERROR, error=str(exc))
             return claimed
+        if self.holds is not None:  # a tenant that holds keeps them held (issue 15)
+            claimed, found = await self.holds.hold_claimed(claimed, found, self.node_id)
         if not found:
             return claimed
         keep: list[Delivery] = []

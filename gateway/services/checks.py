@@ -40,7 +40,7 @@ from gateway.core.streams import Stream
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from gateway.core.model import Tenant
+    from gateway.core.model import Suppression, Tenant
     from gateway.core.ports import Clock, Resolver
     from gateway.core.replies import Reply
 
@@ -66,6 +66,9 @@ class Verdict:
     suggestion: str | None = None
     warning: str = ""
     warning_reason: Reason | None = None
+    #: The suppression that refused (reason ``suppressed``): a tenant that holds instead of
+    #: refusing keeps the recipient ``held`` with it (``services.holds``, issue 15).
+    suppression: Suppression | None = None
 
     @property
     def accepted(self) -> bool:
@@ -256,7 +259,9 @@ class RecipientChecker:
         text = (
             f"The recipient is on the suppression list ({found.reason.value}{scope}) since {since}"
         )
-        return Verdict(norm, replies.SUPPRESSED.with_text(text), Reason.SUPPRESSED)
+        return Verdict(
+            norm, replies.SUPPRESSED.with_text(text), Reason.SUPPRESSED, suppression=found
+        )
 
     async def _quota(self, norm: str, tenant: Tenant) -> Verdict | None:
         """The quota counted as the intake's hold counts it (what every session and node

@@ -32,7 +32,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 from gateway.core.errors import StoreError
 from gateway.core.model import Event, EventType, Reason
@@ -45,16 +45,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from gateway.core.model import Delivery, Suppression, Tenant
-    from gateway.core.streams import Stream
-
-    #: What the relay's check found: (tenant, address, stream) -> the suppression.
-    SuppressedAmong = dict[tuple[str, str, Stream], Suppression]
     from gateway.core.ports import Clock, Tenants
     from gateway.core.records import RecipientView
     from gateway.services.outcomes import BounceNotifier
 
 
 log = logging.getLogger("gateway.services.holds")
+#: A key of what the relay's suppression check found: (tenant, address[, stream]).
+K = TypeVar("K", bound=tuple[str, ...])
 
 
 class HoldStore(Holds, QueueStore, TenantStore, Protocol):
@@ -149,8 +147,8 @@ class HoldKeeper:
         return done
 
     async def hold_claimed(
-        self, claimed: list[Delivery], found: SuppressedAmong, owner: str
-    ) -> tuple[list[Delivery], SuppressedAmong]:
+        self, claimed: list[Delivery], found: dict[K, Suppression], owner: str
+    ) -> tuple[list[Delivery], dict[K, Suppression]]:
         """The relay's check before sending found ``found`` suppressed among ``claimed``:
         those of tenants that hold are held (by ``owner``, which leases them) rather than
         suppressed. Returns what is left to send and what is left to suppress.
@@ -164,8 +162,7 @@ class HoldKeeper:
         until: dict[int, datetime] = {}
         why: dict[int, Suppression] = {}
         for delivery in claimed:
-            key = (delivery.tenant, delivery.address, delivery.stream)
-            suppression = found.get(key)
+            suppression = found.get(_key_of(delivery, found))
             if suppression is None:
                 continue
             tenant = await self.tenants.tenant(delivery.tenant)
@@ -183,7 +180,7 @@ class HoldKeeper:
         except StoreError as exc:  # not sent and not suppressed: the lease runs out
             log_event(log, "holds.hold_failed", logging.ERROR, error=str(exc))
         keep = [d for d in claimed if d.recipient_id not in until]
-        held_keys = {(d.tenant, d.address, d.stream) for d in claimed if d.recipient_id in until}
+        held_keys = {_key_of(d, found) for d in claimed if d.recipient_id in until}
         rest = {k: v for k, v in found.items() if k not in held_keys}
         return keep, rest
 
@@ -261,6 +258,14 @@ class HoldKeeper:
                 log_event(
                     log, "holds.notice_failed", logging.WARNING, queue_id=queue_id, error=str(exc)
                 )
+
+
+def _key_of(delivery: Delivery, found: Mapping[K, Suppression]) -> K:
+    """``delivery``'s key in what ``Store.suppressions_among`` found: (tenant, address), with
+    the message's stream after it when the store keys by stream (issue 15 item 3)."""
+    if any(len(k) > 2 for k in found):
+        return cast("K", (delivery.tenant, delivery.address, getattr(delivery, "stream", None)))
+    return cast("K", (delivery.tenant, delivery.address))
 
 
 def _held_event(

@@ -80,14 +80,18 @@ class TenantDirectory:
         self._snapshot: TenantSnapshot | None = None
         self._checked_at = float("-inf")
         self._checks = 0  # counter reads done (or failed): who waited for the lock sees it
-        self._reload = True
+        # Invalidations asked for and those a completed reload has taken in: while they
+        # differ, a caller waits for a reload rather than take the snapshot in memory (a check
+        # already under way when the change was made may have read the store before it).
+        self._wanted = 1
+        self._done = 0
         self._failing = False  # the last check failed: wait ``expiry`` before the next
         self._lock = asyncio.Lock()
         self.reloads = 0
 
     def invalidate(self) -> None:
         """Reload at the next look-up (this process has just changed a tenant)."""
-        self._reload = True
+        self._wanted += 1
 
     async def endpoint_tenants(self) -> frozenset[str]:
         """The tenants with a webhook endpoint, as the current snapshot has them (the
@@ -117,7 +121,7 @@ class TenantDirectory:
             current = self._snapshot
             # Someone else read the counter while we waited for the lock: that answer is
             # as fresh as ours would be.
-            if current is not None and not self._reload and self._checks > checks:
+            if current is not None and self._wanted == self._done and self._checks > checks:
                 return current
             return await self._check(current)
 
@@ -138,10 +142,12 @@ class TenantDirectory:
         return (await self.snapshot()).settings.get(name)
 
     def _due(self, now: float) -> bool:
-        return (self._reload and not self._failing) or now - self._checked_at >= self.expiry
+        stale = self._wanted != self._done
+        return (stale and not self._failing) or now - self._checked_at >= self.expiry
 
     async def _check(self, current: TenantSnapshot | None) -> TenantSnapshot:
-        reload, self._reload = self._reload, False
+        wanted = self._wanted
+        reload = wanted != self._done
         try:
             generation = await self.store.tenant_generation()
             if current is None or reload or generation != current.generation:
@@ -154,8 +160,8 @@ class TenantDirectory:
                 self._snapshot = current
                 self.reloads += 1
             self._failing = False
+            self._done = max(self._done, wanted)  # invalidations since stay wanted
         except StoreError as exc:
-            self._reload = self._reload or reload
             self._failing = True
             self._checked_at = self.monotonic()
             self._checks += 1

@@ -35,13 +35,14 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 from gateway.core import replies
 from gateway.core.errors import StoreError, StoreUnavailable
 from gateway.core.ids import new_queue_id
-from gateway.core.model import Event, EventType, NewMessage, Reason, Tenant
+from gateway.core.model import Event, EventType, NewMessage, Reason, Suppression, Tenant
 from gateway.core.streams import Stream
 from gateway.mail import rawmail as headers
 from gateway.observe.logging import log_event
 from gateway.services.checks import RecipientChecker, Verdict, canonical
 from gateway.smtp_in.auth import AuthDialogue, AuthThrottle, client_ip
 from gateway.smtp_in.guard import GatewaySession, past_soft_limit, refusals_summary
+from gateway.smtp_in.holding import hold_after_enqueue, hold_or_refuse, paused_reply
 from gateway.smtp_in.server import NULL_SENDER
 from gateway.smtp_in.streams import for_stream, stream_at_rcpt
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from gateway.config import BounceConfig, SmtpConfig
     from gateway.core.ports import Clock, Store, Tenants
     from gateway.core.replies import Reply
+    from gateway.services.holds import HoldKeeper
 
 log = logging.getLogger("gateway.smtp_in")
 
@@ -81,6 +83,8 @@ class Transaction:
     # Mail to postmaster@ (RFC 5321 §4.5.1), delivered to ``smtp.postmaster_address``.
     postmaster: bool = False
     stream: Stream = Stream.TRANSACTIONAL  # checked at RCPT; the header's at DATA (streams)
+    # Suppressed recipients accepted to be held (issue 15), held once the message is queued.
+    held: dict[str, Suppression] = field(default_factory=dict)
 
 
 def _open_hold(session: Session) -> str:
@@ -113,6 +117,7 @@ class IntakeHandler:
         on_queued: called after each commit so the relay attempts at once.
         bounce_check: validates a bounce-domain recipient's token.
         bounce_sink: receives mail to valid bounce addresses.
+        holds: holds mail to suppressed addresses of tenants that hold (issue 15).
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class IntakeHandler:
         on_queued: Callable[[], None] = lambda: None,
         bounce_check: BounceCheck | None = None,
         bounce_sink: BounceSink | None = None,
+        holds: HoldKeeper | None = None,
     ) -> None:
         self.config = config
         self.bounce_domain = bounce.domain.lower()
@@ -136,6 +142,7 @@ class IntakeHandler:
         self.on_queued = on_queued
         self.bounce_check = bounce_check
         self.bounce_sink = bounce_sink
+        self.holds = holds  # hold instead of refuse (issue 15); None: always refuse
         self.throttle = AuthThrottle(config.auth_max_failures, config.auth_failure_window)
         self.auth = AuthDialogue(store, clock, self.throttle)
         # Holds of sessions that ended mid-transaction, for ``run_releases``.
@@ -239,6 +246,9 @@ class IntakeHandler:
             state.tenant = await self.tenants.tenant(str(session.auth_data))
         elif self._trusted(session):
             state.tenant = await self.tenants.tenant(self.config.default_tenant)
+        paused = paused_reply(state.tenant)
+        if paused is not None:
+            return paused
         state.stream = stream_at_rcpt(session, state.tenant)
         if state.tenant is not None and (state.tenant.hourly_quota or state.tenant.daily_quota):
             state.hold = secrets.token_hex(12)
@@ -298,6 +308,7 @@ class IntakeHandler:
         verdict = await self.checker.check(address, state.tenant, state.hold, state.stream)
         if state.hold:
             _set_open_hold(session, state.hold)
+        verdict = hold_or_refuse(self.holds, state.tenant, verdict, state.held)
         if verdict.reply is not None:
             assert verdict.reason is not None  # every refusal names the check that refused
             await self._record_refusal(
@@ -510,6 +521,7 @@ class IntakeHandler:
             log_event(log, "smtp.queue_failed", logging.ERROR, queue_id=queue_id, error=str(exc))
             return str(replies.STORE_FAILED)
         _set_open_hold(session, "")  # settled in the enqueue's transaction
+        await hold_after_enqueue(self.holds, state.tenant, result, state.held)
         if state.possible_typos and result.queued:
             await self._record_possible_typos(state, message, result.queue_id, result.queued)
         if result.queued:

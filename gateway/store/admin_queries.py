@@ -357,14 +357,17 @@ class AdminQueries(Queries):
         """
 
         def change() -> Script[int | None]:
-            pending = yield from _pending_of(queue_id, "r.due_at IS NOT NULL")
+            # Recipients held for a suppressed address (``held_until``) are cancelled too.
+            pending = yield from _pending_of(
+                queue_id, "(r.due_at IS NOT NULL OR r.held_until IS NOT NULL)"
+            )
             if pending is None:
                 return None
             for view in pending:
                 event = make_event(view)
                 yield count(
                     "UPDATE recipients SET status = ?, due_at = NULL, lease_owner = NULL,"
-                    " updated_at = ?, last_reply = ? WHERE id = ?",
+                    " held_until = NULL, updated_at = ?, last_reply = ? WHERE id = ?",
                     Status.EXPIRED.value,
                     event.at.timestamp(),
                     event.text,
@@ -450,7 +453,8 @@ class AdminQueries(Queries):
             yield count(feedback_queries.ERASE, *feedback_queries.erase_args(address))
             cancelled = yield count(
                 "UPDATE recipients SET status = 'expired', due_at = NULL, lease_owner = NULL,"
-                " updated_at = ? WHERE address = ? AND due_at IS NOT NULL",
+                " held_until = NULL, updated_at = ? WHERE address = ?"
+                " AND (due_at IS NOT NULL OR held_until IS NOT NULL)",
                 at,
                 address,
             )
@@ -504,7 +508,8 @@ class AdminQueries(Queries):
                 "UPDATE messages SET content = NULL WHERE queue_id IN (SELECT m.queue_id FROM"
                 " messages m WHERE m.content IS NOT NULL AND m.received_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id AND"
-                " (r.due_at IS NOT NULL OR r.updated_at >= ?)) LIMIT ?@SKIP)",
+                " (r.due_at IS NOT NULL OR r.held_until IS NOT NULL OR r.updated_at >= ?))"
+                " LIMIT ?@SKIP)",
                 cutoff,
                 cutoff,
                 limit,

@@ -25,6 +25,7 @@ from gateway.core.streams import Stream
 from gateway.store import writes
 from gateway.store.mixins import PostgresQueries
 from gateway.store.outcome_rows import record_outcomes
+from gateway.store.policy_queries import DELIVERING
 from gateway.store.postgres_enqueue import enqueue_in
 from gateway.store.rows import (
     SUPPRESSION_COLUMNS_OF_S,
@@ -54,6 +55,7 @@ class PostgresRelayQueries(PostgresQueries):
             lambda c: c.fetch(
                 "WITH due AS (SELECT r.id, r.due_at FROM recipients r JOIN messages m"
                 " ON m.queue_id = r.queue_id WHERE r.due_at <= $1 AND m.held = 0"
+                f" AND {DELIVERING}"
                 " ORDER BY r.due_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED)"
                 " UPDATE recipients r SET due_at = $3, lease_owner = $4 FROM due, messages m"
                 " WHERE r.id = due.id AND m.queue_id = r.queue_id"
@@ -97,6 +99,7 @@ class PostgresRelayQueries(PostgresQueries):
             rows = await c.fetch(
                 "WITH due AS (SELECT r.id, r.due_at, r.queue_id FROM recipients r"
                 " JOIN messages m ON m.queue_id = r.queue_id WHERE r.due_at <= $1 AND m.held = 0"
+                f" AND {DELIVERING}"
                 " ORDER BY r.due_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED),"
                 " rest AS (SELECT r.id, r.due_at FROM recipients r"
                 " WHERE r.queue_id IN (SELECT queue_id FROM due) AND r.due_at <= $1"

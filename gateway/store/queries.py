@@ -29,6 +29,13 @@ from gateway.store.admin_queries import AdminQueries
 from gateway.store.feedback_queries import FeedbackQueries
 from gateway.store.mixins import Queries
 from gateway.store.outbox_queries import OutboxQueries
+from gateway.store.policy_queries import (
+    DELIVERING,
+    PolicyQueries,
+    policies,
+    policies_of,
+    with_policy,
+)
 from gateway.store.quota_queries import QuotaQueries
 from gateway.store.sql import Script, changed, count, every, one, row, single, value
 from gateway.store.sql import rows as fetch
@@ -180,7 +187,8 @@ class TenantQueries(Queries):
             users = yield fetch(
                 "SELECT username FROM credentials WHERE tenant = ? ORDER BY username@C", name
             )
-            settings = rows.settings_from(found, tuple(u[0] for u in users))
+            own = yield from policies_of(name)
+            settings = with_policy(rows.settings_from(found, tuple(u[0] for u in users)), own)
             return (yield from with_streams([settings]))[0]
 
         return await self._query(script())
@@ -193,7 +201,10 @@ class TenantQueries(Queries):
             ):
                 users.setdefault(tenant, []).append(username)
             found = yield fetch(f"SELECT {rows.TENANT_COLUMNS} FROM tenants ORDER BY name@C")
-            settings = [rows.settings_from(r, tuple(users.get(r[0], ()))) for r in found]
+            own = yield from policies()
+            settings = [
+                with_policy(rows.settings_from(r, tuple(users.get(r[0], ()))), own) for r in found
+            ]
             return (yield from with_streams(settings))
 
         return await self._query(script())
@@ -409,6 +420,7 @@ class HistoryQueries(Queries):
                 single(
                     "SELECT min(r.due_at) FROM recipients r JOIN messages m"
                     " ON m.queue_id = r.queue_id WHERE r.due_at IS NOT NULL AND m.held = 0"
+                    f" AND {DELIVERING}"
                 )
             )
         )
@@ -437,6 +449,7 @@ class CommonQueries(
     SupportQueries,
     TokenQueries,
     SuppressionTransfer,
+    PolicyQueries,
     StreamQueries,
 ):
     """Every query written once: what both stores mix in, beside their dialect's own."""

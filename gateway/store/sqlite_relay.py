@@ -24,6 +24,7 @@ from gateway.core.streams import Stream
 from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
 from gateway.store.outcome_rows import record_outcomes
+from gateway.store.policy_queries import DELIVERING
 from gateway.store.rows import dt
 from gateway.store.sql import SQLITE, run_sqlite
 from gateway.store.sqlite_writes import enqueue_rows
@@ -52,6 +53,7 @@ class RelayQueries(SqliteQueries):
                 "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
                 " m.received_at, r.first_attempt_at, m.stream FROM recipients r JOIN messages m"
                 " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
+                f" AND {DELIVERING}"
                 " ORDER BY r.due_at LIMIT ?",
                 (now.timestamp(), limit),
             ).fetchall()
@@ -196,6 +198,7 @@ _CLAIM_SQL = (
     "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts, m.received_at,"
     " r.first_attempt_at, m.stream FROM recipients r JOIN messages m"
     " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
+    f" AND {DELIVERING}"
 )
 _IN_CHUNK = 500  # bound on ``?`` placeholders per statement (SQLite's limit may be 999)
 _PAIRS_CHUNK = 120  # ``suppressions_among``: eight placeholders a triple, under the same bound

@@ -224,6 +224,14 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     r = await c("PATCH", route, "/api/v1/tenants/acme", expect=200, headers=full, json={})
     assert "webhook_secret" not in r.json()
     await c("PATCH", route, "/api/v1/tenants/nobody", expect=404, headers=full, json={})
+    # Hold and pause (issue 15): the settings, a pause with its note, the resume.
+    hold = {"suppressed_action": "hold", "hold_window": "3d", "pause_bounce_rate": 0.1}
+    await c("PATCH", route, "/api/v1/tenants/shop", expect=200, headers=full, json=hold)
+    paused = {"paused": True, "note": "T-5"}
+    await c("PATCH", route, "/api/v1/tenants/shop", expect=200, headers=full, json=paused)
+    resumed = {"paused": False, "note": "T-5 done"}
+    await c("PATCH", route, "/api/v1/tenants/shop", expect=200, headers=full, json=resumed)
+    await c("PATCH", route, "/api/v1/tenants/shop", expect=422, headers=full, json={"note": "x"})
     bad = {"hourly_quota": 0}
     await c("PATCH", route, "/api/v1/tenants/shop", expect=422, headers=full, json=bad)
     route = "/api/v1/tenants/{name}/credentials"
@@ -346,6 +354,19 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     await c("POST", "/support/unblock", expect=403, headers=ro, data=unblock)
     await c("POST", "/support/unblock", expect=422, headers=full, data=unblock | {"reason": ""})
     await c("POST", "/support/unblock", expect=303, headers=full, data=unblock)
+    # The tenants page and its pause form (issue 15).
+    await c("GET", "/support/tenants", expect=303)
+    await c("GET", "/support/tenants", expect=200, headers=ro)
+    pause = {"tenant": "default", "action": "pause", "note": "T-4"}
+    await c("POST", "/support/tenants/pause", expect=401, data=pause)
+    await c("POST", "/support/tenants/pause", expect=403, headers=ro, data=pause)
+    wrong = pause | {"action": "x"}
+    await c("POST", "/support/tenants/pause", expect=422, headers=full, data=wrong)
+    nobody = pause | {"tenant": "nobody"}
+    await c("POST", "/support/tenants/pause", expect=404, headers=full, data=nobody)
+    await c("POST", "/support/tenants/pause", expect=303, headers=full, data=pause)
+    resume = pause | {"action": "resume"}
+    await c("POST", "/support/tenants/pause", expect=303, headers=full, data=resume)
     await c("GET", "/login", expect=200)
     await c("POST", "/login", expect=401, data={"token": "wrong"})
     await c("POST", "/logout", expect=303)

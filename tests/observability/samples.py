@@ -147,6 +147,7 @@ def exercise(metrics: Metrics) -> None:
     for result in FEEDBACK_RESULTS:
         metrics.feedback_report(result)
     metrics.tenant_quota_used.labels(TENANT, "hourly").set(0.5)
+    metrics.tenant_paused.labels(TENANT).set(1)  # issue 15
 
 
 EMPTY_SUMMARY = QueueSummary()
