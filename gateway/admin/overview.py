@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import msgspec
 from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,6 +54,9 @@ class OverviewTenant(rm.Model):
     week: Annotated[rm.Counts, Meta(description="Event type -> count, the last 7 days")]
     waiting: Annotated[rm.Counts, Meta(description="queued, deferred, held -> recipients now")]
     oldest_waiting: rm.Time | None
+    categories: Annotated[rm.Counts, Meta(description="Failures of the 7 days by category")] = (
+        msgspec.field(default_factory=dict)
+    )
 
 
 class Failing(rm.Model):
@@ -82,6 +86,7 @@ class _Tenant:
     week: dict[str, int] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)
     oldest: datetime | None = None
+    categories: dict[str, int] = field(default_factory=dict)
 
 
 def _add(counts: dict[str, int], key: str, n: int) -> None:
@@ -119,6 +124,7 @@ class OverviewData:
                     week=t.week,
                     waiting=t.waiting,
                     oldest_waiting=None if t.oldest is None else t.oldest.isoformat(),
+                    categories=t.categories,
                 )
                 for name, t in sorted(self.tenants.items())
             ],
@@ -143,8 +149,9 @@ def fold(
         _add(t.week, kind, n)
         if day == 0:
             _add(t.today, kind, n)
-    for _, _, _, category, n in c.failures:
+    for name, _, _, category, n in c.failures:
         _add(categories, category, n)
+        _add(tenants.setdefault(name, _Tenant()).categories, category, n)
     waiting: dict[str, int] = {}
     for name, status, n, oldest in c.waiting:
         t = tenants.setdefault(name, _Tenant())
@@ -191,6 +198,14 @@ def _category_label(category: str, lang: str) -> str:
     return FOLDED_LABELS[word]["pt-BR" if lang != "en" else "en"] if word else category
 
 
+def _words(categories: dict[str, int], lang: str) -> list[tuple[str, int]]:
+    """Failures by the four words support uses (``core.status_text``), most first."""
+    words: dict[str, int] = {}
+    for category, n in categories.items():
+        _add(words, _category_label(category, lang), n)
+    return sorted(words.items(), key=lambda p: (-p[1], p[0]))
+
+
 def page_charts(data: OverviewData, lang: str) -> list[charts.Chart]:
     """The overview's charts: events per day, failures by category, failing domains and
     providers."""
@@ -200,10 +215,7 @@ def page_charts(data: OverviewData, lang: str) -> list[charts.Chart]:
         for s, d in reversed(list(zip(data.starts, data.days, strict=True)))
     ]
     series = [(k, x["t_" + k]) for k in STACKED]
-    words: dict[str, int] = {}  # the four words support uses (core.status_text)
-    for category, n in data.categories.items():
-        _add(words, _category_label(category, lang), n)
-    ranked = sorted(words.items(), key=lambda p: (-p[1], p[0]))
+    ranked = _words(data.categories, lang)
     return [
         charts.stacked_columns("per-day", x["per_day"], columns, series),
         charts.ranking(
@@ -235,7 +247,9 @@ async def overview_page(request: Request) -> Response:
         "charts": page_charts(data, lang),
         "stacked": STACKED,
         "waiting_kinds": WAITING,
-        "tenant_rows": sorted(data.tenants.items()),
+        "tenant_rows": [
+            (name, t, _words(t.categories, lang)) for name, t in sorted(data.tenants.items())
+        ],
         "oldest_day": data.starts[-1],
         "day": timedelta(days=1),
     }

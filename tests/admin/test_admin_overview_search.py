@@ -46,6 +46,8 @@ async def test_overview_api_counts_per_day_tenant_and_destination(env: Env) -> N
     assert tenants["acme"]["week"]["deferred"] == 1
     assert tenants["acme"]["waiting"] == {"deferred": 1}
     assert tenants["default"]["waiting"] == {"queued": 1}
+    assert tenants["acme"]["categories"] == {"spam_blocked": 2}
+    assert tenants["default"]["categories"] == {}
     assert body["failing_domains"] == [{"name": "uol.com.br", "failures": 2}]
     assert body["failing_providers"] == [{"name": "uol", "failures": 2}]
     assert body["waiting"] == {"deferred": 1, "queued": 1}
@@ -64,6 +66,7 @@ async def test_overview_page_draws_svg_charts(env: Env) -> None:
     assert 'data-chart="per-day"' in html
     assert 'data-series="bounced" data-value="1"' in html
     assert '<tr data-tenant="acme">' in html
+    assert '<td class="categories">spam/bloqueio: 2</td>' in html
     assert "<script src" not in html
     assert "@font-face" not in html
     svg = html[html.index("<svg") :].replace("http://www.w3.org/2000/svg", "")
