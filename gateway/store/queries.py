@@ -288,6 +288,9 @@ class SuppressionQueries(Queries):
     ) -> list[Suppression]:
         # @C: byte order, as SQLite compares, whatever PostgreSQL's locale.
         key = "(tenant || ' ' || address || ' ' || scope)@C"
+        if after and after.count(" ") == 1:
+            # A cursor "tenant address" (before scopes, issue 15): after every scope of it.
+            after += " \x7f"
         sql = f"SELECT {rows.SUPPRESSION_COLUMNS} FROM suppressions WHERE {key} > ?"
         args: list[Any] = [after]
         if tenant is not None:
