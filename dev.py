@@ -225,9 +225,38 @@ def test(args: list[str]) -> int:
     step("mypy --strict gateway")
     if subprocess.call([str(BIN / "mypy")], cwd=ROOT):
         return 1
-    step("pytest (the whole suite)")
-    # --durations: CI's log names the slowest tests, so a slow one is seen when it comes in.
-    return subprocess.call([str(BIN / "python"), "-m", "pytest", "--durations=25", *args], cwd=ROOT)
+    # Two runs: the suite on TEST_WORKERS processes (pytest-xdist; 4 on 2 cores, as most tests
+    # wait on sockets and timers; tests/conftest.py's XDIST_GROUPS run one after the other on
+    # one worker), then, alone, the tests marked serial (timing bounds, several gateway
+    # processes: tests/conftest.py's SERIAL). --durations: CI's log names the slowest tests,
+    # so a slow one is seen when it comes in. The last line is the total of both runs.
+    pytest = [str(BIN / "python"), "-m", "pytest", "--durations=25"]
+    workers = os.environ.get("TEST_WORKERS", "4")
+    runs = [
+        (f"pytest on {workers} workers (all but the serial tests)",
+         ["-n", workers, "--dist", "loadgroup", "-m", "not serial"]),
+        ("pytest, the serial tests alone", ["-m", "serial"]),
+    ]  # fmt: skip
+    codes, totals = [], dict.fromkeys(("passed", "failed", "error", "skipped"), 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in runs:
+            step(name)
+            tally = Path(tmp) / "tally.json"
+            tally.unlink(missing_ok=True)
+            env = {**os.environ, "GATEWAY_TEST_TALLY": str(tally)}
+            codes.append(subprocess.call([*pytest, *extra, *args], cwd=ROOT, env=env))
+            counts = json.loads(tally.read_text()) if tally.exists() else {}
+            for kind in totals:
+                totals[kind] += int(counts.get(kind, 0))
+    print(
+        f"total: {totals['passed']} passed, {totals['failed'] + totals['error']} failed, "
+        f"{totals['skipped']} skipped",
+        flush=True,
+    )
+    # 5 is pytest's "no tests ran": fine for one run (a -k that selects only serial tests),
+    # not for both.
+    failed = [code for code in codes if code not in (0, 5)]
+    return failed[0] if failed else (5 if set(codes) == {5} else 0)
 
 
 def lock(_args: list[str]) -> int:

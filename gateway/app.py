@@ -333,6 +333,7 @@ async def run(gw: Gateway) -> None:
                 relay_task.cancel()  # unfinished deliveries stay leased, released at start
             # Last: outcomes recorded while draining still reach the webhook outbox.
             gw.webhooks_stopping.set()
+            gw.dispatcher.wake()  # now, not at the end of its idle poll (up to a second)
             if listen_task is not None:
                 listen_task.cancel()  # runs until cancelled; the store closes after this
     finally:

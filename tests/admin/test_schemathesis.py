@@ -179,7 +179,12 @@ async def test_schemathesis_finds_nothing(
                 env=child_env,
                 cwd=tmp_path,
             )
-            out, _ = await run.communicate()
+            try:
+                out, _ = await run.communicate()
+            finally:
+                if run.returncode is None:  # timed out: no `st` left behind for the next test
+                    run.kill()
+                    await run.wait()
         finally:
             stopping.set()
     text = out.decode(errors="replace")

@@ -36,6 +36,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import os
+import random
 import socket
 import ssl
 import threading
@@ -463,8 +466,34 @@ class _Scripted(asyncio.Protocol):
         self.fake.open_now -= 1
 
 
+# Under pytest-xdist (``PYTEST_XDIST_WORKER=gw<n>``) worker n takes its ports from a block of
+# its own below the kernel's ephemeral range (32768-60999 here): a port handed out here is one
+# the caller binds later (a fake on 127.0.0.2, a gateway subprocess once it has started), and
+# in between neither the other worker's fakes nor the source port of any outgoing connection
+# can take it. Without xdist, the kernel picks, as before.
+_BLOCK_START, _BLOCK_SIZE, _BLOCKS = 20000, 1500, 8
+_next_in_block = itertools.count(random.randrange(_BLOCK_SIZE))
+
+
+def _worker_block() -> int | None:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if name.startswith("gw") and name[2:].isdigit() and int(name[2:]) < _BLOCKS:
+        return _BLOCK_START + int(name[2:]) * _BLOCK_SIZE
+    return None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free on ``host`` a moment ago (for fakes sharing one port)."""
+    block = _worker_block()
+    if block is not None:
+        for _ in range(_BLOCK_SIZE):
+            port = block + next(_next_in_block) % _BLOCK_SIZE
+            with socket.socket() as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue  # in use (or in TIME_WAIT) on this host: the next one
+                return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

@@ -276,12 +276,13 @@ _users = 0
 _lock = threading.Lock()
 
 
-def acquire_shared() -> PgServer:
-    """The process's server, started on first use; pair with ``release_shared()``."""
+def acquire_shared(*, fsync: bool = True) -> PgServer:
+    """The process's server, started on first use (with ``fsync`` then); pair with
+    ``release_shared()``."""
     global _shared, _users  # noqa: PLW0603 - one server per test process, by design
     with _lock:
         if _shared is None:
-            server = PgServer()
+            server = PgServer(fsync=fsync)
             try:
                 server.start()
             except BaseException:
@@ -304,8 +305,8 @@ def release_shared() -> None:
 
 
 @contextlib.contextmanager
-def shared_server() -> Iterator[PgServer]:
-    server = acquire_shared()
+def shared_server(*, fsync: bool = True) -> Iterator[PgServer]:
+    server = acquire_shared(fsync=fsync)
     try:
         yield server
     finally:
