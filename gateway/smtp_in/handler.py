@@ -42,7 +42,7 @@ from gateway.observe.logging import log_event
 from gateway.services.checks import RecipientChecker, Verdict, canonical
 from gateway.smtp_in.auth import AuthDialogue, AuthThrottle, client_ip
 from gateway.smtp_in.guard import GatewaySession, past_soft_limit, refusals_summary
-from gateway.smtp_in.holding import hold_after_enqueue, hold_or_refuse, paused_reply
+from gateway.smtp_in.holding import hold_after_enqueue, hold_or_refuse, holder, paused_reply
 from gateway.smtp_in.server import NULL_SENDER
 from gateway.smtp_in.streams import for_stream, stream_at_rcpt
 
@@ -83,8 +83,7 @@ class Transaction:
     # Mail to postmaster@ (RFC 5321 §4.5.1), delivered to ``smtp.postmaster_address``.
     postmaster: bool = False
     stream: Stream = Stream.TRANSACTIONAL  # checked at RCPT; the header's at DATA (streams)
-    # Suppressed recipients accepted to be held (issue 15), held once the message is queued.
-    held: dict[str, Suppression] = field(default_factory=dict)
+    held: dict[str, Suppression] = field(default_factory=dict)  # to hold once queued (#15)
 
 
 def _open_hold(session: Session) -> str:
@@ -246,8 +245,7 @@ class IntakeHandler:
             state.tenant = await self.tenants.tenant(str(session.auth_data))
         elif self._trusted(session):
             state.tenant = await self.tenants.tenant(self.config.default_tenant)
-        paused = paused_reply(state.tenant)
-        if paused is not None:
+        if (paused := paused_reply(state.tenant)) is not None:
             return paused
         state.stream = stream_at_rcpt(session, state.tenant)
         if state.tenant is not None and (state.tenant.hourly_quota or state.tenant.daily_quota):
@@ -451,7 +449,7 @@ class IntakeHandler:
         if allowed and from_domain not in allowed:
             return str(replies.FROM_DOMAIN_NOT_ALLOWED)
         refuse = functools.partial(self._record_refusal, session, envelope=envelope)
-        read = await for_stream(self.checker, state, raw, refuse)  # X-Gateway-Stream
+        read = await for_stream(self.checker, state, raw, refuse, holder(self.holds, state))
         if read.reply is not None:
             return str(read.reply)
         return await self._queue(

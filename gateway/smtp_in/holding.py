@@ -10,13 +10,15 @@ the hold itself (``services.holds``) or the suppression check (``services.checks
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.core import replies
 from gateway.observe.logging import log_event
 from gateway.services.checks import Verdict
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gateway.core.model import Suppression, Tenant
     from gateway.core.records import EnqueueResult
     from gateway.services.holds import HoldKeeper
@@ -66,3 +68,18 @@ async def hold_after_enqueue(
         await holds.hold(tenant, result.queue_id, wanted)
     except Exception as exc:  # committed: nothing here may turn the 250 into a 451
         log_event(log, "smtp.hold_failed", logging.ERROR, queue_id=result.queue_id, error=repr(exc))
+
+
+class _Holding(Protocol):
+    tenant: Tenant | None
+    held: dict[str, Suppression]
+
+
+def holder(holds: HoldKeeper | None, state: _Holding) -> Callable[[Verdict], bool]:
+    """For the end-of-``DATA`` stream re-check (``smtp_in.streams.for_stream``): keep a
+    recipient suppressed for the header's stream to be held, when its tenant holds."""
+
+    def hold(verdict: Verdict) -> bool:
+        return hold_or_refuse(holds, state.tenant, verdict, state.held).accepted
+
+    return hold

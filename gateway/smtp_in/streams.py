@@ -31,7 +31,7 @@ from gateway.mail.stream_header import stream_values, without_stream_header
 if TYPE_CHECKING:
     from aiosmtpd.smtp import Session
 
-    from gateway.core.model import Tenant
+    from gateway.core.model import Suppression, Tenant
     from gateway.services.checks import RecipientChecker, Verdict
 
 #: RFC 3463 5.6.0 (a problem with the message's content): the header names no stream.
@@ -91,6 +91,8 @@ class Transaction(Protocol):
     tenant: Tenant | None
     recipients: list[str]
     stream: Stream
+    #: Recipients to hold rather than refuse (issue 15 item 2; ``smtp_in.holding``).
+    held: dict[str, Suppression]
 
 
 async def for_stream(
@@ -98,6 +100,7 @@ async def for_stream(
     state: Transaction,
     raw: bytes,
     refuse: Callable[..., Awaitable[object]],
+    hold: Callable[[Verdict], bool] | None = None,
 ) -> StreamRead:
     """The end of ``DATA``: the message's stream (``state.stream``, checked at ``RCPT``,
     without a header; set to the header's), its bytes without the header, and its
@@ -111,6 +114,8 @@ async def for_stream(
             ``refuse(tenant, address, reply, reason=reason)`` (the handler's refusal
             recorder); a store that fails the check keeps the recipient (the relay checks
             again, with the message's stream, before each attempt).
+        hold: keeps a suppressed recipient in the message to be held instead (issue 15:
+            a tenant that holds; ``smtp_in.holding.hold_or_refuse``), ``True`` when it did.
     """
     tenant, checked = state.tenant, state.stream
     read = read_stream(raw, checked)
@@ -122,11 +127,14 @@ async def for_stream(
     async def suppressed(address: str, verdict: Verdict) -> bool:
         if verdict.reason is Reason.STORE_UNAVAILABLE or verdict.reply is None:
             return True
+        if hold is not None and hold(verdict):
+            return True
         await refuse(tenant, address, verdict.reply, reason=verdict.reason)
         return False
 
     recipients = state.recipients
-
+    # Held at RCPT for the stream checked there: the header's stream decides afresh.
+    state.held.clear()
     kept = await recheck(checker, tenant.name, recipients, read.stream, suppressed)
     if not kept:
         text = f"Every recipient is on the suppression list for {read.stream.value} mail"

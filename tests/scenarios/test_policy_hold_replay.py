@@ -123,3 +123,30 @@ async def test_held_past_the_window_expires_with_a_notice(harness: GatewayHarnes
             what="the expired webhook",
         )
         assert mx.messages == []
+
+
+async def test_the_stream_header_recheck_holds_too(harness: GatewayHarness) -> None:
+    """Suppressed for marketing only: accepted at RCPT (checked as transactional), then the
+    header names marketing, and the end-of-DATA re-check holds it rather than refusing."""
+    mx = harness.mx("127.0.0.2", "example.com")
+    await harness.start(admin=ADMIN, policy={"sweep_interval": "1s"})
+    await _hold_tenant(harness)
+    blocked = await admin(
+        harness,
+        "POST",
+        "/api/v1/suppressions",
+        json={"address": GONE, "note": "opt-out", "scope": "marketing"},
+    )
+    assert blocked.status_code == 201, blocked.text
+    refused = await harness.send(
+        [GONE, "ok@example.com"], headers="X-Gateway-Stream: marketing\r\n"
+    )
+    assert refused == {}, refused
+    held = await harness.wait_status(GONE, Status.HELD)
+    await mx.wait_for(1)
+    assert mx.messages[0].rcpt_tos == ("ok@example.com",)
+    # Invoices still flow: the same address, transactional, is delivered.
+    assert await harness.send([GONE]) == {}
+    await mx.wait_for(2)
+    assert mx.messages[1].rcpt_tos == (GONE,)
+    assert (await harness.recipients(GONE))[0].recipient_id == held.recipient_id
