@@ -126,6 +126,32 @@ PUBLIC_ROUTES: tuple[tuple[str, tuple[str, ...], Endpoint, str], ...] = (
 )
 
 
+# Other modules' pages that scope their data through admin.scope (walked by
+# tests/admin/test_admin_tenant_walk.py); a page not marked answers 403 to a tenant token.
+for _page in (
+    overview.overview_page,
+    search.messages_page,
+    policy_pages.tenants_page,
+    policy_pages.pause_form,  # refuses a tenant token itself, with its own sentence
+):
+    scope.tenant_aware(_page)
+
+
+def _page_guarded(endpoint: Endpoint) -> Endpoint:
+    """A page not marked ``scope.tenant_aware``: 403 ``admin_only`` for a tenant token (a
+    caller without a token is left to the page, which sends them to the login form)."""
+
+    async def guarded(request: Request) -> Response:
+        principal, _ = await scope.page_principal(request)
+        if principal is not None:
+            scope.refuse_tenant_token(principal)
+        return await endpoint(request)
+
+    guarded.__name__ = getattr(endpoint, "__name__", "guarded")
+    guarded.__doc__ = endpoint.__doc__
+    return guarded
+
+
 def _guarded(endpoint: Endpoint) -> Endpoint:
     """Authenticate the bearer token before the handler runs (401/403 otherwise); a tenant
     token reaches only the handlers marked ``scope.tenant_aware`` (403 elsewhere)."""
@@ -165,7 +191,11 @@ def _starlette_routes(
     """``routes`` as Starlette routes, one per path (API routes wrapped by the guard)."""
     paths: dict[str, list[tuple[str, Endpoint]]] = {}
     for path, methods, ep, kind in routes:
-        endpoint = _guarded(ep) if guard and kind == "api" else ep
+        endpoint = ep
+        if guard and kind == "api":
+            endpoint = _guarded(ep)
+        elif guard and kind == "page" and not scope.is_tenant_aware(ep):
+            endpoint = _page_guarded(ep)
         paths.setdefault(path, []).extend((method, endpoint) for method in methods)
     out = []
     for path, entries in paths.items():

@@ -26,7 +26,7 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.admin import params, scope
 from gateway.admin import request_models as rq
-from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal, bearer_token
+from gateway.admin.auth import SESSION_COOKIE, SESSION_LIFETIME, Principal
 from gateway.admin.deps import auth_of, deps_of
 from gateway.admin.errors import ApiError, nul_refused
 from gateway.admin.held import held_view
@@ -94,22 +94,8 @@ def render(
 
 
 async def _who(request: Request) -> tuple[Principal | None, str | None]:
-    """The caller, and their session cookie when they came with one. The principal is put
-    on ``request.state`` for ``admin.scope`` (a tenant token's session sees one tenant, and
-    ends when its token is revoked)."""
-    token = bearer_token(request.headers.get("authorization", ""))
-    found: Principal | None = None
-    cookie = None
-    if token is not None:
-        found = await scope.authenticate(request, token)
-    elif cookie := request.cookies.get(SESSION_COOKIE):
-        found = auth_of(request).read_session(cookie)
-        if found is not None and not await scope.still_valid(request, found):
-            found = None
-    if found is None:
-        return None, None
-    request.state.principal = found
-    return found, cookie
+    """The caller, and their session cookie when they came with one (``admin.scope``)."""
+    return await scope.page_principal(request)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -159,6 +145,7 @@ def _login_form(
 
 
 @described("Support page: the address search", query=rq.PageQuery, see_other=NOT_LOGGED_IN)
+@scope.tenant_aware
 async def index(request: Request) -> Response:
     lang = _lang(request)
     principal, session = await _who(request)
@@ -173,6 +160,7 @@ async def index(request: Request) -> Response:
     query=rq.LoginQuery,
     see_other="Already logged in: to the page, or to next",
 )
+@scope.tenant_aware
 async def login_page(request: Request) -> Response:
     lang = _lang(request)
     after = _local_next(request.query_params.get("next"))
@@ -189,6 +177,7 @@ async def login_page(request: Request) -> Response:
     media="",
     pages={401: "A wrong token: the form again, with the error"},
 )
+@scope.tenant_aware
 async def login(request: Request) -> Response:
     form = await _form(request)
     lang = normalise_lang(form.get("lang"))
@@ -217,6 +206,7 @@ async def login(request: Request) -> Response:
     media="",
     errors=(403,),
 )
+@scope.tenant_aware
 async def logout(request: Request) -> Response:
     form = await _form(request)
     _, session = await _who(request)
@@ -228,6 +218,7 @@ async def logout(request: Request) -> Response:
 
 
 @described("Support page for an address", query=rq.SupportQuery, see_other=NOT_LOGGED_IN)
+@scope.tenant_aware
 async def support(request: Request) -> Response:
     lang = _lang(request)
     principal, session = await _who(request)
@@ -314,6 +305,7 @@ def _report_context(
     media="",
     errors=(401, 403, 404, 422),
 )
+@scope.tenant_aware
 async def unblock_form(request: Request) -> Response:
     form = await _form(request)
     lang = normalise_lang(form.get("lang"))
@@ -346,6 +338,7 @@ async def unblock_form(request: Request) -> Response:
     errors=(404, 422),
     see_other=NOT_LOGGED_IN,
 )
+@scope.tenant_aware
 async def suppressions_page(request: Request) -> Response:
     lang = _lang(request)
     principal, session = await _who(request)

@@ -9,7 +9,8 @@ cookie (``admin.auth``), making tenant tokens (``admin.tokens``) or the route ta
 How to use it in a route (API handler or page) — read this before adding a route:
 
 1. Routes are closed to tenant tokens by default: the guard (``admin.app``) answers 403
-   ``admin_only`` to a tenant token for any handler not marked ``@scope.tenant_aware``
+   ``admin_only`` to a tenant token for any handler — API route or page — not marked
+   ``@scope.tenant_aware``
    (above or below ``@json_route``/``@described``: either works). Mark a handler only once
    it scopes everything it reads and writes with the helpers below.
    ``tests/admin/test_admin_tenant_walk.py`` walks every route of the OpenAPI document with
@@ -48,7 +49,7 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
-from gateway.admin.auth import Principal, token_digest_hex
+from gateway.admin.auth import SESSION_COOKIE, Principal, bearer_token, token_digest_hex
 from gateway.admin.deps import auth_of, deps_of
 from gateway.admin.errors import ApiError
 from gateway.core.access import Access, TenantToken
@@ -112,6 +113,25 @@ async def still_valid(request: Request, principal: Principal) -> bool:
         return True
     tokens = await deps_of(request).store.list_tenant_tokens(principal.tenant)
     return any(t.token_id == principal.token_id and t.revoked_at is None for t in tokens)
+
+
+async def page_principal(request: Request) -> tuple[Principal | None, str | None]:
+    """A page's caller (an ``Authorization: Bearer`` token, else the session cookie), and
+    the cookie when they came with one; the principal is put on ``request.state``. A tenant
+    token's session ends when its token is revoked."""
+    token = bearer_token(request.headers.get("authorization", ""))
+    found: Principal | None = None
+    cookie = None
+    if token is not None:
+        found = await authenticate(request, token)
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        found = auth_of(request).read_session(cookie)
+        if found is not None and not await still_valid(request, found):
+            found = None
+    if found is None:
+        return None, None
+    request.state.principal = found
+    return found, cookie
 
 
 def _principal(request: Request) -> Principal:

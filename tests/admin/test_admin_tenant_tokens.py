@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import hashlib
 
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from gateway.admin.app import _starlette_routes
+from gateway.admin.auth import TokenAuth
+from gateway.admin.errors import exception_handlers
 from tests.admin.support import Env, auth
 
 
@@ -98,3 +106,23 @@ async def test_a_read_token_may_not_write(env: Env) -> None:
 async def test_a_wrong_tenant_token_is_refused(env: Env) -> None:
     r = await env.client.get("/api/v1/messages", headers=auth("gwt_" + "x" * 43))
     assert r.status_code == 401
+
+
+async def test_a_page_not_marked_tenant_aware_is_closed_to_tenant_tokens(env: Env) -> None:
+    """A page added later without ``scope.tenant_aware`` answers 403 to a tenant token (the
+    API routes' rule), and still serves an admin."""
+
+    async def unmarked(request: Request) -> Response:
+        return PlainTextResponse("every tenant's data")
+
+    routes = _starlette_routes((("/unmarked", ("GET",), unmarked, "page"),), guard=True)
+    app = Starlette(routes=routes, exception_handlers=exception_handlers())
+    app.state.deps = env.deps
+    app.state.auth = TokenAuth(env.deps.config.admin.tokens, env.deps.config.admin.read_only_tokens)
+    token = await make_token(env, "acme", "read")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://admin.test") as client:
+        refused = await client.get("/unmarked", headers=auth(token))
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "admin_only"
+        assert (await client.get("/unmarked", headers=auth())).status_code == 200
