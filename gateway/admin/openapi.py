@@ -35,7 +35,8 @@ _STATUS_WORDS = {
     303: "See other",
     400: "Bad JSON",
     401: "No or unknown token",
-    403: "Read-only token on a write route, or a wrong CSRF token",
+    403: "Read-only token on a write route, a tenant token on an admin-only route"
+    " (admin_only), or a wrong CSRF token",
     404: "Not found",
     409: "Conflict",
     413: "Body too large",
