@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.core.access import TenantToken
 from gateway.core.activity import OverviewCounts, TenantActivity
+from gateway.core.admin_ports import SuppressionTransfer, TenantTokens
 from gateway.core.feedback import FeedbackReports
 from gateway.core.model import (
     Delivery,
@@ -55,7 +55,6 @@ from gateway.core.records import (
 from gateway.core.replies import Reply
 from gateway.core.streams import Probation, Scope, Stream
 from gateway.core.tenant_policy import PauseCause, TenantPolicy, WindowCounts
-from gateway.core.transfer import ImportCounts, SuppressionExport
 
 
 class Clock(Protocol):
@@ -533,45 +532,6 @@ class Gauges(Protocol):
     async def quota_use(self, now: datetime) -> list[QuotaUse]:
         """Each tenant's use of each of its quotas at ``now`` (tenants with a quota only)."""
         ...
-
-
-class SuppressionTransfer(Protocol):
-    """Suppression import and export (issue 16 item 7), a page or a batch at a time."""
-
-    async def export_suppressions(
-        self, where: SuppressionExport, limit: int, after: tuple[str, str, str] | None
-    ) -> list[Suppression]:
-        """Up to ``limit`` suppressions after the key (tenant, address, scope), in key
-        order."""
-        ...
-
-    async def import_suppressions(
-        self,
-        batch: Sequence[Suppression],
-        *,
-        dry_run: bool = False,
-        audit: AuditOf | None = None,
-    ) -> ImportCounts:
-        """Add or update a batch in one transaction (a dry run only counts)."""
-        ...
-
-
-class TenantTokens(Protocol):
-    """Tenant-scoped admin tokens (issue 16 item 2): only their SHA-256 is stored."""
-
-    async def create_tenant_token(
-        self, token: TenantToken, *, audit: AuditOf | None = None
-    ) -> None: ...
-
-    async def tenant_token_by_digest(self, digest: str) -> TenantToken | None:
-        """The unrevoked token whose SHA-256 (hex) is ``digest``."""
-        ...
-
-    async def list_tenant_tokens(self, tenant: str) -> list[TenantToken]: ...
-
-    async def revoke_tenant_token(
-        self, tenant: str, token_id: str, now: datetime, *, audit: AuditOf | None = None
-    ) -> bool: ...
 
 
 class SupportViews(Protocol):
