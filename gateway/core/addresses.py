@@ -1,11 +1,11 @@
 """Pure helpers on e-mail addresses: splitting, and spotting misspelt provider domains.
 
-Owns: :func:`split`; the curated list of known typo domains (data, shipped as
-``typo_domains.toml`` beside this module, loaded once) and its validation; and
-:func:`typo_suggestion`, the near-miss finder. Does not own: syntax validation
-(email-validator, in ``checks``), DNS checks (``dns``), what intake does with a typo (the
-checklist in ``checks``: refuse a listed domain, warn about a near miss) or the replies
-(``core.replies``).
+Owns: :func:`split`, :func:`wire_form` and :func:`as_given` (a recipient as relayed); the
+curated list of known typo domains (data, shipped as ``typo_domains.toml`` beside this
+module, loaded once) and its validation; and :func:`typo_suggestion`, the near-miss finder.
+Does not own: syntax validation (email-validator, in ``checks``), DNS checks (``dns``), what
+intake does with a typo (the checklist in ``checks``: refuse a listed domain, warn about a
+near miss) or the replies (``core.replies``).
 
 Two tiers, because refusing a working domain loses real mail:
 
@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from types import MappingProxyType
@@ -44,11 +45,13 @@ from types import MappingProxyType
 __all__ = [
     "KNOWN_DOMAINS",
     "PROVIDERS",
+    "as_given",
     "parse_typo_domains",
     "shipped_typo_domains",
     "split",
     "typo_suggestion",
     "typo_table",
+    "wire_form",
 ]
 
 #: Popular mailbox providers that :func:`typo_suggestion` may suggest.
@@ -269,6 +272,31 @@ def split(address: str) -> tuple[str, str]:
         msg = f"not an address: {address!r}"
         raise ValueError(msg)
     return local, domain
+
+
+def wire_form(given: str, canonical: str) -> str:
+    """A recipient as the relay sends it: the local part as the client gave it at ``RCPT``
+    (case-sensitive on the wire, RFC 5321 §2.4), the domain of ``canonical`` (the look-up
+    key, lower-cased, as routed); "" when that is ``canonical`` itself."""
+    wire = f"{given.rpartition('@')[0]}@{canonical.rpartition('@')[2]}"
+    return "" if wire == canonical else wire
+
+
+def as_given(canonical: str, given: Iterable[str]) -> str:
+    """``wire_form`` of the first of ``given`` (the addresses as a client sent them at
+    ``RCPT``, in any order) that names ``canonical``: the same local part but for case (NFC),
+    the same domain but for case and a trailing dot. "" when none does (then the canonical
+    form is sent, as for an internationalised domain given in U-labels)."""
+    local, _, domain = canonical.rpartition("@")
+    for address in given:
+        g_local, _, g_domain = address.rpartition("@")
+        if g_domain.rstrip(".").lower() == domain and _fold(g_local) == local:
+            return wire_form(address, canonical)
+    return ""
+
+
+def _fold(local: str) -> str:
+    return unicodedata.normalize("NFC", local).lower()
 
 
 def _one_edit(typed: str, meant: str) -> bool:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.core.addresses import as_given
+
 # Part of this vocabulary, defined in its own module for the bounce classifier's start-up.
 from gateway.core.category import Category as Category  # noqa: PLC0414 (mypy re-export)
 from gateway.core.streams import Scope, Stream, StreamSettings
@@ -219,6 +221,14 @@ class NewMessage:
     client_address: str = ""
     hold: str = ""
     stream: Stream = Stream.TRANSACTIONAL
+    #: The recipients as the client gave them at ``RCPT`` (aiosmtpd's ``rcpt_tos``: any
+    #: order, repeats and refused ones allowed), for ``Delivery.rcpt_to``.
+    rcpt_to: tuple[str, ...] = ()
+
+    def rcpt_to_list(self) -> list[str]:
+        """For each of ``recipients``, in order: its form given at ``RCPT`` where that is not
+        the address itself, else "" (``core.addresses.as_given``)."""
+        return [as_given(address, self.rcpt_to) for address in self.recipients]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +244,15 @@ class Delivery:
     received_at: datetime
     first_attempt_at: datetime | None = None
     stream: Stream = Stream.TRANSACTIONAL
+    #: The address as the client gave it at ``RCPT`` (its local part as received, RFC 5321
+    #: §2.4: case-sensitive on the wire), "" where that is ``address``. Only ``RCPT TO``
+    #: uses it (``wire_address``); ``address``, lower-cased, is the key of every look-up.
+    rcpt_to: str = ""
+
+    @property
+    def wire_address(self) -> str:
+        """The forward-path the relay sends: the address as given at intake."""
+        return self.rcpt_to or self.address
 
 
 @dataclass(frozen=True, slots=True)

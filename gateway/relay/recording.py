@@ -89,14 +89,15 @@ class Recorder:
         phase: Phase | None = None,
     ) -> None:
         """The outcome ``kind`` with each recipient's reply, for the recipients of ``job``
-        named in ``replies_by_rcpt``."""
+        named in ``replies_by_rcpt`` by the forward-path sent (``Delivery.wire_address``, the
+        address as the client gave it); events and look-ups name ``address``."""
         if not replies_by_rcpt:
             return
         now = self.clock.now()
         outcomes: list[tuple[Outcome, Delivery, Effect]] = []
         verbose = log.isEnabledFor(logging.INFO)  # per recipient: skip building the fields
         for delivery in job.deliveries:
-            reply = replies_by_rcpt.get(delivery.address)
+            reply = replies_by_rcpt.get(delivery.wire_address)
             if reply is None:
                 continue
             category = None

@@ -255,7 +255,7 @@ class Relay:
             route = routes[job.domain]
             if job.content is None:
                 gone = replies.Reply(554, "5.3.0", "Message content no longer available")
-                rcpts = {d.address: gone for d in job.deliveries}
+                rcpts = {d.wire_address: gone for d in job.deliveries}
                 await self.recorder.record(job, rcpts, Result.BOUNCED, "")
             elif isinstance(route, RelayError):
                 await self._record_failure(job, route)
@@ -449,7 +449,7 @@ class Relay:
             if first.mail_from
             else ""
         )
-        rcpts = [d.address for d in job.deliveries]
+        rcpts = [d.wire_address for d in job.deliveries]  # RCPT TO as the client gave it
         limits = site.health.limits
         attempt = await self.attempter.attempt(
             route, return_path, rcpts, content, limits.messages_per_connection
@@ -472,7 +472,7 @@ class Relay:
 
     async def _record_failure(self, job: Job, failure: RelayError) -> None:
         kind = Result.BOUNCED if failure.reply.is_permanent else Result.DEFERRED
-        rcpts = {d.address: failure.reply for d in job.deliveries}
+        rcpts = {d.wire_address: failure.reply for d in job.deliveries}
         await self.recorder.record(job, rcpts, kind, failure.host, failure.phase)
 
     # --- site health ------------------------------------------------------------------------
@@ -512,7 +512,7 @@ class Relay:
         )
         reply = replies.Reply(451, "4.4.1", " ".join(text.split()))
         for job in jobs:
-            rcpts = dict.fromkeys((d.address for d in job.deliveries), reply)
+            rcpts = dict.fromkeys((d.wire_address for d in job.deliveries), reply)
             await self.recorder.record(job, rcpts, Result.DEFERRED, site.key, Phase.CONNECT)
 
     def _changed(self, site: Site[Queued], change: Change) -> None:

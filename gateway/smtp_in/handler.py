@@ -331,7 +331,7 @@ class IntakeHandler:
                 state.possible_typos[verdict.address] = verdict
         if verdict.address not in state.recipients:
             state.recipients.append(verdict.address)
-        envelope.rcpt_tos.append(verdict.address)
+        envelope.rcpt_tos.append(address)  # as given: relayed so (NewMessage.rcpt_to)
         return str(replies.RECIPIENT_OK)
 
     def _postmaster_rcpt(self, envelope: Envelope, state: Transaction, address: str) -> str:
@@ -508,6 +508,7 @@ class IntakeHandler:
             received_at=now,
             client_address=client_ip(session),
             hold=state.hold,
+            rcpt_to=tuple(envelope.rcpt_tos),
             stream=state.stream,
         )
         try:

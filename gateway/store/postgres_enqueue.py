@@ -32,7 +32,8 @@ DUPLICATE_TEXT = "Same Message-ID retried within the window; not queued again (o
 # $1 queue_id, $2 tenant, $3 mail_from, $4 message_id, $5 subject, $6 size, $7 received_at,
 # $8 client_address, $9 content, $10 recipients, $11 start of the duplicate window,
 # $12 the duplicate event's text before the original's queue id, $13 the channel,
-# $14 the transaction's quota hold ('' for none), $15 the minute of $7.
+# $14 the transaction's quota hold ('' for none), $15 the minute of $7,
+# $17 each recipient of $10 as given at RCPT ('' where it is the address).
 #
 # prev: recipients already queued under this Message-ID within the window (none without
 # one); want: the others, in order. The message row is written only when some recipient is
@@ -49,14 +50,16 @@ ENQUEUE = (
     " JOIN recipients r ON r.queue_id = m.queue_id WHERE $4::text IS NOT NULL"
     " AND m.tenant = $2 AND m.message_id = $4 AND r.address = ANY($10::text[])"
     " AND m.received_at >= $11),"
-    " want AS (SELECT u.address, u.n FROM unnest($10::text[]) WITH ORDINALITY AS u(address, n)"
+    " want AS (SELECT u.address, u.rcpt_to, u.n FROM unnest($10::text[], $17::text[])"
+    " WITH ORDINALITY AS u(address, rcpt_to, n)"
     " WHERE NOT EXISTS (SELECT 1 FROM prev p WHERE p.address = u.address)),"
     " msg AS (INSERT INTO messages (queue_id, tenant, mail_from, message_id, subject, size,"
     " received_at, client_address, content, stream)"
     " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $16"
     " WHERE EXISTS (SELECT 1 FROM want) RETURNING queue_id, pg_notify($13, '') AS woken),"
-    " rcpt AS (INSERT INTO recipients (queue_id, tenant, address, status, due_at, updated_at)"
-    " SELECT msg.queue_id, $2, w.address, 'queued', $7, $7 FROM msg, want w ORDER BY w.n"
+    " rcpt AS (INSERT INTO recipients (queue_id, tenant, address, status, due_at, updated_at,"
+    " rcpt_to) SELECT msg.queue_id, $2, w.address, 'queued', $7, $7, w.rcpt_to"
+    " FROM msg, want w ORDER BY w.n"
     " RETURNING id, address),"
     f" ev AS ({rows.EVENT_INSERT} SELECT e.rid, e.qid, $2, e.address, e.type, $7, NULL,"
     " NULL, NULL, e.text, '', e.reason, '{}' FROM ("
@@ -95,6 +98,7 @@ def enqueue_args(message: NewMessage, duplicate_window: timedelta) -> tuple[Any,
         message.hold,
         minute_of(now),
         message.stream.value,
+        message.rcpt_to_list(),
     )
 
 

@@ -60,7 +60,7 @@ class PostgresRelayQueries(PostgresQueries):
                 " UPDATE recipients r SET due_at = $3, lease_owner = $4 FROM due, messages m"
                 " WHERE r.id = due.id AND m.queue_id = r.queue_id"
                 " RETURNING r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
-                " m.received_at, r.first_attempt_at, m.stream, due.due_at AS was_due",
+                " m.received_at, r.first_attempt_at, m.stream, due.due_at AS was_due, r.rcpt_to",
                 now.timestamp(),
                 limit,
                 (now + lease).timestamp(),
@@ -80,6 +80,7 @@ class PostgresRelayQueries(PostgresQueries):
                 utc(row[6]),
                 dt(row[7]),
                 Stream(row[8]),
+                rcpt_to=row["rcpt_to"],
             )
             for row in rows
         ]
@@ -108,7 +109,7 @@ class PostgresRelayQueries(PostgresQueries):
                 " UPDATE recipients r SET due_at = $3, lease_owner = $4 FROM picked, messages m"
                 " WHERE r.id = picked.id AND m.queue_id = r.queue_id"
                 " RETURNING r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
-                " m.received_at, r.first_attempt_at, m.stream, picked.due_at AS was_due",
+                " m.received_at, r.first_attempt_at, m.stream, picked.due_at AS was_due, r.rcpt_to",
                 now.timestamp(),
                 limit,
                 (now + lease).timestamp(),
@@ -134,6 +135,7 @@ class PostgresRelayQueries(PostgresQueries):
                     utc(row[6]),
                     dt(row[7]),
                     Stream(row[8]),
+                    rcpt_to=row["rcpt_to"],
                 )
                 for row in rows
             ]

@@ -51,7 +51,8 @@ class RelayQueries(SqliteQueries):
         def work(c: sqlite3.Connection) -> list[Delivery]:
             rows = c.execute(
                 "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts,"
-                " m.received_at, r.first_attempt_at, m.stream FROM recipients r JOIN messages m"
+                " m.received_at, r.first_attempt_at, m.stream, r.rcpt_to FROM recipients r"
+                " JOIN messages m"
                 " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
                 f" AND {DELIVERING}"
                 " ORDER BY r.due_at LIMIT ?",
@@ -73,6 +74,7 @@ class RelayQueries(SqliteQueries):
                     _dt(row[6]),
                     dt(row[7]),
                     Stream(row[8]),
+                    rcpt_to=row[-1],
                 )
                 for row in rows
             ]
@@ -133,6 +135,7 @@ class RelayQueries(SqliteQueries):
                     _dt(row[6]),
                     dt(row[7]),
                     Stream(row[8]),
+                    rcpt_to=row[-1],
                 )
                 for row in rows
             ]
@@ -196,7 +199,7 @@ class RelayQueries(SqliteQueries):
 
 _CLAIM_SQL = (
     "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts, m.received_at,"
-    " r.first_attempt_at, m.stream FROM recipients r JOIN messages m"
+    " r.first_attempt_at, m.stream, r.rcpt_to FROM recipients r JOIN messages m"
     " ON m.queue_id = r.queue_id WHERE r.due_at <= ? AND m.held = 0"
     f" AND {DELIVERING}"
 )

@@ -100,10 +100,11 @@ def enqueue_rows(
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*rows.message_values(message), message.stream.value),
         )
+        given = dict(zip(message.recipients, message.rcpt_to_list(), strict=True))
         c.executemany(
             "INSERT INTO recipients (queue_id, tenant, address, status, due_at,"
-            " updated_at) VALUES (?, ?, ?, 'queued', ?, ?)",
-            [(message.queue_id, message.tenant, a, now, now) for a in queued],
+            " updated_at, rcpt_to) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+            [(message.queue_id, message.tenant, a, now, now, given[a]) for a in queued],
         )
         # Every recipient's ``queued`` event in one statement, from the rows just
         # written (a new queue id: they are the message's only recipients).
