@@ -21,6 +21,7 @@ STORE_GAUGES = {
     "gateway_webhook_outbox_pending",
     "gateway_webhook_outbox_oldest_age_seconds",
     "gateway_tenant_quota_used_ratio",
+    "gateway_tenant_paused",
 }
 
 
