@@ -193,6 +193,23 @@ def test_an_agent_saying_over_quota_is_still_mailbox_full() -> None:
     assert _category(raw) is Category.MAILBOX_FULL
 
 
+def test_a_vague_agent_error_gives_way_to_a_full_mailbox_in_the_human_part() -> None:
+    """The delivery agent says only "input/output error"; the reporting MTA's explanation
+    says the mailbox file hit its size limit (rule 5: the human part is read)."""
+    human = (
+        "<shop@customer.example>: delivery failed to mailbox /var/mail/shop: error writing "
+        "message: File too large"
+    )
+    raw = _dsn("5.2.2", "input/output error", kind="X-Unix", human=human)
+    assert _category(raw) is Category.MAILBOX_FULL
+
+
+def test_a_vague_agent_error_never_turns_nonexistent_through_the_human_part() -> None:
+    human = "<shop@customer.example>: unknown user: shop (delivery agent exited 67)"
+    raw = _dsn("5.1.1", "input/output error", kind="X-Unix", human=human)
+    assert _category(raw) is not NONEXISTENT
+
+
 # --- 3d. The recipient's own filter: the mailbox exists ------------------------------------------
 @pytest.mark.parametrize(
     ("code", "status", "text"),
@@ -254,6 +271,8 @@ def test_each_familys_user_unknown_is_nonexistent(text: str) -> None:
         "Recipient address rejected: Internal system error",
         "Recipient address rejected: Virus detected in a previous message",
         "Recipient address rejected: Policy rejection for this sender",
+        # an access table's REJECT with no text of its own (the bounce lab's Postfix policy)
+        "<shop@customer.example>: Recipient address rejected: Access denied",
     ],
 )
 def test_a_recipient_refusal_for_another_reason_is_not_nonexistent(text: str) -> None:
