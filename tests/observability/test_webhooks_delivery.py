@@ -125,6 +125,8 @@ async def test_signed_payload_is_delivered_and_verifies(store: SqliteStore) -> N
         "at": "2024-05-01T12:00:05+00:00",
         "scope": None,  # issue 15: only a suppression event carries one
         "stream": None,
+        "provider": None,  # issue 12: only a provider's challenge report names one
+        "challenge_url": None,
     }
     [row] = await store.webhook_history(TENANT)
     assert (row.state, row.attempts, row.type) == ("delivered", 1, "sent")
