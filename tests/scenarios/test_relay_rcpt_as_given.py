@@ -29,6 +29,11 @@ GIVEN = "John.Smith@example.com"
 CANONICAL = "john.smith@example.com"
 
 
+# Each test asks for ``backend`` before ``harness``: fixtures end in reverse order, so the
+# gateway stops before its PostgreSQL database is dropped (dropped first, the gateway's
+# shutdown waits out the harness's 15 s bound).
+
+
 def _store(backend: Backend) -> dict[str, Any]:
     if isinstance(backend, PostgresBackend):
         return {"url": backend.url}
@@ -37,7 +42,7 @@ def _store(backend: Backend) -> dict[str, Any]:
 
 
 async def test_the_mx_gets_local_parts_as_given_and_lookups_use_the_canonical_form(
-    harness: GatewayHarness, backend: Backend
+    backend: Backend, harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     await harness.start(store=_store(backend), admin=ADMIN)
@@ -76,7 +81,7 @@ async def test_the_mx_gets_local_parts_as_given_and_lookups_use_the_canonical_fo
 
 
 async def test_a_restart_sends_the_form_given_before_it(
-    harness: GatewayHarness, backend: Backend
+    backend: Backend, harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     mx.set_down()  # deferred by the first gateway
