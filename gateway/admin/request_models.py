@@ -107,8 +107,7 @@ class MessagesQuery(Query):
             str,
             Meta(
                 max_length=998,
-                description="The Message-ID header's value; angle brackets are added when"
-                " missing",
+                description="The Message-ID header's value; angle brackets are added when missing",
             ),
         ]
         | None
@@ -247,9 +246,15 @@ class SendTest(Body):
     }
 
 
-#: A duration as the config file writes them ("7d", "24h", "90m").
+#: A positive duration as the config file writes them ("30d", "7d", "24h", "90m", "45s",
+#: "2w"): a digit other than 0 somewhere, at most 6 digits before the point and 3 after, so
+#: that every value the pattern admits is above zero and within ``timedelta``'s range.
 PolicyDuration = Annotated[
-    str, Meta(max_length=32, pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$")
+    str,
+    Meta(
+        max_length=32,
+        pattern=r"^\s*(?=[^1-9]*[1-9])\d{1,6}(\.\d{1,3})?\s*(ms|s|m|h|d|w)\s*$",
+    ),
 ]
 
 _SETTINGS_SENTENCES = {
@@ -278,10 +283,6 @@ _SETTINGS_SENTENCES = {
     "complaint_scope": 'complaint_scope must be "stream", "all" or null',
 }
 
-#: A duration as the config file writes them ("30d", "12h", "90m", "45s", "2w").
-StreamDurationText = Annotated[
-    str, Meta(max_length=32, pattern=r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*$")
-]
 StreamName = Literal["transactional", "marketing"]
 ScopeName = Literal["all", "marketing", "transactional"]
 
@@ -299,7 +300,7 @@ class TenantSettings(Body, forbid_unknown_fields=True):
     failure_window_seconds: Positive | UnsetType | None = UNSET
     probation: (
         Annotated[
-            StreamDurationText,
+            PolicyDuration,
             Meta(description="How long an unblock's probation lasts; null: [policy] probation"),
         ]
         | UnsetType
@@ -390,7 +391,15 @@ class TenantPatch(TenantSettings, forbid_unknown_fields=True):
         | UnsetType
     ) = UNSET
     note: (
-        Annotated[str, Meta(max_length=MAX_REASON, description="Why, with paused")] | UnsetType
+        Annotated[
+            str,
+            Meta(
+                max_length=MAX_REASON,
+                description="Why: kept with the pause or resume when paused is given, else"
+                " with the change in the audit log",
+            ),
+        ]
+        | UnsetType
     ) = UNSET
 
     sentences: ClassVar[dict[str, str]] = _SETTINGS_SENTENCES | {

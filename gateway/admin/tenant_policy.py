@@ -16,7 +16,7 @@ from msgspec import UNSET
 
 from gateway.admin.api import audit_entry
 from gateway.admin.deps import deps_of
-from gateway.admin.errors import ApiError, invalid, not_found
+from gateway.admin.errors import invalid, not_found
 from gateway.core.errors import ConfigError
 from gateway.core.tenant_policy import PauseCause, PolicyDefaults, resolve
 from gateway.core.units import parse_duration
@@ -132,13 +132,8 @@ async def apply_pause(request: Request, name: str, paused: bool, note: str) -> N
 
 
 def pause_body(paused: object, note: object) -> tuple[bool, str] | None:
-    """(paused, note) of a PATCH body, or ``None`` when it does not name ``paused``.
-
-    Raises:
-        ApiError: 422 for a ``note`` without ``paused``.
-    """
+    """(paused, note) of a PATCH body, or ``None`` when it does not name ``paused`` (a
+    ``note`` without it explains the other changes: ``tenants.update_tenant`` audits it)."""
     if paused is UNSET:
-        if note is not UNSET:
-            raise ApiError(422, "invalid_request", "note goes with paused (true or false)")
         return None
     return bool(paused), "" if note is UNSET or note is None else str(note)

@@ -33,6 +33,7 @@ from gateway.admin.tenant_policy import (
     split_policy,
 )
 from gateway.admin.views import tenant_model
+from gateway.core.errors import ConfigError
 from gateway.core.model import Tenant
 from gateway.core.records import TenantSettings
 from gateway.core.streams import Stream
@@ -62,7 +63,10 @@ def settings_changes(body: rq.TenantSettings) -> dict[str, Any]:
         seconds = changes.pop("failure_window_seconds")
         changes["failure_window"] = None if seconds is None else timedelta(seconds=seconds)
     if changes.get("probation") is not None:  # issue 15: a duration string, as the config
-        length = parse_duration("probation", changes["probation"])
+        try:
+            length = parse_duration("probation", changes["probation"])
+        except ConfigError:
+            raise invalid('probation must be a duration such as "30d", "12h" or "90m"') from None
         if length <= timedelta(0):
             raise invalid("probation must be a positive duration")
         changes["probation"] = length
@@ -191,7 +195,8 @@ async def update_tenant(request: Request) -> rm.TenantUpdated:
     if url and (rotate or not current.webhook_secret):
         new_secret = _new_webhook_secret()
         changes["webhook_secret"] = new_secret
-    entry = audit_entry(request, "tenant.update", name, fields=_fields_named(raw))
+    note = {"note": body.note} if pause is None and isinstance(body.note, str) else {}
+    entry = audit_entry(request, "tenant.update", name, fields=_fields_named(raw), **note)
     await deps.store.update_tenant_settings(
         name, changes, audit=lambda found: entry if found else None
     )

@@ -20,7 +20,12 @@ def parse_duration(key: str, raw: object) -> timedelta:
             number with a unit (ms, s, m, h, d, w).
     """
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return timedelta(seconds=raw)
-    if isinstance(raw, str) and (m := _DURATION.match(raw)):
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    raise ConfigError(key, f'expected a duration such as "30s", "5m", "5d", got {raw!r}')
+        seconds = float(raw)
+    elif isinstance(raw, str) and (m := _DURATION.match(raw)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ConfigError(key, f'expected a duration such as "30s", "5m", "5d", got {raw!r}')
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # past timedelta's range, or not a number (nan)
+        raise ConfigError(key, f"{raw!r} is not a duration a clock can count") from None

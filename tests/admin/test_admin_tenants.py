@@ -102,3 +102,26 @@ async def test_rotate_credentials_replaces_the_secret(env: Env) -> None:
         "/api/v1/tenants/acme/credentials", json={"username": "crm"}, headers=auth()
     )
     assert taken.status_code == 409
+
+
+async def test_a_note_without_paused_explains_the_change_in_the_audit_log(env: Env) -> None:
+    r = await env.client.patch(
+        "/api/v1/tenants/acme",
+        json={"daily_quota": 900, "note": "ticket 4512: Black Friday volume"},
+        headers=auth(),
+    )
+    assert r.status_code == 200
+    assert r.json()["tenant"]["paused"] is False  # a note alone pauses nothing
+    entries = (await env.client.get("/api/v1/audit", headers=auth())).json()["items"]
+    update = next(e for e in entries if e["action"] == "tenant.update")
+    assert update["target"] == "acme"
+    assert update["detail"]["note"] == "ticket 4512: Black Friday volume"
+    assert update["detail"]["fields"] == ["daily_quota", "note"]
+
+
+async def test_durations_of_zero_or_past_any_clock_are_refused_with_the_key(env: Env) -> None:
+    for key in ("probation", "hold_window", "pause_window"):
+        for value in ("0ms", "0.0d", "9999999w", "5 years"):
+            r = await env.client.patch("/api/v1/tenants/acme", json={key: value}, headers=auth())
+            assert r.status_code == 422, (key, value)
+            assert key in r.json()["error"]["message"], (key, value)
