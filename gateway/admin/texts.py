@@ -172,8 +172,7 @@ _EN = {
     "scope": "Applies to",
     "scope_all": "all mail: nothing is sent to this address",
     "scope_marketing": (
-        "marketing only: the customer asked not to receive marketing;"
-        " invoices are still sent"
+        "marketing only: the customer asked not to receive marketing; invoices are still sent"
     ),
     "scope_transactional": "transactional mail only (invoices, receipts); marketing goes on",
     "probation": "On probation after the unblock",
