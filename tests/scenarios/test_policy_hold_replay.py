@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 from gateway.core.model import EventType, Reason, Status
 from tests.observability.receiver import Receiver
@@ -38,9 +39,11 @@ async def _block(harness: GatewayHarness, address: str) -> None:
     assert blocked.status_code == 201, blocked.text
 
 
-async def test_held_then_unblocked_is_delivered_once_in_order(harness: GatewayHarness) -> None:
+async def test_held_then_unblocked_is_delivered_once_in_order(
+    harness: GatewayHarness, store_section: dict[str, Any]
+) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
-    await harness.start(admin=ADMIN, policy={"sweep_interval": "1s"})
+    await harness.start(admin=ADMIN, policy={"sweep_interval": "1s"}, store=store_section)
     await _hold_tenant(harness)
     await _block(harness, GONE)
 
@@ -87,13 +90,19 @@ async def test_held_then_unblocked_is_delivered_once_in_order(harness: GatewayHa
     assert EventType.SENT in kinds
 
 
-async def test_held_past_the_window_expires_with_a_notice(harness: GatewayHarness) -> None:
+async def test_held_past_the_window_expires_with_a_notice(
+    harness: GatewayHarness, store_section: dict[str, Any]
+) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     sender_mx = harness.mx("127.0.0.3", "sender.example")
     clock = OffsetClock()
     async with Receiver() as hooks:
         gw = await harness.start(
-            clock, admin=ADMIN, webhooks=WEBHOOKS, policy={"sweep_interval": "1s"}
+            clock,
+            admin=ADMIN,
+            webhooks=WEBHOOKS,
+            policy={"sweep_interval": "1s"},
+            store=store_section,
         )
         await _hold_tenant(harness, hold_window="1h", bounce_notice=True)
         await gw.store.set_webhook("default", hooks.url, "whsec_scenario")
@@ -125,11 +134,13 @@ async def test_held_past_the_window_expires_with_a_notice(harness: GatewayHarnes
         assert mx.messages == []
 
 
-async def test_the_stream_header_recheck_holds_too(harness: GatewayHarness) -> None:
+async def test_the_stream_header_recheck_holds_too(
+    harness: GatewayHarness, store_section: dict[str, Any]
+) -> None:
     """Suppressed for marketing only: accepted at RCPT (checked as transactional), then the
     header names marketing, and the end-of-DATA re-check holds it rather than refusing."""
     mx = harness.mx("127.0.0.2", "example.com")
-    await harness.start(admin=ADMIN, policy={"sweep_interval": "1s"})
+    await harness.start(admin=ADMIN, policy={"sweep_interval": "1s"}, store=store_section)
     await _hold_tenant(harness)
     blocked = await admin(
         harness,

@@ -35,15 +35,6 @@ OTHER = "bia@example.com"
 MARKETING = "X-Gateway-Stream: marketing\r\n"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_section(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The ``[store]`` section: the harness's SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return {}
-    pg = request.getfixturevalue("pg_backend")
-    return {"url": pg.url}
-
-
 def _close_to(text: str, expected: datetime, within: timedelta = timedelta(minutes=2)) -> bool:
     return abs(datetime.fromisoformat(text) - expected) < within
 
