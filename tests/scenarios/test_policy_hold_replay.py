@@ -40,7 +40,7 @@ async def _block(harness: GatewayHarness, address: str) -> None:
 
 
 async def test_held_then_unblocked_is_delivered_once_in_order(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     await harness.start(admin=ADMIN, policy={"sweep_interval": "1s"}, store=store_section)
@@ -91,7 +91,7 @@ async def test_held_then_unblocked_is_delivered_once_in_order(
 
 
 async def test_held_past_the_window_expires_with_a_notice(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     sender_mx = harness.mx("127.0.0.3", "sender.example")
@@ -135,7 +135,7 @@ async def test_held_past_the_window_expires_with_a_notice(
 
 
 async def test_the_stream_header_recheck_holds_too(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     """Suppressed for marketing only: accepted at RCPT (checked as transactional), then the
     header names marketing, and the end-of-DATA re-check holds it rather than refusing."""

@@ -12,7 +12,6 @@ from gateway.core import replies
 from tests.scenarios.admin_api import ADMIN, admin
 from tests.scenarios.harness import GatewayHarness
 from tests.scenarios.test_intake_auth import UNTRUSTED, ca, client, tls_files  # noqa: F401
-from tests.scenarios.test_policy_streams_probation import store_section  # noqa: F401
 
 BOB, CAROL = "bob@example.com", "carol@example.com"
 MESSAGE = b"From: Acme <news@acme.example>\r\nSubject: Ofertas\r\n\r\nHello.\r\n"
@@ -32,10 +31,10 @@ async def _send_as(
 
 
 async def test_a_login_that_defaults_to_marketing_is_checked_for_marketing(
+    store_section: dict[str, Any],  # first: its database outlives the gateway
     harness: GatewayHarness,
     tls_files: dict[str, str],  # noqa: F811 (the fixture)
     ca: trustme.CA,  # noqa: F811
-    store_section: dict[str, Any],  # noqa: F811
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     await harness.start(

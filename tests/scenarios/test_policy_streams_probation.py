@@ -40,7 +40,7 @@ def _close_to(text: str, expected: datetime, within: timedelta = timedelta(minut
 
 
 async def test_an_unblock_puts_the_address_on_probation_and_one_failure_blocks_again(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     harness.mx("127.0.0.2", "example.com")
     await harness.start(smtp=TRUSTED, admin=ADMIN, store=store_section)
@@ -94,7 +94,7 @@ async def test_an_unblock_puts_the_address_on_probation_and_one_failure_blocks_a
 
 
 async def test_a_tenant_probation_length_is_applied_and_shown(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     await harness.start(smtp=TRUSTED, admin=ADMIN, store=store_section)
     patched = await admin(harness, "PATCH", "/api/v1/tenants/default", json={"probation": "7d"})
@@ -126,7 +126,7 @@ def _no_stream_header(mx: FakeMx) -> None:
 
 
 async def test_a_marketing_opt_out_stops_newsletters_and_lets_invoices_through(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     await harness.start(smtp=TRUSTED, admin=ADMIN, store=store_section)
@@ -202,7 +202,7 @@ async def test_a_marketing_opt_out_stops_newsletters_and_lets_invoices_through(
 
 
 async def test_a_tenant_whose_default_is_marketing_is_refused_at_rcpt(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     await harness.start(smtp=TRUSTED, admin=ADMIN, store=store_section)
@@ -231,7 +231,7 @@ async def test_a_tenant_whose_default_is_marketing_is_refused_at_rcpt(
 
 
 async def test_a_stream_header_naming_no_stream_is_refused(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     await harness.start(smtp=TRUSTED, store=store_section)
@@ -275,7 +275,7 @@ async def _newsletter(harness: GatewayHarness, mx: FakeMx, address: str) -> str:
 
 
 async def test_a_complaint_suppresses_its_stream_or_every_stream_by_tenant_setting(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     await harness.start(smtp=TRUSTED, admin=ADMIN, store=store_section)

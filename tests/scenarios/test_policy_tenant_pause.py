@@ -34,7 +34,7 @@ async def _tenant(harness: GatewayHarness) -> dict[str, object]:
 
 
 async def test_a_bounce_storm_pauses_the_tenant_until_resumed(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     mx = harness.mx("127.0.0.2", "example.com")
     slow = harness.mx("127.0.0.3", "slow.example")
@@ -113,7 +113,7 @@ async def test_a_bounce_storm_pauses_the_tenant_until_resumed(
 
 
 async def test_a_manual_pause_keeps_delivery_when_configured(
-    harness: GatewayHarness, store_section: dict[str, Any]
+    store_section: dict[str, Any], harness: GatewayHarness
 ) -> None:
     harness.mx("127.0.0.2", "example.com")
     gw = await harness.start(admin=ADMIN, policy={"sweep_interval": "1s"}, store=store_section)
