@@ -231,7 +231,8 @@ async def test_every_route_answers_as_documented(env: Env, checker: Checker) -> 
     await c("PATCH", route, "/api/v1/tenants/shop", expect=200, headers=full, json=paused)
     resumed = {"paused": False, "note": "T-5 done"}
     await c("PATCH", route, "/api/v1/tenants/shop", expect=200, headers=full, json=resumed)
-    await c("PATCH", route, "/api/v1/tenants/shop", expect=422, headers=full, json={"note": "x"})
+    zero = {"hold_window": "0s"}  # the pattern refuses it: the answer says which key
+    await c("PATCH", route, "/api/v1/tenants/shop", expect=422, headers=full, json=zero)
     bad = {"hourly_quota": 0}
     await c("PATCH", route, "/api/v1/tenants/shop", expect=422, headers=full, json=bad)
     route = "/api/v1/tenants/{name}/credentials"
