@@ -273,19 +273,8 @@ class PolicyQueries(Queries):
                 queue_id,
                 *args,
             )
-            held = []
-            for view in map(rows.recipient_view_from, found):
-                event = make_event(view)
-                yield count(
-                    "UPDATE recipients SET status = 'held', due_at = NULL, held_until = ?,"
-                    " updated_at = ? WHERE id = ?",
-                    until[view.address].timestamp(),
-                    event.at.timestamp(),
-                    view.recipient_id,
-                )
-                yield from insert_event(event)
-                held.append(view)
-            return held
+            views = list(map(rows.recipient_view_from, found))
+            return (yield from _hold(views, [until[v.address] for v in views], make_event))
 
         return await self._transact(script())
 
@@ -310,19 +299,8 @@ class PolicyQueries(Queries):
                 *args,
                 owner,
             )
-            held = []
-            for view in map(rows.recipient_view_from, found):
-                event = make_event(view)
-                yield count(
-                    "UPDATE recipients SET status = 'held', due_at = NULL, lease_owner = NULL,"
-                    " held_until = ?, updated_at = ? WHERE id = ?",
-                    until[view.recipient_id].timestamp(),
-                    event.at.timestamp(),
-                    view.recipient_id,
-                )
-                yield from insert_event(event)
-                held.append(view)
-            return held
+            views = list(map(rows.recipient_view_from, found))
+            return (yield from _hold(views, [until[v.recipient_id] for v in views], make_event))
 
         return await self._transact(script())
 
@@ -426,3 +404,23 @@ class PolicyQueries(Queries):
             return expired
 
         return await self._transact(script())
+
+
+def _hold(
+    views: list[RecipientView],
+    until: list[datetime],
+    make_event: Callable[[RecipientView], Event],
+) -> Script[list[RecipientView]]:
+    """Hold each of ``views`` (found and locked by the caller) until its ``until``: ``held``,
+    not due, its lease (if any) given back, with the event ``make_event`` builds."""
+    for view, end in zip(views, until, strict=True):
+        event = make_event(view)
+        yield count(
+            "UPDATE recipients SET status = 'held', due_at = NULL, lease_owner = NULL,"
+            " held_until = ?, updated_at = ? WHERE id = ?",
+            end.timestamp(),
+            event.at.timestamp(),
+            view.recipient_id,
+        )
+        yield from insert_event(event)
+    return views
