@@ -29,10 +29,9 @@ from gateway.store.policy_queries import DELIVERING
 from gateway.store.postgres_enqueue import enqueue_in
 from gateway.store.rows import (
     SUPPRESSION_COLUMNS_OF_S,
-    dt,
+    delivery_from,
     keep_clear_first,
     suppression_from,
-    utc,
 )
 from gateway.store.sql import POSTGRES, run_postgres
 
@@ -69,21 +68,7 @@ class PostgresRelayQueries(PostgresQueries):
             transaction=False,  # one statement: its own transaction
         )
         rows = sorted(rows, key=lambda row: (row["was_due"], row["id"]))
-        return [
-            Delivery(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                utc(row[6]),
-                dt(row[7]),
-                Stream(row[8]),
-                rcpt_to=row["rcpt_to"],
-            )
-            for row in rows
-        ]
+        return [delivery_from(row) for row in rows]
 
     async def claim_due_with_content(
         self, now: datetime, limit: int, owner: str, lease: timedelta
@@ -124,21 +109,7 @@ class PostgresRelayQueries(PostgresQueries):
                     queue_ids,
                 ):
                     contents[found[0]] = None if found[1] is None else bytes(found[1])
-            deliveries = [
-                Delivery(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    utc(row[6]),
-                    dt(row[7]),
-                    Stream(row[8]),
-                    rcpt_to=row["rcpt_to"],
-                )
-                for row in rows
-            ]
+            deliveries = [delivery_from(row) for row in rows]
             return deliveries, contents
 
         return await self._run(work)
@@ -191,6 +162,7 @@ class PostgresRelayQueries(PostgresQueries):
             key = (values[2], values[0], Stream(values[1]))
             keep_clear_first(found, key, suppression_from(values[2:]))
         return found
+
 
 def _rowcount(status: str) -> int:
     """The row count from a command tag (``UPDATE 3``, ``DELETE 0``, ``INSERT 0 1``)."""

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from gateway.core.model import (
     Category,
+    Delivery,
     Event,
     EventType,
     NewMessage,
@@ -83,6 +84,24 @@ def dt(value: float | None) -> datetime | None:
 
 def utc(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+def delivery_from(row: Sequence[Any]) -> Delivery:
+    """A claimed recipient from a claim's row: id, queue id, tenant, sender, address,
+    attempts, received at, first attempt at, stream, and last the address as given
+    (``rcpt_to``); any columns a dialect's claim adds sit between the stream and that."""
+    return Delivery(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        utc(row[6]),
+        dt(row[7]),
+        Stream(row[8]),
+        rcpt_to=row[-1],
+    )
 
 
 def reply_text(event: Event) -> str:
@@ -267,8 +286,6 @@ MESSAGE_COLUMNS = (
 )
 
 
-
-
 def message_from(row: Sequence[Any]) -> MessageRow:
     return MessageRow(
         queue_id=row[0],
@@ -333,8 +350,6 @@ def logged_events(
 
 
 _TENANT = 3  # the tenant's position in ``EVENT_COLUMNS``
-
-
 
 
 # --- quota usage -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from gateway.store import rows
 from gateway.store.mixins import SqliteQueries
 from gateway.store.outcome_rows import record_outcomes
 from gateway.store.policy_queries import DELIVERING
-from gateway.store.rows import dt
+from gateway.store.rows import delivery_from
 from gateway.store.sql import SQLITE, run_sqlite
 from gateway.store.sqlite_writes import enqueue_rows
 
@@ -63,21 +63,7 @@ class RelayQueries(SqliteQueries):
                 "UPDATE recipients SET due_at = ?, lease_owner = ? WHERE id = ?",
                 [(until, owner, row[0]) for row in rows],
             )
-            return [
-                Delivery(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    _dt(row[6]),
-                    dt(row[7]),
-                    Stream(row[8]),
-                    rcpt_to=row[-1],
-                )
-                for row in rows
-            ]
+            return [delivery_from(row) for row in rows]
 
         result: list[Delivery] = await self._write(work)
         return result
@@ -124,21 +110,7 @@ class RelayQueries(SqliteQueries):
                         chunk,
                     ).fetchall()
                 )
-            deliveries = [
-                Delivery(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    row[4],
-                    row[5],
-                    _dt(row[6]),
-                    dt(row[7]),
-                    Stream(row[8]),
-                    rcpt_to=row[-1],
-                )
-                for row in rows
-            ]
+            deliveries = [delivery_from(row) for row in rows]
             return deliveries, contents
 
         result: tuple[list[Delivery], dict[str, bytes | None]] = await self._write(work)
@@ -197,6 +169,7 @@ class RelayQueries(SqliteQueries):
         result: dict[tuple[str, str, Stream], Suppression] = await self._read(work)
         return result
 
+
 _CLAIM_SQL = (
     "SELECT r.id, r.queue_id, r.tenant, m.mail_from, r.address, r.attempts, m.received_at,"
     " r.first_attempt_at, m.stream, r.rcpt_to FROM recipients r JOIN messages m"
@@ -209,5 +182,3 @@ _PAIRS_CHUNK = 120  # ``suppressions_among``: eight placeholders a triple, under
 
 def _chunks(items: list[T], size: int = _IN_CHUNK) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
