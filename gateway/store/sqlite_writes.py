@@ -64,8 +64,11 @@ def enqueue_rows(
     # needs a look-up).
     earlier = (
         c.execute(
+            # ``+received_at``: not an index term, so SQLite (no statistics) finds the rows by
+            # (tenant, message_id), never by a range of messages_tenant_received: that is
+            # every message of the tenant within the window, for each message enqueued.
             "SELECT 1 FROM messages WHERE tenant = ? AND message_id = ?"
-            " AND received_at >= ? LIMIT 1",
+            " AND +received_at >= ? LIMIT 1",
             (message.tenant, message.message_id, now - duplicate_window.total_seconds()),
         ).fetchone()
         if message.message_id
@@ -80,7 +83,7 @@ def enqueue_rows(
                 # starts from the address and scans every earlier message to it.
                 "SELECT m.queue_id FROM messages m CROSS JOIN recipients r"
                 " ON r.queue_id = m.queue_id WHERE m.tenant = ? AND m.message_id = ?"
-                " AND r.address = ? AND m.received_at >= ? LIMIT 1",
+                " AND r.address = ? AND +m.received_at >= ? LIMIT 1",
                 (
                     message.tenant,
                     message.message_id,

@@ -142,3 +142,41 @@ async def test_a_node_id_is_held_by_one_store_at_a_time(tmp_path: Path) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+# --- query plans on the hot path -----------------------------------------------------------
+
+
+async def test_the_enqueues_duplicate_look_ups_search_by_message_id(tmp_path: Path) -> None:
+    """Every ``SELECT`` of an enqueue finds its rows through an index on the Message-ID.
+
+    SQLite keeps no statistics here, so an index added for another reader can win the plan:
+    migration 011's ``messages_tenant_received`` did, and each enqueue read every message of
+    its tenant within the duplicate window (the gateway's throughput fell from ~950 to ~300
+    messages a second in ``bench/throughput.py``)."""
+    from gateway.store.sqlite_writes import enqueue_rows
+
+    store = SqliteStore(tmp_path / "q.db")
+    await store.open()
+    await store.close()
+    window = timedelta(days=1)
+    with sqlite3.connect(tmp_path / "q.db") as c:
+        statements: list[str] = []
+        c.set_trace_callback(statements.append)
+        first = NewMessage("q1", "t1", "app@acme.example", ("ana@example.com",),
+                           b"Subject: x\r\n\r\nx\r\n", "<m1@acme.example>", "x",
+                           datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+        enqueue_rows(c, first, window)
+        again = NewMessage("q2", "t1", "app@acme.example", ("ana@example.com", "bia@example.com"),
+                           b"Subject: x\r\n\r\nx\r\n", "<m1@acme.example>", "x",
+                           datetime(2026, 1, 1, 0, 1, tzinfo=UTC))  # fmt: skip
+        result = enqueue_rows(c, again, window)
+        c.set_trace_callback(None)
+        assert result.duplicates == ("ana@example.com",)  # the look-ups ran
+        looked_up = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        on_messages = [s for s in looked_up if "message_id = " in s]
+        assert len(on_messages) == 4  # one per message, then one per recipient of the second
+        for sql in on_messages:
+            plan = " / ".join(str(step[3]) for step in c.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "messages_message_id" in plan, (sql, plan)
+            assert "messages_tenant_received" not in plan, (sql, plan)
