@@ -18,16 +18,13 @@ from typing import Any
 
 import pytest
 
-from gateway.admin.app import AdminDeps, build_admin_app, serve_http
 from gateway.core.model import Category, Event, EventType, Reason, Status, Tenant
 from gateway.core.no_record import no_record_text
-from gateway.services.checks import RecipientChecker
-from gateway.services.dns import DnsResolver
 from gateway.store.sqlite import SqliteStore
-from tests.admin.support import TOKEN, Env, FakeClock, make_config
+from tests.admin.support import Env, FakeClock, make_config
 from tests.fakes.dns_server import FakeDns
+from tests.ui.served import admin_deps, admin_listening, log_in
 from tests.ui.test_support_page import Served, page, screenshots  # noqa: F401  # fixtures
-from tests.waiting import wait_until
 
 UOL = {"host": "mx.uol.com.br", "category": Category.SPAM_BLOCKED, "code": 554,
        "enhanced": "5.7.1", "text": "Blocked by policy"}  # fmt: skip
@@ -69,37 +66,13 @@ async def served(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[Served]:
     try:
         for name in ("default", "acme", "shop"):
             await store.ensure_tenant(Tenant(name))
-        deps = AdminDeps(
-            config=cfg,
-            store=store,
-            checker=RecipientChecker(DnsResolver(cfg.dns, clock), store, clock, "reject"),
-            clock=clock,
-            readiness=lambda: {"intake": True, "relay": True},
-        )
+        deps = admin_deps(cfg, store, clock)
         env = Env(store, clock, deps, fake_dns, None, None)  # type: ignore[arg-type]
         await _week(env)
-        stopping = asyncio.Event()
-        ports: list[int] = []
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(
-                serve_http(
-                    build_admin_app(deps), "127.0.0.1", 0, stopping, on_listening=ports.append
-                )
-            )
-            try:
-                await wait_until(lambda: ports, 5, what="the admin listener up")
-                yield Served(f"http://127.0.0.1:{ports[0]}", env)
-            finally:
-                stopping.set()
+        async with admin_listening(deps) as base:
+            yield Served(base, env)
     finally:
         await store.close()
-
-
-async def _login(tab: Any, base: str) -> None:
-    await tab.goto(base + "/")
-    await tab.fill('input[name="token"]', TOKEN)
-    await tab.click('button[type="submit"]')
-    await tab.wait_for_selector('input[name="address"]')
 
 
 async def test_overview_charts(served: Served, page: Any, screenshots: Path) -> None:  # noqa: F811
@@ -107,7 +80,7 @@ async def test_overview_charts(served: Served, page: Any, screenshots: Path) -> 
     requested: list[str] = []
     tab.on("request", lambda r: requested.append(r.url))
     async with asyncio.timeout(60):
-        await _login(tab, served.base)
+        await log_in(tab, served.base)
         await tab.click('nav >> text="Visão geral"')
         await tab.wait_for_url("**/overview**")
         figures = tab.locator("figure.chart")
@@ -162,7 +135,7 @@ async def test_no_record_then_message_search(served: Served, page: Any, screensh
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.base)
     tab = await context.new_page()
     async with asyncio.timeout(60):
-        await _login(tab, served.base)
+        await log_in(tab, served.base)
         await tab.fill('input[name="address"]', "maria@gmial.com")
         await tab.fill('input[name="tenant"]', "acme")
         await tab.click('form[action="/support"] button[type="submit"]')

@@ -12,17 +12,14 @@ from typing import Any
 
 import pytest
 
-from gateway.admin.app import AdminDeps, build_admin_app, serve_http
 from gateway.core.model import NewMessage, Suppression, SuppressionReason, Tenant
 from gateway.core.tenant_policy import PolicyDefaults
-from gateway.services.checks import RecipientChecker
-from gateway.services.dns import DnsResolver
 from gateway.services.holds import HoldKeeper
 from gateway.store.sqlite import SqliteStore
-from tests.admin.support import TOKEN, FakeClock, make_config
+from tests.admin.support import FakeClock, make_config
 from tests.fakes.dns_server import FakeDns
+from tests.ui.served import admin_deps, admin_listening, log_in
 from tests.ui.test_support_page import page, screenshots  # noqa: F401 (fixtures)
-from tests.waiting import wait_until
 
 ADDRESS = "carla@example.com"
 
@@ -61,35 +58,11 @@ async def base(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[tuple[str, Sq
         keeper = HoldKeeper(store, clock, PolicyDefaults(), _Tenants())
         [held] = await keeper.hold(Tenant("default"), "QHELD1", {ADDRESS: blocked})
         assert held.address == ADDRESS
-        deps = AdminDeps(
-            config=cfg,
-            store=store,
-            checker=RecipientChecker(DnsResolver(cfg.dns, clock), store, clock, "reject"),
-            clock=clock,
-            readiness=lambda: {"intake": True, "relay": True},
-        )
-        stopping = asyncio.Event()
-        ports: list[int] = []
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(
-                serve_http(
-                    build_admin_app(deps), "127.0.0.1", 0, stopping, on_listening=ports.append
-                )
-            )
-            try:
-                await wait_until(lambda: ports, 5, what="the admin listener up")
-                yield f"http://127.0.0.1:{ports[0]}", store
-            finally:
-                stopping.set()
+        deps = admin_deps(cfg, store, clock)
+        async with admin_listening(deps) as base:
+            yield base, store
     finally:
         await store.close()
-
-
-async def _log_in(tab: Any, url: str) -> None:
-    await tab.goto(url + "/")
-    await tab.fill('input[name="token"]', TOKEN)
-    await tab.click('button[type="submit"]')
-    await tab.wait_for_selector('input[name="address"]')
 
 
 async def test_held_recipient_is_explained(
@@ -100,7 +73,7 @@ async def test_held_recipient_is_explained(
     url, _ = base
     tab = await page.new_page()
     async with asyncio.timeout(60):
-        await _log_in(tab, url)
+        await log_in(tab, url)
         await tab.fill('input[name="address"]', ADDRESS)
         await tab.click('form[action="/support"] button[type="submit"]')
         held = tab.locator("section.held")
@@ -127,7 +100,7 @@ async def test_pause_and_resume_a_tenant(
     url, store = base
     tab = await page.new_page()
     async with asyncio.timeout(60):
-        await _log_in(tab, url)
+        await log_in(tab, url)
         await tab.click('nav >> text="Clientes (pausa)"')
         row = tab.locator('tr.tenant[data-tenant="default"]')
         await row.wait_for()

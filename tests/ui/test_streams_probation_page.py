@@ -12,16 +12,13 @@ from typing import Any
 
 import pytest
 
-from gateway.admin.app import AdminDeps, build_admin_app, serve_http
 from gateway.core.model import NewMessage, Suppression, SuppressionReason, Tenant
 from gateway.core.streams import Scope, Stream
-from gateway.services.checks import RecipientChecker
-from gateway.services.dns import DnsResolver
 from gateway.store.sqlite import SqliteStore
-from tests.admin.support import TOKEN, FakeClock, make_config
+from tests.admin.support import FakeClock, make_config
 from tests.fakes.dns_server import FakeDns
+from tests.ui.served import admin_deps, admin_listening, log_in
 from tests.ui.test_support_page import page, screenshots  # noqa: F401 (fixtures)
-from tests.waiting import wait_until
 
 OPTED_OUT = "joana@example.com"
 BOUNCED = "rui@example.com"
@@ -68,35 +65,11 @@ async def base(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[tuple[str, Sq
         await store.add_suppression(
             Suppression("default", BOUNCED, SuppressionReason.REPEATED_FAILURES, since)
         )
-        deps = AdminDeps(
-            config=cfg,
-            store=store,
-            checker=RecipientChecker(DnsResolver(cfg.dns, clock), store, clock, "reject"),
-            clock=clock,
-            readiness=lambda: {"intake": True, "relay": True},
-        )
-        stopping = asyncio.Event()
-        ports: list[int] = []
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(
-                serve_http(
-                    build_admin_app(deps), "127.0.0.1", 0, stopping, on_listening=ports.append
-                )
-            )
-            try:
-                await wait_until(lambda: ports, 5, what="the admin listener up")
-                yield f"http://127.0.0.1:{ports[0]}", store
-            finally:
-                stopping.set()
+        deps = admin_deps(cfg, store, clock)
+        async with admin_listening(deps) as base:
+            yield base, store
     finally:
         await store.close()
-
-
-async def _log_in(tab: Any, url: str) -> None:
-    await tab.goto(url + "/")
-    await tab.fill('input[name="token"]', TOKEN)
-    await tab.click('button[type="submit"]')
-    await tab.wait_for_selector('input[name="address"]')
 
 
 async def _search(tab: Any, address: str) -> None:
@@ -112,7 +85,7 @@ async def test_a_marketing_opt_out_says_what_its_scope_means(
     url, _ = base
     tab = await page.new_page()
     async with asyncio.timeout(60):
-        await _log_in(tab, url)
+        await log_in(tab, url)
         await _search(tab, OPTED_OUT)
         scope = tab.locator("section.suppression p.scope")
         await scope.wait_for()
@@ -147,7 +120,7 @@ async def test_an_unblock_from_the_page_shows_the_probation(
     url, store = base
     tab = await page.new_page()
     async with asyncio.timeout(60):
-        await _log_in(tab, url)
+        await log_in(tab, url)
         await _search(tab, BOUNCED)
         section = tab.locator("section.suppression")
         await section.wait_for()

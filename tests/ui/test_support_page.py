@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from gateway.admin.app import AdminDeps, build_admin_app, serve_http
 from gateway.admin.views import recipient_report
 from gateway.core.model import (
     Category,
@@ -35,13 +34,11 @@ from gateway.core.model import (
     Tenant,
 )
 from gateway.core.status_text import guidance
-from gateway.services.checks import RecipientChecker
-from gateway.services.dns import DnsResolver
 from gateway.store.sqlite import SqliteStore
 from tests.admin.support import TOKEN, Env, FakeClock, make_config
 from tests.fakes.dns_server import FakeDns
 from tests.observability.tools import in_ci, require
-from tests.waiting import wait_until
+from tests.ui.served import admin_deps, admin_listening
 
 ADDRESS = "ana.souza@example.com"
 CHROMIUM_FLAGS = [
@@ -83,13 +80,7 @@ async def served(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[Served]:
     await store.open()
     try:
         await store.ensure_tenant(Tenant("default"))
-        deps = AdminDeps(
-            config=cfg,
-            store=store,
-            checker=RecipientChecker(DnsResolver(cfg.dns, clock), store, clock, "reject"),
-            clock=clock,
-            readiness=lambda: {"intake": True, "relay": True},
-        )
+        deps = admin_deps(cfg, store, clock)
         env = Env(store, clock, deps, fake_dns, None, None)  # type: ignore[arg-type]
         queue_id = await env.seed(ADDRESS)  # 550 5.1.1 User unknown: bounced
         clock.advance(timedelta(minutes=1))
@@ -107,19 +98,8 @@ async def served(tmp_path: Path, fake_dns: FakeDns) -> AsyncIterator[Served]:
         await store.add_suppression(
             Suppression("default", "spam@example.com", SuppressionReason.COMPLAINT, clock.now())
         )
-        stopping = asyncio.Event()
-        ports: list[int] = []
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(
-                serve_http(
-                    build_admin_app(deps), "127.0.0.1", 0, stopping, on_listening=ports.append
-                )
-            )
-            try:
-                await wait_until(lambda: ports, 5, what="the admin listener up")
-                yield Served(f"http://127.0.0.1:{ports[0]}", env)
-            finally:
-                stopping.set()
+        async with admin_listening(deps) as base:
+            yield Served(base, env)
     finally:
         await store.close()
 
