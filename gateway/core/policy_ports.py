@@ -46,6 +46,8 @@ class Holds(Protocol):
 
     async def outcome_counts(self, tenant: str, since: datetime) -> WindowCounts: ...
 
+    async def delivery_paused(self) -> frozenset[str]: ...
+
     async def hold_recipients(
         self,
         queue_id: str,

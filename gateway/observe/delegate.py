@@ -542,6 +542,9 @@ class StoreDelegate:
     async def outcome_counts(self, tenant: str, since: datetime) -> WindowCounts:
         return await self.inner.outcome_counts(tenant, since)
 
+    async def delivery_paused(self) -> frozenset[str]:
+        return await self.inner.delivery_paused()
+
     async def hold_recipients(
         self,
         queue_id: str,

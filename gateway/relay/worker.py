@@ -15,16 +15,14 @@ outcomes down (``relay.recording``), classification (``bounce``), retry arithmet
 (``core.schedule``/``core.lifecycle``) or the auto-block policy (``services.outcomes``).
 
 Waiting is never an outcome: a job waits in its site's queue (or, when that is full, in the
-store) and nothing is recorded for it until it is tried, or its site is suspended.
-
-Claims are leases (``relay.lease``): a recipient claimed by a process that dies becomes due
-again when the lease runs out, and at start-up a node releases its own previous leases. A
-job that waited half a lease in memory goes back to the store.
-
-Suppressions are checked again before each attempt, for the whole claimed batch in one
-query: a recipient whose address was suppressed after it was queued (by an admin, a
-complaint, another message's hard bounce; in clear or, for an erased address, hashed) is
-not sent. It ends ``suppressed``, with the suppression's reason on its event.
+store) and nothing is recorded for it until it is tried, or its site is suspended; a job of a
+tenant paused meanwhile goes back to the store untried (``relay.paused``). Claims are leases
+(``relay.lease``): a recipient claimed by a process that dies becomes due again when the lease
+runs out, and at start-up a node releases its own previous leases. A job that waited half a
+lease in memory goes back to the store. Suppressions are checked again before each attempt,
+for the whole claimed batch in one query: a recipient whose address was suppressed after it
+was queued (by an admin, a complaint, another message's hard bounce; in clear or, for an
+erased address, hashed) is not sent. It ends ``suppressed``, with the suppression's reason.
 """
 
 from __future__ import annotations
@@ -47,6 +45,7 @@ from gateway.core.shaping import Change, ChangeKind, Shaping, SiteState, load_sh
 from gateway.core.streams import Stream
 from gateway.observe.logging import log_event
 from gateway.relay.attempt import Attempt, Attempter, Route
+from gateway.relay.paused import PauseGate
 from gateway.relay.recording import Classifier, Job, Recorder
 from gateway.relay.sites import Site, Sites
 
@@ -128,6 +127,7 @@ class Relay:
         self.config = config
         self.bounce = bounce
         self.store = store
+        self.pauses = PauseGate(store, clock)
         self.client = client
         self.clock = clock
         self.policy = policy
@@ -329,8 +329,7 @@ class Relay:
                 rcpt=delivery.address,
                 reason=reason,
             )
-        # Not recorded (the store failed): still not sent; the lease runs out and the next
-        # claim checks again.
+        # Not recorded (the store failed): still not sent; the lease ends, the next claim checks.
         await self.recorder.record_outcomes(cancelled[0].event.queue_id or "", cancelled)
         return keep
 
@@ -416,8 +415,7 @@ class Relay:
             self.in_flight -= 1
             self._free += 1
             self._dispatch()
-            # The job may have scheduled a retry sooner than the loop's current sleep, or
-            # freed a place another site needed: let the loop look again.
+            # A retry sooner than the loop's sleep, or room another site needed: look again.
             self._wake.set()
 
     # --- one transaction --------------------------------------------------------------------
@@ -428,6 +426,9 @@ class Relay:
         content = job.content
         assert content is not None  # a job without content is recorded when queued
         first = job.deliveries[0]
+        if await self.pauses.paused(first.tenant):  # issue 15: back to the store, untried
+            await self._give_back([job], self.clock.now())
+            return
         if self.shaper is not None and len(job.deliveries) == 1:
             # RFC 8058: prepended before signing, so DKIM covers List-Unsubscribe(-Post).
             content = (

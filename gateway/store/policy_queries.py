@@ -226,6 +226,14 @@ class PolicyQueries(Queries):
         )
         return [(r[0], bool(r[1])) for r in found]
 
+    async def delivery_paused(self) -> frozenset[str]:
+        """The tenants whose delivery is paused now (the relay's gate for the mail it already
+        holds in memory; its claims skip them through ``DELIVERING``)."""
+        found = await self._query(
+            every("SELECT tenant FROM tenant_policies WHERE delivery_paused = 1")
+        )
+        return frozenset(r[0] for r in found)
+
     async def outcome_counts(self, tenant: str, since: datetime) -> WindowCounts:
         """The tenant's recipients ``sent`` and ``bounced`` and its complaints since
         ``since``, from the events log (index ``events_tenant_type_at``)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import smtplib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,3 +146,41 @@ async def test_a_manual_pause_keeps_delivery_when_configured(
     bad = await admin(harness, "PATCH", "/api/v1/tenants/default", json={"hold_window": "7x"})
     assert bad.status_code == 422, bad.text
     assert "hold_window" in bad.text
+
+
+async def test_a_pause_stops_the_mail_the_relay_already_holds(
+    store_section: dict[str, Any], harness: GatewayHarness, tmp_path: Path
+) -> None:
+    """Mail claimed before the pause, waiting in the relay's ready queue for its site (one
+    connection, a slow destination), is not tried once the tenant is paused: it goes back to
+    the store untried, and is delivered once, each message exactly once, after the resume."""
+    mx = harness.mx("127.0.0.2", "example.com")
+    mx.slow_delay = 0.5  # slow-* recipients: half a second before the RCPT reply
+    shaping = tmp_path / "shaping.toml"  # one connection per site: the rest wait their turn
+    shaping.write_text("[default]\nconnections = 1\ninitial_connections = 1\n")
+    await harness.start(admin=ADMIN, relay={"shaping": str(shaping)}, store=store_section)
+    rcpts = [f"slow-{n}@example.com" for n in range(8)]
+    for rcpt in rcpts:
+        await harness.send([rcpt])
+    await wait_until(lambda: len(mx.messages) >= 1, 15, what="the first delivery")
+    paused = await admin(
+        harness, "PATCH", "/api/v1/tenants/default", json={"paused": True, "note": "storm"}
+    )
+    assert paused.status_code == 200, paused.text
+    # The pause reaches the relay within its gate's second; a transaction already under way
+    # ends. Then nothing more is tried: a bounded look, as there is no signal for "nothing".
+    await asyncio.sleep(2.0)
+    at_pause = len(mx.messages)
+    await asyncio.sleep(2.0)
+    assert len(mx.messages) == at_pause < len(rcpts)
+    waiting = [r for rcpt in rcpts for r in await harness.recipients(rcpt)]
+    untried = [r for r in waiting if r.status is Status.QUEUED]
+    assert len(untried) == len(rcpts) - at_pause
+    assert all(r.attempts == 0 for r in untried)  # given back, no attempt burnt
+    resumed = await admin(
+        harness, "PATCH", "/api/v1/tenants/default", json={"paused": False, "note": "ok"}
+    )
+    assert resumed.status_code == 200, resumed.text
+    await wait_until(lambda: len(mx.messages) >= len(rcpts), 30, what="the rest delivered")
+    delivered = sorted(rcpt for m in mx.messages for rcpt in m.rcpt_tos)
+    assert delivered == sorted(rcpts)  # each once
