@@ -14,6 +14,10 @@ for every rule, the sources whose emails it matches, and the special-case rules 
 that lack a ``reason`` in ``rules.toml``. The CV counts the original emails only (the CRLF
 copies are the same emails).
 
+With ``--bounceparser`` it prints only the report of the second real corpus,
+``tests/data/bounceparser`` (BounceParser's test emails, labelled before the classifier
+was run on them; see its README); the default run prints it after the lab's.
+
 With ``--process`` it times whole processes instead, start-up and imports included: the
 ``gateway bounce classify FILE...`` command beside this Python (the console script) against
 ``perl -MSisimai`` printing ``Sisimai->dump`` for each file, over the same files, alternating in
@@ -29,6 +33,7 @@ Usage:
     python bench/bounces.py [--misses] [--repeat N] [--no-sisimai]
     python bench/bounces.py --cv [--rules-detail]
     python bench/bounces.py --process [--repeat N]
+    python bench/bounces.py --bounceparser [--misses]
 
 The corpus is the repository's copy in ``tests/data/bounce-corpus``; set ``$GATEWAY_SHARED`` to
 score another folder that holds a ``bounce-corpus/`` of the same layout. A label row is matched
@@ -206,6 +211,100 @@ def lab_report() -> Score | None:
         f"({len(labels) - len(clear)} ambiguous kept out); nonexistent_address precision "
         f"{result.precision('nonexistent_address'):.4f}"
     )
+    return result
+
+
+NOT_A_BOUNCE = "(not a bounce)"
+NO_FAILURE = "(no failure)"
+_NOT_FAILURES = {Category.AUTO_REPLY, Category.DELIVERED, None}
+
+
+def bounceparser_dir() -> Path:
+    """Return the BounceParser corpus (``tests/data/bounceparser``, see its README)."""
+    return Path(__file__).resolve().parents[1] / "tests" / "data" / "bounceparser"
+
+
+def score_bounceparser(
+    corpus: Path, labels: list[dict[str, str]], rules: Rules | None = None
+) -> Score:
+    """Score the BounceParser corpus: bounce rows as :func:`score` does, ``not_bounce`` rows
+    on "no failed recipient reported" (no report, or only auto_reply/delivered ones).
+
+    Rows marked ``ambiguous`` are not counted.
+    """
+    clear = [row for row in labels if not row.get("ambiguous")]
+    result = score(corpus, [row for row in clear if not row.get("not_bounce")], rules)
+    for row in clear:
+        if not row.get("not_bounce"):
+            continue
+        reports = parse_bounce((corpus / row["file"]).read_bytes(), rules)
+        failed = [r for r in reports if r.category not in _NOT_FAILURES]
+        got = failed[0].category.value if failed and failed[0].category else NO_FAILURE
+        result.rows += 1
+        result.truth[NOT_A_BOUNCE] += 1
+        result.predicted[got] += 1
+        if got == NO_FAILURE:
+            result.correct += 1
+            result.correct7 += 1
+            result.hits[NOT_A_BOUNCE] += 1
+        else:
+            result.misses.append((row, failed[0]))
+    return result
+
+
+def bounceparser_report(misses: bool = False) -> Score | None:
+    """Print the BounceParser corpus's figures: accuracy, nonexistent_address precision, recall
+    per category, accuracy per source; its ambiguous rows; and with ``misses`` each miss."""
+    corpus = bounceparser_dir()
+    if not (corpus / "labels.jsonl").exists():
+        print(f"BounceParser corpus not found at {corpus}")
+        return None
+    labels = load_labels(corpus)
+    result = score_bounceparser(corpus, labels)
+    print("BounceParser corpus (tests/data/bounceparser, never used to write the rules):")
+    print(f"rows scored: {result.rows} ({sum(1 for r in labels if r.get('ambiguous'))} ambiguous)")
+    print(f"accuracy (category):  {result.accuracy:.4f} ({result.correct}/{result.rows})")
+    print(f"accuracy (category7): {result.accuracy7:.4f}")
+    nonexistent = "nonexistent_address"
+    print(
+        f"nonexistent_address precision: {result.precision(nonexistent):.4f} "
+        f"({result.hits[nonexistent]}/{result.predicted[nonexistent]})"
+    )
+    print(f"{'category':<22}{'rows':>6}{'recall':>9}{'predicted':>11}{'precision':>11}")
+    for cat in [c.value for c in Category] + [NOT_A_BOUNCE, NO_FAILURE, MISSING]:
+        if not result.truth[cat] and not result.predicted[cat]:
+            continue
+        print(
+            f"{cat:<22}{result.truth[cat]:>6}{result.recall(cat):>9.3f}"
+            f"{result.predicted[cat]:>11}{result.precision(cat):>11.3f}"
+        )
+    by_source: Counter[str] = Counter()
+    wrong_by_source: Counter[str] = Counter()
+    wrong = {(row["file"], row["recipient"]) for row, _ in result.misses}
+    for row in labels:
+        if row.get("ambiguous"):
+            continue
+        by_source[row["source"]] += 1
+        wrong_by_source[row["source"]] += (row["file"], row["recipient"]) in wrong
+    print(f"{'source':<22}{'rows':>6}{'correct':>9}")
+    for source, count in by_source.most_common():
+        print(f"{source:<22}{count:>6}{count - wrong_by_source[source]:>9}")
+    print("ambiguous rows (not counted):")
+    for row in labels:
+        if not row.get("ambiguous"):
+            continue
+        found = {r.recipient: r for r in parse_bounce((corpus / row["file"]).read_bytes())}
+        report = found.get(row["recipient"])
+        got = report.category.value if report and report.category else MISSING
+        print(f"  {row['file']} {row['recipient']} label={row['category']} got={got}")
+    if misses:
+        print("misses:")
+        for row, report in result.misses:
+            want = NOT_A_BOUNCE if row.get("not_bounce") else row["category"]
+            got = report.category.value if report and report.category else MISSING
+            print(f"  {row['file']} {row['recipient']} want={want} got={got} ({row['source']})")
+            if report is not None:
+                print(f"      ours status={report.status} diag={report.diagnostic[:150]!r}")
     return result
 
 
@@ -446,6 +545,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rules-detail", action="store_true", help="with --cv: list each source's misses"
     )
     parser.add_argument(
+        "--bounceparser",
+        action="store_true",
+        help="only the BounceParser corpus's report (tests/data/bounceparser; with --misses)",
+    )
+    parser.add_argument(
         "--process",
         action="store_true",
         help="time whole processes (gateway bounce classify vs perl Sisimai), start-up included",
@@ -460,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.process:
         time_processes(all_files(corpus), max(1, args.repeat))
+        return 0
+    if args.bounceparser:
+        bounceparser_report(args.misses)
         return 0
     result = score(corpus, load_labels(corpus))
     as_labelled = score(corpus, load_labels(corpus, errata=False))
@@ -488,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     lab_report()
+    print()
+    bounceparser_report(args.misses)
     files = all_files(corpus)
     ours = time_ours(files, max(1, args.repeat))
     print()
