@@ -171,6 +171,25 @@ def test_a_list_or_group_refusing_a_post_is_never_nonexistent(
     assert category is Category.SPAM_BLOCKED
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # flufl.bounce's sendmail_01: a routing loop whose words carry a Mailman list address.
+        (
+            "554 Too many hops 26 (25 max): from mailman-users-admin@python.org via localhost, "
+            "to zzzzz@nfg.nl",
+            Category.RECEIVING_PROBLEM,
+        ),
+        ("550 5.7.1 Rejected by the Mailman list's posting filter", Category.SPAM_BLOCKED),
+        ("550 5.1.1 majordomo: you are not on the list", Category.SPAM_BLOCKED),
+    ],
+)
+def test_a_list_managers_name_counts_only_as_a_word_not_inside_an_address(
+    text: str, expected: Category
+) -> None:
+    assert classify_reply(int(text[:3]), None, text) is expected
+
+
 # --- 3c. Local delivery agents -------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("status", "diagnostic", "kind"),
