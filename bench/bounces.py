@@ -228,7 +228,8 @@ def score_bounceparser(
     corpus: Path, labels: list[dict[str, str]], rules: Rules | None = None
 ) -> Score:
     """Score the BounceParser corpus: bounce rows as :func:`score` does, ``not_bounce`` rows
-    on "no failed recipient reported" (no report, or only auto_reply/delivered ones).
+    on "no failed recipient reported" (no report, or only auto-replies, successes, delay
+    warnings and provider holds).
 
     Rows marked ``ambiguous`` are not counted.
     """
@@ -238,7 +239,15 @@ def score_bounceparser(
         if not row.get("not_bounce"):
             continue
         reports = parse_bounce((corpus / row["file"]).read_bytes(), rules)
-        failed = [r for r in reports if r.category not in _NOT_FAILURES]
+        # What the gateway would not count as a failure (core.lifecycle): an auto-reply, a
+        # success, a delay warning, or a provider's hold until the sender answers a challenge.
+        failed = [
+            r
+            for r in reports
+            if r.category not in _NOT_FAILURES
+            and r.action != "delayed"
+            and not (r.provider_hint and r.category is Category.SPAM_BLOCKED)
+        ]
         got = failed[0].category.value if failed and failed[0].category else NO_FAILURE
         result.rows += 1
         result.truth[NOT_A_BOUNCE] += 1

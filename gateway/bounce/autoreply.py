@@ -17,11 +17,11 @@ from gateway.bounce.literals import folded
 from gateway.bounce.mime import Part
 
 _SUBJECT = re.compile(
-    r"^\s*(?:auto(?:matic)?[ _-]?(?:reply|response|antwort|respuesta)|autoreply|auto:"
+    r"^\s*[\[(]?\s*(?:auto(?:matic)?[ _-]?(?:reply|response|antwort|respuesta)|autoreply|auto:"
     r"|out of (?:the )?office|vacation|on vacation|abwesen|absence|away from"
     r"|resposta autom[aá]tica|respuesta autom[aá]tica|r[ée]ponse automatique"
     r"|risposta automatica|fora do escrit[oó]rio|ausente|f[ée]rias|fuera de la oficina"
-    r"|自動応答|自動返信|不在)",
+    r"|automatyczna odpowied|自動応答|自動返信|不在)",
 )
 _BODY = re.compile(
     r"i am away|i'm away|i am out of (?:the )?office|i'm out of (?:the )?office"
@@ -30,6 +30,9 @@ _BODY = re.compile(
     r"|on annual leave|on leave until|limited access to (?:my )?e-?mail"
     r"|i will be back|i'll be back|back in the office|away from (?:my desk|the office) until"
     r"|currently out of (?:the )?office|out of office until|i will return on"
+    # Auto-acknowledgements ("Thank you for your e-mail. I will endeavour to reply as soon as
+    # possible."): consulted only for a message that does not read as a bounce.
+    r"|(?:endeavou?r|try) to (?:reply|respond|get back to you) as soon as"
     r"|fora do escrit[oó]rio|ausente at[eé]|de volta (?:em|no dia)"
     r"|estou (?:fora|ausente|de f[eé]rias)|estarei (?:fora|ausente)|em f[eé]rias"
     r"|estoy fuera|je suis absent|ich bin (?:nicht im b[uü]ro|abwesend)",

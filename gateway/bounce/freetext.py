@@ -106,7 +106,13 @@ _INLINE_RECIPIENT = re.compile(
     # "expanded from:": naming the alias as a second recipient splits the text wrongly (DEV).
     r"|originally addressed to|undeliverable\s+to|local mailbox"
     r"|your message to|smtp|smtp=)\s*:?\s*<?$"
+    # "You sent mail to a@b.c.", "Your mail to a@b.c could not …" (a one-line report).
+    r"|(?:you sent (?:mail|a message|an e-?mail) to|your mail to)\s*<?$"
 )  # searches folded text, as _ORIGINAL_MARKERS does
+# A report that names its failed recipients by local part only, one a line under a line that
+# announces them (AOL's "Your mail to the following recipients could not be delivered …:").
+_BARE_LIST = re.compile(r"following (?:recipients?|addresses|address\(es\))\b[^\n]{0,300}:[ \t]*\n")
+_BARE_LOCAL = re.compile(r"[ \t]+([A-Za-z0-9][A-Za-z0-9._+-]{0,63})[ \t]*")
 
 # The SMTP phase the remote server was answering, as each MTA words it (RFC 5321 §4.1); read
 # case-insensitively. Kept as text: only their folded forms below are compiled (start-up).
@@ -278,6 +284,28 @@ def recipients_in(text: str, exclude: set[str]) -> list[str]:
                 found.append(addr)
             elif _INLINE_RECIPIENT.search(folded(before[-60:])):
                 found.append(addr)
+    return found
+
+
+def bare_recipients(text: str, domain: str) -> list[str]:
+    """Return the recipients a report lists by local part only, completed with ``domain``.
+
+    Only the indented lines right under a line that announces the failed recipients count
+    ("… the following recipients …:"), up to the first line that is not a bare local part.
+
+    Args:
+        text: the notification text, original message already cut.
+        domain: the reporting system's domain (the domain of the report's From address).
+    """
+    found: list[str] = []
+    announced = _BARE_LIST.search(folded(text[:8000]))
+    if announced is None or not domain:
+        return found
+    for line in text[announced.end() :].split("\n", 50)[:50]:
+        match = _BARE_LOCAL.fullmatch(line)
+        if match is None:
+            break
+        found.append(f"{match.group(1).lower()}@{domain.lower()}")
     return found
 
 

@@ -42,6 +42,7 @@ _BOUNCE_BODY = re.compile(
     r"|was not delivered|unable to deliver|did not reach|delivery to the following"
     r"|failed permanently|could not deliver|error delivering|mailbox is full|delivery has failed"
     r"|remote host said|said: [45]\d\d|following address|n[aã]o foi entregue"
+    r"|not a valid (?:user|recipient|mailbox)"
 )
 # The three patterns above and _PROVIDERS are lower case and search folded text
 # (gateway.bounce.literals.folded), which finds what re.IGNORECASE finds in the text; they
@@ -233,6 +234,11 @@ def _from_text(
         recipients = list(dict.fromkeys(a.lower() for v in failed for a in _ADDRESS.findall(v)))
     if not recipients:
         recipients = _original_recipients(view, body, len(notification), exclude)
+    if not recipients:
+        # Local parts only (AOL): the domain is the reporting system's.
+        sender = _ADDRESS.findall(view.root.get("from"))
+        domain = sender[0].rpartition("@")[2] if sender else ""
+        recipients = freetext.bare_recipients(notification, domain)
     if not recipients:
         return []
     blocks = freetext.blocks_for(notification, recipients)

@@ -15,13 +15,15 @@ from gateway.bounce import parse_bounce
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "flufl_bounce"
 ROWS = [json.loads(line) for line in (DATA / "expected.jsonl").read_text().splitlines() if line]
 
-# Not found yet, by family: a bounce forwarded as an attachment by a filter (dsn_15), a
-# screen name without a domain (aol_01), an address only in the subject (simple_24) or in the
+# Not found yet, by family: a bounce forwarded as an attachment by a filter (dsn_15), an
+# address only in the subject (simple_24) or in the
 # quoted original's To: (yahoo_12), LLNL's and Yale's prose, Exchange's X.400 line, Exim's
 # alias, Sendmail's "expanded from" original, one of two Microsoft recipients, and DSNs whose
 # Final-Recipient is another address than the one flufl.bounce reports (dsn_04, dsn_17).
+# aol_01 (a screen name without a domain) is found since the reader completes a local part
+# listed under "the following recipients" with the reporting system's domain (the AOL family of
+# tests/data/bounceparser).
 STILL_MISSED = {
-    "aol_01.txt",
     "bounce_03.txt",
     "dsn_04.txt",
     "dsn_15.txt",
@@ -35,7 +37,7 @@ STILL_MISSED = {
     "yahoo_12.txt",
     "yale_01.txt",
 }
-RATE_FLOOR = 0.89  # measured 119/133 = 0.895 (0.850 before the inline recipient phrases)
+RATE_FLOOR = 0.90  # measured 120/133 = 0.902 (0.850 before the inline recipient phrases)
 
 
 def _found(row: dict[str, object]) -> set[str]:
