@@ -13,8 +13,7 @@ policy layer alerts the operator instead of suppressing (docs/architecture.md, "
 
 from __future__ import annotations
 
-import re
-
+from gateway.bounce.cache import regex
 from gateway.bounce.decode import collapse_ws
 from gateway.bounce.dsn import address_of
 from gateway.bounce.mime import Part
@@ -25,7 +24,7 @@ from gateway.core.category import Category
 _FEEDBACK_TYPES = frozenset(
     {"abuse", "fraud", "virus", "other", "not-spam", "auth-failure", "dmarc", "opt-out"}
 )
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_ADDRESS = regex(r"[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _UNSUBSCRIBE_SUBJECTS = frozenset(
     {"unsubscribe", "sair", "descadastrar", "remover", "cancelar", "remove", "stop", "baja"}
 )

@@ -11,19 +11,18 @@ person who is away (the reply's author).
 
 from __future__ import annotations
 
-import re
-
+from gateway.bounce.cache import regex
 from gateway.bounce.literals import folded
 from gateway.bounce.mime import Part
 
-_SUBJECT = re.compile(
+_SUBJECT = regex(
     r"^\s*[\[(]?\s*(?:auto(?:matic)?[ _-]?(?:reply|response|antwort|respuesta)|autoreply|auto:"
     r"|out of (?:the )?office|vacation|on vacation|abwesen|absence|away from"
     r"|resposta autom[aá]tica|respuesta autom[aá]tica|r[ée]ponse automatique"
     r"|risposta automatica|fora do escrit[oó]rio|ausente|f[ée]rias|fuera de la oficina"
     r"|automatyczna odpowied|自動応答|自動返信|不在)",
 )
-_BODY = re.compile(
+_BODY = regex(
     r"i am away|i'm away|i am out of (?:the )?office|i'm out of (?:the )?office"
     r"|i will be (?:out|away|traveling|travelling|on vacation)|i am on vacation"
     r"|i'm on vacation|i am currently out|i'm currently out|out of the office until"
@@ -37,7 +36,7 @@ _BODY = re.compile(
     r"|estou (?:fora|ausente|de f[eé]rias)|estarei (?:fora|ausente)|em f[eé]rias"
     r"|estoy fuera|je suis absent|ich bin (?:nicht im b[uü]ro|abwesend)",
 )
-_BOUNCE_FROM = re.compile(r"mailer-daemon|postmaster|mail delivery|maildelivery|mdaemon")
+_BOUNCE_FROM = regex(r"mailer-daemon|postmaster|mail delivery|maildelivery|mdaemon")
 # The three patterns are lower case and search folded text (gateway.bounce.literals.folded),
 # which finds what re.IGNORECASE finds in the text; they compile several times faster so.
 

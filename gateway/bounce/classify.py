@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.bounce.literals import Gate, folded, trie_pattern
+from gateway.bounce.literals import Gate, folded, trie_regex
 from gateway.bounce.records import FrozenRecord
 from gateway.core.category import Category
 
@@ -335,7 +335,7 @@ class _LiteralIndex:
             if len(lit) > _TRIE_DEPTH:
                 tails.setdefault(lit[:_TRIE_DEPTH], []).append(lit)
         self.tails = {key: tuple(longer) for key, longer in tails.items()}
-        self.finder: re.Pattern[str] | None = re.compile(trie_pattern(keys)) if keys else None
+        self.finder: re.Pattern[str] | None = trie_regex(keys) if keys else None
 
     def present(self, text: str) -> set[str]:
         """Return the literals that occur in ``text``.

@@ -15,6 +15,8 @@ import codecs
 import re
 from functools import lru_cache
 
+from gateway.bounce.cache import regex
+
 # Common misspellings and vendor names seen in real bounces, mapped to a codec Python knows.
 _CHARSET_ALIASES = {
     "uft-8": "utf-8",
@@ -41,8 +43,8 @@ _CHARSET_ALIASES = {
 # with it. These are tried in order when the declared codec rejects the bytes.
 _JAPANESE_FALLBACKS = ("iso2022_jp_2", "euc-jp", "cp932")
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,40})\?([bBqQ])\?([^?\s]{0,2000})\?=")
-_WS_BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
+_ENCODED_WORD = regex(r"=\?([^?\s]{1,40})\?([bBqQ])\?([^?\s]{0,2000})\?=")
+_WS_BETWEEN_WORDS = regex(r"(\?=)\s+(=\?)")
 _NON_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 
 

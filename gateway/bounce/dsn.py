@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from gateway.bounce.cache import regex
 from gateway.bounce.decode import collapse_ws
 from gateway.bounce.records import Record
 
@@ -32,7 +33,7 @@ _RECIPIENT_FIELDS = frozenset(
 # stripped later), a line of white space only (no group set), or a continuation (what follows
 # its first space or tab, never white space only). Other lines do not match; "\n" is never
 # crossed.
-_LINE = re.compile(
+_LINE = regex(
     r"^(?:([A-Za-z][A-Za-z0-9-]{1,40})[^\S\n]*:[^\S\n]?([^\n]*)|[^\S\n]*$|[ \t]([^\n]*))",
     re.MULTILINE,
 )
@@ -40,10 +41,8 @@ _MAX_LINES = 5000
 # An RFC 3463 code, not part of a dotted IP address or a version number. Each pattern starts
 # with its first digit and checks what precedes it with a look-behind over that digit (rather
 # than "(?<![\w.])" or "\b" before it), so the regex engine skips to the digits 2, 4 and 5.
-_STATUS = re.compile(r"([245])(?<![\w.][245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
-_REPLY_STATUS = re.compile(
-    r"[245](?<!\w[245])\d\d[ \-'#]{1,3}([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)"
-)
+_STATUS = regex(r"([245])(?<![\w.][245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_REPLY_STATUS = regex(r"[245](?<!\w[245])\d\d[ \-'#]{1,3}([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
 _MAX_RECIPIENTS = 500
 

@@ -21,6 +21,8 @@ import re
 from re import _constants as _sre  # type: ignore[attr-defined]  # private module
 from re import _parser  # type: ignore[attr-defined]  # private module
 
+from gateway.bounce.cache import memo, regex
+
 MIN_LITERAL = 2  # shorter literals are too common to save a search
 
 Trie = dict[str, "Trie"]  # one character -> the rest ("" marks a literal's end)
@@ -42,6 +44,11 @@ def required_literals_of(pattern: str, flags: int = 0) -> frozenset[str] | None:
         pattern: the regular expression.
         flags: its ``re`` flags.
     """
+    # Kept between processes (gateway.bounce.cache): parsing each pattern is start-up time.
+    return memo("literals", (pattern, int(flags)), lambda: _required_literals(pattern, flags))
+
+
+def _required_literals(pattern: str, flags: int) -> frozenset[str] | None:
     try:
         tree = _parser.parse(pattern, flags)
     except Exception:  # an analysis failure only means "no pre-check"
@@ -158,8 +165,22 @@ def trie_pattern(literals: set[str] | frozenset[str]) -> str:
     Args:
         literals: non-empty strings.
     """
+    ordered = tuple(sorted(literals))  # sorted: the same pattern in every process
+    return memo("trie", ordered, lambda: _trie_pattern(ordered))
+
+
+def trie_regex(literals: set[str] | frozenset[str]) -> re.Pattern[str]:
+    """:func:`trie_pattern` compiled (both kept between processes: gateway.bounce.cache).
+
+    Args:
+        literals: non-empty strings.
+    """
+    return regex(trie_pattern(literals))
+
+
+def _trie_pattern(ordered: tuple[str, ...]) -> str:
     trie: Trie = {}
-    for lit in sorted(literals):  # sorted: the same pattern in every process
+    for lit in ordered:
         node = trie
         for char in lit:
             node = node.setdefault(char, {})

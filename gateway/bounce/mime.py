@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 
+from gateway.bounce.cache import regex
 from gateway.bounce.decode import decode_header, decode_text, decode_transfer
 from gateway.bounce.records import Record
 
@@ -199,7 +200,7 @@ def _is_mbox_line(line: str) -> bool:
 # per-value and field-count caps out of reach (a value is shorter than the block; there are
 # fewer lines than MAX_HEADER_FIELDS). A block is plain when its first line starts a field and
 # so does every other line that is not a continuation (see _plain_fields).
-_PLAIN_FIELD = re.compile(r"^([!-9;-~]{1,79}):([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
+_PLAIN_FIELD = regex(r"^([!-9;-~]{1,79}):([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 _FAST_MAX_CHARS = 64 * 1024
 
 

@@ -9,14 +9,14 @@ as every other report.
 from __future__ import annotations
 
 import json
-import re
 
+from gateway.bounce.cache import regex
 from gateway.bounce.decode import collapse_ws
 from gateway.bounce.records import Record
 
 MAX_JSON = 256 * 1024
 # SNS e-mail delivery wraps long lines as "!" CRLF SP; undo it before decoding.
-_SNS_WRAP = re.compile(r"!\r?\n ")
+_SNS_WRAP = regex(r"!\r?\n ")
 _MAX_RECIPIENTS = 500
 
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from gateway.bounce import cache
 from gateway.bounce.classify import Rule, Rules
 from gateway.core.category import Category
 
@@ -34,8 +35,8 @@ _ALLOWED_KEYS = frozenset(
     }
 )
 _COMMANDS = frozenset({"MAIL", "RCPT", "DATA", "CONN"})
-_STATUS_PATTERN = re.compile(r"^[245*]\.(?:\d{1,3}|\*)\.(?:\d{1,3}|\*)$")
-_REPLY_PATTERN = re.compile(r"^[245x][0-9x][0-9x]$")
+_STATUS_PATTERN = cache.regex(r"^[245*]\.(?:\d{1,3}|\*)\.(?:\d{1,3}|\*)$")
+_REPLY_PATTERN = cache.regex(r"^[245x][0-9x][0-9x]$")
 
 
 def load_rules(extra_path: str | Path | None = None) -> Rules:
@@ -75,13 +76,18 @@ def default_rules() -> Rules:
         from importlib import resources
 
         text = resources.files("gateway.bounce").joinpath("rules.toml").read_text("utf-8")
-    return Rules(_parse_table(read_packaged(text), "gateway/bounce/rules.toml"))
+    # The table read from this very text, its regexes compiled and the literal finder built are
+    # kept from one process to the next (gateway.bounce.cache): an edited file is read again.
+    data = cache.memo("rules.toml", text, lambda: read_packaged(text))
+    rules = Rules(_parse_table(data, "gateway/bounce/rules.toml"))
+    cache.save()
+    return rules
 
 
 # The TOML the packaged rules.toml is written in, as tokens: white space, comments, newlines,
 # the [[rule]] header, a key and its "=", brackets and commas, literal strings, basic strings
 # whose only escapes are \" and \\, booleans and decimal integers.
-_TOKEN = re.compile(
+_TOKEN = cache.regex(
     r"""(?P<skip>[ \t\r]+|\#[^\n]*)|(?P<nl>\n)|(?P<header>\[\[rule\]\])"""
     r"""|(?P<key>[A-Za-z_][A-Za-z0-9_]*)[ \t]*=|(?P<punct>[\[\],])"""
     r"""|'(?P<literal>[^'\n]*)'|"(?P<basic>(?:[^"\\\n]|\\["\\])*)"|(?P<bool>true|false)\b"""
@@ -293,7 +299,7 @@ def _reply_pattern(pattern: str, where: str) -> str:
 
 def _regex(pattern: str, where: str) -> re.Pattern[str]:
     try:
-        return re.compile(pattern, re.IGNORECASE)
+        return cache.regex(pattern, re.IGNORECASE)
     except re.error as exc:
         msg = f"{where}: bad regex {pattern!r}: {exc}"
         raise ValueError(msg) from exc
