@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from gateway.bounce.cache import regex
 from gateway.bounce.dsn import status_of
 from gateway.bounce.literals import folded, required_literals_of, trie_pattern
 
@@ -38,14 +39,14 @@ _MARKER_PHRASES = (
 # Like the other patterns below written in lower case, these two read folded text
 # (gateway.bounce.literals.folded), where they match what re.IGNORECASE matches in the text, and
 # compile several times faster.
-_ORIGINAL_MARKERS = re.compile(rf"^\s*(?:[-=|*]+\s*)?(?:{_MARKER_PHRASES})")
+_ORIGINAL_MARKERS = regex(rf"^\s*(?:[-=|*]+\s*)?(?:{_MARKER_PHRASES})")
 # A header line of an inline returned message (two in a row start the original message).
 _HEADER_NAMES = (
     "return-path|received|message-id|date|from|to|subject|mime-version|content-type"
     "|dkim-signature|x-[a-z0-9-]+|arc-[a-z-]+|authentication-results|delivered-to"
     "|reply-to|references|in-reply-to|cc"
 )
-_HEADERISH = re.compile(rf"^(?:{_HEADER_NAMES}):\s")
+_HEADERISH = regex(rf"^(?:{_HEADER_NAMES}):\s")
 # Where cut_original's candidate lines start, searched in the whole text at once: right after a
 # newline (the first line is never a candidate), with no 200-character cap; a marker may follow
 # any run of non-word characters (the per-line pattern allows white space and rules) and the
@@ -56,12 +57,12 @@ _HEADERISH = re.compile(rf"^(?:{_HEADER_NAMES}):\s")
 # and is far cheaper. The marker phrases (plain text) are laid out as a trie: at a line start
 # the engine then follows one branch instead of trying each phrase; the match starts where the
 # alternation's would, and only match starts are used.
-_MARKER_LINE = re.compile(
+_MARKER_LINE = regex(
     rf"\n[^\w\n]*(?:{trie_pattern(set(_MARKER_PHRASES.replace('$', '').split('|')))})"
 )
-_HEADER_LINE = re.compile(rf"\n(?:{_HEADER_NAMES}):[^\S\n]")
+_HEADER_LINE = regex(rf"\n(?:{_HEADER_NAMES}):[^\S\n]")
 
-_ADDRESS = re.compile(
+_ADDRESS = regex(
     r"(?<![\w.!#$%&'*+=?^`{|}~/-])"
     r"([A-Za-z0-9!#$%&'*+=?^_`{|}~-][A-Za-z0-9.!#$%&'*+=?^_`{|}~-]{0,127}"
     r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8})",
@@ -69,7 +70,7 @@ _ADDRESS = re.compile(
 )
 # How a line may begin before a failed recipient: quoting, bullets, SMTP transcript arrows, a reply
 # code, and up to three short "Label:" prefixes ("Recipient address:", "RCPT TO:").
-_LEAD = re.compile(
+_LEAD = regex(
     r"^[\s>*\-\"'<(\[]*(?:<<<\s*|>>>\s*)?(?:[245]\d\d[\s\-:]+)?"
     r"((?:[A-Za-z][A-Za-z0-9 _,'.\-]{0,60}:\s*){0,3})[\s<\"'(]*$",
     re.ASCII,
@@ -95,7 +96,7 @@ _SENDER_LABELS = frozenset(
     }
 )
 # Phrases that introduce a failed recipient in the middle of a sentence.
-_INLINE_RECIPIENT = re.compile(
+_INLINE_RECIPIENT = regex(
     r"(?:rcpt to|rcpt|deliver(?:ing|y)?(?: your)?(?: mail| message| e-?mail)?(?: to)?"
     r"|delivered to|recipient(?: address)?|address|failed|mailing list"
     r"|(?:mensagem|e-?mail) (?:enviad[ao] )?para|enviou (?:uma mensagem )?para"
@@ -111,8 +112,8 @@ _INLINE_RECIPIENT = re.compile(
 )  # searches folded text, as _ORIGINAL_MARKERS does
 # A report that names its failed recipients by local part only, one a line under a line that
 # announces them (AOL's "Your mail to the following recipients could not be delivered …:").
-_BARE_LIST = re.compile(r"following (?:recipients?|addresses|address\(es\))\b[^\n]{0,300}:[ \t]*\n")
-_BARE_LOCAL = re.compile(r"[ \t]+([A-Za-z0-9][A-Za-z0-9._+-]{0,63})[ \t]*")
+_BARE_LIST = regex(r"following (?:recipients?|addresses|address\(es\))\b[^\n]{0,300}:[ \t]*\n")
+_BARE_LOCAL = regex(r"[ \t]+([A-Za-z0-9][A-Za-z0-9._+-]{0,63})[ \t]*")
 
 # The SMTP phase the remote server was answering, as each MTA words it (RFC 5321 §4.1); read
 # case-insensitively. Kept as text: only their folded forms below are compiled (start-up).
@@ -154,14 +155,14 @@ _TRANSCRIPT_FLAGS = re.IGNORECASE | re.MULTILINE
 # space stopping at a newline ([^\S\n]): a match across blank lines then starts at the last of
 # them, with the same command word, and a run of blank lines costs linear time instead of
 # quadratic (from each newline, \s* would scan the rest of the run).
-_FOLDED_TRANSCRIPT = re.compile(
+_FOLDED_TRANSCRIPT = regex(
     r"\n(?:[> ]*>>>\s*+(mail from|rcpt to|data|ehlo|helo)"
     r"|[^\S\n]*+(?:sent|in:)\s*+(?:<<<\s*+)?(mail from|rcpt to|data))"
 )
 # Literal pre-checks: most texts name none of the phrases, and a substring test is cheaper still
 # (results are unchanged, see gateway.bounce.literals; None: no pre-check, the pattern runs).
 _COMMAND_CHECKS = tuple(
-    (required_literals_of(pattern, re.IGNORECASE), re.compile(pattern), command)
+    (required_literals_of(pattern, re.IGNORECASE), regex(pattern), command)
     for pattern, command in _COMMAND_PATTERNS
 )
 _TRANSCRIPT_LITERALS = required_literals_of(_TRANSCRIPT_PATTERN, _TRANSCRIPT_FLAGS)
@@ -194,7 +195,7 @@ _TRANSCRIPT_MAP = {"mail from": "MAIL", "rcpt to": "RCPT", "data": "DATA"}
 # 5 (a leading group would be tried at every position). A match that is passed over ends with
 # ".", which can precede no code, so consuming what follows the digits (as a former form did)
 # or only looking at it finds the same codes.
-_REPLY_CODE = re.compile(r"([245](?<![^\s:;(\[<>\"'=][245])[0-5]\d)(?=[\s\-:;,.)\]]|\Z)")
+_REPLY_CODE = regex(r"([245](?<![^\s:;(\[<>\"'=][245])[0-5]\d)(?=[\s\-:;,.)\]]|\Z)")
 _EHLO_LIKE = frozenset({"ehlo", "helo"})
 
 

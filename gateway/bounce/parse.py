@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from gateway.bounce import arf, autoreply, dsn, freetext, mime, notify
+from gateway.bounce.cache import regex
 from gateway.bounce.classify import Rules, decide
 from gateway.bounce.decode import collapse_ws, decode_header
 from gateway.bounce.literals import Gate, folded
@@ -22,13 +23,13 @@ from gateway.bounce.report import BounceReport, unparseable
 from gateway.bounce.rules_file import default_rules
 from gateway.core.category import Category
 
-_TAG = re.compile(r"<[^<>]{0,2000}>")
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-_BOUNCE_FROM = re.compile(
+_TAG = regex(r"<[^<>]{0,2000}>")
+_ADDRESS = regex(r"[A-Za-z0-9.!#$%&'*+=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_BOUNCE_FROM = regex(
     r"mailer-daemon|mailer_daemon|postmaster|post_master|mail delivery|maildelivery"
     r"|mail-daemon|mdaemon|no-reply@.*\.ne\.jp|bounce"
 )
-_BOUNCE_SUBJECT = re.compile(
+_BOUNCE_SUBJECT = regex(
     r"undeliver|undelivered|delivery (?:status )?notification|delivery fail|failure notice"
     r"|returned mail|mail delivery|could not be delivered|non-?delivery|returned to sender"
     r"|delivery problem|mail system error|failed delivery|failure delivery|delivery report"
@@ -36,7 +37,7 @@ _BOUNCE_SUBJECT = re.compile(
     r"|delayed|nondeliverable|message delivery|aws notification|mensagem n[aã]o entregue"
     r"|falha (?:na|de) entrega|n[aã]o (?:foi )?entregue|devolvid|are not (?:a )?member"
 )
-_BOUNCE_BODY = re.compile(
+_BOUNCE_BODY = regex(
     r"could not be delivered|couldn't be delivered|not be delivered|delivery failed"
     r"|undeliverable|permanent error|permanent fatal|user unknown|unknown user|no such user"
     r"|was not delivered|unable to deliver|did not reach|delivery to the following"
@@ -48,17 +49,17 @@ _BOUNCE_BODY = re.compile(
 # (gateway.bounce.literals.folded), which finds what re.IGNORECASE finds in the text; they
 # compile several times faster so.
 _PROVIDERS = (
-    ("uol", re.compile(r"uol\.com\.br|antispam uol|anti-spam uol|uol antispam")),
-    ("bol", re.compile(r"bol\.com\.br|antispam bol|anti-spam bol|bol antispam")),
-    ("terra", re.compile(r"terra\.com\.br|anti-?spam (?:do )?terra|terra anti-?spam")),
+    ("uol", regex(r"uol\.com\.br|antispam uol|anti-spam uol|uol antispam")),
+    ("bol", regex(r"bol\.com\.br|antispam bol|anti-spam bol|bol antispam")),
+    ("terra", regex(r"terra\.com\.br|anti-?spam (?:do )?terra|terra anti-?spam")),
 )
-_ANTISPAM = Gate(re.compile(r"anti-?\s?spam", re.IGNORECASE))
+_ANTISPAM = Gate(regex(r"anti-?\s?spam", re.IGNORECASE))
 _GENERIC_STATUS = frozenset({"5.0.0", "4.0.0", "5.0.1", "4.0.1"})
 # The bounce's own header fields naming addresses that are never a failed recipient.
 _OWN_FIELDS = frozenset({"from", "to", "reply-to", "return-path", "sender", "delivered-to"})
 # What every error reply code (4xx, 5xx) and every non-success status code (4.x.x, 5.x.x)
 # contains: a line without it is skipped by _server_words without the full searches.
-_CODE_HINT = re.compile(r"[45](?:\d\d|\.\d)")
+_CODE_HINT = regex(r"[45](?:\d\d|\.\d)")
 
 
 class _View:
@@ -415,7 +416,7 @@ def _provider(root: mime.Part, text: str) -> str | None:
 
 
 # A link in a challenge report: scheme, host and path, up to white space or a delimiter.
-_LINK = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(?::\d{1,5})?(?:/[^\s<>\"'()\[\]{}]{0,1000})?")
+_LINK = regex(r"https?://[A-Za-z0-9.-]{1,253}(?::\d{1,5})?(?:/[^\s<>\"'()\[\]{}]{0,1000})?")
 
 
 def _challenge_link(text: str) -> str | None:
