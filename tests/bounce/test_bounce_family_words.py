@@ -1,0 +1,110 @@
+"""Family words: wordings no phrase of rules.toml lists, read by words near each other.
+
+Each sentence below is written for this test in words that no rule phrase contains (the
+first test checks that), so only the family-word rules can decide it. The second half checks
+the vetoes: our own account or sending quota, a message-size limit, a list, a transient
+answer, a 5.7 policy code, and that contrary evidence always wins over the unknown-user words.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.bounce import classify_reply
+from gateway.bounce.classify import normalise
+from gateway.bounce.rules_file import default_rules
+from gateway.core.model import Category
+
+FAMILY_RULES = {
+    "mailbox-disabled-words",
+    "mailbox-full-words",
+    "too-large-words",
+    "user-unknown-words",
+}
+
+UNSEEN = [
+    (
+        "the mailbox of this user has been deactivated by the administrator",
+        Category.MAILBOX_DISABLED,
+    ),
+    ("recipient account kijitora@example.org is currently frozen", Category.MAILBOX_DISABLED),
+    ("the addressee's mail folder is at capacity", Category.MAILBOX_FULL),
+    ("the inbox of the recipient reached capacity", Category.MAILBOX_FULL),
+    ("the recipient's mailbox exceeded its allowed size", Category.MAILBOX_FULL),
+    ("your e-mail exceeds the maximum size accepted here", Category.MESSAGE_TOO_LARGE),
+    ("the local part kijitora is not valid at example.org", Category.NONEXISTENT_ADDRESS),
+    ("the addressee named kijitora does not exist on this server", Category.NONEXISTENT_ADDRESS),
+]
+
+
+def _phrase_rules_match(text: str) -> set[str]:
+    """The non-family rules whose plain phrases occur in ``text``."""
+    folded = normalise(text)
+    return {
+        rule.name
+        for rule in default_rules().rules
+        if rule.name not in FAMILY_RULES and any(p in folded for p in rule.phrases)
+    }
+
+
+@pytest.mark.parametrize(("text", "category"), UNSEEN)
+def test_an_unseen_wording_is_read_by_its_family_words(text: str, category: Category) -> None:
+    assert not _phrase_rules_match(text) & {
+        "mailbox-disabled",
+        "mailbox-full",
+        "too-large",
+        "user-unknown",
+    }, "the sentence must not be one a phrase already knows"
+    assert classify_reply(550, None, f"550 {text}") is category
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "text", "category"),
+    [
+        # Our own account or quota at a provider is never the recipient's mailbox.
+        (554, None, "your account has been suspended for sending spam", Category.SENDER_CONFIG),
+        (
+            454,
+            None,
+            "sending quota for this account exceeded, try tomorrow",
+            Category.RECEIVING_PROBLEM,
+        ),
+        # A message-size limit is not a full mailbox.
+        (552, None, "message size exceeds the account limit", Category.MESSAGE_TOO_LARGE),
+        # A list refusing the post, a transient answer, a 5.7 policy code: never nonexistent.
+        (550, None, "you are not a valid member of this list", Category.SPAM_BLOCKED),
+        (
+            450,
+            "4.2.0",
+            "recipient kijitora unknown for now, try again later",
+            Category.RECEIVING_PROBLEM,
+        ),
+        (550, "5.7.1", "recipient kijitora is not valid for this sender", Category.SPAM_BLOCKED),
+    ],
+)
+def test_the_vetoes_keep_the_family_words_from_blocking(
+    code: int, status: str | None, text: str, category: Category
+) -> None:
+    assert classify_reply(code, status, f"{code} {text}") is category
+
+
+# bench/bounce_cv_items.py --by email: each DEV email scored with the words only it contains
+# left out of the table (the closest DEV gives to wordings the rules never saw). Measured
+# 0.881 / 0.970 before the family-word rules; with them 349/388 and 131/133.
+LEAVE_ONE_EMAIL_OUT_ACCURACY = 349 / 388
+LEAVE_ONE_EMAIL_OUT_NONEXISTENT_PRECISION = 131 / 133
+
+
+def test_leave_one_email_out_of_the_words_holds() -> None:
+    project = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(project))
+    from bench.bounce_cv_items import held_out_score
+
+    full, out = held_out_score("email")
+    assert full.accuracy >= 0.97
+    assert out.accuracy >= LEAVE_ONE_EMAIL_OUT_ACCURACY, f"{out.accuracy:.4f}"
+    precision = out.precision(Category.NONEXISTENT_ADDRESS.value)
+    assert precision >= LEAVE_ONE_EMAIL_OUT_NONEXISTENT_PRECISION, f"{precision:.4f}"
