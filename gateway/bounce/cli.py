@@ -11,12 +11,15 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from collections.abc import Sequence
-from typing import TextIO
 
 from gateway.bounce.classify import Rules
 from gateway.bounce.parse import parse_bounce
 from gateway.bounce.rules_file import load_rules
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
 
 # Fields every line carries, in a stable order (file first, for grep and sort).
 _FIELDS = (

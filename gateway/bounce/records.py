@@ -13,7 +13,9 @@ behaviour is what ``@dataclass(slots=True)`` and ``@dataclass(frozen=True, slots
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class Record:

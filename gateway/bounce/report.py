@@ -7,12 +7,14 @@ fields are found (``dsn``, ``arf``, ``freetext``, ``autoreply``) or classified (
 
 from __future__ import annotations
 
-from typing import Literal
-
 from gateway.bounce.records import FrozenRecord
 from gateway.core.category import Category
 
-Kind = Literal["dsn", "nonstandard", "arf", "auto_reply", "none", "unparseable"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["dsn", "nonstandard", "arf", "auto_reply", "none", "unparseable"]
 
 KINDS: tuple[str, ...] = ("dsn", "nonstandard", "arf", "auto_reply", "none", "unparseable")
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from gateway.bounce import cache
 from gateway.bounce.classify import Rule, Rules
 from gateway.core.category import Category
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 _ALLOWED_KEYS = frozenset(
     {

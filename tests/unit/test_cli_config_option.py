@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.cli.main import EXIT_USAGE, build_parser, parse_args
+from gateway.cli.args import build_parser, parse_args
+from gateway.cli.main import EXIT_USAGE
 
 PATH = "/etc/gateway/site.toml"
 
