@@ -18,14 +18,48 @@ from bench.bounce_lab.scenarios import (
     DEAD_HOST,
     DEAD_PORT,
     HOSTS,
+    RBL_ZONE,
     SCENARIOS,
     SIZE_LIMIT,
     Y_LATE_PORT,
     Y_PORT,
+    Y_TLS_PORT,
 )
+from bench.bounce_lab.tls import throwaway_cert
 
 MTA = "exim"
 USER = "Debian-exim"
+#: Exim has no built-in server-side "TLS required" refusal: its ACL's words are configured.
+TLS_TEXT = "530 5.7.0 Encryption required: this server accepts mail only over TLS"
+#: Exim's built-in checks deny with the bare "550 Administrative prohibition" unless the ACL
+#: sets a message (the lab saw it): these are the Exim specification's dnslists example and
+#: the words Exim itself logs for a failed reverse lookup, with Exim's variables.
+RBL_TEXT = "rejected because $sender_host_address is in a black list at $dnslist_domain"
+NO_PTR_TEXT = "no host name found for IP address $sender_host_address"
+_BARE = (
+    "; without a message Exim's reply is the bare '550 Administrative prohibition', which "
+    "names no cause"
+)
+#: Scenarios made differently from the shared description (recorded in labels.jsonl).
+HOW = {
+    "rbl_listed": "the lab DNS lists x's loopback address in bl.lab; y's built-in 'dnslists' "
+    f"ACL check refuses x at RCPT with a configured message ('{RBL_TEXT}', the Exim "
+    f"specification's example){_BARE}; x writes the report",
+    "no_ptr": "the lab DNS has no PTR for x's loopback address; y's built-in 'verify = "
+    f"reverse_host_lookup' refuses x at RCPT with a configured message ('{NO_PTR_TEXT}', "
+    f"the words Exim logs for the failed lookup){_BARE}; x writes the report",
+    "greylisted": "y's ACL verb 'defer' without a message answers every RCPT for the domain "
+    "with Exim's own 451 words until x's retry rule (F,20s,4s) times out; x writes the "
+    "report",
+    "sender_domain": "y's built-in 'verify = sender' routes the envelope sender (the gateway's "
+    "return-path domain) through a dnslookup router; the lab DNS answers NXDOMAIN and Exim "
+    "gives its own 'Sender verify failed'; x writes the report",
+    "tls_required": "y (port "
+    + str(Y_TLS_PORT)
+    + ") advertises STARTTLS with a throwaway openssl certificate and x does not use it; "
+    "Exim has no built-in server-side TLS requirement, so y's ACL 'deny !encrypted = *' at "
+    f"RCPT carries a configured text ('{TLS_TEXT}'); x writes the report",
+}
 
 
 def _domain(name: str) -> str:
@@ -55,6 +89,8 @@ ignore_bounce_errors_after = 0s
 
 
 def _gateway_router() -> str:
+    # Ends with "no_more" and no newline: y appends "no_verify" (sender_domain's check must
+    # look the return-path domain up in the lab's DNS, not route it to the gateway).
     return f"""\
 to_gateway:
   driver = manualroute
@@ -62,8 +98,7 @@ to_gateway:
   route_list = * 127.0.0.1 byname
   transport = to_gateway
   self = send
-  no_more
-"""
+  no_more"""
 
 
 def _transports(host: str, proxy_port: int) -> str:
@@ -84,6 +119,11 @@ to_y_late:
   driver = smtp
   port = {Y_LATE_PORT}
   interface = {host}
+to_y_tls:
+  driver = smtp
+  port = {Y_TLS_PORT}
+  interface = {host}
+  hosts_avoid_tls = *
 to_dead:
   driver = smtp
   port = {DEAD_PORT}
@@ -99,7 +139,8 @@ def write(work: Path, root: Path, mx_port: int, proxy_port: int) -> list[Path]:
     to_y = [
         s.domain(MTA)
         for s in SCENARIOS
-        if s.name not in ("unknown_late", "conn_refused", "nxdomain", "dns_servfail")
+        if s.name
+        not in ("unknown_late", "conn_refused", "nxdomain", "dns_servfail", "tls_required")
     ]
     x = (
         _head(work / f"{MTA}-x", x_host, f"mx-x.{MTA}.lab", str(mx_port), root)
@@ -127,6 +168,12 @@ to_y_late:
   route_list = * {y_host} byname
   transport = to_y_late
   no_more
+to_y_tls:
+  driver = manualroute
+  domains = {_domain("tls_required")}
+  route_list = * {y_host} byname
+  transport = to_y_tls
+  no_more
 to_dead:
   driver = manualroute
   domains = {_domain("conn_refused")}
@@ -144,8 +191,14 @@ begin retry
 """
     )
     local = [s.domain(MTA) for s in SCENARIOS if s.name != "relay_denied"]
+    cert, key = throwaway_cert(work / f"{MTA}-y", f"mx-y.{MTA}.lab")
+    ports = f"{Y_PORT} : {Y_LATE_PORT} : {Y_TLS_PORT}"
     y = (
-        _head(work / f"{MTA}-y", y_host, f"mx-y.{MTA}.lab", f"{Y_PORT} : {Y_LATE_PORT}", root)
+        _head(work / f"{MTA}-y", y_host, f"mx-y.{MTA}.lab", ports, root).replace(
+            "tls_advertise_hosts =\n",
+            f"tls_advertise_hosts = ${{if eq{{$received_port}}{{{Y_TLS_PORT}}}{{*}}{{}}}}\n"
+            f"tls_certificate = {cert}\ntls_privatekey = {key}\n",
+        )
         + f"""\
 domainlist local_domains = {" : ".join(local)}
 hostlist relay_from_hosts = {y_host}
@@ -161,6 +214,18 @@ acl_check_rcpt:
          !hosts = +relay_from_hosts
          message = relay not permitted
   require verify = recipient
+  deny   domains = {_domain("rbl_listed")}
+         dnslists = {RBL_ZONE}
+         message = {RBL_TEXT}
+  deny   domains = {_domain("no_ptr")}
+         !verify = reverse_host_lookup
+         message = {NO_PTR_TEXT}
+  deny   domains = {_domain("sender_domain")}
+         !verify = sender
+  defer  domains = {_domain("greylisted")}
+  deny   condition = ${{if eq{{$received_port}}{{{Y_TLS_PORT}}}}}
+         !encrypted = *
+         message = {TLS_TEXT}
   accept
 acl_check_data:
   deny condition = ${{if match{{$recipients}}{{@{_domain("policy_data")}}}}}
@@ -168,11 +233,17 @@ acl_check_data:
 
 begin routers
 {_gateway_router()}
+  no_verify
 mailbox:
   driver = accept
   domains = +local_domains
   local_parts = alice : full
   transport = mailbox
+# Sender verification looks the sender's domain up in the lab's DNS (sender_domain).
+verify_dns:
+  driver = dnslookup
+  verify_only
+  transport = remote_smtp
 
 {_transports(y_host, proxy_port)}
 mailbox:

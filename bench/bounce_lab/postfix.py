@@ -18,13 +18,34 @@ from bench.bounce_lab.scenarios import (
     DEAD_HOST,
     DEAD_PORT,
     HOSTS,
+    RBL_ZONE,
     SCENARIOS,
     SIZE_LIMIT,
     Y_LATE_PORT,
     Y_PORT,
+    Y_TLS_PORT,
 )
+from bench.bounce_lab.tls import throwaway_cert
 
 MTA = "postfix"
+_CLASS = "a restriction class chosen by the recipient's domain"
+#: How each security and policy refusal is made (recorded in labels.jsonl): Postfix's own
+#: checks with their default codes and words, no configured text.
+HOW = {
+    "rbl_listed": "the lab DNS lists x's loopback address in bl.lab; y's "
+    f"'reject_rbl_client bl.lab' ({_CLASS}) refuses x at RCPT with 554; x writes the report",
+    "no_ptr": "the lab DNS has no PTR for x's loopback address; y's "
+    f"'reject_unknown_reverse_client_hostname' ({_CLASS}) answers with its default 450 until "
+    "x's queue lifetime ends; x writes the report",
+    "tls_required": f"y's port {Y_TLS_PORT} has 'smtpd_tls_security_level = encrypt' with a "
+    "throwaway certificate made by openssl at run time; x ('smtp_tls_security_level = "
+    "none') does not use STARTTLS and y refuses its MAIL; x writes the report",
+    "sender_domain": f"y's 'reject_unknown_sender_domain' ({_CLASS}) looks up the envelope "
+    "sender's domain (the gateway's return-path domain), which the lab DNS answers NXDOMAIN "
+    "for, and answers with its default 450 until x's queue lifetime ends; x writes the report",
+    "greylisted": f"y's 'defer' restriction ({_CLASS}) answers every RCPT with its default "
+    "450 until x's queue lifetime ends, as a greylist that never lets x in; x writes the report",
+}
 QUEUE_DIRS = [
     "active",
     "bounce",
@@ -64,6 +85,7 @@ virtual   unix  - n n - - virtual
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 """
 
 
@@ -134,24 +156,44 @@ def write(work: Path, root: Path, mx_port: int, proxy_port: int) -> list[Path]:
                 d = s.domain(MTA)
                 if s.name == "unknown_late":
                     transport.append(f"{d} smtp:[{y_host}]:{Y_LATE_PORT}")
+                elif s.name == "tls_required":
+                    transport.append(f"{d} smtp:[{y_host}]:{Y_TLS_PORT}")
                 elif s.name == "conn_refused":
                     transport.append(f"{d} smtp:[{DEAD_HOST}]:{DEAD_PORT}")
                 elif s.name not in ("nxdomain", "dns_servfail"):
                     transport.append(f"{d} smtp:[{y_host}]:{Y_PORT}")
         else:
             listen = f"{host}:{Y_PORT}"
+            cert, key = throwaway_cert(folder, f"mx-{role}.{MTA}.lab")
             extra = (
-                f"{host}:{Y_LATE_PORT} inet n - n - - smtpd -o smtpd_reject_unlisted_recipient=no"
+                f"{host}:{Y_LATE_PORT} inet n - n - - smtpd -o smtpd_reject_unlisted_recipient=no\n"
+                f"{host}:{Y_TLS_PORT} inet n - n - - smtpd -o smtpd_tls_security_level=encrypt"
+                f" -o smtpd_tls_cert_file={cert} -o smtpd_tls_key_file={key}"
             )
             domains = [s.domain(MTA) for s in SCENARIOS if s.name not in ("relay_denied",)]
             mailboxes = [f"{who}@{d} {d}/{who}" for d in domains for who in ("alice", "full")]
             (etc / "vmailbox").write_text("\n".join(mailboxes) + "\n")
             policy = next(s for s in SCENARIOS if s.name == "policy_data").domain(MTA)
             (etc / "policy").write_text(f"{policy} REJECT\n")
+            # The security and policy refusals: Postfix's own checks, one restriction class
+            # per scenario, chosen by the recipient's domain (so the other scenarios are not
+            # checked), answered with Postfix's default codes and words.
+            checks = {
+                "rbl_listed": f"reject_rbl_client {RBL_ZONE}",
+                "no_ptr": "reject_unknown_reverse_client_hostname",
+                "sender_domain": "reject_unknown_sender_domain",
+                "greylisted": "defer",
+            }
+            (etc / "checks").write_text(
+                "".join(f"{s.domain(MTA)} {s.name}\n" for s in SCENARIOS if s.name in checks)
+            )
+            classes = "".join(f"{name} = {check}\n" for name, check in checks.items())
             main += f"""\
 mynetworks = {y_host}/32
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_data_restrictions = check_recipient_access texthash:{etc}/policy
+smtpd_restriction_classes = {", ".join(checks)}
+{classes}smtpd_recipient_restrictions = check_recipient_access texthash:{etc}/checks
 virtual_mailbox_domains = {", ".join(domains)}
 virtual_mailbox_maps = texthash:{etc}/vmailbox
 virtual_mailbox_base = {folder}/mail

@@ -82,6 +82,44 @@ SCENARIOS = (
         "receiving_problem",
         "nothing listens at the next hop until x's queue lifetime ends",
     ),
+    # Security and policy refusals: y refuses for a reason the MTA states in its own words.
+    Scenario(
+        "rbl_listed",
+        "alice",
+        "spam_blocked",
+        "the lab DNS lists x's loopback address in the block list bl.lab; y's built-in DNS "
+        "block-list check refuses x at RCPT; x writes the report",
+    ),
+    Scenario(
+        "no_ptr",
+        "alice",
+        "sender_config",
+        "the lab DNS has no PTR for x's loopback address; y's built-in reverse-hostname check "
+        "refuses x; x writes the report",
+    ),
+    Scenario(
+        "tls_required",
+        "alice",
+        "sender_config",
+        "y demands TLS (a throwaway certificate made with openssl at run time) and x does not "
+        "use STARTTLS; y refuses the plaintext transaction; x writes the report",
+    ),
+    Scenario(
+        "sender_domain",
+        "alice",
+        "spam_blocked",
+        "y's built-in sender check looks up the envelope sender's domain (the gateway's "
+        "return-path domain), which the lab DNS answers NXDOMAIN for; y refuses the sender; "
+        "x writes the report",
+    ),
+    Scenario(
+        "greylisted",
+        "alice",
+        "receiving_problem",
+        "y answers every RCPT for the domain with a 4xx deferral (the MTA's own default words "
+        "for a deferred recipient), as a greylist that never lets x in, until x's queue "
+        "lifetime ends; x writes the report",
+    ),
 )
 
 #: Where each MTA's two instances listen (x: the gateway's next hop; y: the destination).
@@ -101,3 +139,7 @@ LAB_DNS = "127.0.0.53"
 #: The gateway's return-path domain (the harness's ``bounce.domain``).
 BOUNCE_DOMAIN = "bounces.gateway.test"
 SIZE_LIMIT = 8000
+#: The lab's DNS block list: x's address reversed under it answers 127.0.0.2.
+RBL_ZONE = "bl.lab"
+#: y's port that demands TLS (the tls_required scenario).
+Y_TLS_PORT = 2528
