@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
+from json.encoder import encode_basestring  # the C one when there is one, as json.dumps uses
 
 from gateway.bounce.classify import Rules
 from gateway.bounce.parse import parse_bounce
@@ -64,29 +66,64 @@ def classify_files(paths: Sequence[str], out: TextIO, rules: Rules | None = None
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder for every line
+_CHUNK = 1 << 16  # bytes per read: most bounces are read whole by the first
 
 
 def _classify(paths: Sequence[str], out: TextIO, rules: Rules | None) -> int:
     status = 0
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            raw = _read(path)
         except OSError as exc:
             status = 1
             line = _empty(path, "unparseable")
             line["error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
-            out.write(_ENCODER.encode(line) + "\n")
+            out.write(_json_line(line))
             continue
         reports = parse_bounce(raw, rules)
         if not reports:
-            out.write(_ENCODER.encode(_empty(path, "none")) + "\n")
+            out.write(_json_line(_empty(path, "none")))
             continue
         for report in reports:
             data = report.to_json_dict()
             line = {"file": path, **{key: data[key] for key in _FIELDS}}
-            out.write(_ENCODER.encode(line) + "\n")
+            out.write(_json_line(line))
     return status
+
+
+def _read(path: str) -> bytes:
+    """The whole file: ``open(path, "rb").read()`` without the file object (a fifth of the
+    cost of reading 400 small files), raising the same errors."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        data = os.read(fd, _CHUNK)
+        if len(data) < _CHUNK:
+            return data
+        chunks = [data]
+        while data:
+            data = os.read(fd, _CHUNK)
+            chunks.append(data)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _json_line(line: dict[str, object]) -> str:
+    """``json.dumps(line, ensure_ascii=False)`` and a newline, for the values a line holds
+    (strings, integers, ``None``; anything else goes to the encoder), without building an
+    encoder per line as ``JSONEncoder.encode`` does (a fortieth of the command's time)."""
+    parts = []
+    for key, value in line.items():
+        if value is None:
+            text = "null"
+        elif type(value) is str:
+            text = encode_basestring(value)
+        elif type(value) is int:
+            text = int.__repr__(value)
+        else:
+            return _ENCODER.encode(line) + "\n"
+        parts.append(f"{encode_basestring(key)}: {text}")
+    return "{" + ", ".join(parts) + "}\n"
 
 
 def _empty(path: str, kind: str) -> dict[str, object]:

@@ -6,7 +6,9 @@ import io
 import json
 from pathlib import Path
 
-from gateway.bounce.cli import classify_files, main
+import pytest
+
+from gateway.bounce.cli import _json_line, _read, classify_files, main
 
 REQUIRED = {
     "file",
@@ -79,3 +81,40 @@ def test_module_entry_point_and_bad_rules(tmp_path: Path, capsys) -> None:  # ty
     assert "rule 0" in capsys.readouterr().err
     assert main([str(msg)]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "none"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        'quote " backslash \\ slash / tab \t newline \n nul \x00 bell \x07',
+        "Não entregue — 届きません \u2028 \ud83d\ude00 \U0001f600",
+        550,
+        -1,
+        10**30,
+        True,
+        False,
+        1.5,
+        ["a", None],
+    ],
+)
+def test_json_lines_are_json_dumps(value: object) -> None:
+    line = {"file": "f.eml", "recipient": value, "category": "mailbox_full", "reply_code": 550}
+    assert _json_line(line) == json.dumps(line, ensure_ascii=False) + "\n"
+
+
+def test_large_and_unreadable_inputs_are_read_like_open(tmp_path: Path) -> None:
+    big = tmp_path / "big.eml"
+    body = b"".join(b"line %06d of a long bounce\n" % n for n in range(20000))  # > 4 reads
+    big.write_bytes(b"From: MAILER-DAEMON@example.com\nSubject: x\n\n" + body)
+    assert _read(str(big)) == big.read_bytes()
+    empty = tmp_path / "empty.eml"
+    empty.write_bytes(b"")
+    assert _read(str(empty)) == b""
+    out = io.StringIO()
+    assert classify_files([str(tmp_path), str(big)], out) == 1  # a folder is not a file
+    lines = _lines(out.getvalue())
+    assert lines[0]["kind"] == "unparseable"
+    assert lines[0]["error"] == "IsADirectoryError: Is a directory"
+    assert lines[1]["file"] == str(big)
