@@ -22,6 +22,8 @@ What it does, all on loopback:
 4. Sends one message per scenario per MTA through the gateway, waits (bounded) for each
    report, checks what the gateway recorded, and writes ``emails/<mta>-<scenario>.eml``,
    ``labels.jsonl`` and ``lab-run.json`` (versions, what the ingress recorded) to ``--out``.
+   With ``--scenarios a,b`` only those are made: the other rows of ``labels.jsonl`` and
+   ``lab-run.json`` and their reports in ``--out`` are kept as they are.
 
 The MTAs run as root with private config and spool: Postfix's master(8) and OpenSMTPD's
 smtpd(8) refuse to start otherwise, and Exim's Debian build needs its compiled-in account;

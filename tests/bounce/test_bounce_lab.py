@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.bounce import parse_bounce
+from gateway.bounce import classify_reply, parse_bounce
 from gateway.core.model import Category
 
 LAB = Path(__file__).resolve().parents[2] / "tests" / "data" / "bounce_lab"
@@ -93,3 +93,39 @@ def test_the_gateway_ingress_recorded_each_report_when_the_lab_ran() -> None:
         events = run["ingress"][row["recipient"]]
         categories = {e["category"] for e in events if e["category"]}
         assert row["category"] in categories, (row["recipient"], events)
+
+
+#: The same family as the relay meets it in a synchronous reply, in the lab MTAs' words and in
+#: the neighbouring wordings of other MTAs (Sendmail's sender-domain check, Exim's callout),
+#: with documentation addresses: a refused sender is never nonexistent_address.
+FAMILY = {
+    "spam_blocked": [
+        "450 4.1.8 <b@bounces.example>: Sender address rejected: Domain not found",
+        "550 5.1.8 <b@bounces.example>: Sender address rejected: Domain not found",
+        "553 5.1.8 <b@bounces.example>... Domain of sender address b@bounces.example does not "
+        "exist",
+        "451 4.1.8 Domain of sender address b@bounces.example does not resolve",
+        "550-Verification failed for <b@bounces.example>\n550-Unrouteable address\n"
+        "550 Sender verify failed",
+        "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+        "550 rejected because 192.0.2.1 is in a black list at zen.spamhaus.org",
+    ],
+    "sender_config": [
+        "550 5.7.1 Client host rejected: cannot find your hostname, [192.0.2.1]",
+        "450 4.7.25 Client host rejected: cannot find your reverse hostname, [192.0.2.1]",
+        "550 no host name found for IP address 192.0.2.1",
+        "530 5.7.0 Must issue a STARTTLS command first",
+        "530 5.5.1 Invalid command: Must issue a STARTTLS command first",
+    ],
+    "receiving_problem": [
+        "450 4.3.2 <a@example.org>: Recipient address rejected: Try again later",
+        "451 Temporary local problem - please try later",
+        "451 4.7.1 Greylisted, please try again later",
+    ],
+}
+FAMILY_ROWS = [(want, text) for want, texts in FAMILY.items() for text in texts]
+
+
+@pytest.mark.parametrize(("want", "text"), FAMILY_ROWS, ids=[t[:40] for _w, t in FAMILY_ROWS])
+def test_the_family_reads_the_same_in_a_synchronous_reply(want: str, text: str) -> None:
+    assert classify_reply(None, None, text) is Category(want)
