@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 _FORMAT = 1
 # The modules whose results are kept (memo callers): their source is part of the key.
-_KEYED_SOURCES = ("cache.py", "literals.py", "rules_file.py")
+_KEYED_SOURCES = ("cache.py", "index.py", "literals.py", "rules_file.py")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _NAME = f"bounce-start.{sys.implementation.cache_tag}.bin"
 

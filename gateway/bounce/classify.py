@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import re
 
-from gateway.bounce.literals import Gate, folded, trie_regex
+from gateway.bounce.index import LiteralIndex as _LiteralIndex
+from gateway.bounce.index import Scan as _Scan
 from gateway.bounce.records import FrozenRecord
 from gateway.core.category import Category
 
 MAX_RULE_TEXT = 6000  # characters of text any rule looks at (bounds regex work)
 _MAX_ENVELOPES = 4096  # combinations of non-text conditions whose matching rules are kept
 _MAX_ENVELOPE_CHARS = 64  # longer ones (hostile input) are not kept, so the memory is bounded
-# Characters of each literal in the finder's trie (_LiteralIndex): compiling a trie of whole
-# literals costs more start-up than `gateway bounce classify` spends on a hundred emails; the
-# rest of a longer literal is compared where its first characters were found.
-_TRIE_DEPTH = 5
 _QUOTES = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'))
 
 
@@ -276,138 +273,6 @@ class Rules(FrozenRecord):
                     self._allowed.clear()
                 self._allowed[key] = allowed
         return allowed
-
-
-class _LiteralIndex:
-    """All literals (phrases, ``unless``, sequence parts) and regexes of a rules table.
-
-    A search with a trie of the literals' first ``_TRIE_DEPTH`` characters, their keys
-    (:meth:`present`), reports at each position where a key starts the longest key starting
-    there. Every shorter literal starting there is a prefix of it (its closure), and a longer
-    literal can only start there when its key is exactly that one (no key is longer), so its
-    remaining characters are compared there. Each regex gets a literal pre-check
-    (:class:`~gateway.bounce.literals.Gate`).
-    """
-
-    __slots__ = ("always", "closure", "finder", "gates", "regex_rules", "tails", "triggers")
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        literals: set[str] = set()
-        self.gates: dict[tuple[str, int], Gate] = {}
-        # A textual rule can only match when one of its phrases, the first part of one of its
-        # sequences or a literal required by one of its regexes is present. Regex literals are
-        # lower-case ASCII, so they are only looked up for texts equal to their folded form (see
-        # candidates); a rule with a regex lacking such literals is always a candidate.
-        always: list[int] = []
-        regex_rules: list[int] = []
-        triggers: dict[str, list[int]] = {}
-        for position, rule in enumerate(rules):
-            literals.update(rule.phrases, rule.unless, *rule.sequences)
-            keys = {*rule.phrases, *(seq[0] for seq in rule.sequences)}
-            for rx in rule.regexes:
-                gate = self.gates.get((rx.pattern, rx.flags))
-                if gate is None:
-                    gate = self.gates[rx.pattern, rx.flags] = Gate(rx)
-                if gate.literals is None:
-                    keys = set()
-                    break
-                keys.update(gate.literals)
-            literals.update(keys)
-            if not rule.textual or not keys:
-                always.append(position)
-                continue
-            if rule.regexes:
-                regex_rules.append(position)
-            for lit in keys:
-                triggers.setdefault(lit, []).append(position)
-        self.always = frozenset(always)
-        self.regex_rules = frozenset(regex_rules)
-        self.triggers = {lit: tuple(positions) for lit, positions in triggers.items()}
-        keys = {lit[:_TRIE_DEPTH] for lit in literals}
-        # The literals each key starts with (itself, when it is one): a look-up per prefix
-        # length, not a comparison with every other literal (quadratic: start-up cost).
-        self.closure: dict[str, tuple[str, ...]] = {
-            key: tuple(key[:n] for n in range(1, len(key) + 1) if key[:n] in literals)
-            for key in keys
-        }
-        tails: dict[str, list[str]] = {}
-        for lit in sorted(literals):
-            if len(lit) > _TRIE_DEPTH:
-                tails.setdefault(lit[:_TRIE_DEPTH], []).append(lit)
-        self.tails = {key: tuple(longer) for key, longer in tails.items()}
-        self.finder: re.Pattern[str] | None = trie_regex(keys) if keys else None
-
-    def present(self, text: str) -> set[str]:
-        """Return the literals that occur in ``text``.
-
-        Each search finds the next position where a literal starts and the longest one there;
-        the next search starts one character later, so literals that overlap are all found.
-        The pattern starts with the literals' first characters, which lets the regex engine
-        skip the positions where none starts (a lookahead pattern cannot skip any).
-
-        Args:
-            text: the text to scan.
-        """
-        found: set[str] = set()
-        if self.finder is None:
-            return found
-        closure = self.closure
-        tails = self.tails
-        search = self.finder.search
-        match = search(text)
-        while match is not None:
-            key = match.group()
-            found.update(closure[key])
-            start = match.start()
-            longer = tails.get(key)
-            # One C-level test for the usual answer (none of them starts here), then each.
-            if longer is not None and text.startswith(longer, start):
-                found.update(lit for lit in longer if text.startswith(lit, start))
-            match = search(text, start + 1)
-        return found
-
-    def candidates(self, found: set[str], is_folded: bool, allowed: frozenset[int]) -> list[int]:
-        """Positions of the rules that may match a text containing exactly ``found``, in order.
-
-        Args:
-            found: the literals present in the text (:class:`_Scan`).
-            is_folded: the text equals its folded form (``literals.folded``), so the
-                lower-case literals required by regexes are looked up in ``found`` as well.
-            allowed: the positions of the rules to consider.
-        """
-        positions = set(self.always if is_folded else self.always | self.regex_rules)
-        triggers = self.triggers
-        for lit in found:
-            hit = triggers.get(lit)
-            if hit is not None:
-                positions.update(hit)
-        return sorted(allowed.intersection(positions))
-
-
-class _Scan:
-    """What one text contains: the literals present, and regex results computed on demand."""
-
-    __slots__ = ("_folded", "_index", "_regex", "found", "is_folded", "text")
-
-    def __init__(self, text: str, index: _LiteralIndex) -> None:
-        self.text = text
-        self._index = index
-        self.found = index.present(text) if text else set()
-        self._folded = folded(text)
-        self.is_folded = self._folded == text
-        self._regex: dict[tuple[str, int], bool] = {}
-
-    def search(self, rx: re.Pattern[str]) -> bool:
-        """Return whether ``rx`` matches somewhere in the text (memoised, literal pre-check)."""
-        key = (rx.pattern, rx.flags)
-        hit = self._regex.get(key)
-        if hit is None:
-            gate = self._index.gates.get(key)
-            hit = (gate is None or gate.may_match(self.text, self._folded)) and (
-                rx.search(self.text) is not None
-            )
-            self._regex[key] = hit
-        return hit
 
 
 def normalise(text: str) -> str:

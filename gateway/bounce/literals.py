@@ -21,7 +21,7 @@ import re
 from re import _constants as _sre  # type: ignore[attr-defined]  # private module
 from re import _parser  # type: ignore[attr-defined]  # private module
 
-from gateway.bounce.cache import memo, regex
+from gateway.bounce.cache import memo
 
 MIN_LITERAL = 2  # shorter literals are too common to save a search
 
@@ -167,15 +167,6 @@ def trie_pattern(literals: set[str] | frozenset[str]) -> str:
     """
     ordered = tuple(sorted(literals))  # sorted: the same pattern in every process
     return memo("trie", ordered, lambda: _trie_pattern(ordered))
-
-
-def trie_regex(literals: set[str] | frozenset[str]) -> re.Pattern[str]:
-    """:func:`trie_pattern` compiled (both kept between processes: gateway.bounce.cache).
-
-    Args:
-        literals: non-empty strings.
-    """
-    return regex(trie_pattern(literals))
 
 
 def _trie_pattern(ordered: tuple[str, ...]) -> str:

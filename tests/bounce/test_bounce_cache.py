@@ -20,6 +20,7 @@ import pytest
 
 import gateway
 from gateway.bounce import cache, freetext, literals
+from gateway.bounce.index import LiteralIndex
 from gateway.bounce.rules_file import default_rules
 
 # A DSN whose diagnostic no packaged rule names by its odd word.
@@ -215,3 +216,19 @@ def test_an_edited_rules_file_is_honoured(tmp_path: Path) -> None:
 
     rules.write_text(text, encoding="utf-8")  # and back
     assert _classify(copy, eml)["category"] == "nonexistent_address"
+
+
+def test_the_literal_index_from_the_cache_is_the_one_built(cache_in: list[str]) -> None:
+    rules = default_rules().rules
+    built = LiteralIndex(rules)  # an empty cache: built here, then written
+    cache.save()
+    cache.reset()
+    kept = LiteralIndex(rules)
+    state = cache._state
+    assert state is not None
+    assert not state.dirty  # everything came from the file
+    for name in ("always", "regex_rules", "triggers", "closure", "tails", "finder"):
+        assert getattr(kept, name) == getattr(built, name), name
+    assert kept.gates.keys() == built.gates.keys()
+    text = "550 5.1.1 <a@b.c>: recipient address rejected: user unknown in virtual mailbox table"
+    assert kept.present(text) == built.present(text) != set()
