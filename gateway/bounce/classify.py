@@ -215,7 +215,7 @@ class Rules(FrozenRecord):
     """An ordered rules table: local rules first, then the packaged ones."""
 
     _FIELDS = ("rules",)
-    __slots__ = ("_allowed", "_index", "rules")
+    __slots__ = ("_allowed", "_bound", "_free", "_index", "rules")
 
     rules: tuple[Rule, ...]
     # Derived: every literal of every rule found in one pass over a text (see _LiteralIndex),
@@ -225,9 +225,33 @@ class Rules(FrozenRecord):
     # the text, the positions of the rules they satisfy (few combinations occur in practice;
     # the cache holds at most _MAX_ENVELOPES short ones).
     _allowed: dict[tuple[object, ...], frozenset[int]]
+    # Derived: by with_fallbacks, the positions of the rules with no such condition (allowed
+    # for any facts) and of those with one (tested for each new combination).
+    _free: tuple[frozenset[int], frozenset[int]]
+    _bound: tuple[tuple[int, ...], tuple[int, ...]]
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self._init(rules=rules, _index=_LiteralIndex(rules), _allowed={})
+        free: tuple[list[int], list[int]] = ([], [])
+        bound: tuple[list[int], list[int]] = ([], [])
+        for position, rule in enumerate(rules):
+            envelope = (
+                rule.statuses,
+                rule.replies,
+                rule.commands,
+                rule.not_commands,
+                rule.actions,
+                rule.providers,
+            )
+            for with_fallbacks in (False, True):
+                if with_fallbacks or not rule.fallback:
+                    (bound if any(envelope) else free)[with_fallbacks].append(position)
+        self._init(
+            rules=rules,
+            _index=_LiteralIndex(rules),
+            _allowed={},
+            _free=(frozenset(free[0]), frozenset(free[1])),
+            _bound=(tuple(bound[0]), tuple(bound[1])),
+        )
 
     def first_match(self, facts: Facts, *, with_fallbacks: bool = True) -> Rule | None:
         """Return the first rule matching ``facts``, or ``None``.
@@ -262,10 +286,11 @@ class Rules(FrozenRecord):
         allowed = self._allowed.get(key)
         if allowed is None:
             keys = (_status_keys(facts.status), _reply_keys(facts.reply_code))
-            allowed = frozenset(
+            rules = self.rules
+            allowed = self._free[with_fallbacks].union(
                 position
-                for position, rule in enumerate(self.rules)
-                if (with_fallbacks or not rule.fallback) and rule._envelope_matches(facts, keys)
+                for position in self._bound[with_fallbacks]
+                if rules[position]._envelope_matches(facts, keys)
             )
             texts = (facts.status, facts.command, facts.action, facts.provider)
             if sum(len(text or "") for text in texts) <= _MAX_ENVELOPE_CHARS:
