@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 # literals costs more start-up than `gateway bounce classify` spends on a hundred emails; the
 # rest of a longer literal is compared where its first characters were found.
 _TRIE_DEPTH = 5
+# Texts whose literals are remembered (LiteralIndex.present): at most this many, this long.
+_SEEN_TEXTS = 512
+_SEEN_CHARS = 2000
 
 
 class LiteralIndex:
@@ -54,7 +57,16 @@ class LiteralIndex:
     (:class:`~gateway.bounce.literals.Gate`).
     """
 
-    __slots__ = ("always", "closure", "finder", "gates", "regex_rules", "tails", "triggers")
+    __slots__ = (
+        "_seen",
+        "always",
+        "closure",
+        "finder",
+        "gates",
+        "regex_rules",
+        "tails",
+        "triggers",
+    )
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         self.gates: dict[tuple[str, int], Gate] = {}
@@ -84,9 +96,27 @@ class LiteralIndex:
         self.closure: dict[str, tuple[str, ...]] = closure
         self.tails: dict[str, tuple[str, ...]] = tails
         self.finder: re.Pattern[str] | None = regex(pattern) if pattern else None
+        # The literals of the texts seen last (bounces repeat their diagnostics: "550 5.1.1
+        # User unknown" from one provider, a report and its copy); bounded, see present.
+        self._seen: dict[str, frozenset[str]] = {}
 
-    def present(self, text: str) -> set[str]:
-        """Return the literals that occur in ``text``.
+    def present(self, text: str) -> frozenset[str]:
+        """Return the literals that occur in ``text`` (remembered for the last texts seen).
+
+        Args:
+            text: the text to scan.
+        """
+        found = self._seen.get(text)
+        if found is None:
+            found = frozenset(self.scan(text))
+            if len(text) <= _SEEN_CHARS:
+                if len(self._seen) >= _SEEN_TEXTS:
+                    self._seen.clear()
+                self._seen[text] = found
+        return found
+
+    def scan(self, text: str) -> set[str]:
+        """:meth:`present`, computed.
 
         Each search finds the next position where a literal starts and the longest one there;
         the next search starts one character later, so literals that overlap are all found.
@@ -114,7 +144,9 @@ class LiteralIndex:
             match = search(text, start + 1)
         return found
 
-    def candidates(self, found: set[str], is_folded: bool, allowed: frozenset[int]) -> list[int]:
+    def candidates(
+        self, found: frozenset[str], is_folded: bool, allowed: frozenset[int]
+    ) -> list[int]:
         """Positions of the rules that may match a text containing exactly ``found``, in order.
 
         Args:
@@ -140,7 +172,7 @@ class Scan:
     def __init__(self, text: str, index: LiteralIndex) -> None:
         self.text = text
         self._index = index
-        self.found = index.present(text) if text else set()
+        self.found = index.present(text) if text else frozenset()
         self._folded = folded(text)
         self.is_folded = self._folded == text
         self._regex: dict[tuple[str, int], bool] = {}

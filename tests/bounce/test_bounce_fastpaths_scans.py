@@ -152,3 +152,16 @@ def test_special_letters_in_scans() -> None:
         assert freetext._command_literals_in(low) == {
             s for s in freetext._COMMAND_LITERALS | freetext._COMMAND_GATES if s in low
         }
+
+
+def test_remembered_literals_are_the_scanned_ones() -> None:
+    index = rules_file.default_rules()._index
+    texts = [
+        f"550 5.1.1 <u{n % 7}@example.com>: user unknown, mailbox full {n % 3}" for n in range(40)
+    ]
+    texts += ["x" * 2500 + " user unknown"]  # too long to be remembered
+    for _ in range(3):  # the second and third time from memory, for the short ones
+        for text in texts:
+            assert index.present(text) == _plain_present(index, text) == index.scan(text)
+    assert len(index._seen) <= 512
+    assert texts[-1] not in index._seen
