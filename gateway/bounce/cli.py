@@ -9,10 +9,8 @@ I/O, and it is confined to reading the files it is given and writing to the stre
 from __future__ import annotations
 
 import gc
-import json
 import os
 import sys
-from json.encoder import encode_basestring  # the C one when there is one, as json.dumps uses
 
 from gateway.bounce.classify import Rules
 from gateway.bounce.parse import parse_bounce
@@ -65,7 +63,10 @@ def classify_files(paths: Sequence[str], out: TextIO, rules: Rules | None = None
             gc.enable()
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder for every line
+try:  # what json.dumps(..., ensure_ascii=False) uses for strings, without importing json
+    from _json import encode_basestring
+except ImportError:  # a Python without the C accelerator
+    from json.encoder import encode_basestring
 _CHUNK = 1 << 16  # bytes per read: most bounces are read whole by the first
 
 
@@ -121,7 +122,9 @@ def _json_line(line: dict[str, object]) -> str:
         elif type(value) is int:
             text = int.__repr__(value)
         else:
-            return _ENCODER.encode(line) + "\n"
+            import json  # a value of another type (none so far): json says how
+
+            return json.dumps(line, ensure_ascii=False) + "\n"
         parts.append(f"{encode_basestring(key)}: {text}")
     return "{" + ", ".join(parts) + "}\n"
 

@@ -8,8 +8,6 @@ as every other report.
 
 from __future__ import annotations
 
-import json
-
 from gateway.bounce.cache import regex
 from gateway.bounce.decode import collapse_ws
 from gateway.bounce.records import Record
@@ -151,6 +149,8 @@ def _load(text: str) -> object:
     start = text.find("{")
     if start < 0:
         return None
+    import json  # here: most messages are no notification (start-up time, issue 12 item 5)
+
     try:
         value, _ = json.JSONDecoder().raw_decode(text[start:])
     except (ValueError, RecursionError):
