@@ -16,6 +16,7 @@ import re
 
 from gateway.bounce.index import LiteralIndex as _LiteralIndex
 from gateway.bounce.index import Scan as _Scan
+from gateway.bounce.index import sequence_key
 from gateway.bounce.records import FrozenRecord
 from gateway.core.category import Category
 
@@ -206,7 +207,7 @@ class Rule(FrozenRecord):
             return True
         text = facts.text
         for seq in self.sequences:
-            if found.issuperset(seq) and _in_order(text, seq):
+            if sequence_key(seq) in found and _in_order(text, seq):
                 return True
         return any(scan.search(rx) for rx in self.regexes)
 

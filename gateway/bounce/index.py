@@ -47,7 +47,7 @@ _SEEN_CHARS = 2000
 
 
 class LiteralIndex:
-    """All literals (phrases, ``unless``, sequence parts) and regexes of a rules table.
+    """All literals (phrases, ``unless``, each sequence's longest part) and regexes of the rules.
 
     A search with a trie of the literals' first ``_TRIE_DEPTH`` characters, their keys
     (:meth:`present`), reports at each position where a key starts the longest key starting
@@ -190,10 +190,23 @@ class Scan:
         return hit
 
 
+def sequence_key(parts: tuple[str, ...]) -> str:
+    """The part of a rule's sequence the index looks for: its longest (the first of them).
+
+    A sequence matches only where all its parts occur, so one part's absence rules it out; the
+    longest is the rarest as a rule (a first part such as "<" occurs in most texts and would
+    make every "<" a stop of the literal search).
+
+    Args:
+        parts: the sequence's parts, in order.
+    """
+    return max(parts, key=len)
+
+
 def _tables(rules: tuple[RuleTexts, ...]) -> Tables:
     """The index's tables for rules given by their texts (see :class:`LiteralIndex`)."""
     literals: set[str] = set()
-    # A textual rule can only match when one of its phrases, the first part of one of its
+    # A textual rule can only match when one of its phrases, the longest part of one of its
     # sequences or a literal required by one of its regexes is present. Regex literals are
     # lower-case ASCII, so they are only looked up for texts equal to their folded form (see
     # candidates); a rule with a regex lacking such literals is always a candidate.
@@ -201,8 +214,9 @@ def _tables(rules: tuple[RuleTexts, ...]) -> Tables:
     regex_rules: list[int] = []
     triggers: dict[str, list[int]] = {}
     for position, (phrases, unless, sequences, regexes, textual) in enumerate(rules):
-        literals.update(phrases, unless, *sequences)
-        keys = {*phrases, *(seq[0] for seq in sequences)}
+        looked_for = [sequence_key(seq) for seq in sequences]
+        literals.update(phrases, unless, looked_for)
+        keys = {*phrases, *looked_for}
         for pattern, flags in regexes:
             required = required_literals_of(pattern, flags)  # what its Gate holds
             if required is None:
