@@ -68,27 +68,37 @@ try:  # what json.dumps(..., ensure_ascii=False) uses for strings, without impor
 except ImportError:  # a Python without the C accelerator
     from json.encoder import encode_basestring
 _CHUNK = 1 << 16  # bytes per read: most bounces are read whole by the first
+# Lines written at once: an unbuffered stdout (PYTHONUNBUFFERED, python -u) would otherwise
+# make a system call per line.
+_LINES_PER_WRITE = 64
 
 
 def _classify(paths: Sequence[str], out: TextIO, rules: Rules | None) -> int:
     status = 0
-    for path in paths:
-        try:
-            raw = _read(path)
-        except OSError as exc:
-            status = 1
-            line = _empty(path, "unparseable")
-            line["error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
-            out.write(_json_line(line))
-            continue
-        reports = parse_bounce(raw, rules)
-        if not reports:
-            out.write(_json_line(_empty(path, "none")))
-            continue
-        for report in reports:
-            data = report.to_json_dict()
-            line = {"file": path, **{key: data[key] for key in _FIELDS}}
-            out.write(_json_line(line))
+    pending: list[str] = []
+    try:
+        for path in paths:
+            if len(pending) >= _LINES_PER_WRITE:
+                out.write("".join(pending))
+                pending.clear()
+            try:
+                raw = _read(path)
+            except OSError as exc:
+                status = 1
+                line = _empty(path, "unparseable")
+                line["error"] = f"{type(exc).__name__}: {exc.strerror or exc}"
+                pending.append(_json_line(line))
+                continue
+            reports = parse_bounce(raw, rules)
+            if not reports:
+                pending.append(_json_line(_empty(path, "none")))
+                continue
+            for report in reports:
+                data = report.to_json_dict()
+                line = {"file": path, **{key: data[key] for key in _FIELDS}}
+                pending.append(_json_line(line))
+    finally:
+        out.write("".join(pending))
     return status
 
 
