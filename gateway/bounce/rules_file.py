@@ -19,6 +19,27 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    # A checked rule as plain values (kept by gateway.bounce.cache): name, category's value,
+    # where, statuses, replies, phrases, sequences, regex patterns, unless, commands,
+    # not_commands, actions, providers, fallback, reason.
+    RuleFields = tuple[
+        str,
+        str,
+        str,
+        tuple[tuple[str, str, str], ...],
+        tuple[str, ...],
+        tuple[str, ...],
+        tuple[tuple[str, ...], ...],
+        tuple[str, ...],
+        tuple[str, ...],
+        tuple[str, ...],
+        tuple[str, ...],
+        tuple[str, ...],
+        tuple[str, ...],
+        bool,
+        str,
+    ]
+
 _ALLOWED_KEYS = frozenset(
     {
         "name",
@@ -79,10 +100,12 @@ def default_rules() -> Rules:
         from importlib import resources
 
         text = resources.files("gateway.bounce").joinpath("rules.toml").read_text("utf-8")
-    # The table read from this very text, its regexes compiled and the literal finder built are
-    # kept from one process to the next (gateway.bounce.cache): an edited file is read again.
-    data = cache.memo("rules.toml", text, lambda: read_packaged(text))
-    rules = Rules(_parse_table(data, "gateway/bounce/rules.toml"))
+    # The table read and checked from this very text, its regexes compiled and the literal
+    # finder built are kept from one process to the next (gateway.bounce.cache): an edited file
+    # is read again.
+    where = "gateway/bounce/rules.toml"
+    checked = cache.memo("rules.toml", text, lambda: _checked_table(read_packaged(text), where))
+    rules = Rules(tuple(_rule(fields) for fields in checked))
     cache.save()
     return rules
 
@@ -199,14 +222,42 @@ def _value(tokens: list[tuple[str, str]], pos: int) -> tuple[Any, int]:
 
 
 def _parse_table(data: dict[str, object], source: str) -> tuple[Rule, ...]:
+    return tuple(_rule(fields) for fields in _checked_table(data, source))
+
+
+def _checked_table(data: dict[str, object], source: str) -> list[RuleFields]:
+    """Each rule of a table, checked, as plain values (what :func:`_rule` makes a Rule of)."""
     raw_rules = data.get("rule", [])
     if not isinstance(raw_rules, list):
         msg = f"{source}: 'rule' must be an array of tables ([[rule]])"
         raise ValueError(msg)
-    return tuple(_parse_rule(raw, f"{source}: rule {i}") for i, raw in enumerate(raw_rules))
+    return [_checked_rule(raw, f"{source}: rule {i}") for i, raw in enumerate(raw_rules)]
 
 
-def _parse_rule(raw: object, where: str) -> Rule:
+def _rule(fields: RuleFields) -> Rule:
+    (name, category, where, statuses, replies, phrases, sequences, patterns) = fields[:8]
+    (unless, commands, not_commands, actions, providers, fallback, reason) = fields[8:]
+    return Rule(
+        name=name,
+        category=Category(category),
+        source=where,
+        statuses=statuses,
+        replies=replies,
+        phrases=phrases,
+        sequences=sequences,
+        regexes=tuple(cache.regex(pattern, re.IGNORECASE) for pattern in patterns),
+        unless=unless,
+        commands=commands,
+        not_commands=not_commands,
+        actions=actions,
+        providers=providers,
+        fallback=fallback,
+        textual=bool(phrases or sequences or patterns),
+        reason=reason,
+    )
+
+
+def _checked_rule(raw: object, where: str) -> RuleFields:
     if not isinstance(raw, dict):
         msg = f"{where}: must be a table"
         raise ValueError(msg)
@@ -224,7 +275,7 @@ def _parse_rule(raw: object, where: str) -> Rule:
     phrases = tuple(p.lower() for p in _strings(raw, "phrases", where))
     unless = tuple(p.lower() for p in _strings(raw, "unless", where))
     sequences = _sequences(raw.get("sequences", []), where)
-    regexes = tuple(_regex(p, where) for p in _strings(raw, "regex", where))
+    patterns = tuple(_regex(p, where).pattern for p in _strings(raw, "regex", where))
     commands = tuple(c.upper() for c in _strings(raw, "commands", where))
     not_commands = tuple(c.upper() for c in _strings(raw, "not_commands", where))
     for cmd in commands + not_commands:
@@ -239,23 +290,22 @@ def _parse_rule(raw: object, where: str) -> Rule:
     if not isinstance(reason, str) or ("reason" in raw and not reason.strip()):
         msg = f"{where}: 'reason' must be a non-empty string"
         raise ValueError(msg)
-    return Rule(
-        name=str(raw.get("name", "")),
-        category=category,
-        source=where,
-        statuses=statuses,
-        replies=replies,
-        phrases=phrases,
-        sequences=sequences,
-        regexes=regexes,
-        unless=unless,
-        commands=commands,
-        not_commands=not_commands,
-        actions=tuple(a.lower() for a in _strings(raw, "actions", where)),
-        providers=tuple(p.lower() for p in _strings(raw, "providers", where)),
-        fallback=fallback,
-        textual=bool(phrases or sequences or regexes),
-        reason=reason.strip(),
+    return (
+        str(raw.get("name", "")),
+        category.value,
+        where,
+        statuses,
+        replies,
+        phrases,
+        sequences,
+        patterns,
+        unless,
+        commands,
+        not_commands,
+        tuple(a.lower() for a in _strings(raw, "actions", where)),
+        tuple(p.lower() for p in _strings(raw, "providers", where)),
+        fallback,
+        reason.strip(),
     )
 
 
