@@ -18,7 +18,22 @@ from gateway.bounce.literals import Gate, folded, required_literals_of, trie_pat
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up time)
 if TYPE_CHECKING:
-    from gateway.bounce.classify import Rule
+    from typing import Protocol
+
+    class Rule(Protocol):
+        """What the index reads of a rule (gateway.bounce.classify.Rule; not imported from
+        there, as classify imports this module)."""
+
+        @property
+        def phrases(self) -> tuple[str, ...]: ...
+        @property
+        def unless(self) -> tuple[str, ...]: ...
+        @property
+        def sequences(self) -> tuple[tuple[str, ...], ...]: ...
+        @property
+        def regexes(self) -> tuple[re.Pattern[str], ...]: ...
+        @property
+        def textual(self) -> bool: ...
 
     # Per rule: phrases, unless, sequences, (pattern, flags) of each regex, textual.
     RuleTexts = tuple[
