@@ -97,8 +97,13 @@ def _classify(paths: Sequence[str], out: TextIO, rules: Rules | None) -> int:
                 data = report.to_json_dict()
                 line = {"file": path, **{key: data[key] for key in _FIELDS}}
                 pending.append(_json_line(line))
-    finally:
-        out.write("".join(pending))
+    except BaseException:
+        try:  # noqa: SIM105  # what was read before an interruption is still reported
+            out.write("".join(pending))
+        except Exception:  # noqa: S110  # the write itself failed (a closed pipe): say that
+            pass
+        raise
+    out.write("".join(pending))
     return status
 
 

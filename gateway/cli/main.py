@@ -36,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.disable()
         from gateway.bounce.cli import classify_files
 
-        return classify_files(files, sys.stdout)
+        status = classify_files(files, sys.stdout)
+        if argv is None:  # the program itself (console script, python -m gateway)
+            _exit_now(status)
+        return status
     from gateway.cli.args import parse_args
     from gateway.core.errors import ConfigError, GatewayError
 
@@ -84,6 +87,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TEMPORARY
     except KeyboardInterrupt:
         return 130
+
+
+def _exit_now(status: int) -> None:
+    """End the process with ``status`` once its output is written, without tearing down the
+    interpreter: freeing every module's objects one by one (the rules, their index, the
+    compiled patterns) was 3-4 % of ``gateway bounce classify`` over 400 files.
+
+    Only when nothing is registered to run at exit (``atexit``); if the output cannot be
+    written (a closed pipe), this returns and the interpreter ends as usual, reporting it.
+    """
+    import atexit
+
+    if getattr(atexit, "_ncallbacks", lambda: 1)() != 0:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(status)
 
 
 def _dkim_keygen(args: argparse.Namespace) -> int:

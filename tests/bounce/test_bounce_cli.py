@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.bounce.cli import _json_line, _read, classify_files, main
+from gateway.cli.main import _exit_now
 
 REQUIRED = {
     "file",
@@ -118,3 +123,40 @@ def test_large_and_unreadable_inputs_are_read_like_open(tmp_path: Path) -> None:
     assert lines[0]["kind"] == "unparseable"
     assert lines[0]["error"] == "IsADirectoryError: Is a directory"
     assert lines[1]["file"] == str(big)
+
+
+def test_the_command_ends_with_every_line_written_and_its_status(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """``gateway bounce classify`` ends the process itself once its output is flushed
+    (gateway.cli.main._exit_now): the lines and the exit status are those of classify_files."""
+    files = [str(p) for p in sorted((corpus / "emails").glob("*.eml"))[:120]]
+    expected = io.StringIO()
+    assert classify_files(files, expected) == 0
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for extra, status in (([], 0), ([str(tmp_path / "missing.eml")], 1)):
+        out = tmp_path / "out.jsonl"
+        with out.open("wb") as handle:
+            done = subprocess.run(
+                [sys.executable, "-m", "gateway", "bounce", "classify", *files, *extra],
+                stdout=handle,
+                stderr=subprocess.PIPE,
+                env=env,
+                timeout=120,
+                check=False,
+            )
+        assert done.returncode == status, done.stderr
+        text = out.read_text(encoding="utf-8")
+        assert text.startswith(expected.getvalue())
+        assert text.count("\n") == expected.getvalue().count("\n") + len(extra)
+
+
+def test_no_early_exit_while_something_waits_for_the_exit() -> None:
+    def noop() -> None:
+        return None
+
+    atexit.register(noop)  # as a library or a test runner may have
+    try:
+        _exit_now(0)  # returns: the interpreter ends as usual and runs it
+    finally:
+        atexit.unregister(noop)
