@@ -27,9 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import gateway.bounce.parse as bounce_parse
-from bench.bounces import MISSING, Score, corpus_dir, load_labels, score
-from gateway.bounce import parse_bounce
+from bench.bounces import MISSING, Score, corpus_dir, load_labels, recorded_facts, score
 from gateway.bounce.classify import Rule, Rules, _in_order, normalise
 from gateway.bounce.rules_file import default_rules
 from gateway.core.model import Category
@@ -42,28 +40,15 @@ def texts_by_source(
 ) -> dict[str, set[str]]:
     """The normalised texts the classifier reads for each group's emails (``key``: the label
     field that names the group, ``source`` or ``file``)."""
-    source_of = {row["file"]: row[key] for row in rows}
+    group_of = {row["file"]: row[key] for row in rows}
     texts: dict[str, set[str]] = defaultdict(set)
-    calls: list[dict[str, object]] = []
-    original = bounce_parse.decide  # type: ignore[attr-defined]
-
-    def recording(table: Rules, **facts: object) -> Category:
-        calls.append(facts)
-        return original(table, **facts)  # type: ignore[arg-type]
-
-    bounce_parse.decide = recording  # type: ignore[attr-defined,assignment]
-    try:
-        for name, source in source_of.items():
-            calls.clear()
-            parse_bounce((corpus / name).read_bytes(), rules)
-            for facts in calls:
-                diagnostic = str(facts.get("diagnostic") or "")
-                context = str(facts.get("context") or "")
-                texts[source].add(normalise(diagnostic))
-                if context:
-                    texts[source].add(normalise(f"{diagnostic}\n{context}"))
-    finally:
-        bounce_parse.decide = original  # type: ignore[attr-defined]
+    for name, calls in recorded_facts(corpus, list(group_of), rules):
+        for facts in calls:
+            diagnostic = str(facts.get("diagnostic") or "")
+            context = str(facts.get("context") or "")
+            texts[group_of[name]].add(normalise(diagnostic))
+            if context:
+                texts[group_of[name]].add(normalise(f"{diagnostic}\n{context}"))
     return texts
 
 

@@ -317,11 +317,41 @@ def bounceparser_report(misses: bool = False) -> Score | None:
     return result
 
 
+def recorded_facts(
+    corpus: Path, names: list[str], rules: Rules
+) -> list[tuple[str, list[dict[str, object]]]]:
+    """For each file, the facts of every classification the parser makes while reading it
+    (``parse.decide`` wrapped for the run): what the rules were asked to decide.
+
+    Args:
+        corpus: the corpus folder.
+        names: the files, relative to ``corpus``.
+        rules: the rules table.
+    """
+    calls: list[dict[str, object]] = []
+    original = bounce_parse.decide  # type: ignore[attr-defined]
+
+    def recording(table: Rules, **facts: object) -> Category:
+        calls.append(facts)
+        return original(table, **facts)  # type: ignore[arg-type]
+
+    found = []
+    bounce_parse.decide = recording  # type: ignore[attr-defined,assignment]
+    try:
+        for name in names:
+            calls.clear()
+            parse_bounce((corpus / name).read_bytes(), rules)
+            found.append((name, list(calls)))
+    finally:
+        bounce_parse.decide = original  # type: ignore[attr-defined]
+    return found
+
+
 def rule_sources(corpus: Path, labels: list[dict[str, str]], rules: Rules) -> dict[int, set[str]]:
     """For each rule (by position), the sources of the emails whose evidence it matches.
 
-    Every classification the parser makes for a file is recorded (``parse.decide`` wrapped
-    for the run) and every rule whose conditions hold for it is counted, not just the first.
+    Every classification the parser makes for a file is recorded (:func:`recorded_facts`)
+    and every rule whose conditions hold for it is counted, not just the first.
 
     Args:
         corpus: the corpus folder.
@@ -331,23 +361,10 @@ def rule_sources(corpus: Path, labels: list[dict[str, str]], rules: Rules) -> di
     source_of = {row["file"]: row["source"] for row in labels}
     position = {id(rule): i for i, rule in enumerate(rules.rules)}
     seen: dict[int, set[str]] = defaultdict(set)
-    calls: list[dict[str, object]] = []
-    original = bounce_parse.decide  # type: ignore[attr-defined]
-
-    def recording(table: Rules, **facts: object) -> Category:
-        calls.append(facts)
-        return original(table, **facts)  # type: ignore[arg-type]
-
-    bounce_parse.decide = recording  # type: ignore[attr-defined,assignment]
-    try:
-        for name, source in source_of.items():
-            calls.clear()
-            parse_bounce((corpus / name).read_bytes(), rules)
-            for facts in calls:
-                for rule in matching_rules(rules, **facts):  # type: ignore[arg-type]
-                    seen[position[id(rule)]].add(source)
-    finally:
-        bounce_parse.decide = original  # type: ignore[attr-defined]
+    for name, calls in recorded_facts(corpus, list(source_of), rules):
+        for facts in calls:
+            for rule in matching_rules(rules, **facts):  # type: ignore[arg-type]
+                seen[position[id(rule)]].add(source_of[name])
     return seen
 
 
