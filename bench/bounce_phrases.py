@@ -2,11 +2,13 @@
 
 Sisimai (Debian's ``libsisimai-perl``, BSD-2-Clause) decides a bounce's reason by matching its
 text against a list of phrases per reason (``Sisimai/Reason/*.pm``: plain ``$index`` lists and
-``$regex`` alternations). Those lists are twenty years of "how servers say it" gathered from
-real bounces, by people who are not us. This script turns each list into sample texts (each
-plain phrase as is; each regex expanded so that every alternative appears at least once, with
-``x`` for a wildcard), maps the reason to our category with the corpus README's table, and
-classifies each text as the remote server's words in a bare ``550`` reply, without an enhanced
+``$regex`` alternations), and each MTA's and provider's module lists its own words per reason
+(``Sisimai/Lhost/*.pm``, ``Sisimai/Rhost/*.pm``: ``$messagesof``; scored as a second set).
+Those lists are twenty years of "how servers say it" gathered from real bounces, by people
+who are not us. This script turns each list into sample texts (each plain phrase as is; each
+regex expanded so that every alternative appears at least once, with ``x`` for a wildcard),
+maps the reason to our category with the corpus README's table, and classifies each text as
+the remote server's words in a bare ``550`` reply, without an enhanced
 status code: only the words can decide.
 
 It scores ``category7`` (the seven categories support sees): Sisimai 4.25 files PTR, SPF and
@@ -144,9 +146,42 @@ def expand(items: object) -> list[str]:
     return out
 
 
+def _messagesof(source: str) -> list[tuple[str, str]]:
+    """(reason, text) pairs of an ``Lhost``/``Rhost`` module's ``$messagesof`` table: the words
+    one MTA or provider uses for each reason."""
+    pairs = []
+    for start in re.finditer(r"\$messagesof\s*=\s*\{", source):
+        depth, body = 0, ""
+        for end in range(start.end() - 1, len(source)):
+            depth += {"{": 1, "}": -1}.get(source[end], 0)
+            if depth == 0:
+                body = source[start.end() : end]
+                break
+        for entry in re.finditer(r"'(\w+)'\s*=>\s*\[(.*?)\]", body, re.S):
+            for token in _STRING.finditer(entry.group(2)):
+                text = token.group(1) if token.group(1) is not None else token.group(2)
+                # Skip comments and the bare numeric codes some provider tables list.
+                if text and len(text) >= 6 and not text.isdigit():
+                    pairs.append((entry.group(1).lower(), text))
+    return pairs
+
+
 def generate(perl5: Path) -> list[dict[str, str]]:
-    """Phrase rows from a ``Sisimai/Reason`` folder, for the reasons the label table maps."""
+    """Phrase rows from a ``Sisimai/Reason`` folder and its sibling ``Lhost``/``Rhost``
+    folders (each MTA's and provider's own words), for the reasons the label table maps."""
     rows = []
+    for folder in ("Lhost", "Rhost"):
+        for module in sorted((perl5.parent / folder).glob("*.pm")):
+            for reason, text in _messagesof(module.read_text(encoding="utf-8", errors="replace")):
+                if reason in CATEGORY_OF:
+                    rows.append(
+                        {
+                            "module": f"{folder}/{module.stem}",
+                            "reason": reason,
+                            "category": CATEGORY_OF[reason],
+                            "text": " ".join(text.split()),
+                        }
+                    )
     for module in sorted(perl5.glob("*.pm")):
         reason = module.stem.lower()
         if reason not in CATEGORY_OF:
@@ -160,7 +195,14 @@ def generate(perl5: Path) -> list[dict[str, str]]:
             text = " ".join(raw.split())
             if text and text not in seen:
                 seen.add(text)
-                rows.append({"reason": reason, "category": CATEGORY_OF[reason], "text": text})
+                rows.append(
+                    {
+                        "module": f"Reason/{module.stem}",
+                        "reason": reason,
+                        "category": CATEGORY_OF[reason],
+                        "text": text,
+                    }
+                )
     return rows
 
 
@@ -207,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         print(f"wrote {len(rows)} phrases to {DATA / 'phrases.jsonl'}")
         return 0
-    rows = load()
+    every = load()
+    vendors = [row for row in every if not row["module"].startswith("Reason/")]
+    _, vendor_agree, vendor_misses = score(vendors)
+    rows = [row for row in every if row["module"].startswith("Reason/")]
     total, agree, misses = score(rows)
     false_nonexistent = [
         row["text"]
@@ -227,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nonexistent_address given to another reason's phrase: {len(false_nonexistent)}")
     for text in false_nonexistent:
         print(f"    {text}")
+    print(
+        f"Lhost/Rhost modules (each MTA's and provider's own words): "
+        f"{sum(vendor_agree.values())}/{len(vendors)} agree on category7"
+    )
+    if args.misses:
+        for reason, line in vendor_misses:
+            print(f"   {reason:<16}{line}")
     if args.misses:
         by_reason: dict[str, list[str]] = defaultdict(list)
         for reason, line in misses:
