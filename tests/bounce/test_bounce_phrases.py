@@ -7,15 +7,12 @@ floors are the measured figures; ``filtered`` phrases are answered spam_blocked 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from gateway.core.model import Category
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bounce_phrases.py"
 AGREE_FLOOR = 588  # of 614 texts that are not 'filtered' (547 before the rules learnt them)
 # The MTAs' and providers' own words (Lhost/Rhost modules): 145 of 206 before the rules learnt
 # the families they showed. Of the rest, most are DNS failures or filters that the evidence
@@ -38,12 +35,9 @@ FALSE_NONEXISTENT = {"domain does not exist:", "address rejected"}
 
 @pytest.fixture(scope="module")
 def phrases() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bounce_phrases", BENCH)
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from bench import bounce_phrases  # the repository root is on pytest's path (pyproject)
+
+    return bounce_phrases
 
 
 def _reason_rows(phrases: ModuleType) -> list[dict[str, str]]:
